@@ -1,1 +1,1 @@
-"""The e-gate kiosk application: configuration, gate flow, devices, documents, policy, store, sync, UI, CLI."""
+"""The e-gate kiosk application: configuration, gate flow, devices, documents, policy, store, sync, UI."""
