@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Set up a kiosk or development machine (Debian 12, Python 3.11) from a clone of this repository:
+# the Debian packages the kiosk needs, then a virtual environment in .venv with the project installed.
+#   packaging/setup.sh          # runtime
+#   packaging/setup.sh --test   # runtime + test tools
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+extras=""
+[ "${1:-}" = "--test" ] && extras="[test]"
+
+# fonts-ocr-b: the OCR-B face of machine-readable zones (data-page rendering, OCR training and benchmark).
+# fonts-dejavu-core / fonts-liberation: further faces for the synthetic data pages.
+# libgl1, libegl1, libxkbcommon0, libfontconfig1, libdbus-1-3: what Qt (PySide6) needs even offscreen.
+apt_packages=(fonts-ocr-b fonts-dejavu-core fonts-liberation libgl1 libegl1 libxkbcommon0 libfontconfig1
+              libdbus-1-3 libglib2.0-0)
+missing=()
+for p in "${apt_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+python=${PYTHON:-python3.11}
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e ".${extras}"
