@@ -1,0 +1,301 @@
+"""FaceEngine: detection, face choice, alignment, embedding and comparison behind one small API.
+
+Loading is explicit (``FaceEngine.load``), verified (sha256 of every model file against the manifest) and
+reported (``engine.load_report`` and an INFO log line per model). Importing this module loads nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+from matcher.align import align_face
+from matcher.detect import Detector
+from matcher.embed import ArcFaceEmbedder
+from matcher.errors import (
+    ImageError,
+    ModelError,
+    MultipleFacesError,
+    NoFaceError,
+    PoorQualityError,
+    TemplateMismatchError,
+)
+from matcher.models import Manifest, ModelSpec, interpolate_threshold, load_manifest, verify_model
+from matcher.types import Face, QualityReport, Template
+
+if TYPE_CHECKING:
+    from matcher.quality import QualityLimits
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MULTIPLE_FACE_RATIO = 0.5
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """What was loaded, from where, verified how and how long it took: for logs and decision records."""
+
+    role: str
+    name: str
+    model_id: str
+    path: Path
+    sha256: str
+    licence: str
+    load_ms: float
+
+
+def _build_detector(spec: ModelSpec, path: Path, threads: int | None) -> Detector:
+    params = dict(spec.params)
+    if spec.kind == "scrfd":
+        from matcher.detect.scrfd import SCRFD
+
+        return SCRFD(
+            path,
+            threads=threads,
+            max_side=params.get("max_side", 640),
+            score_threshold=params.get("score_threshold", 0.5),
+            nms_iou=params.get("nms_iou", 0.4),
+            strides=tuple(params.get("strides", (8, 16, 32))),
+            anchors_per_cell=params.get("anchors_per_cell", 2),
+            colour_order=spec.input.get("colour_order", "RGB"),
+            mean=spec.input.get("mean", 127.5),
+            std=spec.input.get("std", 128.0),
+        )
+    if spec.kind == "yunet":
+        from matcher.detect.yunet import YuNet
+
+        return YuNet(
+            path,
+            threads=threads,
+            max_side=params.get("max_side", 640),
+            score_threshold=params.get("score_threshold", 0.6),
+            nms_iou=params.get("nms_iou", 0.3),
+            top_k=params.get("top_k", 50),
+        )
+    raise ModelError(f"detector {spec.name!r} has unknown kind {spec.kind!r} (known: scrfd, yunet)")
+
+
+def _build_embedder(spec: ModelSpec, path: Path, threads: int | None) -> ArcFaceEmbedder:
+    if spec.kind != "arcface":
+        raise ModelError(f"embedder {spec.name!r} has unknown kind {spec.kind!r} (known: arcface)")
+    size = spec.input.get("size", [112, 112])
+    alignment_size = int((spec.alignment or {}).get("size", 112))
+    if list(size) != [alignment_size, alignment_size]:
+        raise ModelError(
+            f"embedder {spec.name!r}: input size {size} differs from its alignment template size"
+        )
+    return ArcFaceEmbedder(
+        path,
+        threads=threads,
+        size=alignment_size,
+        colour_order=spec.input.get("colour_order", "RGB"),
+        mean=spec.input.get("mean", 127.5),
+        std=spec.input.get("std", 127.5),
+    )
+
+
+def as_bgr(image: np.ndarray) -> np.ndarray:
+    """Check an image array (BGR, BGRA or grey, uint8) and return it as HxWx3 BGR uint8."""
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
+        raise ImageError("image must be a uint8 numpy array (BGR)")
+    if image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    elif image.ndim == 3 and image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] < 1 or image.shape[1] < 1:
+        raise ImageError(f"image must be H x W x 3 BGR, got shape {image.shape}")
+    return image
+
+
+class FaceEngine:
+    """The matcher's face pipeline. Build it with :meth:`load`; it is not thread-safe (one per worker)."""
+
+    def __init__(
+        self,
+        *,
+        manifest: Manifest,
+        detector_spec: ModelSpec,
+        embedder_spec: ModelSpec,
+        detector: Detector,
+        embedder: ArcFaceEmbedder,
+        flip_fusion: bool,
+        multiple_face_ratio: float,
+        load_report: tuple[LoadedModel, ...] = (),
+    ) -> None:
+        if not 0.0 < multiple_face_ratio <= 1.0:
+            raise ValueError(f"multiple_face_ratio must lie in (0, 1], got {multiple_face_ratio}")
+        self.manifest = manifest
+        self.detector_spec = detector_spec
+        self.embedder_spec = embedder_spec
+        self._detector = detector
+        self._embedder = embedder
+        self.flip_fusion = flip_fusion
+        self.multiple_face_ratio = multiple_face_ratio
+        self.load_report = load_report
+        self._template_name = str((embedder_spec.alignment or {}).get("template", "arcface_112"))
+
+    @classmethod
+    def load(
+        cls,
+        manifest: Manifest | Path | str | None = None,
+        *,
+        detector: str | None = None,
+        threads: int | None = None,
+        flip_fusion: bool | None = None,
+        multiple_face_ratio: float = DEFAULT_MULTIPLE_FACE_RATIO,
+    ) -> FaceEngine:
+        """Load the manifest's default embedder and ``detector`` (a manifest model name; default the
+        manifest's default detector), each sha256-verified, in one CPU onnxruntime session per model.
+
+        ``threads``: intra-op threads per session (None: onnxruntime's default, all cores).
+        ``flip_fusion``: add the embedding of the mirrored face (None: the embedder's manifest
+        ``params.flip_fusion``, default False). ``multiple_face_ratio``: a second face at least this fraction
+        of the chosen face's area makes :meth:`template` raise MultipleFacesError.
+        """
+        if not isinstance(manifest, Manifest):
+            manifest = load_manifest(Path(manifest) if manifest is not None else None)
+        det_spec = manifest.get(detector) if detector else manifest.default("detector")
+        if det_spec.role != "detector":
+            raise ModelError(f"model {det_spec.name!r} is a {det_spec.role}, not a detector")
+        emb_spec = manifest.default("embedder")
+        report = []
+        built = {}
+        for spec, build in ((det_spec, _build_detector), (emb_spec, _build_embedder)):
+            start = time.perf_counter()
+            path = verify_model(spec, manifest)
+            built[spec.role] = build(spec, path, threads)
+            ms = (time.perf_counter() - start) * 1000
+            report.append(
+                LoadedModel(spec.role, spec.name, spec.model_id, path, spec.sha256, spec.licence, ms)
+            )
+            log.info("loaded %s %s from %s (sha256 verified) in %.0f ms", spec.role, spec.model_id, path, ms)
+        if flip_fusion is None:
+            flip_fusion = bool(emb_spec.params.get("flip_fusion", False))
+        return cls(
+            manifest=manifest,
+            detector_spec=det_spec,
+            embedder_spec=emb_spec,
+            detector=built["detector"],
+            embedder=built["embedder"],
+            flip_fusion=flip_fusion,
+            multiple_face_ratio=multiple_face_ratio,
+            load_report=tuple(report),
+        )
+
+    @property
+    def model_id(self) -> str:
+        """Id of the embedder; every template this engine makes carries it."""
+        return self.embedder_spec.model_id
+
+    @property
+    def model_versions(self) -> dict[str, str]:
+        """Role -> model id of every model in use, for decision records."""
+        return {"detector": self.detector_spec.model_id, "embedder": self.embedder_spec.model_id}
+
+    # -- stages -------------------------------------------------------------------------------------------
+
+    def detect(self, image_bgr: np.ndarray) -> list[Face]:
+        """Every face the detector finds, largest first, with box, five landmarks and score."""
+        faces = self._detector.infer(as_bgr(image_bgr))
+        return sorted(faces, key=lambda f: -f.area)
+
+    def select_face(self, faces: list[Face], image_shape: tuple[int, ...]) -> Face:
+        """The face to use: the largest, favouring the centre; NoFaceError when there is none and
+        MultipleFacesError when another face is comparable in size (area >= ``multiple_face_ratio``)."""
+        if not faces:
+            raise NoFaceError("no face found in the image")
+        h, w = image_shape[:2]
+        half_diagonal = 0.5 * float(np.hypot(w, h))
+
+        def weight(face: Face) -> float:
+            cx, cy = (face.box[0] + face.box[2]) / 2, (face.box[1] + face.box[3]) / 2
+            off_centre = float(np.hypot(cx - w / 2, cy - h / 2)) / half_diagonal
+            return face.area * (1.0 - 0.5 * min(1.0, off_centre))
+
+        chosen = max(faces, key=weight)
+        rivals = [f for f in faces if f is not chosen and f.area >= self.multiple_face_ratio * chosen.area]
+        if rivals:
+            raise MultipleFacesError(
+                f"{len(rivals) + 1} faces of comparable size in the image; exactly one person must be in view"
+            )
+        return chosen
+
+    def align(self, image_bgr: np.ndarray, face: Face) -> np.ndarray:
+        """The face warped onto the embedder's five-point template (e.g. 112x112 BGR)."""
+        return align_face(image_bgr, face.landmarks, self._template_name)
+
+    def embed(self, aligned_bgr: np.ndarray) -> np.ndarray:
+        """Unit-norm float32 embedding of one aligned face (with its mirror image added if flip fusion)."""
+        batch = aligned_bgr[None]
+        if self.flip_fusion:
+            batch = np.concatenate([batch, aligned_bgr[None, :, ::-1]])
+        vector = self._embedder.infer(np.ascontiguousarray(batch)).sum(axis=0)
+        norm = float(np.linalg.norm(vector))
+        if not np.isfinite(norm) or norm <= 1e-12:
+            raise ModelError(f"embedder {self.model_id} produced a degenerate embedding")
+        return (vector / norm).astype(np.float32)
+
+    # -- templates and comparison ---------------------------------------------------------------------------
+
+    def template(self, image_bgr: np.ndarray, *, limits: QualityLimits | None = None) -> Template:
+        """Template of the one usable face of the image (see :meth:`select_face`); with ``limits`` the face
+        must also pass the quality checks (PoorQualityError otherwise)."""
+        image_bgr = as_bgr(image_bgr)
+        face = self.select_face(self.detect(image_bgr), image_bgr.shape)
+        return self.template_for_face(image_bgr, face, limits=limits)
+
+    def template_for_face(
+        self, image_bgr: np.ndarray, face: Face, *, limits: QualityLimits | None = None
+    ) -> Template:
+        """Template of a face the caller chose; with ``limits`` its quality report is checked and attached."""
+        image_bgr = as_bgr(image_bgr)
+        report: QualityReport | None = None
+        if limits is not None:
+            from matcher.quality import assess
+
+            report = assess(image_bgr, face, limits)
+            if not report.passed:
+                raise PoorQualityError(f"face quality too poor: {', '.join(report.reasons)}", report)
+        vector = self.embed(self.align(image_bgr, face))
+        return Template(vector=vector, model_id=self.model_id, quality=report, face=face)
+
+    def compare(self, t1: Template, t2: Template) -> float:
+        """Cosine similarity of two templates of this engine's embedder, in [-1, 1]; higher = more alike."""
+        t1.check_compatible(t2)
+        if t1.model_id != self.model_id:
+            raise TemplateMismatchError(
+                f"templates come from {t1.model_id!r}, this engine uses {self.model_id!r}"
+            )
+        return float(np.clip(np.dot(t1.vector, t2.vector), -1.0, 1.0))
+
+    def threshold(self, fmr: float = 1e-3) -> float:
+        """Score threshold for the false match rate ``fmr``, from the embedder's calibrated table
+        (log-linear interpolation between calibrated points). ModelError when uncalibrated, when the
+        calibration was made for another model file or flip-fusion setting, or ``fmr`` is out of range."""
+        spec = self.embedder_spec
+        table = spec.thresholds or {}
+        if not table.get("fmr"):
+            raise ModelError(
+                f"embedder {spec.model_id} has no calibrated thresholds in {self.manifest.path}; "
+                "run the calibration first"
+            )
+        if table.get("model_sha256", spec.sha256) != spec.sha256:
+            raise ModelError(
+                f"thresholds in {self.manifest.path} were calibrated for another {spec.name} file "
+                f"(sha256 {table['model_sha256']}); recalibrate for sha256 {spec.sha256}"
+            )
+        if "flip_fusion" in table and bool(table["flip_fusion"]) != self.flip_fusion:
+            raise ModelError(
+                f"thresholds were calibrated with flip_fusion={bool(table['flip_fusion'])}, "
+                f"this engine runs with flip_fusion={self.flip_fusion}"
+            )
+        try:
+            return interpolate_threshold(table["fmr"], float(fmr))
+        except ValueError as exc:
+            raise ModelError(f"no threshold for {spec.model_id}: {exc}") from None
