@@ -27,3 +27,9 @@ def main() -> None:
     except (KioskError, MatcherError, OSError, ValueError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+
+
+from kiosk.gate_cli import bench, demo, run, verify  # noqa: E402
+
+for _command in (verify, demo, run, bench):
+    cli.add_command(_command)

@@ -1,0 +1,208 @@
+"""Kiosk configuration: one TOML file (``packaging/kiosk.example.toml`` documents every key).
+
+Every key has a built-in default, so an empty file (or none) is a working demo configuration. Relative paths
+are resolved against the directory of the configuration file. Unknown keys are errors: a typo in a policy
+key must not silently fall back to a default."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kiosk.errors import ConfigError
+from kiosk.policy import Policy
+
+CAMERA_KINDS = ("opencv", "video", "folder")
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    kind: str = "opencv"  # "opencv" (VideoCapture device index), "video" (file) or "folder" (of frames)
+    index: int = 0
+    path: Path | None = None
+    width: int = 640
+    height: int = 480
+    fps: float = 0.0  # folder/video sources: pace frames at this rate (0 = as fast as read)
+    loop: bool = False  # folder/video sources: start again at the end
+
+
+@dataclass(frozen=True)
+class DocumentReaderConfig:
+    kind: str = "folder"
+    path: Path | None = None  # folder of presentations (one sub-folder each: data-page image + chip/)
+    done_path: Path | None = None  # processed presentations are moved here (none: remembered in memory)
+
+
+@dataclass(frozen=True)
+class BarrierConfig:
+    kind: str = "log"
+
+
+@dataclass(frozen=True)
+class KioskConfig:
+    kiosk_id: str = "KIOSK-01"
+    data_dir: Path = Path("var")
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    document_reader: DocumentReaderConfig = field(default_factory=DocumentReaderConfig)
+    barrier: BarrierConfig = field(default_factory=BarrierConfig)
+    trust_store: Path | None = None  # folder of CSCA certificates and CRLs for passive authentication
+    manifest: Path | None = None  # model manifest (default: the project's models/manifest.json)
+    watchlist: Path | None = None  # watchlist store; none = no 1:N search
+    log_path: Path | None = None  # decision log database; none = decisions are not logged
+    key_file: Path | None = None  # decision-log key file; none = the store's default (environment)
+    policy: Policy = field(default_factory=Policy)
+    source: Path | None = None  # the file this configuration was read from
+
+
+_SCHEMA: dict[str, set[str]] = {
+    "kiosk": {"id", "data_dir"},
+    "devices": {"camera", "document_reader", "barrier"},
+    "documents": {"trust_store"},
+    "matcher": {"manifest"},
+    "watchlist": {"path"},
+    "store": {"path", "key_file"},
+    "policy": set(Policy.__dataclass_fields__),
+}
+
+
+def load_config(path: str | Path | None = None) -> KioskConfig:
+    """Read a configuration file; ``None`` returns the built-in defaults. Raises ConfigError."""
+    if path is None:
+        return KioskConfig()
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    return config_from_mapping(data, base_dir=path.resolve().parent, source=path)
+
+
+def config_from_mapping(
+    data: Mapping[str, Any], *, base_dir: Path | None = None, source: Path | None = None
+) -> KioskConfig:
+    """Build a configuration from parsed TOML; relative paths are resolved against ``base_dir``."""
+    base = base_dir or Path.cwd()
+    _check_keys(data, set(_SCHEMA), "top level")
+    for table, keys in _SCHEMA.items():
+        if table in data:
+            _check_keys(_table(data, table), keys, f"[{table}]")
+    kiosk = _table(data, "kiosk")
+    devices = _table(data, "devices")
+    store = _table(data, "store")
+
+    kiosk_id = _str(kiosk, "id", "kiosk.id", KioskConfig.kiosk_id)
+    if not kiosk_id.strip():
+        raise ConfigError("kiosk.id must not be empty")
+    return KioskConfig(
+        kiosk_id=kiosk_id,
+        data_dir=_path(kiosk, "data_dir", "kiosk.data_dir", base) or base / "var",
+        camera=_camera(_table(devices, "camera", "devices"), base),
+        document_reader=_document_reader(_table(devices, "document_reader", "devices"), base),
+        barrier=_barrier(_table(devices, "barrier", "devices")),
+        trust_store=_path(_table(data, "documents"), "trust_store", "documents.trust_store", base),
+        manifest=_path(_table(data, "matcher"), "manifest", "matcher.manifest", base),
+        watchlist=_path(_table(data, "watchlist"), "path", "watchlist.path", base),
+        log_path=_path(store, "path", "store.path", base),
+        key_file=_path(store, "key_file", "store.key_file", base),
+        policy=Policy.from_mapping(_table(data, "policy")),
+        source=source,
+    )
+
+
+def _camera(t: Mapping[str, Any], base: Path) -> CameraConfig:
+    _check_keys(t, set(CameraConfig.__dataclass_fields__), "[devices.camera]")
+    kind = _str(t, "kind", "devices.camera.kind", "opencv")
+    if kind not in CAMERA_KINDS:
+        raise ConfigError(f"devices.camera.kind must be one of {', '.join(CAMERA_KINDS)}, got {kind!r}")
+    path = _path(t, "path", "devices.camera.path", base)
+    if kind != "opencv" and path is None:
+        raise ConfigError(f"devices.camera.path is required for a {kind!r} camera")
+    cfg = CameraConfig(
+        kind=kind,
+        index=_int(t, "index", "devices.camera.index", 0),
+        path=path,
+        width=_int(t, "width", "devices.camera.width", 640),
+        height=_int(t, "height", "devices.camera.height", 480),
+        fps=_float(t, "fps", "devices.camera.fps", 0.0),
+        loop=_bool(t, "loop", "devices.camera.loop", False),
+    )
+    if cfg.index < 0 or cfg.width <= 0 or cfg.height <= 0 or cfg.fps < 0:
+        raise ConfigError("devices.camera: index, width, height and fps must be non-negative (sizes > 0)")
+    return cfg
+
+
+def _document_reader(t: Mapping[str, Any], base: Path) -> DocumentReaderConfig:
+    _check_keys(t, set(DocumentReaderConfig.__dataclass_fields__), "[devices.document_reader]")
+    kind = _str(t, "kind", "devices.document_reader.kind", "folder")
+    if kind != "folder":
+        raise ConfigError(f"devices.document_reader.kind must be 'folder', got {kind!r}")
+    return DocumentReaderConfig(
+        kind=kind,
+        path=_path(t, "path", "devices.document_reader.path", base),
+        done_path=_path(t, "done_path", "devices.document_reader.done_path", base),
+    )
+
+
+def _barrier(t: Mapping[str, Any]) -> BarrierConfig:
+    _check_keys(t, {"kind"}, "[devices.barrier]")
+    kind = _str(t, "kind", "devices.barrier.kind", "log")
+    if kind != "log":
+        raise ConfigError(f"devices.barrier.kind must be 'log' (the only built-in barrier), got {kind!r}")
+    return BarrierConfig(kind=kind)
+
+
+def _check_keys(t: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(set(t) - allowed)
+    if unknown:
+        raise ConfigError(f"unknown key(s) in {where}: {', '.join(unknown)}")
+
+
+def _table(t: Mapping[str, Any], key: str, where: str = "") -> Mapping[str, Any]:
+    value = t.get(key, {})
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{(where + '.') if where else ''}{key} must be a table")
+    return value
+
+
+def _str(t: Mapping[str, Any], key: str, name: str, default: str) -> str:
+    value = t.get(key, default)
+    if not isinstance(value, str):
+        raise ConfigError(f"{name} must be a string")
+    return value
+
+
+def _int(t: Mapping[str, Any], key: str, name: str, default: int) -> int:
+    value = t.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(f"{name} must be an integer")
+    return value
+
+
+def _float(t: Mapping[str, Any], key: str, name: str, default: float) -> float:
+    value = t.get(key, default)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise ConfigError(f"{name} must be a number")
+    return float(value)
+
+
+def _bool(t: Mapping[str, Any], key: str, name: str, default: bool) -> bool:
+    value = t.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name} must be true or false")
+    return value
+
+
+def _path(t: Mapping[str, Any], key: str, name: str, base: Path) -> Path | None:
+    value = t.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"{name} must be a path string")
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else base / p

@@ -1,0 +1,1 @@
+"""Kiosk devices as small interfaces: camera, document reader, gate barrier. Chosen in the configuration."""

@@ -1,0 +1,515 @@
+"""The gate flow: a plain state machine (no Qt, no threads) that a UI, the headless kiosk and the tests drive.
+
+    idle -> document_presented -> document_checked -> face_capture -> face_match (1:1)
+         -> watchlist_search (1:N) -> decision -> gate_open | referred -> idle
+
+Drivers feed it three things: ``present(presentation)`` when a document is put on the reader,
+``offer_frame(frame)`` for each camera frame during capture, and ``tick()`` regularly (time-outs, end of the
+result display). Every state change, coaching message and decision is a ``FlowEvent`` delivered to the
+observers registered with ``subscribe``. Time comes from an injectable ``Clock``, so tests run on fake time.
+
+A failure anywhere (unreadable document, corrupt frame, internal error) ends the transaction with a reason
+code and REFER; the flow always returns to idle and takes the next traveller."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+from kiosk.decision import Decision, WatchlistHit
+from kiosk.devices.barrier import GateBarrier, LogBarrier
+from kiosk.devices.document_reader import Presentation
+from kiosk.documents.checks import Check
+from kiosk.errors import KioskError
+from kiosk.policy import Policy, coaching_text, expiry_check, reason_text
+from matcher.errors import MatcherError
+from matcher.quality import QualityLimits, assess
+from matcher.types import Face, QualityReport, Template
+
+log = logging.getLogger("kiosk.flow")
+
+
+class State(StrEnum):
+    IDLE = "idle"
+    DOCUMENT_PRESENTED = "document_presented"
+    DOCUMENT_CHECKED = "document_checked"
+    FACE_CAPTURE = "face_capture"
+    FACE_MATCH = "face_match"
+    WATCHLIST_SEARCH = "watchlist_search"
+    DECISION = "decision"
+    GATE_OPEN = "gate_open"
+    REFERRED = "referred"
+
+
+EventKind = Literal["state", "coaching", "decision"]
+
+
+@dataclass(frozen=True)
+class FlowEvent:
+    """One observable step. ``state`` is the state after the event; ``previous`` is set for state changes."""
+
+    kind: EventKind
+    state: State
+    time: float  # clock.monotonic()
+    transaction_id: str | None
+    previous: State | None = None
+    code: str = ""  # coaching: the quality reason code; decision: the outcome
+    message: str = ""  # coaching: the text for the traveller
+    decision: Decision | None = None
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+Observer = Callable[[FlowEvent], None]
+
+
+class Clock(Protocol):
+    def monotonic(self) -> float: ...
+
+    def now(self) -> datetime:
+        """Current UTC time (decision time stamps, document expiry)."""
+        ...
+
+
+class SystemClock:
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class FlowBusyError(KioskError):
+    code = "FLOW_BUSY"
+
+
+class DocumentReading(Protocol):
+    """What the flow uses of ``kiosk.documents.reader.DocumentReading``."""
+
+    mrz: Any
+    portrait: np.ndarray | None
+    portrait_source: str | None
+    checks: tuple[Check, ...]
+
+
+DocumentReadFn = Callable[[Presentation], DocumentReading]
+
+
+@dataclass
+class _Transaction:
+    id: str
+    presentation: Presentation
+    started: float
+    reading: DocumentReading | None = None
+    checks: list[Check] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    doc_template: Template | None = None
+    capture_started: float = 0.0
+    frames: int = 0
+    multi_streak: int = 0
+    last_issue: str = ""
+    match_attempts: int = 0
+    best_score: float | None = None
+    live_template: Template | None = None
+    live_frame: np.ndarray | None = None
+    quality: QualityReport | None = None
+    hits: tuple[WatchlistHit, ...] = ()
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+def limits_with(base: QualityLimits, overrides: Mapping[str, Any], where: str) -> QualityLimits:
+    """``base`` with the configured overrides; unknown names are a ConfigError naming ``where``."""
+    from kiosk.errors import ConfigError
+
+    names = {f.name for f in dataclasses.fields(base)}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise ConfigError(f"unknown quality limit(s) in {where}: {', '.join(unknown)}")
+    try:
+        return dataclasses.replace(base, **overrides)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"invalid quality limits in {where}: {exc}") from None
+
+
+class GateFlow:
+    """The gate state machine. Collaborators are real components, passed in (see ``kiosk.transaction``)."""
+
+    def __init__(
+        self,
+        engine: Any,
+        read_document: DocumentReadFn,
+        *,
+        policy: Policy,
+        kiosk_id: str,
+        watchlist: Any | None = None,
+        decision_log: Any | None = None,
+        keys: Any | None = None,
+        barrier: GateBarrier | None = None,
+        clock: Clock | None = None,
+        evidence_factory: Callable[..., Any] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.policy = policy
+        self.kiosk_id = kiosk_id
+        self.threshold = float(engine.threshold(policy.fmr))
+        self.live_limits = limits_with(QualityLimits.for_live_capture(), policy.quality, "policy.quality")
+        self.document_limits = limits_with(
+            QualityLimits.for_enrolment(), policy.document_quality, "policy.document_quality"
+        )
+        self._read_document = read_document
+        self._watchlist = watchlist
+        self._log = decision_log
+        self._keys = keys
+        self._evidence = evidence_factory
+        self.barrier: GateBarrier = barrier if barrier is not None else LogBarrier()
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.state = State.IDLE
+        self.last_decision: Decision | None = None
+        self._txn: _Transaction | None = None
+        self._hold_until = 0.0
+        self._observers: list[Observer] = []
+
+    # ----- observers -------------------------------------------------------------------------------------
+    def subscribe(self, observer: Observer) -> Callable[[], None]:
+        """Register ``observer`` for every event; returns a function that unsubscribes it."""
+        self._observers.append(observer)
+        return lambda: self._observers.remove(observer)
+
+    def _emit(self, event: FlowEvent) -> None:
+        for observer in list(self._observers):
+            try:
+                observer(event)
+            except Exception:  # an observer (UI, printer) must never break the gate
+                log.exception("flow observer failed")
+
+    def _to(self, state: State, **detail: Any) -> None:
+        previous, self.state = self.state, state
+        tid = self._txn.id if self._txn else None
+        self._emit(FlowEvent("state", state, self.clock.monotonic(), tid, previous=previous, detail=detail))
+
+    def _coach(self, code: str) -> None:
+        tid = self._txn.id if self._txn else None
+        self._emit(
+            FlowEvent(
+                "coaching", self.state, self.clock.monotonic(), tid, code=code, message=coaching_text(code)
+            )
+        )
+
+    # ----- inputs ----------------------------------------------------------------------------------------
+    def present(self, presentation: Presentation) -> None:
+        """A document was put on the reader: read and check it, then start the face capture (or decide)."""
+        if self.state is not State.IDLE:
+            raise FlowBusyError(f"a document was presented while the gate is in state {self.state}")
+        self._txn = _Transaction(
+            id=str(uuid.uuid4()), presentation=presentation, started=self.clock.monotonic()
+        )
+        self._guarded(self._document_step)
+
+    def offer_frame(self, frame: np.ndarray | None) -> None:
+        """One camera frame (``None``: the camera delivered nothing decodable). Ignored outside capture."""
+        if self.state is State.FACE_CAPTURE:
+            self._guarded(lambda: self._capture_step(frame))
+
+    def tick(self) -> None:
+        """Call regularly: ends a timed-out capture, and a result display shown long enough."""
+        now = self.clock.monotonic()
+        if self.state is State.FACE_CAPTURE and self._txn is not None:
+            if now - self._txn.capture_started >= self.policy.capture_timeout_s:
+                self._guarded(self._capture_failed)
+        elif self.state in (State.GATE_OPEN, State.REFERRED) and now >= self._hold_until:
+            self.finish()
+
+    def source_exhausted(self) -> None:
+        """A finite frame source (file, folder, the frames of ``kiosk verify``) has no more frames."""
+        if self.state is State.FACE_CAPTURE:
+            self._guarded(self._capture_failed)
+
+    def finish(self) -> None:
+        """End the result display: lock the barrier and return to idle."""
+        if self.state in (State.GATE_OPEN, State.REFERRED):
+            try:
+                self.barrier.close()
+            finally:
+                self._to(State.IDLE)
+                self._txn = None
+
+    # ----- steps -----------------------------------------------------------------------------------------
+    def _guarded(self, step: Callable[[], None]) -> None:
+        try:
+            step()
+        except Exception as exc:  # keep the gate running: refer the traveller with SYSTEM_ERROR
+            log.exception("gate transaction failed")
+            if self._txn is not None and self.state not in (State.GATE_OPEN, State.REFERRED, State.IDLE):
+                self._txn.reasons.append("SYSTEM_ERROR")
+                try:
+                    self._decide(error=type(exc).__name__)
+                except Exception:
+                    log.exception("the failed transaction could not be decided")
+                    self._hold_until = self.clock.monotonic()
+                    self._to(State.REFERRED)
+
+    def _document_step(self) -> None:
+        txn = self._txn
+        assert txn is not None
+        self._to(State.DOCUMENT_PRESENTED, presentation=txn.presentation.name)
+        t0 = time.perf_counter()
+        try:
+            reading = self._read_document(txn.presentation)
+        except (KioskError, MatcherError, OSError, ValueError) as exc:
+            code = getattr(exc, "code", "DOC_UNREADABLE")
+            txn.reasons.append(code if code.startswith(("DOC_", "CHIP_")) else "DOC_UNREADABLE")
+            txn.timings_ms["document"] = _ms(t0)
+            self._decide(error=str(exc))
+            return
+        txn.reading = reading
+        txn.checks = list(reading.checks)
+        if not any(c.name == "doc.not_expired" for c in txn.checks):
+            txn.checks.append(
+                expiry_check(getattr(reading.mrz, "expiry_date", None), self.clock.now().date())
+            )
+        txn.reasons.extend(self.policy.document_reasons(txn.checks))
+        txn.timings_ms["document"] = _ms(t0)
+        if txn.reasons:
+            self._decide()
+            return
+        t0 = time.perf_counter()
+        try:
+            if reading.portrait is None:
+                raise KioskError("document has no portrait")
+            txn.doc_template = self.engine.template(reading.portrait, limits=self.document_limits)
+        except (KioskError, MatcherError) as exc:
+            txn.reasons.append("DOC_PORTRAIT_UNUSABLE")
+            txn.timings_ms["portrait"] = _ms(t0)
+            self._decide(error=getattr(exc, "code", "DOC_PORTRAIT_UNUSABLE"))
+            return
+        txn.timings_ms["portrait"] = _ms(t0)
+        self._to(State.DOCUMENT_CHECKED, portrait_source=reading.portrait_source)
+        self._start_capture()
+
+    def _start_capture(self) -> None:
+        txn = self._txn
+        assert txn is not None
+        txn.capture_started = self.clock.monotonic()
+        txn.frames = 0
+        txn.multi_streak = 0
+        txn.last_issue = ""
+        self._to(State.FACE_CAPTURE, attempt=txn.match_attempts + 1)
+        self._coach("RETRY" if txn.match_attempts else "NO_FACE")
+
+    def _capture_step(self, frame: np.ndarray | None) -> None:
+        txn = self._txn
+        assert txn is not None
+        txn.frames += 1
+        t0 = time.perf_counter()
+        issue, face = self._judge_frame(frame)
+        txn.timings_ms["capture"] = txn.timings_ms.get("capture", 0.0) + _ms(t0)
+        if issue is None and face is not None and frame is not None:
+            t0 = time.perf_counter()
+            try:
+                template = self.engine.template_for_face(frame, face, limits=self.live_limits)
+            except MatcherError as exc:
+                issue = _first_reason(exc)
+            else:
+                txn.timings_ms["capture"] += _ms(t0)
+                txn.live_template, txn.live_frame = template, frame
+                self._match()
+                return
+        assert issue is not None
+        txn.last_issue = issue
+        txn.multi_streak = txn.multi_streak + 1 if issue == "MULTIPLE_FACES" else 0
+        self._coach(issue)
+        timed_out = self.clock.monotonic() - txn.capture_started >= self.policy.capture_timeout_s
+        if (
+            txn.multi_streak >= self.policy.multiple_faces_frames
+            or txn.frames >= self.policy.max_capture_frames
+            or timed_out
+        ):
+            self._capture_failed()
+
+    def _judge_frame(self, frame: np.ndarray | None) -> tuple[str | None, Face | None]:
+        """(issue code or None, the face to use). Records the quality report of the judged face."""
+        txn = self._txn
+        assert txn is not None
+        if frame is None or not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.size == 0:
+            return "CAPTURE_UNREADABLE", None
+        try:
+            face = self.engine.select_face(self.engine.detect(frame), frame.shape)
+        except MatcherError as exc:  # NoFaceError / MultipleFacesError (engine's multiple_face_ratio)
+            return exc.code, None
+        report = assess(frame, face, self.live_limits)
+        txn.quality = report
+        if not report.passed:
+            reasons = report.reasons
+            return (reasons[0] if reasons else "LOW_CONFIDENCE"), None
+        return None, face
+
+    def _capture_failed(self) -> None:
+        txn = self._txn
+        assert txn is not None
+        if txn.last_issue == "MULTIPLE_FACES":
+            txn.reasons.append("MULTIPLE_FACES")
+        elif txn.last_issue == "CAPTURE_UNREADABLE" and txn.quality is None:
+            txn.reasons.append("CAPTURE_UNREADABLE")
+        else:
+            txn.reasons.append("QUALITY_TIMEOUT")
+        if txn.live_template is not None:  # an earlier attempt produced a template: still screen it
+            self._search_watchlists()
+        self._decide()
+
+    def _match(self) -> None:
+        txn = self._txn
+        assert txn is not None and txn.live_template is not None and txn.doc_template is not None
+        self._to(State.FACE_MATCH)
+        t0 = time.perf_counter()
+        score = float(self.engine.compare(txn.live_template, txn.doc_template))
+        txn.timings_ms["match"] = txn.timings_ms.get("match", 0.0) + _ms(t0)
+        txn.match_attempts += 1
+        txn.best_score = score if txn.best_score is None else max(txn.best_score, score)
+        if score < self.threshold:
+            if txn.match_attempts < self.policy.max_match_attempts:
+                self._start_capture()
+                return
+            txn.reasons.append("FACE_NO_MATCH")
+        self._search_watchlists()
+        self._decide()
+
+    def _search_watchlists(self) -> None:
+        txn = self._txn
+        assert txn is not None and txn.live_template is not None
+        if self._watchlist is None:
+            return
+        self._to(State.WATCHLIST_SEARCH)
+        t0 = time.perf_counter()
+        alerts = self._watchlist.search(txn.live_template, top_k=self.policy.watchlist_top_k)
+        txn.timings_ms["watchlist"] = _ms(t0)
+        txn.hits = tuple(_hit(a) for a in alerts)
+        if any(self.policy.category_refers(h.category) for h in txn.hits):
+            txn.reasons.append("WATCHLIST_HIT")
+
+    def _decide(self, error: str = "") -> None:
+        txn = self._txn
+        assert txn is not None
+        if self.policy.liveness_required and "LIVENESS_NOT_ASSESSED" not in txn.reasons:
+            txn.reasons.append("LIVENESS_NOT_ASSESSED")
+        self._to(State.DECISION)
+        decision = self._build_decision()
+        t0 = time.perf_counter()
+        if self._log is not None:
+            try:
+                self._log.append(decision, evidence=self._evidence_for(decision))
+            except Exception:
+                log.exception("decision log append failed")
+                decision = dataclasses.replace(
+                    decision, outcome="REFER", reason_codes=(*decision.reason_codes, "LOG_FAILED")
+                )
+        txn.timings_ms["log"] = _ms(t0)
+        txn.timings_ms["total"] = (self.clock.monotonic() - txn.started) * 1000.0
+        self.last_decision = decision
+        detail: dict[str, Any] = {
+            "reasons": [{"code": c, "text": reason_text(c)} for c in decision.reason_codes],
+            "timings_ms": {k: round(v, 3) for k, v in txn.timings_ms.items()},
+            "presentation": txn.presentation.name,
+        }
+        if error:
+            detail["error"] = error
+        self._emit(
+            FlowEvent(
+                "decision",
+                State.DECISION,
+                self.clock.monotonic(),
+                txn.id,
+                code=decision.outcome,
+                decision=decision,
+                detail=detail,
+            )
+        )
+        self._hold_until = self.clock.monotonic() + self.policy.result_hold_s
+        if decision.outcome == "PASS":
+            try:
+                self.barrier.open(txn.id)
+            except Exception:  # the decision is logged; the traveller waits for an officer
+                log.exception("barrier failed to open")
+                self._to(State.REFERRED, barrier_failed=True)
+                return
+            self._to(State.GATE_OPEN)
+        else:
+            self._to(State.REFERRED)
+
+    def _build_decision(self) -> Decision:
+        txn = self._txn
+        assert txn is not None
+        mrz = txn.reading.mrz if txn.reading is not None else None
+        number = getattr(mrz, "document_number", None) or None
+        state = getattr(mrz, "issuing_state", None) or None
+        number_hash = None
+        if number and self._keys is not None:
+            number_hash = self._keys.hash_document_number(number, state or "")
+        quality: dict[str, Any] = {"frames": txn.frames, "match_attempts": txn.match_attempts}
+        if txn.quality is not None:
+            quality["measures"] = txn.quality.as_dict()
+        if txn.reading is not None:
+            quality["portrait_source"] = txn.reading.portrait_source
+        reasons = tuple(dict.fromkeys(txn.reasons))  # ordered, without duplicates
+        return Decision(
+            kiosk_id=self.kiosk_id,
+            outcome="REFER" if reasons else "PASS",
+            reason_codes=reasons,
+            document_type=getattr(mrz, "document_code", None) or None,
+            issuing_state=state,
+            document_number_hash=number_hash,
+            document_checks={c.name: c.passed for c in txn.checks},
+            quality=quality,
+            liveness={
+                "assessed": False,
+                "required": self.policy.liveness_required,
+                "note": "no presentation-attack-detection component installed",
+            },
+            face_score=None if txn.best_score is None else round(txn.best_score, 6),
+            face_threshold=round(self.threshold, 6) if txn.doc_template is not None else None,
+            watchlist_hits=txn.hits,
+            models={**dict(getattr(self.engine, "model_versions", {})), "policy.fmr": str(self.policy.fmr)},
+            id=txn.id,
+            time_utc=self.clock.now().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        )
+
+    def _evidence_for(self, decision: Decision) -> Any | None:
+        txn = self._txn
+        if (
+            self._evidence is None
+            or txn is None
+            or decision.outcome == "PASS"
+            or not self.policy.store_evidence_on_refer
+            or txn.live_frame is None
+        ):
+            return None
+        return self._evidence(live_image=txn.live_frame, template=txn.live_template)
+
+
+def _first_reason(exc: MatcherError) -> str:
+    report = getattr(exc, "report", None)
+    if report is not None and report.reasons:
+        return str(report.reasons[0])
+    return str(getattr(exc, "code", "LOW_CONFIDENCE"))
+
+
+def _hit(alert: Any) -> WatchlistHit:
+    return WatchlistHit(
+        list_id=str(getattr(alert, "list_id", "")),
+        entry_id=str(getattr(alert, "entry_id", "")),
+        score=round(float(alert.score), 6),
+        threshold=round(float(getattr(alert, "threshold", 0.0)), 6),
+        category=str(getattr(alert, "category", "")),
+        severity=str(getattr(alert, "severity", "")),
+    )
+
+
+def _ms(t0: float) -> float:
+    return (time.perf_counter() - t0) * 1000.0

@@ -1,0 +1,180 @@
+"""Gate policy: which results refer a traveller to an officer, and the reason codes with the officer's text.
+
+Everything a border agency may want to tune lives in the ``[policy]`` table of the configuration
+(see ``packaging/kiosk.example.toml``); this module only interprets it."""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from kiosk.documents.checks import Check
+from kiosk.errors import ConfigError
+
+# Reason code -> text shown to the officer. Codes are stable identifiers stored in the decision log.
+REASON_TEXTS: dict[str, str] = {
+    "DOC_UNREADABLE": "The document could not be read (no machine-readable zone found or the image is "
+    "unusable). Inspect the document by hand.",
+    "DOC_CHECKSUM": "A check digit of the machine-readable zone is wrong: misread or altered document.",
+    "DOC_EXPIRED": "The document has expired.",
+    "DOC_CHECK_FAILED": "A blocking document check failed; see the document checks of this decision.",
+    "DOC_PORTRAIT_UNUSABLE": "The document portrait could not be used for face comparison.",
+    "CHIP_UNREADABLE": "The chip data could not be parsed.",
+    "CHIP_PA_FAILED": "Passive authentication of the chip failed: the chip data is not signed by a trusted "
+    "issuer, the signer is revoked, or a data group was altered.",
+    "CHIP_MRZ_MISMATCH": "The chip data (DG1) does not match the printed machine-readable zone.",
+    "QUALITY_TIMEOUT": "No face image of sufficient quality was captured in the allowed attempts and time.",
+    "MULTIPLE_FACES": "More than one face stayed in front of the camera: possible tailgating.",
+    "CAPTURE_UNREADABLE": "The camera delivered no decodable image.",
+    "FACE_NO_MATCH": "The live face does not match the document portrait at the configured false-match rate.",
+    "WATCHLIST_HIT": "The live face matches a watchlist entry whose category requires a referral.",
+    "LIVENESS_NOT_ASSESSED": "Policy requires a presentation-attack (liveness) check, and none is installed.",
+    "LOG_FAILED": "The decision could not be written to the decision log; the gate stays closed.",
+    "SYSTEM_ERROR": "An internal error interrupted the transaction; the traveller is referred.",
+}
+
+# Traveller-facing coaching messages during capture, keyed by the matcher's quality reason codes.
+COACHING_TEXTS: dict[str, str] = {
+    "NO_FACE": "Please look at the camera.",
+    "MULTIPLE_FACES": "One person at a time, please.",
+    "FACE_TOO_SMALL": "Please step closer.",
+    "POSE_YAW": "Please look straight at the camera.",
+    "POSE_PITCH": "Please keep your head level.",
+    "POSE_ROLL": "Please hold your head upright.",
+    "BLURRY": "Please hold still.",
+    "TOO_DARK": "Please step into the light.",
+    "TOO_BRIGHT": "Too much light: please step back a little.",
+    "LOW_CONTRAST": "Please look at the camera and remove anything covering your face.",
+    "LOW_CONFIDENCE": "Please look at the camera and remove anything covering your face.",
+    "CAPTURE_UNREADABLE": "Please wait, the camera is starting.",
+    "RETRY": "Please look at the camera again.",
+}
+
+# Which reason code a failed document check raises; first matching pattern wins.
+_CHECK_REASONS: tuple[tuple[str, str], ...] = (
+    ("*expir*", "DOC_EXPIRED"),
+    ("doc.chip_matches_mrz*", "CHIP_MRZ_MISMATCH"),
+    ("chip.pa.*", "CHIP_PA_FAILED"),
+    ("chip.*", "CHIP_UNREADABLE"),
+    ("*check_digit*", "DOC_CHECKSUM"),
+    ("*checksum*", "DOC_CHECKSUM"),
+    ("*composite*", "DOC_CHECKSUM"),
+)
+
+# The check the policy adds itself, so that expiry is judged against the kiosk's clock.
+EXPIRY_CHECK = "doc.not_expired"
+
+
+def reason_text(code: str) -> str:
+    """The officer's text for a reason code (unknown codes are shown as they are)."""
+    return REASON_TEXTS.get(code, code)
+
+
+def coaching_text(code: str) -> str:
+    return COACHING_TEXTS.get(code, COACHING_TEXTS["NO_FACE"])
+
+
+def reason_for_check(name: str) -> str:
+    """The reason code a failed check named ``name`` raises."""
+    for pattern, code in _CHECK_REASONS:
+        if fnmatch.fnmatchcase(name, pattern):
+            return code
+    return "DOC_CHECK_FAILED"
+
+
+def expiry_check(expiry: date | None, today: date) -> Check:
+    """``doc.not_expired``: a document is valid through its expiry date."""
+    if expiry is None:
+        return Check(EXPIRY_CHECK, False, "expiry date missing or invalid")
+    if expiry < today:
+        return Check(EXPIRY_CHECK, False, f"expired on {expiry.isoformat()}")
+    return Check(EXPIRY_CHECK, True, f"valid until {expiry.isoformat()}")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The tunable gate policy. Defaults are a conservative starting point, not an agency's policy."""
+
+    fmr: float = 1e-3  # target false-match rate of the 1:1 threshold (engine.threshold(fmr))
+    max_match_attempts: int = 2  # 1:1 comparisons (each with a fresh capture) before FACE_NO_MATCH
+    capture_timeout_s: float = 15.0  # per capture attempt
+    max_capture_frames: int = 60  # frames analysed per capture attempt
+    multiple_faces_frames: int = 15  # consecutive frames with several faces -> MULTIPLE_FACES
+    second_face_min_ratio: float = 0.25  # a second face counts when its area >= ratio * chosen face (engine)
+    quality: Mapping[str, Any] = field(default_factory=dict)  # overrides of matcher.quality.QualityLimits
+    document_quality: Mapping[str, Any] = field(default_factory=dict)  # same, for the document portrait
+    blocking_checks: tuple[str, ...] = ("mrz.*", "chip.*", "doc.*")  # fnmatch patterns of check names
+    non_blocking_checks: tuple[str, ...] = ()  # exceptions to blocking_checks
+    refer_categories: tuple[str, ...] = ("*",)  # watchlist categories whose hits refer (fnmatch)
+    watchlist_top_k: int = 5
+    liveness_required: bool = False  # no PAD component exists yet; True refers every traveller
+    store_evidence_on_refer: bool = True  # keep encrypted live image + templates for referred cases
+    result_hold_s: float = 3.0  # how long the result (gate open / referred) is shown before idle
+
+    def __post_init__(self) -> None:
+        if not (0.0 < self.fmr < 1.0):
+            raise ConfigError(f"policy.fmr must be between 0 and 1, got {self.fmr}")
+        for name in ("max_match_attempts", "max_capture_frames", "multiple_faces_frames", "watchlist_top_k"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"policy.{name} must be at least 1")
+        for name in ("capture_timeout_s", "result_hold_s"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise ConfigError(f"policy.{name} must be a non-negative number")
+        if not (0.0 < self.second_face_min_ratio <= 1.0):
+            raise ConfigError("policy.second_face_min_ratio must be in (0, 1]")
+
+    def is_blocking(self, check_name: str) -> bool:
+        def match(patterns: Iterable[str]) -> bool:
+            return any(fnmatch.fnmatchcase(check_name, p) for p in patterns)
+
+        return match(self.blocking_checks) and not match(self.non_blocking_checks)
+
+    def document_reasons(self, checks: Iterable[Check]) -> list[str]:
+        """Reason codes raised by the failed blocking checks, in a stable order without duplicates."""
+        codes: list[str] = []
+        for check in checks:
+            if not check.passed and self.is_blocking(check.name):
+                code = reason_for_check(check.name)
+                if code not in codes:
+                    codes.append(code)
+        return codes
+
+    def category_refers(self, category: str) -> bool:
+        return any(fnmatch.fnmatchcase(category, p) for p in self.refer_categories)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> Policy:
+        """Build from the ``[policy]`` TOML table (flat keys plus ``[policy.quality]`` etc.)."""
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown key(s) in [policy]: {', '.join(unknown)}")
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            default = cls.__dataclass_fields__[key].default
+            if key in ("quality", "document_quality"):
+                if not isinstance(value, Mapping):
+                    raise ConfigError(f"policy.{key} must be a table")
+                kwargs[key] = dict(value)
+            elif key in ("blocking_checks", "non_blocking_checks", "refer_categories"):
+                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                    raise ConfigError(f"policy.{key} must be a list of strings")
+                kwargs[key] = tuple(value)
+            elif isinstance(default, bool):
+                if not isinstance(value, bool):
+                    raise ConfigError(f"policy.{key} must be true or false")
+                kwargs[key] = value
+            elif isinstance(default, int):
+                if not isinstance(value, int) or isinstance(value, bool):
+                    raise ConfigError(f"policy.{key} must be an integer")
+                kwargs[key] = value
+            else:
+                if not isinstance(value, int | float) or isinstance(value, bool):
+                    raise ConfigError(f"policy.{key} must be a number")
+                kwargs[key] = float(value)
+        return cls(**kwargs)
