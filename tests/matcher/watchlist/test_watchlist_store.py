@@ -1,0 +1,280 @@
+"""Watchlist store: enrolment, search, thresholds, expiry, versions, crash safety and bad input."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from wl_helpers import MODEL, TABLE, entries, mate, unit
+
+from matcher.errors import ModelError, TemplateMismatchError
+from matcher.types import Template
+from matcher.watchlist import (
+    IndexCorruptError,
+    NewEntry,
+    ThresholdPolicy,
+    WatchlistError,
+    WatchlistStore,
+)
+from matcher.watchlist.policy import interpolate_threshold
+
+
+def test_mated_probe_alerts_with_metadata_and_rank(wanted, rng):
+    store, vectors = wanted
+    alerts = store.search(mate(vectors[17], 0.6, rng), top_k=5)
+    assert len(alerts) == 1
+    a = alerts[0]
+    assert (a.list_id, a.external_ref, a.category, a.rank) == ("wanted", "P00017", "wanted", 1)
+    assert a.score == pytest.approx(0.6, abs=1e-4)
+    assert a.threshold == pytest.approx(0.30)
+    assert a.severity == "high"
+
+
+def test_non_mated_probe_does_not_alert(wanted, rng):
+    store, _ = wanted
+    assert store.search(Template(unit(rng, 1)[0], MODEL)) == []
+
+
+def test_probe_below_threshold_does_not_alert(wanted, rng):
+    store, vectors = wanted
+    assert store.search(mate(vectors[3], 0.25, rng)) == []
+
+
+def test_per_search_policy_raises_threshold_with_list_size(store, rng):
+    store.create_list("big", model_id=MODEL, policy=ThresholdPolicy(fmr=1e-2, per="search"))
+    store.add("big", entries(unit(rng, 10)))
+    # 1e-2 per search over 10 entries -> 1e-3 per comparison -> 0.30
+    assert store.snapshot("big").threshold == pytest.approx(0.30)
+    store.add("big", entries(unit(rng, 90), prefix="Q"))
+    store.refresh()
+    assert store.snapshot("big").threshold == pytest.approx(0.40)  # 1e-4 per comparison
+    store.add("big", entries(unit(rng, 10), prefix="R"))
+    with pytest.raises(ModelError, match="outside the calibrated range"):
+        store.refresh()
+
+
+def test_threshold_interpolates_log_linearly():
+    assert interpolate_threshold(TABLE, 10**-2.5) == pytest.approx(0.25)
+    with pytest.raises(ModelError):
+        interpolate_threshold(TABLE, 1e-6)
+
+
+def test_expired_entries_and_lists_never_alert(store, rng):
+    vectors = unit(rng, 3)
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    store.create_list("missing", model_id=MODEL)
+    store.add(
+        "missing",
+        [
+            NewEntry("old", Template(vectors[0], MODEL), valid_until=now - timedelta(days=1)),
+            NewEntry("current", Template(vectors[1], MODEL), valid_until="2026-06-01"),
+            NewEntry("open", Template(vectors[2], MODEL)),
+        ],
+    )
+    assert store.search(Template(vectors[0], MODEL), now=now) == []
+    assert [a.external_ref for a in store.search(Template(vectors[1], MODEL), now=now)] == ["current"]
+    assert store.search(Template(vectors[1], MODEL), now=now + timedelta(days=1)) == []
+    # an expired entry that is the nearest neighbour must not hide a valid one behind it
+    store.create_list("twins", model_id=MODEL, valid_until="2030-01-01")
+    store.add(
+        "twins",
+        [
+            NewEntry("expired", Template(vectors[2], MODEL), valid_until="2020-01-01"),
+            NewEntry("valid", Template(mate(vectors[2], 0.9, rng).vector, MODEL)),
+        ],
+    )
+    store.refresh()
+    hits = store.search(Template(vectors[2], MODEL), lists=["twins"], top_k=1, now=now)
+    assert [a.external_ref for a in hits] == ["valid"]
+    assert store.search(Template(vectors[2], MODEL), lists=["twins"], now=datetime(2031, 1, 1)) == []
+
+
+def test_several_lists_each_with_own_threshold(wanted, rng):
+    store, vectors = wanted
+    store.create_list("refused", model_id=MODEL, policy=ThresholdPolicy(score=0.7), severity="medium")
+    store.add("refused", [NewEntry("R1", Template(vectors[5], MODEL))])
+    store.refresh()
+    probe = mate(vectors[5], 0.65, rng)
+    alerts = store.search(probe)
+    assert [(a.list_id, a.external_ref) for a in alerts] == [("wanted", "P00005")]
+    probe = mate(vectors[5], 0.8, rng)
+    assert {a.list_id for a in store.search(probe)} == {"wanted", "refused"}
+
+
+def test_remove_and_replace_change_version_and_hash(wanted, rng):
+    store, vectors = wanted
+    before = store.info("wanted")
+    assert store.remove("wanted", ["P00017"]) == 1
+    after = store.info("wanted")
+    assert after.version == before.version + 1 and after.content_hash != before.content_hash
+    assert after.entry_count == 199
+    store.refresh()
+    assert store.search(Template(vectors[17], MODEL)) == []
+    new = unit(rng, 1)[0]
+    with pytest.raises(WatchlistError, match="already in list"):
+        store.add("wanted", [NewEntry("P00018", Template(new, MODEL))])
+    store.add("wanted", [NewEntry("P00018", Template(new, MODEL))], replace=True)
+    store.refresh()
+    assert store.search(Template(vectors[18], MODEL)) == []
+    assert [a.external_ref for a in store.search(Template(new, MODEL))] == ["P00018"]
+    with pytest.raises(WatchlistError, match="not in list"):
+        store.remove("wanted", ["nobody"])
+
+
+def test_content_hash_is_independent_of_history(tmp_path, rng):
+    vectors = unit(rng, 20)
+    a = WatchlistStore(tmp_path / "a", threshold_tables={MODEL: TABLE})
+    b = WatchlistStore(tmp_path / "b", threshold_tables={MODEL: TABLE})
+    for s in (a, b):
+        s.create_list("L", model_id=MODEL)
+    a.add("L", entries(vectors))
+    b.add("L", entries(vectors[10:])[::-1] if False else [e for e in entries(vectors)][10:])
+    b.add("L", entries(vectors)[:10])
+    assert a.info("L").content_hash == b.info("L").content_hash
+    assert a.info("L").version != b.info("L").version
+
+
+def test_wrong_model_and_dimension_are_refused_and_list_kept(wanted, rng):
+    store, vectors = wanted
+    before = store.info("wanted")
+    with pytest.raises(TemplateMismatchError, match="model"):
+        store.add("wanted", [NewEntry("X", Template(unit(rng, 1)[0], "othernet@aaaaaaaaaaaa"))])
+    with pytest.raises(TemplateMismatchError, match="dimension"):
+        store.add("wanted", [NewEntry("X", Template(unit(rng, 1, dim=128)[0], MODEL))])
+    with pytest.raises(TemplateMismatchError):
+        store.search(Template(unit(rng, 1)[0], "othernet@aaaaaaaaaaaa"))
+    with pytest.raises(TemplateMismatchError):
+        store.search(Template(unit(rng, 1, dim=128)[0], MODEL))
+    assert store.info("wanted") == before
+    store.refresh()
+    assert len(store.search(Template(vectors[0], MODEL))) == 1
+
+
+def test_duplicate_refs_in_batch_are_refused(store, rng):
+    store.create_list("L", model_id=MODEL)
+    batch = entries(unit(rng, 3))
+    batch.append(batch[0])
+    with pytest.raises(WatchlistError, match="duplicate"):
+        store.add("L", batch)
+    assert store.info("L").entry_count == 0
+
+
+def test_corrupt_index_is_a_clear_error_and_rebuild_restores(wanted, tmp_path, rng):
+    store, vectors = wanted
+    info = store.info("wanted")
+    path = store.path / "indexes" / f"wanted.v{info.version}.faiss"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    fresh = WatchlistStore(store.path, threshold_tables={MODEL: TABLE})
+    with pytest.raises(IndexCorruptError, match="rebuild"):
+        fresh.refresh()
+    with pytest.raises(IndexCorruptError):  # a change to a corrupt list is refused, entries kept
+        fresh.remove("wanted", ["P00001"])
+    assert fresh.info("wanted").entry_count == 200
+    fresh.rebuild("wanted")
+    fresh.refresh()
+    assert [a.external_ref for a in fresh.search(Template(vectors[1], MODEL))] == ["P00001"]
+
+
+def test_crash_before_commit_leaves_previous_version(wanted, rng, monkeypatch):
+    store, vectors = wanted
+    before = store.info("wanted")
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store, "_write_index", crash)
+    with pytest.raises(OSError):
+        store.add("wanted", entries(unit(rng, 5), prefix="N"))
+    assert store.info("wanted") == before
+    fresh = WatchlistStore(store.path, threshold_tables={MODEL: TABLE})
+    assert len(fresh.search(Template(vectors[0], MODEL))) == 1
+    assert fresh.info("wanted").entry_count == 200
+
+
+def test_reader_keeps_old_snapshot_until_refresh(wanted, rng):
+    store, vectors = wanted
+    store.refresh()
+    writer = WatchlistStore(store.path, threshold_tables={MODEL: TABLE})
+    writer.remove("wanted", ["P00000"])
+    old = store.snapshot("wanted")
+    assert len(store.search(Template(vectors[1], MODEL))) == 1  # still the old version, other entries fine
+    store.refresh()
+    assert store.snapshot("wanted").version == old.version + 1
+    assert store.search(Template(vectors[0], MODEL)) == []
+
+
+def test_concurrent_search_during_updates(wanted, rng):
+    store, vectors = wanted
+    store.refresh()
+    writer = WatchlistStore(store.path, threshold_tables={MODEL: TABLE})
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def searcher() -> None:
+        try:
+            while not stop.is_set():
+                hits = store.search(Template(vectors[42], MODEL))
+                assert [a.external_ref for a in hits] == ["P00042"]
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=searcher) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for i in range(5):
+        writer.add("wanted", entries(unit(rng, 20), prefix=f"U{i}_"))
+        store.refresh()
+    stop.set()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert store.snapshot("wanted").live_count == 300
+
+
+def test_hnsw_lists_tombstone_removals_and_rebuild(tmp_path, rng):
+    store = WatchlistStore(tmp_path / "h", threshold_tables={MODEL: TABLE}, exact_max=50)
+    vectors = unit(rng, 120)
+    store.create_list("L", model_id=MODEL)
+    store.add("L", entries(vectors))
+    assert store.info("L").index_kind == "hnsw"
+    store.remove("L", ["P00007"])
+    snap = store.snapshot("L")
+    assert snap.kind == "hnsw" and list(snap.tombstones) == [8]  # entry ids start at 1
+    assert store.search(Template(vectors[7], MODEL)) == []
+    assert [a.external_ref for a in store.search(Template(vectors[8], MODEL))] == ["P00008"]
+    store.remove("L", [f"P{i:05d}" for i in range(8, 32)])  # > 20% tombstones -> rebuilt without them
+    store.refresh()
+    snap = store.snapshot("L")
+    assert len(snap.tombstones) == 0 and snap.index.ntotal == 95
+    store.remove("L", [f"P{i:05d}" for i in range(32, 82)])  # back under exact_max -> exact index
+    assert store.info("L").index_kind == "flat"
+
+
+def test_encrypted_store_needs_its_key(tmp_path, rng):
+    key = bytes(range(32))
+    store = WatchlistStore(tmp_path / "enc", key=key, threshold_tables={MODEL: TABLE})
+    vectors = unit(rng, 5)
+    store.create_list("L", model_id=MODEL)
+    store.add("L", entries(vectors))
+    raw = (tmp_path / "enc" / "watchlists.db").read_bytes()
+    assert vectors[0].astype("<f4").tobytes()[:64] not in raw
+    assert [a.external_ref for a in store.search(Template(vectors[2], MODEL))] == ["P00002"]
+    other = WatchlistStore(tmp_path / "enc", key=bytes(32), threshold_tables={MODEL: TABLE})
+    with pytest.raises(Exception, match="wrong key"):
+        other.refresh()
+
+
+def test_bad_list_parameters(store):
+    with pytest.raises(WatchlistError):
+        store.create_list("../etc", model_id=MODEL)
+    with pytest.raises(ValueError):
+        ThresholdPolicy(fmr=2.0)
+    store.create_list("L", model_id=MODEL)
+    with pytest.raises(WatchlistError, match="already exists"):
+        store.create_list("L", model_id=MODEL)
+    with pytest.raises(WatchlistError, match="no watchlist"):
+        store.add("nope", [])
