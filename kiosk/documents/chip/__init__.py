@@ -1,0 +1,11 @@
+"""eMRTD chip data (ICAO Doc 9303 parts 10 and 11): LDS parsing, the DG2 face, EF.SOD and passive
+authentication against trusted CSCA certificates.
+
+``read_chip(folder_or_reader, trust)`` returns a ChipReading whose ``checks`` name every step; see
+:mod:`kiosk.documents.chip.reading`."""
+
+from kiosk.documents.chip.reader import ChipReader, FolderChipReader
+from kiosk.documents.chip.reading import ChipReading, read_chip
+from kiosk.documents.chip.trust import TrustStore, TrustStoreError
+
+__all__ = ["ChipReader", "ChipReading", "FolderChipReader", "TrustStore", "TrustStoreError", "read_chip"]

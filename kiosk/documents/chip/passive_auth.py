@@ -1,0 +1,151 @@
+"""Passive authentication (ICAO Doc 9303 part 11, section 5.1): each step is a named :class:`Check`.
+
+- ``chip.pa.sod_signature``: the SOD's CMS signature (signed attributes + signature) with the DS key;
+- ``chip.pa.ds_certificate_chain``: the DS certificate is signed by a CSCA of the trust store;
+- ``chip.pa.ds_validity`` / ``chip.pa.csca_validity``: both certificates are valid at the check time;
+- ``chip.pa.crl``: the DS certificate is not revoked by a CRL of its CSCA whose signature verifies and which
+  is current (with no CRL for the CSCA it passes, unless the trust store requires one);
+- ``chip.pa.dgN_hash``: every data group read from the chip hashes to the value the SOD lists;
+- ``chip.pa.unlisted_data_group``: no data group was read that the SOD does not list."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+from datetime import datetime
+
+from cryptography import x509
+
+from kiosk.documents.checks import Check
+from kiosk.documents.chip.signature import SignatureFailure, digest, verify_signer_info
+from kiosk.documents.chip.sod import LDS_SECURITY_OBJECT_OID, SecurityObject
+from kiosk.documents.chip.trust import TrustStore, issued_by
+
+SOD_SIGNATURE = "chip.pa.sod_signature"
+DS_CHAIN = "chip.pa.ds_certificate_chain"
+DS_VALIDITY = "chip.pa.ds_validity"
+CSCA_VALIDITY = "chip.pa.csca_validity"
+CRL = "chip.pa.crl"
+UNLISTED = "chip.pa.unlisted_data_group"
+
+
+def hash_check_name(number: int) -> str:
+    return f"chip.pa.dg{number}_hash"
+
+
+def passive_authentication(
+    data_groups: Mapping[int, bytes],
+    sod: SecurityObject | None,
+    trust: TrustStore | None,
+    *,
+    at: datetime,
+    sod_problem: str = "",
+) -> list[Check]:
+    """All passive-authentication checks for the data groups read (number -> raw file) at time ``at``.
+
+    Without a parsable SOD every step fails with ``sod_problem`` as the reason, so a policy that requires a
+    step sees a failure rather than a missing check."""
+    if sod is None:
+        reason = f"no usable EF.SOD: {sod_problem}" if sod_problem else "no EF.SOD"
+        names = [SOD_SIGNATURE, DS_CHAIN, DS_VALIDITY, CSCA_VALIDITY, CRL, UNLISTED]
+        names += [hash_check_name(n) for n in sorted(data_groups)]
+        return [Check(name, False, reason) for name in names]
+    ds = sod.signer_certificate
+    checks = [_sod_signature(sod)]
+    csca, chain_check = _ds_chain(ds, sod.signer_certificate_problem, trust)
+    checks.append(chain_check)
+    checks.append(_validity(DS_VALIDITY, "DS", ds, at))
+    if csca is None:
+        checks.append(Check(CSCA_VALIDITY, False, "no trusted CSCA for the DS certificate"))
+        checks.append(Check(CRL, False, "no trusted CSCA for the DS certificate"))
+    else:
+        checks.append(_validity(CSCA_VALIDITY, "CSCA", csca, at))
+        checks.append(_revocation(ds, csca, trust, at))
+    checks.extend(_hashes(data_groups, sod))
+    return checks
+
+
+def _sod_signature(sod: SecurityObject) -> Check:
+    if sod.signer_certificate is None:
+        return Check(SOD_SIGNATURE, False, sod.signer_certificate_problem)
+    try:
+        verify_signer_info(
+            sod.signer, sod.econtent, LDS_SECURITY_OBJECT_OID, sod.signer_certificate.public_key()
+        )
+    except SignatureFailure as exc:
+        return Check(SOD_SIGNATURE, False, str(exc))
+    except ValueError as exc:  # the DS key itself cannot be loaded
+        return Check(SOD_SIGNATURE, False, f"the DS public key is unusable: {exc}")
+    return Check(SOD_SIGNATURE, True, "the SOD signature verifies with the DS certificate")
+
+
+def _ds_chain(
+    ds: x509.Certificate | None, problem: str, trust: TrustStore | None
+) -> tuple[x509.Certificate | None, Check]:
+    if ds is None:
+        return None, Check(DS_CHAIN, False, problem)
+    if trust is None or not trust.cscas:
+        return None, Check(DS_CHAIN, False, "no trusted CSCA certificates are configured")
+    candidates = trust.issuer_candidates(ds)
+    for csca in candidates:
+        if issued_by(ds, csca):
+            return csca, Check(DS_CHAIN, True, f"DS signed by CSCA {csca.subject.rfc4514_string()}")
+    if candidates:
+        return None, Check(
+            DS_CHAIN, False, "the DS signature does not verify with any CSCA of its issuer name"
+        )
+    return None, Check(DS_CHAIN, False, "the DS issuer is not a trusted CSCA")
+
+
+def _validity(name: str, role: str, certificate: x509.Certificate | None, at: datetime) -> Check:
+    if certificate is None:
+        return Check(name, False, f"no {role} certificate")
+    start, end = certificate.not_valid_before_utc, certificate.not_valid_after_utc
+    if at < start:
+        return Check(name, False, f"{role} certificate not valid before {start.isoformat()}")
+    if at > end:
+        return Check(name, False, f"{role} certificate expired {end.isoformat()}")
+    return Check(name, True, f"{role} certificate valid until {end.isoformat()}")
+
+
+def _revocation(ds: x509.Certificate, csca: x509.Certificate, trust: TrustStore, at: datetime) -> Check:
+    crls = trust.crls_for(csca)
+    if not crls:
+        if trust.require_crl:
+            return Check(CRL, False, "no CRL for the issuing CSCA in the trust store")
+        return Check(CRL, True, "no CRL for the issuing CSCA in the trust store (not required)")
+    for crl in crls:
+        try:
+            signature_ok = crl.is_signature_valid(csca.public_key())
+        except Exception:  # unsupported or mismatched key type: treat as not signed by this CSCA
+            signature_ok = False
+        if not signature_ok:
+            return Check(CRL, False, "a CRL naming the CSCA is not signed by the CSCA")
+        next_update = crl.next_update_utc
+        if crl.last_update_utc > at or (next_update is not None and next_update < at):
+            return Check(CRL, False, "the CSCA's CRL is not current")
+        revoked = crl.get_revoked_certificate_by_serial_number(ds.serial_number)
+        if revoked is not None:
+            return Check(CRL, False, f"the DS certificate was revoked {revoked.revocation_date_utc.date()}")
+    return Check(CRL, True, f"DS not revoked ({len(crls)} current CRL(s) of the CSCA)")
+
+
+def _hashes(data_groups: Mapping[int, bytes], sod: SecurityObject) -> list[Check]:
+    checks = []
+    unlisted = []
+    for number in sorted(data_groups):
+        expected = sod.hashes.get(number)
+        if expected is None:
+            unlisted.append(number)
+            checks.append(Check(hash_check_name(number), False, f"DG{number} is not listed in the SOD"))
+            continue
+        actual = digest(sod.hash_algorithm, data_groups[number])
+        ok = hmac.compare_digest(actual, expected)
+        detail = f"{sod.hash_algorithm} {'matches' if ok else 'differs from'} the SOD"
+        checks.append(Check(hash_check_name(number), ok, detail))
+    if unlisted:
+        listed = ", ".join(f"DG{n}" for n in unlisted)
+        checks.append(Check(UNLISTED, False, f"{listed} read from the chip but not in the SOD"))
+    else:
+        checks.append(Check(UNLISTED, True, "every data group read is listed in the SOD"))
+    return checks

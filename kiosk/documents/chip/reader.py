@@ -1,0 +1,55 @@
+"""Chip readers: where the raw eMRTD files come from. A reader returns the files it could read, by name
+(``EF.COM``, ``DG1`` ... ``DG16``, ``EF.SOD``), exactly as stored on the chip."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+from kiosk.documents.checks import DocumentError
+
+CHIP_FILE_NAMES = ("EF.COM", *(f"DG{n}" for n in range(1, 17)), "EF.SOD")
+MAX_FILE_BYTES = 1 << 20  # no LDS file is anywhere near 1 MiB (the largest, DG2, is ~15-100 kB)
+
+
+class ChipReader(ABC):
+    """A source of eMRTD chip files."""
+
+    @abstractmethod
+    def read_files(self) -> dict[str, bytes]:
+        """The chip files read, by name; DocumentError when the chip cannot be read at all."""
+
+
+class FolderChipReader(ChipReader):
+    """Chip files stored as raw bytes in a folder, one file per elementary file (``EF.COM``, ``DG1``...)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+
+    def read_files(self) -> dict[str, bytes]:
+        if not self.folder.is_dir():
+            raise DocumentError(f"chip folder {self.folder} does not exist")
+        files: dict[str, bytes] = {}
+        for name in CHIP_FILE_NAMES:
+            path = self.folder / name
+            if not path.is_file():
+                continue
+            try:
+                if path.stat().st_size > MAX_FILE_BYTES:
+                    raise DocumentError(f"chip file {name} is larger than {MAX_FILE_BYTES} bytes")
+                files[name] = path.read_bytes()
+            except OSError as exc:
+                raise DocumentError(f"chip file {name} cannot be read: {exc.strerror or exc}") from exc
+        if not files:
+            raise DocumentError(f"chip folder {self.folder} holds no chip files")
+        return files
+
+
+def write_chip_folder(folder: Path, files: dict[str, bytes]) -> None:
+    """Write chip files into ``folder`` (created if needed), the layout FolderChipReader reads."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        if name not in CHIP_FILE_NAMES:
+            raise ValueError(f"unknown chip file name {name!r}")
+        (folder / name).write_bytes(data)

@@ -1,0 +1,159 @@
+"""Signature verification for CMS SignedData (EF.SOD, master lists): RSA PKCS#1 v1.5, RSA-PSS and ECDSA
+(X9.62 DER signatures and the BSI TR-03111 "plain" r||s format some issuing states use)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from asn1crypto import cms
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+from kiosk.documents.chip.tlv import encode_tlv
+
+HASHES: dict[str, type[hashes.HashAlgorithm]] = {
+    "sha1": hashes.SHA1,
+    "sha224": hashes.SHA224,
+    "sha256": hashes.SHA256,
+    "sha384": hashes.SHA384,
+    "sha512": hashes.SHA512,
+}
+_ECDSA_PLAIN = {  # BSI TR-03111 ecdsa-plain-SHA* (0.4.0.127.0.7.1.1.4.1.x)
+    "0.4.0.127.0.7.1.1.4.1.1": "sha1",
+    "0.4.0.127.0.7.1.1.4.1.2": "sha224",
+    "0.4.0.127.0.7.1.1.4.1.3": "sha256",
+    "0.4.0.127.0.7.1.1.4.1.4": "sha384",
+    "0.4.0.127.0.7.1.1.4.1.5": "sha512",
+}
+
+
+class SignatureFailure(Exception):
+    """Verification failed; the message says why (for the check's detail)."""
+
+
+def digest(algorithm: str, data: bytes) -> bytes:
+    if algorithm not in HASHES:
+        raise SignatureFailure(f"hash algorithm {algorithm} is not supported")
+    return hashlib.new(algorithm, data).digest()
+
+
+def _pss_padding(params: object) -> tuple[padding.PSS, hashes.HashAlgorithm]:
+    hash_name = params["hash_algorithm"]["algorithm"].native
+    mgf = params["mask_gen_algorithm"]
+    if mgf["algorithm"].native != "mgf1":
+        raise SignatureFailure("RSA-PSS mask generation other than MGF1 is not supported")
+    mgf_hash = mgf["parameters"]["algorithm"].native
+    if hash_name not in HASHES or mgf_hash not in HASHES:
+        raise SignatureFailure("RSA-PSS hash is not supported")
+    salt = params["salt_length"].native
+    pad = padding.PSS(mgf=padding.MGF1(HASHES[mgf_hash]()), salt_length=salt)
+    return pad, HASHES[hash_name]()
+
+
+def verify_signer_info(
+    signer: cms.SignerInfo, econtent: bytes, content_type: str, public_key: object
+) -> None:
+    """Verify one SignerInfo over ``econtent``: signed attributes (content type, message digest) and the
+    signature with ``public_key``. Raises SignatureFailure naming the first failed step."""
+    try:
+        digest_name = signer["digest_algorithm"]["algorithm"].native
+        attrs = signer["signed_attrs"]
+        if not attrs.contents:
+            raise SignatureFailure("the signer info has no signed attributes")
+        values: dict[str, list] = {}
+        for attr in attrs:
+            values.setdefault(attr["type"].dotted, []).extend(attr["values"])
+        content_types = values.get("1.2.840.113549.1.9.3", [])
+        if len(content_types) != 1 or content_types[0].dotted != content_type:
+            raise SignatureFailure("the signed content-type attribute is missing or wrong")
+        digests = values.get("1.2.840.113549.1.9.4", [])
+        if len(digests) != 1:
+            raise SignatureFailure("the signed message-digest attribute is missing")
+        if not hmac.compare_digest(digests[0].native, digest(digest_name, econtent)):
+            raise SignatureFailure("the signed message digest does not match the content")
+        signed_bytes = encode_tlv(0x31, attrs.contents)  # signature covers the attributes as a SET OF
+        signature = signer["signature"].native
+        algorithm = signer["signature_algorithm"]
+        oid = algorithm["algorithm"].dotted
+        name = algorithm["algorithm"].native
+    except SignatureFailure:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
+        raise SignatureFailure(f"malformed signer info: {exc}") from exc
+    verify_signature(public_key, signature, signed_bytes, oid, name, digest_name, algorithm["parameters"])
+
+
+def verify_signature(
+    public_key: object,
+    signature: bytes,
+    data: bytes,
+    oid: str,
+    name: str,
+    digest_name: str,
+    parameters: object = None,
+) -> None:
+    """Verify ``signature`` over ``data`` for the CMS signature algorithm ``oid``/``name``."""
+    try:
+        if name == "rsassa_pss":
+            if not isinstance(public_key, rsa.RSAPublicKey):
+                raise SignatureFailure("RSA-PSS signature but the signer key is not RSA")
+            pad, hash_algorithm = _pss_padding(parameters)
+            public_key.verify(signature, data, pad, hash_algorithm)
+        elif name.endswith("_rsa") or name == "rsassa_pkcs1v15":
+            if not isinstance(public_key, rsa.RSAPublicKey):
+                raise SignatureFailure("RSA signature but the signer key is not RSA")
+            hash_name = digest_name if name == "rsassa_pkcs1v15" else name.removesuffix("_rsa")
+            public_key.verify(signature, data, padding.PKCS1v15(), _hash(hash_name))
+        elif name.endswith("_ecdsa") or name == "ecdsa" or oid in _ECDSA_PLAIN:
+            if not isinstance(public_key, ec.EllipticCurvePublicKey):
+                raise SignatureFailure("ECDSA signature but the signer key is not EC")
+            if oid in _ECDSA_PLAIN:
+                hash_name = _ECDSA_PLAIN[oid]
+                half = len(signature) // 2
+                if not signature or len(signature) % 2:
+                    raise SignatureFailure("plain ECDSA signature has an odd length")
+                signature = encode_dss_signature(
+                    int.from_bytes(signature[:half], "big"), int.from_bytes(signature[half:], "big")
+                )
+            else:
+                hash_name = digest_name if name == "ecdsa" else name.removesuffix("_ecdsa")
+            public_key.verify(signature, data, ec.ECDSA(_hash(hash_name)))
+        else:
+            raise SignatureFailure(f"signature algorithm {name} ({oid}) is not supported")
+    except InvalidSignature as exc:
+        raise SignatureFailure("the signature does not verify with the signer's public key") from exc
+    except (UnsupportedAlgorithm, ValueError, TypeError, KeyError) as exc:
+        raise SignatureFailure(f"the signature cannot be verified: {exc}") from exc
+
+
+def _hash(name: str) -> hashes.HashAlgorithm:
+    if name not in HASHES:
+        raise SignatureFailure(f"hash algorithm {name} is not supported")
+    return HASHES[name]()
+
+
+def find_signer_certificate(signed_data: cms.SignedData, signer: cms.SignerInfo) -> x509.Certificate:
+    """The certificate in ``signed_data`` that the signer info identifies (issuer and serial, or key id)."""
+    try:
+        sid = signer["sid"]
+        for choice in signed_data["certificates"] or []:
+            if choice.name != "certificate":
+                continue
+            candidate = choice.chosen
+            tbs = candidate["tbs_certificate"]
+            if sid.name == "issuer_and_serial_number":
+                matches = (
+                    tbs["serial_number"].native == sid.chosen["serial_number"].native
+                    and tbs["issuer"] == sid.chosen["issuer"]
+                )
+            else:
+                matches = candidate.key_identifier == sid.chosen.native
+            if matches:
+                return x509.load_der_x509_certificate(candidate.dump())
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
+        raise SignatureFailure(f"malformed signer certificate: {exc}") from exc
+    raise SignatureFailure("the signer's certificate is not in the signed data")
