@@ -33,3 +33,11 @@ from kiosk.gate_cli import bench, demo, run, verify  # noqa: E402
 
 for _command in (verify, demo, run, bench):
     cli.add_command(_command)
+
+from kiosk.store.bench import bench_log_command  # noqa: E402
+from kiosk.store.cli import keygen_command, purge_command, verify_log_command  # noqa: E402
+
+cli.add_command(verify_log_command)
+cli.add_command(purge_command)
+cli.add_command(keygen_command)
+cli.add_command(bench_log_command)

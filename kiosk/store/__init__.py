@@ -1,0 +1,45 @@
+"""The kiosk's decision log: a tamper-evident SQLite store of decisions, resolutions, outbox and evidence."""
+
+from kiosk.store.chain import Problem, VerifyResult
+from kiosk.store.errors import (
+    DuplicateRecordError,
+    EvidenceError,
+    KeyRingError,
+    RecordInvalidError,
+    StoreBusyError,
+    StoreCorruptError,
+    StoreError,
+    StoreFullError,
+    StoreIOError,
+    StoreLockedError,
+    StoreReadOnlyError,
+    StoreSchemaError,
+    UnknownDecisionError,
+)
+from kiosk.store.evidence import Evidence
+from kiosk.store.keys import KeyRing, generate_key_file
+from kiosk.store.log import RESOLUTIONS, DecisionLog, OutboxItem
+
+__all__ = [
+    "RESOLUTIONS",
+    "DecisionLog",
+    "DuplicateRecordError",
+    "Evidence",
+    "EvidenceError",
+    "KeyRing",
+    "KeyRingError",
+    "OutboxItem",
+    "Problem",
+    "RecordInvalidError",
+    "StoreBusyError",
+    "StoreCorruptError",
+    "StoreError",
+    "StoreFullError",
+    "StoreIOError",
+    "StoreLockedError",
+    "StoreReadOnlyError",
+    "StoreSchemaError",
+    "UnknownDecisionError",
+    "VerifyResult",
+    "generate_key_file",
+]

@@ -1,0 +1,82 @@
+"""``kiosk verify-log``, ``kiosk purge``, ``kiosk keygen``: thin shells over the store's functions."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from kiosk.store.chain import VerifyResult
+from kiosk.store.keys import generate_key_file
+from kiosk.store.log import DecisionLog
+
+
+def verify_log(path: str | Path, *, expect_head: tuple[int, str] | None = None) -> VerifyResult:
+    """Verify a decision log read-only (safe while the kiosk runs); see :meth:`DecisionLog.verify`."""
+    with DecisionLog(path, readonly=True) as log:
+        return log.verify(expect_head=expect_head)
+
+
+def purge_evidence(path: str | Path, *, now: datetime | None = None) -> int:
+    """Delete the evidence whose retention date has passed; returns the number of items deleted."""
+    with DecisionLog(path, exclusive=False) as log:
+        return log.purge(now)
+
+
+def _anchor(value: str | None) -> tuple[int, str] | None:
+    if value is None:
+        return None
+    seq, sep, digest = value.partition(":")
+    if not sep or not seq.isdigit() or len(digest) != 64:
+        raise click.BadParameter("expected SEQ:SHA256HEX, e.g. 1042:9f2c...", param_hint="--expect-head")
+    return int(seq), digest.lower()
+
+
+@click.command("verify-log")
+@click.argument("db", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--expect-head", metavar="SEQ:HASH", help="A (seq, hash) known from elsewhere (e.g. upstream).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def verify_log_command(db: Path, expect_head: str | None, as_json: bool) -> None:
+    """Verify the decision log DB: database integrity, the audit chain over decisions and resolutions, and
+    the evidence against the chain. Exit 0 when intact, 1 naming the first broken row."""
+    result = verify_log(db, expect_head=_anchor(expect_head))
+    if as_json:
+        data = {"ok": result.ok, **asdict(result)}
+        click.echo(json.dumps(data, indent=2))
+    elif result.ok:
+        click.echo(f"ok: {result.rows} rows, head seq {result.head_seq} hash {result.head_hash}")
+    else:
+        first = result.first_broken
+        assert first is not None
+        click.echo(f"BROKEN at seq {first.seq} ({first.kind} {first.id or '-'}): {first.reason}")
+        for problem in result.problems[1:]:
+            click.echo(f"  also: seq {problem.seq} ({problem.kind} {problem.id or '-'}): {problem.reason}")
+        click.echo(f"verified intact up to seq {result.head_seq} (hash {result.head_hash})")
+    if not result.ok:
+        sys.exit(1)
+
+
+@click.command("purge")
+@click.argument("db", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--now",
+    type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S%z"]),
+    help="Purge as of this time (ISO 8601 with offset); default: now.",
+)
+def purge_command(db: Path, now: datetime | None) -> None:
+    """Delete encrypted evidence of referred cases whose retention date has passed. Decisions stay."""
+    count = purge_evidence(db, now=now)
+    click.echo(f"purged {count} evidence item(s)")
+
+
+@click.command("keygen")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def keygen_command(path: Path) -> None:
+    """Write a new random master key to PATH (mode 0600; never overwrites). Keep it out of the database
+    folder's backups, or the evidence encryption is moot."""
+    generate_key_file(path)
+    click.echo(f"wrote key file {path} (mode 600)")

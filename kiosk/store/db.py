@@ -1,0 +1,328 @@
+"""SQLite connection of the decision log: file checks, WAL and durability pragmas, versioned migrations,
+error translation and the kiosk-instance lock.
+
+Durability: WAL with ``synchronous=FULL`` fsyncs the WAL on every commit, so a decision the gate acted on
+survives a power cut, not only a process crash (``NORMAL`` syncs only at checkpoints: still never corrupt,
+but the last commits may roll back after a power loss). ``kiosk bench-log`` measures the cost of FULL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+import sqlite_utils
+
+from kiosk.store.errors import (
+    StoreBusyError,
+    StoreCorruptError,
+    StoreError,
+    StoreFullError,
+    StoreIOError,
+    StoreLockedError,
+    StoreReadOnlyError,
+    StoreSchemaError,
+)
+
+Synchronous = Literal["FULL", "NORMAL"]
+
+APPLICATION_ID = 0x45474C47  # "EGLG": marks the file as an e-gate decision log
+BUSY_TIMEOUT_MS = 5000
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso_utc(moment: datetime) -> str:
+    """One fixed timestamp format everywhere, so text comparison is time comparison."""
+    if moment.tzinfo is None:
+        raise ValueError("timestamps must be timezone-aware")
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@contextlib.contextmanager
+def sqlite_errors(path: Path, action: str) -> Iterator[None]:
+    """Turn sqlite3 errors into StoreErrors that say what failed and that it did not happen."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        name = getattr(exc, "sqlite_errorname", "") or ""
+        where = f"decision log {path}: {action} failed"
+        if name.startswith("SQLITE_FULL"):
+            raise StoreFullError(f"{where}: disk or database full ({exc})") from exc
+        if name.startswith("SQLITE_READONLY"):
+            raise StoreReadOnlyError(f"{where}: the database is read-only ({exc})") from exc
+        if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+            raise StoreCorruptError(f"{where}: the database file is corrupt ({exc})") from exc
+        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+            raise StoreBusyError(f"{where}: the database stayed locked by another writer ({exc})") from exc
+        if name.startswith("SQLITE_IOERR"):
+            raise StoreIOError(f"{where}: I/O error ({exc})") from exc
+        if name.startswith("SQLITE_CANTOPEN"):
+            raise StoreError(f"{where}: cannot open the database file ({exc})") from exc
+        raise StoreError(f"{where}: {exc}") from exc
+
+
+def _check_header(path: Path) -> None:
+    """Refuse a file that is not SQLite before SQLite touches it (it would never be silently re-created)."""
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(len(_SQLITE_MAGIC))
+    except OSError as exc:
+        raise StoreError(f"decision log {path}: cannot read the file ({exc})") from exc
+    if header and header != _SQLITE_MAGIC:
+        raise StoreCorruptError(f"decision log {path} is not a SQLite database (bad header); left untouched")
+
+
+def connect(path: Path, *, readonly: bool = False, synchronous: Synchronous = "FULL") -> sqlite3.Connection:
+    """Open (or, for writing, create) the log database and bring its schema up to date.
+
+    Transactions are explicit (``isolation_level=None``; writers use ``BEGIN IMMEDIATE``).
+    """
+    if synchronous not in ("FULL", "NORMAL"):
+        raise ValueError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
+    exists = path.exists()
+    if exists:
+        _check_header(path)
+    elif readonly:
+        raise StoreError(f"decision log {path} does not exist")
+    elif not path.parent.is_dir():
+        raise StoreError(f"decision log {path}: folder {path.parent} does not exist")
+    mode = "ro" if readonly else ("rw" if exists else "rwc")
+    with sqlite_errors(path, "opening"):
+        conn = sqlite3.connect(
+            f"file:{path}?mode={mode}", uri=True, isolation_level=None, check_same_thread=False
+        )
+    try:
+        with sqlite_errors(path, "opening"):
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            if not readonly:
+                journal = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if journal.lower() != "wal":
+                    raise StoreError(f"decision log {path}: cannot switch to WAL mode (got {journal})")
+            conn.execute(f"PRAGMA synchronous = {synchronous}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA secure_delete = ON")  # purged evidence is overwritten, not just unlinked
+            _check_identity(conn, path)
+            if readonly:
+                _check_version(conn, path, current_version(conn), exact=True)
+            else:
+                migrate(conn, path)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _check_identity(conn: sqlite3.Connection, path: Path) -> None:
+    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    if app_id == APPLICATION_ID:
+        return
+    has_tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] > 0
+    if app_id != 0 or has_tables:
+        raise StoreSchemaError(f"{path} is a SQLite database but not an e-gate decision log; left untouched")
+
+
+# ----------------------------------------------------------------------------------------------- migrations
+
+APPEND_ONLY_TABLES = ("decisions", "resolutions")
+
+
+def _v1(db: sqlite_utils.Database) -> None:
+    """Initial schema: meta, decisions, resolutions (one audit chain), outbox, encrypted evidence."""
+    db["meta"].create({"key": str, "value": str}, pk="key", strict=True)
+    # The log's random id seeds the chain's genesis value: rows of another log never verify here.
+    db["meta"].insert_all(
+        [{"key": "log_id", "value": str(uuid.uuid4())}, {"key": "created_utc", "value": iso_utc(utc_now())}]
+    )
+    db["decisions"].create(
+        {
+            "id": str,
+            "seq": int,
+            "kiosk_id": str,
+            "time_utc": str,
+            "logged_utc": str,
+            "outcome": str,
+            "reason_codes": str,  # JSON list
+            "document_type": str,
+            "issuing_state": str,
+            "document_number_hash": str,  # keyed hash, never the number
+            "document_checks": str,  # JSON object name -> bool
+            "quality": str,  # JSON
+            "liveness": str,  # JSON
+            "face_score": float,
+            "face_threshold": float,
+            "watchlist_hits": str,  # JSON list
+            "models": str,  # JSON object role -> model id
+            "extra": str,  # JSON object: Decision fields this schema has no column for yet
+            "evidence": str,  # JSON list of {kind, retain_until, sha256 of the ciphertext}
+            "prev_hash": str,
+            "hash": str,
+        },
+        pk="id",
+        not_null=["seq", "kiosk_id", "time_utc", "logged_utc", "outcome", "prev_hash", "hash"],
+        strict=True,
+    )
+    db["resolutions"].create(
+        {
+            "id": str,
+            "seq": int,
+            "decision_id": str,
+            "time_utc": str,
+            "officer": str,
+            "resolution": str,
+            "note": str,
+            "prev_hash": str,
+            "hash": str,
+        },
+        pk="id",
+        not_null=["seq", "decision_id", "time_utc", "officer", "resolution", "prev_hash", "hash"],
+        foreign_keys=[("decision_id", "decisions", "id")],
+        strict=True,
+    )
+    db["outbox"].create(
+        {
+            "id": int,
+            "record_id": str,  # idempotency key: the decision or resolution id
+            "kind": str,
+            "payload": str,  # canonical JSON of the chained record, with its hash
+            "created_utc": str,
+            "sent_utc": str,
+        },
+        pk="id",
+        not_null=["record_id", "kind", "payload", "created_utc"],
+        strict=True,
+    )
+    db["evidence"].create(
+        {
+            "id": int,
+            "decision_id": str,
+            "kind": str,
+            "key_id": str,
+            "ciphertext": bytes,  # AES-256-GCM nonce || ciphertext || tag
+            "created_utc": str,
+            "retain_until": str,
+        },
+        pk="id",
+        not_null=["decision_id", "kind", "key_id", "ciphertext", "created_utc", "retain_until"],
+        foreign_keys=[("decision_id", "decisions", "id")],
+        strict=True,
+    )
+    db["decisions"].create_index(["seq"], unique=True)
+    db["decisions"].create_index(["outcome", "seq"])
+    db["resolutions"].create_index(["seq"], unique=True)
+    db["resolutions"].create_index(["decision_id"])
+    db["outbox"].create_index(["record_id"], unique=True)
+    db["outbox"].create_index(["sent_utc", "id"])
+    db["evidence"].create_index(["decision_id", "kind"], unique=True)
+    db["evidence"].create_index(["retain_until"])
+    for table in APPEND_ONLY_TABLES:
+        for event in ("UPDATE", "DELETE"):
+            db.execute(
+                f"CREATE TRIGGER {table}_append_only_{event.lower()} BEFORE {event} ON {table} "
+                f"BEGIN SELECT RAISE(ABORT, '{table} are append-only'); END"
+            )
+    # Evidence may be deleted (purge) but never altered.
+    db.execute(
+        "CREATE TRIGGER evidence_no_update BEFORE UPDATE ON evidence "
+        "BEGIN SELECT RAISE(ABORT, 'evidence is never modified, only purged'); END"
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def current_version(conn: sqlite3.Connection) -> int:
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='schema_version'"
+    ).fetchone()
+    if not exists:
+        return 0
+    return conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+
+
+def _check_version(conn: sqlite3.Connection, path: Path, version: int, *, exact: bool) -> None:
+    if version > SCHEMA_VERSION:
+        raise StoreSchemaError(
+            f"decision log {path} has schema version {version}, newer than this program's {SCHEMA_VERSION}"
+        )
+    if exact and version < SCHEMA_VERSION:
+        raise StoreSchemaError(
+            f"decision log {path} has schema version {version}; open it once for writing to migrate"
+        )
+
+
+def migrate(conn: sqlite3.Connection, path: Path) -> int:
+    """Apply the missing migrations, each in its own transaction with its version row; returns the version."""
+    db = sqlite_utils.Database(conn)
+    while True:
+        with write_transaction(conn, path, "migrating the schema"):
+            version = current_version(conn)
+            _check_version(conn, path, version, exact=False)
+            if version == SCHEMA_VERSION:
+                return version
+            if version == 0:
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                conn.execute(
+                    "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_utc TEXT) STRICT"
+                )
+            MIGRATIONS[version](db)
+            conn.execute(
+                "INSERT INTO schema_version (version, applied_utc) VALUES (?, ?)",
+                (version + 1, iso_utc(utc_now())),
+            )
+
+
+@contextlib.contextmanager
+def write_transaction(conn: sqlite3.Connection, path: Path, action: str) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``: the write lock is taken up front, so reading the chain head and
+    appending after it cannot interleave with another writer. Rolled back on any error."""
+    with sqlite_errors(path, action):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.rollback()
+            raise
+
+
+class InstanceLock:
+    """An exclusive ``flock`` on ``<log>.lock``: one kiosk process per log. Released by the kernel when the
+    process dies (even SIGKILL), so a crash never leaves a stale lock. Readers do not take it."""
+
+    def __init__(self, db_path: Path) -> None:
+        self.path = db_path.with_name(db_path.name + ".lock")
+        try:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise StoreReadOnlyError(
+                f"decision log {db_path}: cannot create lock file {self.path} ({exc})"
+            ) from exc
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(self._fd, 64).decode("ascii", "replace").strip() or "unknown"
+            os.close(self._fd)
+            raise StoreLockedError(
+                f"decision log {db_path} is already open by another kiosk process (pid {holder}); "
+                "each kiosk needs its own log"
+            ) from None
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)  # closing drops the flock
+            self._fd = -1

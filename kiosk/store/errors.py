@@ -1,0 +1,65 @@
+"""Errors of the decision log, each with a stable ``code``; messages never carry biometrics or secrets."""
+
+from kiosk.errors import KioskError
+
+
+class StoreError(KioskError):
+    """Any failure of the decision log; the operation it interrupted did not happen."""
+
+    code = "LOG_ERROR"
+
+
+class StoreLockedError(StoreError):
+    """Another kiosk process already has this log open for writing."""
+
+    code = "LOG_LOCKED"
+
+
+class StoreBusyError(StoreError):
+    """The database stayed locked by another writer for longer than the busy timeout."""
+
+    code = "LOG_BUSY"
+
+
+class StoreReadOnlyError(StoreError):
+    code = "LOG_READ_ONLY"
+
+
+class StoreFullError(StoreError):
+    code = "LOG_DISK_FULL"
+
+
+class StoreIOError(StoreError):
+    code = "LOG_IO_ERROR"
+
+
+class StoreCorruptError(StoreError):
+    code = "LOG_CORRUPT"
+
+
+class StoreSchemaError(StoreError):
+    """The file is not a decision log, or has a schema this program does not know."""
+
+    code = "LOG_SCHEMA"
+
+
+class KeyRingError(StoreError):
+    code = "KEY_INVALID"
+
+
+class EvidenceError(StoreError):
+    code = "EVIDENCE_INVALID"
+
+
+class RecordInvalidError(StoreError):
+    """A decision or resolution that cannot be logged as given (missing field, non-finite number, ...)."""
+
+    code = "LOG_RECORD_INVALID"
+
+
+class DuplicateRecordError(StoreError):
+    code = "LOG_DUPLICATE"
+
+
+class UnknownDecisionError(StoreError):
+    code = "LOG_UNKNOWN_DECISION"

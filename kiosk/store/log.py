@@ -1,0 +1,416 @@
+"""``DecisionLog``: the kiosk's tamper-evident, append-only record of gate decisions and officer resolutions.
+
+One SQLite transaction per append writes the decision (linked into the audit chain), its outbox row for the
+upstream sync and its sealed evidence: after a crash either all of it is there or none of it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from kiosk.decision import Decision
+from kiosk.store.chain import (
+    DECISION_FIELDS,
+    RESOLUTION_FIELDS,
+    Problem,
+    VerifyResult,
+    canonical_json,
+    chain_record,
+    genesis_hash,
+    link_hash,
+    verify_links,
+)
+from kiosk.store.db import (
+    InstanceLock,
+    Synchronous,
+    connect,
+    iso_utc,
+    sqlite_errors,
+    utc_now,
+    write_transaction,
+)
+from kiosk.store.errors import (
+    DuplicateRecordError,
+    KeyRingError,
+    RecordInvalidError,
+    UnknownDecisionError,
+)
+from kiosk.store.evidence import Evidence, SealedItem, ciphertext_digest, seal, unseal
+from kiosk.store.keys import KeyRing
+
+RESOLUTIONS = ("ADMITTED", "REFUSED", "ESCALATED")  # ESCALATED keeps the case open (secondary inspection)
+FINAL_RESOLUTIONS = ("ADMITTED", "REFUSED")
+DEFAULT_RETENTION_DAYS = 30
+
+_JSON_COLUMNS = ("reason_codes", "document_checks", "quality", "liveness", "watchlist_hits", "models")
+_PLAIN_COLUMNS = (
+    "id",
+    "kiosk_id",
+    "time_utc",
+    "outcome",
+    "document_type",
+    "issuing_state",
+    "document_number_hash",
+)
+_FLOAT_COLUMNS = ("face_score", "face_threshold")
+_DECISION_INSERT = (
+    f"INSERT INTO decisions ({', '.join((*DECISION_FIELDS, 'hash'))}) "
+    f"VALUES ({', '.join(':' + name for name in (*DECISION_FIELDS, 'hash'))})"
+)
+_RESOLUTION_INSERT = (
+    f"INSERT INTO resolutions ({', '.join((*RESOLUTION_FIELDS, 'hash'))}) "
+    f"VALUES ({', '.join(':' + name for name in (*RESOLUTION_FIELDS, 'hash'))})"
+)
+_HEAD = (
+    "SELECT seq, hash FROM (SELECT seq, hash FROM decisions ORDER BY seq DESC LIMIT 1) "
+    "UNION ALL SELECT seq, hash FROM (SELECT seq, hash FROM resolutions ORDER BY seq DESC LIMIT 1) "
+    "ORDER BY seq DESC LIMIT 1"
+)
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """One record waiting for the upstream. ``record_id`` is the idempotency key; ``payload`` is the canonical
+    JSON of the chained record with its hash (no biometric data, no document number in clear)."""
+
+    outbox_id: int
+    record_id: str
+    kind: str
+    payload: str
+    created_utc: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return json.loads(self.payload)
+
+
+def _rows(cursor: sqlite3.Cursor) -> Iterator[dict[str, Any]]:
+    names = [column[0] for column in cursor.description]
+    for values in cursor:
+        yield dict(zip(names, values, strict=True))
+
+
+def _parsed(row: dict[str, Any]) -> dict[str, Any]:
+    for name in (*_JSON_COLUMNS, "extra", "evidence"):
+        if name in row and row[name] is not None:
+            row[name] = json.loads(row[name])
+    return row
+
+
+class DecisionLog:
+    """The decision log at ``path`` (created when missing).
+
+    ``keys`` is needed to seal or open evidence. ``exclusive`` (the kiosk) takes the instance lock so a second
+    kiosk process on the same log refuses to start; the officer console and purge open with
+    ``exclusive=False`` and still write safely (every write is a ``BEGIN IMMEDIATE`` transaction); readers
+    such as export and ``verify-log`` use ``readonly=True`` and read a consistent snapshot while the kiosk
+    writes.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        keys: KeyRing | None = None,
+        *,
+        readonly: bool = False,
+        exclusive: bool = True,
+        synchronous: Synchronous = "FULL",
+        retention_days: int = DEFAULT_RETENTION_DAYS,
+    ) -> None:
+        self.path = Path(path)
+        self.keys = keys
+        self.retention_days = retention_days
+        self._mutex = threading.RLock()
+        self._lock = InstanceLock(self.path) if exclusive and not readonly else None
+        try:
+            self._conn = connect(self.path, readonly=readonly, synchronous=synchronous)
+            with sqlite_errors(self.path, "reading the log id"):
+                log_id = self._conn.execute("SELECT value FROM meta WHERE key = 'log_id'").fetchone()
+        except BaseException:
+            if self._lock:
+                self._lock.release()
+            raise
+        self.log_id: str = log_id[0] if log_id else ""
+        self.genesis = genesis_hash(self.log_id)
+
+    def close(self) -> None:
+        with self._mutex:
+            self._conn.close()
+            if self._lock:
+                self._lock.release()
+
+    def __enter__(self) -> DecisionLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------------------------------- writing
+
+    def append(self, decision: Decision, *, evidence: Evidence | None = None) -> str:
+        """Log ``decision`` (and its sealed evidence) in one durable transaction; returns its id.
+
+        Raises a StoreError subclass when nothing was logged: the caller must not act on the decision then.
+        """
+        row = _decision_row(decision)
+        sealed: list[SealedItem] = []
+        if evidence is not None:
+            if self.keys is None:
+                raise KeyRingError("evidence can only be logged with a key ring")
+            retain_until = evidence.retain_until or utc_now() + timedelta(days=self.retention_days)
+            sealed = seal(self.keys, row["id"], evidence, iso_utc(retain_until))
+        row["evidence"] = canonical_json([item.digest for item in sealed])
+        with self._mutex, write_transaction(self._conn, self.path, f"logging decision {row['id']}") as conn:
+            if conn.execute("SELECT 1 FROM decisions WHERE id = ?", (row["id"],)).fetchone():
+                raise DuplicateRecordError(f"decision {row['id']} is already in the log")
+            row["logged_utc"] = iso_utc(utc_now())
+            self._link(conn, "decision", row)
+            conn.execute(_DECISION_INSERT, row)
+            conn.executemany(
+                "INSERT INTO evidence (decision_id, kind, key_id, ciphertext, created_utc, retain_until) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (row["id"], s.kind, s.key_id, s.ciphertext, row["logged_utc"], s.retain_until)
+                    for s in sealed
+                ],
+            )
+            self._enqueue(conn, "decision", row)
+        return row["id"]
+
+    def resolve(self, decision_id: str, officer: str, resolution: str, note: str = "") -> str:
+        """Log an officer's resolution of a decision (a new chained row; decisions are never changed)."""
+        if resolution not in RESOLUTIONS:
+            raise RecordInvalidError(
+                f"resolution must be one of {', '.join(RESOLUTIONS)}, not {resolution!r}"
+            )
+        if not officer.strip():
+            raise RecordInvalidError("resolution needs the officer's id")
+        row: dict[str, Any] = {
+            "id": str(uuid.uuid4()),
+            "decision_id": decision_id,
+            "time_utc": iso_utc(utc_now()),
+            "officer": officer.strip(),
+            "resolution": resolution,
+            "note": note,
+        }
+        with (
+            self._mutex,
+            write_transaction(self._conn, self.path, f"logging a resolution of {decision_id}") as conn,
+        ):
+            if not conn.execute("SELECT 1 FROM decisions WHERE id = ?", (decision_id,)).fetchone():
+                raise UnknownDecisionError(f"no decision {decision_id} in the log")
+            self._link(conn, "resolution", row)
+            conn.execute(_RESOLUTION_INSERT, row)
+            self._enqueue(conn, "resolution", row)
+        return row["id"]
+
+    def _link(self, conn: sqlite3.Connection, kind: str, row: dict[str, Any]) -> None:
+        head = conn.execute(_HEAD).fetchone()
+        seq, prev_hash = head if head else (0, self.genesis)
+        row["seq"], row["prev_hash"] = seq + 1, prev_hash
+        row["hash"] = link_hash(kind, row)
+
+    @staticmethod
+    def _enqueue(conn: sqlite3.Connection, kind: str, row: dict[str, Any]) -> None:
+        payload = canonical_json({**chain_record(kind, row), "hash": row["hash"]})
+        conn.execute(
+            "INSERT INTO outbox (record_id, kind, payload, created_utc) VALUES (?, ?, ?, ?)",
+            (row["id"], kind, payload, iso_utc(utc_now())),
+        )
+
+    def purge(self, now: datetime | None = None) -> int:
+        """Delete evidence whose retention date is at or before ``now``; returns the number of items deleted.
+
+        Deleted pages are zeroed (``secure_delete``) and the WAL is checkpointed and truncated, so no copy of
+        the ciphertext stays behind. Decisions and the chain are untouched.
+        """
+        cutoff = iso_utc(now or utc_now())
+        with self._mutex:
+            with write_transaction(self._conn, self.path, "purging expired evidence") as conn:
+                count = conn.execute("DELETE FROM evidence WHERE retain_until <= ?", (cutoff,)).rowcount
+            if count:
+                with sqlite_errors(self.path, "checkpointing after purge"):
+                    self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return count
+
+    # ------------------------------------------------------------------------------------------- outbox
+
+    def outbox_pending(self, limit: int = 100) -> list[OutboxItem]:
+        """The oldest records not yet acknowledged by the upstream, in log order."""
+        with self._mutex, sqlite_errors(self.path, "reading the outbox"):
+            cursor = self._conn.execute(
+                "SELECT id, record_id, kind, payload, created_utc FROM outbox WHERE sent_utc IS NULL "
+                "ORDER BY id LIMIT ?",
+                (limit,),
+            )
+            return [OutboxItem(*values) for values in cursor]
+
+    def mark_sent(self, record_ids: Iterable[str], *, when: datetime | None = None) -> int:
+        """Mark records as acknowledged upstream (idempotent); returns how many were newly marked."""
+        sent = iso_utc(when or utc_now())
+        ids = list(record_ids)
+        with self._mutex, write_transaction(self._conn, self.path, "marking outbox records sent") as conn:
+            return sum(
+                conn.execute(
+                    "UPDATE outbox SET sent_utc = ? WHERE record_id = ? AND sent_utc IS NULL",
+                    (sent, record_id),
+                ).rowcount
+                for record_id in ids
+            )
+
+    # ------------------------------------------------------------------------------------------- reading
+
+    def head(self) -> tuple[int, str]:
+        """(seq, hash) of the last chained row; (0, genesis) for an empty log. Sync can anchor it upstream."""
+        with self._mutex, sqlite_errors(self.path, "reading the chain head"):
+            head = self._conn.execute(_HEAD).fetchone()
+        return (head[0], head[1]) if head else (0, self.genesis)
+
+    def decision(self, decision_id: str) -> dict[str, Any] | None:
+        """The decision as logged (JSON columns parsed), or None."""
+        with self._mutex, sqlite_errors(self.path, "reading a decision"):
+            found = list(_rows(self._conn.execute("SELECT * FROM decisions WHERE id = ?", (decision_id,))))
+        return _parsed(found[0]) if found else None
+
+    def resolutions(self, decision_id: str) -> list[dict[str, Any]]:
+        with self._mutex, sqlite_errors(self.path, "reading resolutions"):
+            cursor = self._conn.execute(
+                "SELECT * FROM resolutions WHERE decision_id = ? ORDER BY seq", (decision_id,)
+            )
+            return list(_rows(cursor))
+
+    def open_cases(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Referred decisions without a final resolution (ADMITTED/REFUSED), oldest first: the case queue."""
+        query = (
+            "SELECT * FROM decisions d WHERE outcome = 'REFER' AND NOT EXISTS (SELECT 1 FROM resolutions r "
+            "WHERE r.decision_id = d.id AND r.resolution IN ('ADMITTED', 'REFUSED')) ORDER BY seq LIMIT ?"
+        )
+        with self._mutex, sqlite_errors(self.path, "reading open cases"):
+            return [_parsed(row) for row in _rows(self._conn.execute(query, (limit,)))]
+
+    def records(self, since_seq: int = 0) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Chained rows (kind, row exactly as stored) with ``seq > since_seq`` in chain order, for export and
+        verification with :func:`kiosk.store.chain.verify_links`."""
+        decisions = _rows(
+            self._conn.execute("SELECT * FROM decisions WHERE seq > ? ORDER BY seq", (since_seq,))
+        )
+        resolutions = _rows(
+            self._conn.execute("SELECT * FROM resolutions WHERE seq > ? ORDER BY seq", (since_seq,))
+        )
+        yield from heapq.merge(
+            (("decision", row) for row in decisions),
+            (("resolution", row) for row in resolutions),
+            key=lambda pair: pair[1]["seq"],
+        )
+
+    def evidence(self, decision_id: str) -> dict[str, bytes]:
+        """Decrypted evidence of a decision (kind -> bytes); empty once purged. Needs the key ring."""
+        if self.keys is None:
+            raise KeyRingError("opening evidence needs the key ring")
+        with self._mutex, sqlite_errors(self.path, "reading evidence"):
+            cursor = self._conn.execute(
+                "SELECT kind, key_id, ciphertext, retain_until FROM evidence WHERE decision_id = ?",
+                (decision_id,),
+            )
+            items = [SealedItem(*values) for values in cursor]
+        return {item.kind: unseal(self.keys, decision_id, item) for item in items}
+
+    # ------------------------------------------------------------------------------------------- audit
+
+    def verify(
+        self, *, expect_head: tuple[int, str] | None = None, now: datetime | None = None
+    ) -> VerifyResult:
+        """Check the database (``integrity_check``), the whole chain, an optional anchor (a (seq, hash) known
+        from elsewhere, e.g. acknowledged upstream: detects truncation or a rewritten chain) and the evidence
+        against the digests the chain recorded. Reads one consistent snapshot."""
+        cutoff = iso_utc(now or utc_now())
+        with self._mutex, sqlite_errors(self.path, "verifying the log"):
+            self._conn.execute("BEGIN")
+            try:
+                integrity = [row[0] for row in self._conn.execute("PRAGMA integrity_check(20)")]
+                if integrity != ["ok"]:
+                    reason = "SQLite integrity_check failed: " + "; ".join(integrity)
+                    return VerifyResult(0, 0, self.genesis, (Problem(0, "", "database", reason),))
+                chain = verify_links(self.records(), self.genesis)
+                problems = list(chain.problems)
+                if expect_head is not None:
+                    problems += self._check_anchor(*expect_head)
+                problems += self._check_evidence(cutoff)
+            finally:
+                self._conn.execute("COMMIT")
+        return VerifyResult(chain.rows, chain.head_seq, chain.head_hash, tuple(problems))
+
+    def _check_anchor(self, seq: int, expected: str) -> list[Problem]:
+        found = self._conn.execute(
+            "SELECT id, hash FROM decisions WHERE seq = ? "
+            "UNION ALL SELECT id, hash FROM resolutions WHERE seq = ?",
+            (seq, seq),
+        ).fetchall()
+        if not found:
+            return [Problem(seq, "", "anchor", "anchored row is missing: the log was truncated or replaced")]
+        if found[0][1] != expected:
+            return [
+                Problem(seq, found[0][0], "anchor", "hash differs from the anchor: the chain was rewritten")
+            ]
+        return []
+
+    def _check_evidence(self, cutoff: str) -> list[Problem]:
+        recorded: dict[tuple[str, str], tuple[int, dict[str, str]]] = {}
+        for seq, decision_id, listed in self._conn.execute(
+            "SELECT seq, id, evidence FROM decisions WHERE evidence != '[]' ORDER BY seq"
+        ):
+            for digest in json.loads(listed):
+                recorded[(decision_id, digest["kind"])] = (seq, digest)
+        problems = []
+        for decision_id, kind, ciphertext, retain_until in self._conn.execute(
+            "SELECT decision_id, kind, ciphertext, retain_until FROM evidence ORDER BY id"
+        ):
+            seq, digest = recorded.pop((decision_id, kind), (0, None))
+            if digest is None:
+                reason = f"evidence {kind} is not recorded in the chain (added afterwards)"
+            elif digest["sha256"] != ciphertext_digest(ciphertext) or digest["retain_until"] != retain_until:
+                reason = f"evidence {kind} differs from what the chain recorded (replaced or altered)"
+            else:
+                continue
+            problems.append(Problem(seq, decision_id, "evidence", reason))
+        for (decision_id, kind), (seq, digest) in recorded.items():
+            if digest["retain_until"] > cutoff:
+                reason = f"evidence {kind} is missing before its retention date {digest['retain_until']}"
+                problems.append(Problem(seq, decision_id, "evidence", reason))
+        return sorted(problems, key=lambda problem: problem.seq)
+
+
+def _decision_row(decision: Decision) -> dict[str, Any]:
+    """The decisions row of ``decision`` (without chain fields); RecordInvalidError names what is wrong."""
+    data = decision.as_dict()
+    try:
+        row: dict[str, Any] = {
+            name: data.pop(name) for name in (*_PLAIN_COLUMNS, *_FLOAT_COLUMNS, *_JSON_COLUMNS)
+        }
+    except KeyError as exc:
+        raise RecordInvalidError(f"decision has no field {exc}") from None
+    for name in ("id", "kiosk_id", "time_utc"):
+        if not isinstance(row[name], str) or not row[name]:
+            raise RecordInvalidError(f"decision {name} must be a non-empty string")
+    if row["outcome"] not in ("PASS", "REFER"):
+        raise RecordInvalidError(
+            f"decision {row['id']}: outcome must be PASS or REFER, not {row['outcome']!r}"
+        )
+    try:
+        for name in _FLOAT_COLUMNS:
+            row[name] = None if row[name] is None else float(row[name])
+            canonical_json(row[name])
+        for name in _JSON_COLUMNS:
+            row[name] = canonical_json(row[name])
+        row["extra"] = canonical_json(data)  # fields added to Decision after this schema
+    except (TypeError, ValueError) as exc:
+        raise RecordInvalidError(f"decision {row['id']}: {exc}") from None
+    return row
