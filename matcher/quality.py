@@ -1,0 +1,222 @@
+"""Face image quality: is this capture good enough to compare, and if not, what should the traveller change?
+
+Each measure comes with a reason code the kiosk turns into coaching ("come closer", "look at the camera",
+"hold still", ...). Photometric measures are taken on the face normalised to the embedder's geometry (the
+five-point ArcFace alignment at 112x112, see :mod:`matcher.align`), on the inner face from the eyebrows to
+below the mouth, so they describe what the comparator actually sees and do not depend on image size, face
+size or background.
+
+Pose from five landmarks (eyes, nose tip, mouth corners), under weak perspective:
+
+- roll: angle of the line from the image-left eye to the image-right eye (positive: clockwise on screen).
+  The landmarks are then rotated by -roll about the eye midpoint so yaw and pitch are read upright.
+- yaw: the eyes and mouth corners lie close to one plane, the nose tip stands ``d`` in front of it. Turning
+  the head by ``yaw`` moves the nose tip sideways by ``d sin(yaw)`` off the eye/mouth midline while the
+  eye distance shrinks to ``IED cos(yaw)``, so ``tan(yaw) = offset / (d/IED * IED_projected)``. Positive:
+  nose towards the image right.
+- pitch: the nose tip's drop below the eye line, in eye distances (corrected for yaw: ``IED_projected /
+  cos(yaw)``), is ``h = 0.571`` on a frontal face; tilting the head by ``pitch`` makes it
+  ``h cos(pitch) - d sin(pitch)``, solved in closed form. Positive: face tilted up (chin raised). The mouth
+  is not used for pitch: a smile lifts the mouth corners by as much as a 15 degree nod would.
+
+``h`` comes from the ArcFace template (a mean of frontal faces); the nose depth ``d/IED = 0.58`` from the
+MediaPipe canonical face model (nose tip 3.6 cm in front of the eye openings, eye centres 6.3 cm apart,
+mouth corners within 0.3 cm of the eye plane). A person's own nose shape shifts these angles by several
+degrees, which is why the limits are generous.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import cv2
+import numpy as np
+
+from matcher.align import ARCFACE_112, umeyama
+from matcher.types import Face, QualityMeasure, QualityReport
+
+NOSE_DEPTH_PER_IED = 0.58
+_EYE_MID = (ARCFACE_112[0] + ARCFACE_112[1]) / 2
+_TEMPLATE_IED = float(np.linalg.norm(ARCFACE_112[1] - ARCFACE_112[0]))
+FRONTAL_NOSE_DROP = float((ARCFACE_112[2, 1] - _EYE_MID[1]) / _TEMPLATE_IED)
+
+CROP_SIZE = 112
+# Inner face in the 112x112 aligned crop: eyebrows to below the mouth, inside the cheeks.
+_INNER = (slice(34, 104), slice(26, 86))
+
+
+@dataclass(frozen=True)
+class QualityLimits:
+    """Limits a face must meet. Defaults suit a live kiosk capture, where a failed measure is cheap (the
+    traveller is coached and the camera tries again); :meth:`for_enrolment` is looser, for document
+    portraits that cannot be retaken. Angles in degrees, luminance in 0..255 grey levels."""
+
+    min_inter_eye_px: float = 30.0  # the embedder's 112x112 crop has 35 px between the eyes
+    max_yaw_deg: float = 30.0
+    max_pitch_deg: float = 25.0
+    max_roll_deg: float = 20.0  # alignment undoes roll; a large one still means the head is not upright
+    min_sharpness: float = 0.03
+    min_brightness: float = 50.0
+    max_brightness: float = 215.0
+    min_contrast: float = 15.0
+    min_detector_score: float = 0.6
+
+    @classmethod
+    def for_live_capture(cls) -> QualityLimits:
+        return cls()
+
+    @classmethod
+    def for_enrolment(cls) -> QualityLimits:
+        """Looser limits for a document portrait (chip DG2 or printed page) or an enrolment photo: it is the
+        only picture there is, so refuse only what the comparator cannot use."""
+        return replace(
+            cls(),
+            min_inter_eye_px=20.0,
+            max_yaw_deg=40.0,
+            max_pitch_deg=40.0,
+            max_roll_deg=45.0,
+            min_sharpness=0.015,
+            min_brightness=35.0,
+            max_brightness=235.0,
+            min_contrast=10.0,
+            min_detector_score=0.5,
+        )
+
+
+@dataclass(frozen=True)
+class Pose:
+    yaw: float
+    pitch: float
+    roll: float
+
+
+def estimate_pose(landmarks: np.ndarray) -> Pose:
+    """Yaw, pitch, roll in degrees from the five landmarks (see the module docstring for the geometry).
+    A degenerate landmark set (eyes on one point) gives 90 degrees, which fails every pose limit."""
+    pts = np.asarray(landmarks, dtype=np.float64).reshape(5, 2)
+    left_eye, right_eye = pts[0], pts[1]
+    dx, dy = right_eye - left_eye
+    ied = math.hypot(dx, dy)
+    if not np.all(np.isfinite(pts)) or ied < 1e-6:
+        return Pose(90.0, 90.0, 90.0)
+    roll = math.atan2(dy, dx)
+    cos_r, sin_r = math.cos(-roll), math.sin(-roll)
+    centre = (left_eye + right_eye) / 2
+    upright = (pts - centre) @ np.array([[cos_r, sin_r], [-sin_r, cos_r]])  # rotate by -roll
+    eye_mid = (upright[0] + upright[1]) / 2
+    mouth_mid = (upright[3] + upright[4]) / 2
+    nose = upright[2]
+
+    midline_x = (eye_mid[0] + mouth_mid[0]) / 2
+    yaw = math.atan2(nose[0] - midline_x, NOSE_DEPTH_PER_IED * ied)
+
+    # Nose drop h' = h cos(p) - d sin(p) = R cos(p + phi), with R = hypot(h, d) and phi = atan2(d, h).
+    true_ied = ied / max(math.cos(yaw), 1e-6)
+    drop = (nose[1] - eye_mid[1]) / true_ied
+    radius = math.hypot(FRONTAL_NOSE_DROP, NOSE_DEPTH_PER_IED)
+    phi = math.atan2(NOSE_DEPTH_PER_IED, FRONTAL_NOSE_DROP)
+    pitch = math.acos(max(-1.0, min(1.0, drop / radius))) - phi
+    return Pose(math.degrees(yaw), math.degrees(pitch), math.degrees(roll))
+
+
+def normalised_face(image_bgr: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """Grey 112x112 crop of the face in ArcFace geometry. Large faces are first shrunk with area averaging
+    so the crop is not aliased (aliasing would read as false sharpness)."""
+    gray = image_bgr if image_bgr.ndim == 2 else cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
+    pts = np.asarray(landmarks, dtype=np.float64).reshape(5, 2)
+    matrix = umeyama(pts, ARCFACE_112)
+    scale = math.sqrt(abs(np.linalg.det(matrix[:, :2])))
+    if scale < 1.0:
+        # Shrink only the region that lands in the crop (plus a margin), then align at about 1:1.
+        inverse = cv2.invertAffineTransform(matrix)
+        corners = np.array(
+            [[0, 0, 1], [CROP_SIZE, 0, 1], [0, CROP_SIZE, 1], [CROP_SIZE, CROP_SIZE, 1]], float
+        )
+        src = corners @ inverse.T
+        h, w = gray.shape[:2]
+        margin = 4 / scale
+        x0 = int(max(0, math.floor(src[:, 0].min() - margin)))
+        y0 = int(max(0, math.floor(src[:, 1].min() - margin)))
+        x1 = int(min(w, math.ceil(src[:, 0].max() + margin)))
+        y1 = int(min(h, math.ceil(src[:, 1].max() + margin)))
+        if x1 - x0 >= 2 and y1 - y0 >= 2:
+            region = gray[y0:y1, x0:x1]
+            size = (max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale)))
+            gray = cv2.resize(region, size, interpolation=cv2.INTER_AREA)
+            fx, fy = size[0] / (x1 - x0), size[1] / (y1 - y0)
+            pts = (pts - [x0, y0]) * [fx, fy]
+            matrix = umeyama(pts, ARCFACE_112)
+    return cv2.warpAffine(
+        gray, matrix, (CROP_SIZE, CROP_SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+
+
+def sharpness(face_gray: np.ndarray) -> float:
+    """High-frequency share of the inner face: variance of the Laplacian over the variance of the grey
+    levels. Dimensionless, so it is neither fooled by exposure nor by contrast; it falls fast with blur."""
+    inner = face_gray[_INNER].astype(np.float32)
+    variance = float(inner.var())
+    if variance < 1e-6:
+        return 0.0
+    laplacian = cv2.Laplacian(inner, cv2.CV_32F, ksize=1)[1:-1, 1:-1]
+    return float(laplacian.var()) / variance
+
+
+def assess(image_bgr: np.ndarray, face: Face, limits: QualityLimits | None = None) -> QualityReport:
+    """Measure one face and check it against ``limits`` (default: live kiosk capture).
+
+    Measures, in coaching order, with the reason code each raises when it fails: ``inter_eye_px``
+    (FACE_TOO_SMALL), ``yaw_deg`` (POSE_YAW), ``pitch_deg`` (POSE_PITCH), ``roll_deg`` (POSE_ROLL),
+    ``sharpness`` (BLURRY), ``brightness`` (TOO_DARK / TOO_BRIGHT), ``contrast`` (LOW_CONTRAST),
+    ``detector_score`` (LOW_CONFIDENCE). Angles are signed; their limits apply to the absolute value.
+    """
+    limits = limits or QualityLimits()
+    image = np.asarray(image_bgr)
+    if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
+        raise ValueError(f"assess needs a BGR uint8 image, got {image.dtype} of shape {image.shape}")
+    landmarks = np.asarray(face.landmarks, dtype=np.float64).reshape(5, 2)
+    ied = float(np.linalg.norm(landmarks[1] - landmarks[0]))
+    pose = estimate_pose(landmarks)
+
+    if ied >= 2.0 and np.all(np.isfinite(landmarks)):
+        crop = normalised_face(image, landmarks)
+        inner = crop[_INNER].astype(np.float32)
+        sharp, bright, contrast = sharpness(crop), float(inner.mean()), float(inner.std())
+    else:  # too few pixels to align: nothing photometric can be measured
+        sharp, bright, contrast = 0.0, 0.0, 0.0
+
+    if bright < limits.min_brightness:
+        bright_reason: str | None = "TOO_DARK"
+    elif bright > limits.max_brightness:
+        bright_reason = "TOO_BRIGHT"
+    else:
+        bright_reason = None
+
+    measures = (
+        _at_least("inter_eye_px", ied, limits.min_inter_eye_px, "FACE_TOO_SMALL"),
+        _within("yaw_deg", pose.yaw, limits.max_yaw_deg, "POSE_YAW"),
+        _within("pitch_deg", pose.pitch, limits.max_pitch_deg, "POSE_PITCH"),
+        _within("roll_deg", pose.roll, limits.max_roll_deg, "POSE_ROLL"),
+        _at_least("sharpness", sharp, limits.min_sharpness, "BLURRY"),
+        QualityMeasure(
+            "brightness",
+            bright,
+            f"{limits.min_brightness:g}..{limits.max_brightness:g}",
+            bright_reason is None,
+            bright_reason,
+        ),
+        _at_least("contrast", contrast, limits.min_contrast, "LOW_CONTRAST"),
+        _at_least("detector_score", float(face.score), limits.min_detector_score, "LOW_CONFIDENCE"),
+    )
+    return QualityReport(measures)
+
+
+def _at_least(name: str, value: float, bound: float, reason: str) -> QualityMeasure:
+    passed = bool(value >= bound)
+    return QualityMeasure(name, value, f">= {bound:g}", passed, None if passed else reason)
+
+
+def _within(name: str, value: float, bound: float, reason: str) -> QualityMeasure:
+    passed = bool(abs(value) <= bound)
+    return QualityMeasure(name, value, f"abs <= {bound:g}", passed, None if passed else reason)
