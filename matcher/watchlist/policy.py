@@ -11,12 +11,12 @@ calibrated range is refused rather than extrapolated. An explicit ``score`` over
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from matcher import models
 from matcher.errors import ModelError
 
 Per = Literal["comparison", "search"]
@@ -53,7 +53,9 @@ class ThresholdPolicy:
         target = self.comparison_fmr(n_entries)
         assert target is not None
         if not table:
-            raise ModelError("the list's model has no calibrated thresholds: calibrate it or set a fixed score")
+            raise ModelError(
+                "the list's model has no calibrated thresholds: calibrate it or set a fixed score"
+            )
         return interpolate_threshold(table, target)
 
     def to_json(self) -> str:
@@ -66,60 +68,27 @@ class ThresholdPolicy:
 
 
 def interpolate_threshold(table: Mapping[float, float], fmr: float) -> float:
-    """Score for ``fmr``, interpolated linearly in log10(FMR) between calibrated points (as the engine does).
+    """Score for ``fmr``, linear in log10(FMR) between calibrated points (the engine's rule).
 
     Raises ModelError outside the calibrated range: an extrapolated threshold would be a guess.
     """
-    points = sorted((float(k), float(v)) for k, v in table.items())
-    lo, hi = points[0][0], points[-1][0]
-    if not lo * (1 - 1e-9) <= fmr <= hi * (1 + 1e-9):
+    try:
+        return models.interpolate_threshold({str(k): float(v) for k, v in table.items()}, fmr)
+    except ValueError as exc:
         raise ModelError(
-            f"FMR {fmr:.3g} per comparison is outside the calibrated range [{lo:g}, {hi:g}]: "
-            "calibrate lower FMRs, use a per-comparison policy, or set a fixed score"
-        )
-    for (f0, s0), (f1, s1) in zip(points, points[1:], strict=False):
-        if f0 <= fmr <= f1:
-            if f1 == f0:
-                return s0
-            w = (math.log10(fmr) - math.log10(f0)) / (math.log10(f1) - math.log10(f0))
-            return s0 + w * (s1 - s0)
-    return points[0][1] if fmr <= lo else points[-1][1]
+            f"{exc} (per comparison): calibrate lower FMRs, use a per-comparison policy, or set a fixed score"
+        ) from None
 
 
 def manifest_threshold_table(model_id: str, manifest_path: Path | None = None) -> dict[float, float] | None:
-    """The calibrated FMR -> score table of the embedder whose id is ``model_id``, from the model manifest.
-
-    Returns None when the manifest has no such calibrated model (the caller decides whether that is fatal).
-    """
-    try:
-        from matcher import models
-    except ImportError:
-        return None
-    manifest = models.load_manifest(manifest_path)
-    for entry in _manifest_entries(manifest):
-        if _entry_model_id(entry) != model_id:
+    """The calibrated FMR -> score table of the embedder whose id is ``model_id``, from the model manifest;
+    None when no manifest model has that id or it is uncalibrated (or calibrated for another file)."""
+    manifest = models.load_manifest(manifest_path, verify=False)
+    for spec in manifest.models.values():
+        if spec.model_id != model_id or spec.role != "embedder":
             continue
-        thresholds = _get(entry, "thresholds") or {}
-        fmr_table = thresholds.get("fmr") if isinstance(thresholds, Mapping) else None
-        if fmr_table:
-            return {float(k): float(v) for k, v in fmr_table.items()}
+        table = spec.thresholds or {}
+        if table.get("model_sha256", spec.sha256) != spec.sha256 or not table.get("fmr"):
+            return None
+        return {float(k): float(v) for k, v in table["fmr"].items()}
     return None
-
-
-def _get(obj: object, name: str) -> object:
-    return obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
-
-
-def _manifest_entries(manifest: object) -> list[object]:
-    models_ = _get(manifest, "models")
-    if isinstance(models_, Mapping):
-        return list(models_.values())
-    return list(models_ or [])
-
-
-def _entry_model_id(entry: object) -> str | None:
-    model_id = _get(entry, "model_id") or _get(entry, "id")
-    if model_id:
-        return str(model_id)
-    name, sha = _get(entry, "name"), _get(entry, "sha256")
-    return f"{name}@{str(sha)[:12]}" if name and sha else None

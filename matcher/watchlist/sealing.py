@@ -55,7 +55,9 @@ class Sealer:
                 nonce = blob[pos : pos + 12]
                 (size,) = struct.unpack_from("<Q", blob, pos + 12)
                 pos += 20
-                parts.append(self._aead.decrypt(nonce, blob[pos : pos + size], _chunk_aad(aad, i, i == n_chunks - 1)))
+                parts.append(
+                    self._aead.decrypt(nonce, blob[pos : pos + size], _chunk_aad(aad, i, i == n_chunks - 1))
+                )
                 pos += size
         except (InvalidTag, struct.error) as exc:
             raise SealError("sealed data cannot be opened: wrong key or altered data") from exc

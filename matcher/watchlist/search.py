@@ -104,7 +104,11 @@ class ListSnapshot:
         if now >= self.list_valid_until or self.live_count == 0:
             return []
         scores, ids = wl_index.search(
-            self.index, template.vector[None, :], top_k, exclude=self._exclusion(now), ef_search=self.ef_search
+            self.index,
+            template.vector[None, :],
+            top_k,
+            exclude=self._exclusion(now),
+            ef_search=self.ef_search,
         )
         out = []
         for rank, (score, entry_id) in enumerate(zip(scores[0], ids[0], strict=True), start=1):

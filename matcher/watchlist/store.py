@@ -1,4 +1,4 @@
-"""The watchlist store on disk: SQLite for lists, entries and templates; one FAISS index file per list version.
+"""The watchlist store on disk: SQLite for lists, entries and templates; a FAISS index file per list version.
 
 Layout of a store folder::
 
@@ -66,6 +66,7 @@ CREATE TABLE IF NOT EXISTS lists (
     index_kind TEXT NOT NULL,
     index_sha256 TEXT NOT NULL,
     entry_count INTEGER NOT NULL DEFAULT 0,
+    bundle_issued_at TEXT,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
@@ -107,6 +108,20 @@ class ListInfo:
         data = dict(self.__dict__)
         data["policy"] = json.loads(self.policy.to_json())
         return data
+
+
+@dataclass(frozen=True)
+class ListSpec:
+    """What defines a list apart from its entries (as carried by a bundle)."""
+
+    list_id: str
+    model_id: str
+    dim: int
+    policy: ThresholdPolicy
+    owner: str = ""
+    description: str = ""
+    severity: str = "high"
+    valid_until: str | None = None
 
 
 @dataclass(frozen=True)
@@ -225,8 +240,9 @@ class WatchlistStore:
             index = wl_index.new_index(dim, "flat")
             sha = self._write_index(list_id, 1, index)
             db.execute(
-                "INSERT INTO lists (list_id, owner, description, model_id, dim, policy, severity, valid_until,"
-                " version, content_hash, index_kind, index_sha256, entry_count, created_at, updated_at)"
+                "INSERT INTO lists (list_id, owner, description, model_id, dim, policy, severity,"
+                " valid_until, version, content_hash, index_kind, index_sha256, entry_count, created_at,"
+                " updated_at)"
                 " VALUES (?,?,?,?,?,?,?,?,1,?,?,?,0,?,?)",
                 (list_id, owner, description, model_id, dim, policy.to_json(), severity,
                  normalise_time(valid_until), _content_hash(list_id, model_id, []), "flat", sha, now, now),
@@ -297,6 +313,15 @@ class WatchlistStore:
     def info(self, list_id: str) -> ListInfo:
         return _list_info(self._list_row(self._reader(), list_id))
 
+    def last_bundle(self, list_id: str) -> str | None:
+        """Issue time of the last bundle imported into the list (None if none, or no such list)."""
+        row = (
+            self._reader()
+            .execute("SELECT bundle_issued_at FROM lists WHERE list_id=?", (list_id,))
+            .fetchone()
+        )
+        return row[0] if row else None
+
     # ---- entries -----------------------------------------------------------------------------------
     def add(self, list_id: str, entries: Sequence[NewEntry], *, replace: bool = False) -> list[int]:
         """Enrol ``entries`` in one new version of the list; returns their entry ids, in order.
@@ -342,7 +367,8 @@ class WatchlistStore:
             ids = np.array(sorted(found.values()), dtype=np.int64)
             if len(ids):
                 db.execute(
-                    f"DELETE FROM entries WHERE entry_id IN ({','.join('?' * len(ids))})", [int(i) for i in ids]
+                    f"DELETE FROM entries WHERE entry_id IN ({','.join('?' * len(ids))})",
+                    [int(i) for i in ids],
                 )
                 wl_index.remove(index, ids)
             return index, False
@@ -350,34 +376,36 @@ class WatchlistStore:
         self._change(list_id, change)
         return len(refs)
 
-    def replace_contents(self, info: Mapping[str, object], entries: Sequence[NewEntry]) -> ListInfo:
-        """Make a list hold exactly ``entries`` (creating it if needed), as one new version.
-
-        Unchanged entries (same reference, metadata and template) keep their ids; used by bundle import.
-        """
-        list_id = str(info["list_id"])
+    def replace_contents(
+        self, spec: ListSpec, entries: Sequence[NewEntry], *, bundle_issued_at: str | None = None
+    ) -> ListInfo:
+        """Make a list hold exactly ``entries`` with the metadata of ``spec`` (creating it if needed), as
+        one new version. Unchanged entries (same reference, metadata and template) keep their ids.
+        ``bundle_issued_at`` records the issue time of the bundle this content came from."""
+        list_id = spec.list_id
         if not any(li.list_id == list_id for li in self.lists()):
             self.create_list(
                 list_id,
-                model_id=str(info["model_id"]),
-                dim=int(info["dim"]),  # type: ignore[arg-type]
-                policy=info["policy"],  # type: ignore[arg-type]
-                owner=str(info.get("owner", "")),
-                description=str(info.get("description", "")),
-                severity=str(info.get("severity", "high")),
-                valid_until=info.get("valid_until"),  # type: ignore[arg-type]
+                model_id=spec.model_id,
+                dim=spec.dim,
+                policy=spec.policy,
+                owner=spec.owner,
+                description=spec.description,
+                severity=spec.severity,
+                valid_until=spec.valid_until,
             )
 
         def change(db: sqlite3.Connection, row: sqlite3.Row, index: object) -> tuple[object, bool]:
-            if row["model_id"] != info["model_id"] or row["dim"] != info["dim"]:
+            if row["model_id"] != spec.model_id or row["dim"] != spec.dim:
                 raise TemplateMismatchError(
                     f"list {list_id!r} holds model {row['model_id']!r} ({row['dim']}-d); the new content is "
-                    f"{info['model_id']!r} ({info['dim']}-d): delete the list first to change its model"
+                    f"{spec.model_id!r} ({spec.dim}-d): delete the list first to change its model"
                 )
             db.execute(
-                "UPDATE lists SET owner=?, description=?, policy=?, severity=?, valid_until=? WHERE list_id=?",
-                (info.get("owner", ""), info.get("description", ""), info["policy"].to_json(),  # type: ignore[union-attr]
-                 info.get("severity", "high"), normalise_time(info.get("valid_until")), list_id),  # type: ignore[arg-type]
+                "UPDATE lists SET owner=?, description=?, policy=?, severity=?, valid_until=?,"
+                " bundle_issued_at=? WHERE list_id=?",
+                (spec.owner, spec.description, spec.policy.to_json(), spec.severity,
+                 normalise_time(spec.valid_until), bundle_issued_at, list_id),
             )  # fmt: skip
             current = {
                 r["digest"]: r["entry_id"]
@@ -385,7 +413,7 @@ class WatchlistStore:
             }
             wanted = {}
             for e in entries:
-                severity = e.severity or str(info.get("severity", "high"))
+                severity = e.severity or spec.severity
                 wanted[_entry_digest(list_id, e, severity, normalise_time(e.valid_until))] = e
             gone = [current[d] for d in current.keys() - wanted.keys()]
             if gone:
@@ -419,10 +447,12 @@ class WatchlistStore:
                 )
             if e.template.dim != dim:
                 raise TemplateMismatchError(
-                    f"entry {e.external_ref!r}: template dimension {e.template.dim}, list {list_id!r} has {dim}"
+                    f"entry {e.external_ref!r}: template dimension {e.template.dim}, list has {dim}"
                 )
             if (e.severity or row["severity"]) not in SEVERITIES:
-                raise WatchlistError(f"entry {e.external_ref!r}: severity must be one of {', '.join(SEVERITIES)}")
+                raise WatchlistError(
+                    f"entry {e.external_ref!r}: severity must be one of {', '.join(SEVERITIES)}"
+                )
         vectors = wl_index.check_vectors(np.stack([e.template.vector for e in entries]), dim)
         now, ids = _now_iso(), []
         for e in entries:
@@ -444,8 +474,8 @@ class WatchlistStore:
     def entries(self, list_id: str) -> list[Entry]:
         """Metadata of every entry of a list, by entry id."""
         rows = self._reader().execute(
-            "SELECT entry_id, list_id, external_ref, category, severity, valid_until, added_at, source, model_id"
-            " FROM entries WHERE list_id=? ORDER BY entry_id",
+            "SELECT entry_id, list_id, external_ref, category, severity, valid_until, added_at, source,"
+            " model_id FROM entries WHERE list_id=? ORDER BY entry_id",
             (list_id,),
         )
         return [Entry(**dict(r)) for r in rows]
@@ -462,12 +492,15 @@ class WatchlistStore:
             for r in rows:
                 data = dict(r)
                 blob = data.pop("template")
-                yield Entry(**data), Template.from_bytes(self._open_template(list_id, r["external_ref"], blob))
+                yield (
+                    Entry(**data),
+                    Template.from_bytes(self._open_template(list_id, r["external_ref"], blob)),
+                )
         finally:
             db.close()
 
     def rebuild(self, list_id: str) -> ListInfo:
-        """Recreate the list's index from the templates in SQLite (after corruption, or to drop tombstones)."""
+        """Recreate the list's index from the templates in SQLite (after corruption; drops tombstones)."""
         return self._change(list_id, lambda db, row, index: (None, True), load_index=False)
 
     # ---- the change protocol -----------------------------------------------------------------------
@@ -481,7 +514,7 @@ class WatchlistStore:
             row = self._list_row(db, list_id)
             index = self._read_index(row) if load_index else None
             index, force = apply(db, row, index)
-            ids, expiries = _live_ids(db, list_id)
+            ids, _ = _live_ids(db, list_id)
             kind = wl_index.choose_kind(len(ids), self.exact_max)
             tombstones = 0 if index is None else index.ntotal - len(ids)
             if (
@@ -567,7 +600,9 @@ class WatchlistStore:
         except (RuntimeError, TemplateMismatchError) as exc:
             raise IndexCorruptError(f"index file of list {row['list_id']!r} cannot be read: {exc}") from exc
         if index.d != row["dim"]:
-            raise IndexCorruptError(f"index of list {row['list_id']!r} has dimension {index.d}, not {row['dim']}")
+            raise IndexCorruptError(
+                f"index of list {row['list_id']!r} has dimension {index.d}, not {row['dim']}"
+            )
         return index
 
     def _seal_template(self, list_id: str, ref: str, blob: bytes) -> bytes:
@@ -738,7 +773,9 @@ def _existing_refs(db: sqlite3.Connection, list_id: str, refs: Sequence[str]) ->
 
 
 def _live_ids(db: sqlite3.Connection, list_id: str) -> tuple[np.ndarray, np.ndarray]:
-    rows = db.execute("SELECT entry_id, valid_until FROM entries WHERE list_id=? ORDER BY entry_id", (list_id,))
+    rows = db.execute(
+        "SELECT entry_id, valid_until FROM entries WHERE list_id=? ORDER BY entry_id", (list_id,)
+    )
     ids, expiries = [], []
     for entry_id, valid_until in rows:
         ids.append(entry_id)
@@ -770,4 +807,3 @@ def _list_info(row: sqlite3.Row) -> ListInfo:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
-

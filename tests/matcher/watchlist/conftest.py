@@ -10,6 +10,7 @@ from wl_helpers import MODEL, TABLE, entries, unit
 
 from matcher.watchlist import ThresholdPolicy, WatchlistStore
 
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(7)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
-import numpy as np
 import pytest
 from wl_helpers import MODEL, TABLE, entries, mate, unit
 

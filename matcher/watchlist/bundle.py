@@ -1,0 +1,261 @@
+"""Signed watchlist bundles: how upstream distributes a list to kiosks.
+
+One file: ``MAGIC | u64 payload length | payload | u32 signature length | signature block``. The payload is
+``u32 header length | header JSON | vectors`` (header: list definition, entry metadata, model id, issue time;
+vectors: count x dim little-endian float32, in entry order). The signature block is JSON naming the key id
+and carrying a detached Ed25519 signature over ``MAGIC | payload``. Import verifies the signature against
+the configured trusted public keys *before* parsing the payload, refuses bundles older than the one last
+imported for that list (no rollback by replay), and applies the content as one new list version, so a bad
+bundle leaves the current list untouched.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import struct
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from matcher.errors import MatcherError
+from matcher.types import Template
+from matcher.watchlist.policy import ThresholdPolicy
+from matcher.watchlist.search import to_epoch
+from matcher.watchlist.store import ListInfo, ListSpec, NewEntry, WatchlistStore
+
+MAGIC = b"EGATE-WATCHLIST-BUNDLE\x001"
+FORMAT = 1
+
+
+class BundleError(MatcherError):
+    """A bundle is unsigned, signed by an untrusted key, tampered with, malformed or older than the list."""
+
+    code = "WATCHLIST_BUNDLE_INVALID"
+
+
+@dataclass(frozen=True)
+class BundleInfo:
+    list_id: str
+    model_id: str
+    entry_count: int
+    issued_at: str
+    key_id: str
+    sha256: str  # of the whole bundle file
+
+
+def key_id(public_key: Ed25519PublicKey) -> str:
+    """Short stable id of a public key: sha256 of its raw 32 bytes, first 16 hex digits."""
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def generate_signing_key(private_path: Path, public_path: Path) -> str:
+    """Write a new Ed25519 key pair (PEM; the private file mode 0600) and return its key id."""
+    private = Ed25519PrivateKey.generate()
+    pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    private_path.touch(mode=0o600, exist_ok=False)
+    private_path.write_bytes(pem)
+    public_path.write_bytes(
+        private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return key_id(private.public_key())
+
+
+def load_signing_key(path: Path) -> Ed25519PrivateKey:
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except ValueError as exc:
+        raise BundleError(f"{path} is not a PEM private key: {exc}") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise BundleError(f"{path} is not an Ed25519 private key")
+    return key
+
+
+def load_trusted_keys(paths: list[Path]) -> dict[str, Ed25519PublicKey]:
+    """Trusted Ed25519 public keys (PEM) from files and folders (every ``*.pem`` / ``*.pub`` inside)."""
+    files: list[Path] = []
+    for p in paths:
+        files += sorted(p.glob("*.pem")) + sorted(p.glob("*.pub")) if p.is_dir() else [p]
+    keys: dict[str, Ed25519PublicKey] = {}
+    for f in files:
+        try:
+            key = serialization.load_pem_public_key(f.read_bytes())
+        except ValueError as exc:
+            raise BundleError(f"trusted key {f} is not a PEM public key: {exc}") from None
+        if not isinstance(key, Ed25519PublicKey):
+            raise BundleError(f"trusted key {f} is not an Ed25519 key")
+        keys[key_id(key)] = key
+    return keys
+
+
+def export_bundle(
+    store: WatchlistStore,
+    list_id: str,
+    out: Path,
+    signing_key: Ed25519PrivateKey,
+    *,
+    issued_at: str | None = None,
+) -> BundleInfo:
+    """Write list ``list_id`` (definition, entries, templates) as one signed bundle file."""
+    info = store.info(list_id)
+    metas, vectors = [], []
+    for entry, template in store.iter_templates(list_id):
+        metas.append(
+            {
+                "external_ref": entry.external_ref,
+                "category": entry.category,
+                "severity": entry.severity,
+                "valid_until": entry.valid_until,
+                "source": entry.source,
+            }
+        )
+        vectors.append(template.vector)
+    header = {
+        "format": FORMAT,
+        "issued_at": issued_at or datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+        "list": {
+            "list_id": info.list_id,
+            "model_id": info.model_id,
+            "dim": info.dim,
+            "policy": json.loads(info.policy.to_json()),
+            "owner": info.owner,
+            "description": info.description,
+            "severity": info.severity,
+            "valid_until": info.valid_until,
+        },
+        "content_hash": info.content_hash,
+        "entries": metas,
+    }
+    matrix = np.stack(vectors) if vectors else np.zeros((0, info.dim), np.float32)
+    head = json.dumps(header, ensure_ascii=False).encode()
+    payload = struct.pack("<I", len(head)) + head + matrix.astype("<f4").tobytes()
+    signature = signing_key.sign(MAGIC + payload)
+    sig_block = json.dumps(
+        {
+            "alg": "Ed25519",
+            "key_id": key_id(signing_key.public_key()),
+            "signature": base64.b64encode(signature).decode(),
+        }
+    ).encode()
+    data = MAGIC + struct.pack("<Q", len(payload)) + payload + struct.pack("<I", len(sig_block)) + sig_block
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(out)
+    return BundleInfo(
+        info.list_id,
+        info.model_id,
+        len(metas),
+        header["issued_at"],
+        key_id(signing_key.public_key()),
+        hashlib.sha256(data).hexdigest(),
+    )
+
+
+def read_bundle(
+    path: Path, trusted_keys: dict[str, Ed25519PublicKey]
+) -> tuple[ListSpec, list[NewEntry], BundleInfo]:
+    """Verify a bundle's signature against ``trusted_keys``, then parse it. BundleError on any defect."""
+    data = path.read_bytes()
+    if not data.startswith(MAGIC):
+        raise BundleError(f"{path} is not a watchlist bundle")
+    pos = len(MAGIC)
+    try:
+        (n_payload,) = struct.unpack_from("<Q", data, pos)
+        payload = data[pos + 8 : pos + 8 + n_payload]
+        pos += 8 + n_payload
+        if len(payload) != n_payload:
+            raise BundleError(f"{path} is truncated")
+        if pos == len(data):
+            raise BundleError(f"{path} is not signed: refusing an unsigned bundle")
+        (n_sig,) = struct.unpack_from("<I", data, pos)
+        sig_raw = data[pos + 4 : pos + 4 + n_sig]
+        if pos + 4 + n_sig != len(data):
+            raise BundleError(f"{path} has a malformed signature block")
+        sig = json.loads(sig_raw)
+        signature = base64.b64decode(sig["signature"], validate=True)
+        kid = str(sig["key_id"])
+    except (struct.error, ValueError, KeyError, TypeError) as exc:
+        raise BundleError(f"{path} has a malformed signature block: {exc}") from None
+    if not trusted_keys:
+        raise BundleError("no trusted keys configured: cannot verify the bundle")
+    key = trusted_keys.get(kid)
+    if key is None:
+        raise BundleError(f"{path} is signed by key {kid}, which is not among the trusted keys")
+    try:
+        key.verify(signature, MAGIC + payload)
+    except InvalidSignature:
+        raise BundleError(f"{path}: signature does not verify (bundle tampered with or corrupt)") from None
+    # Signed by a trusted key from here on; still parse defensively.
+    try:
+        (n_head,) = struct.unpack_from("<I", payload, 0)
+        header = json.loads(payload[4 : 4 + n_head])
+        if header.get("format") != FORMAT:
+            raise BundleError(f"{path}: unsupported bundle format {header.get('format')!r}")
+        lst = header["list"]
+        spec = ListSpec(
+            list_id=str(lst["list_id"]),
+            model_id=str(lst["model_id"]),
+            dim=int(lst["dim"]),
+            policy=ThresholdPolicy(**lst["policy"]),
+            owner=str(lst.get("owner", "")),
+            description=str(lst.get("description", "")),
+            severity=str(lst.get("severity", "high")),
+            valid_until=lst.get("valid_until"),
+        )
+        metas = header["entries"]
+        raw = payload[4 + n_head :]
+        if len(raw) != len(metas) * spec.dim * 4:
+            raise BundleError(f"{path}: template block does not match {len(metas)} entries of dim {spec.dim}")
+        matrix = np.frombuffer(raw, dtype="<f4").reshape(len(metas), spec.dim).astype(np.float32)
+        entries = [
+            NewEntry(
+                external_ref=str(m["external_ref"]),
+                template=Template(matrix[i], spec.model_id),
+                category=str(m.get("category", "")),
+                severity=m.get("severity"),
+                valid_until=m.get("valid_until"),
+                source=str(m.get("source", "")),
+            )
+            for i, m in enumerate(metas)
+        ]
+    except (struct.error, ValueError, KeyError, TypeError) as exc:
+        raise BundleError(f"{path}: malformed bundle content: {exc}") from None
+    info = BundleInfo(
+        spec.list_id,
+        spec.model_id,
+        len(entries),
+        str(header["issued_at"]),
+        kid,
+        hashlib.sha256(data).hexdigest(),
+    )
+    return spec, entries, info
+
+
+def import_bundle(
+    store: WatchlistStore, path: Path, trusted_keys: dict[str, Ed25519PublicKey], *, allow_older: bool = False
+) -> tuple[ListInfo, BundleInfo]:
+    """Verify and apply a bundle: the list becomes exactly the bundle's content, as one new version.
+
+    Refuses a bundle issued no later than the last one imported for that list unless ``allow_older``.
+    Nothing changes on any error.
+    """
+    spec, entries, binfo = read_bundle(path, trusted_keys)
+    last = store.last_bundle(spec.list_id)
+    if last is not None and not allow_older and to_epoch(binfo.issued_at) <= to_epoch(last):
+        raise BundleError(
+            f"bundle for {spec.list_id!r} was issued at {binfo.issued_at}, not after the last one imported "
+            f"({last}): refusing a rollback"
+        )
+    info = store.replace_contents(spec, entries, bundle_issued_at=binfo.issued_at)
+    return info, binfo
