@@ -105,6 +105,7 @@ def connect(path: Path, *, readonly: bool = False, synchronous: Synchronous = "F
     try:
         with sqlite_errors(path, "opening"):
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            _check_identity(conn, path)  # before anything writes to the file
             if not readonly:
                 journal = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
                 if journal.lower() != "wal":
@@ -112,7 +113,6 @@ def connect(path: Path, *, readonly: bool = False, synchronous: Synchronous = "F
             conn.execute(f"PRAGMA synchronous = {synchronous}")
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA secure_delete = ON")  # purged evidence is overwritten, not just unlinked
-            _check_identity(conn, path)
             if readonly:
                 _check_version(conn, path, current_version(conn), exact=True)
             else:
