@@ -26,3 +26,12 @@ def main() -> None:
     except (MatcherError, OSError, ValueError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+
+
+from matcher.compare import compare_command  # noqa: E402
+
+cli.add_command(compare_command)
+
+from matcher.bench import bench_command  # noqa: E402
+
+cli.add_command(bench_command)

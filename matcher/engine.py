@@ -177,7 +177,7 @@ class FaceEngine:
             log.info("loaded %s %s from %s (sha256 verified) in %.0f ms", spec.role, spec.model_id, path, ms)
         if flip_fusion is None:
             flip_fusion = bool(emb_spec.params.get("flip_fusion", False))
-        return cls(
+        engine = cls(
             manifest=manifest,
             detector_spec=det_spec,
             embedder_spec=emb_spec,
@@ -187,6 +187,15 @@ class FaceEngine:
             multiple_face_ratio=multiple_face_ratio,
             load_report=tuple(report),
         )
+        engine._warm_up()
+        return engine
+
+    def _warm_up(self) -> None:
+        """One inference per session, so that the first real request does not pay onnxruntime's set-up."""
+        blank = np.zeros((160, 160, 3), dtype=np.uint8)
+        self._detector.infer(blank)
+        size = self._embedder.size
+        self.embed(np.full((size, size, 3), 128, dtype=np.uint8))
 
     @property
     def model_id(self) -> str:
@@ -206,8 +215,10 @@ class FaceEngine:
         return sorted(faces, key=lambda f: -f.area)
 
     def select_face(self, faces: list[Face], image_shape: tuple[int, ...]) -> Face:
-        """The face to use: the largest, favouring the centre; NoFaceError when there is none and
-        MultipleFacesError when another face is comparable in size (area >= ``multiple_face_ratio``)."""
+        """The face to use: the one with the largest centrality-weighted area (area times one minus its
+        centre's distance from the image centre over the half-diagonal). NoFaceError when there is no face;
+        MultipleFacesError when another face's weighted area is at least ``multiple_face_ratio`` of the
+        chosen one's, i.e. when it is not clear who is the subject (e.g. two people side by side)."""
         if not faces:
             raise NoFaceError("no face found in the image")
         h, w = image_shape[:2]
@@ -215,16 +226,18 @@ class FaceEngine:
 
         def weight(face: Face) -> float:
             cx, cy = (face.box[0] + face.box[2]) / 2, (face.box[1] + face.box[3]) / 2
-            off_centre = float(np.hypot(cx - w / 2, cy - h / 2)) / half_diagonal
-            return face.area * (1.0 - 0.5 * min(1.0, off_centre))
+            off_centre = min(1.0, float(np.hypot(cx - w / 2, cy - h / 2)) / half_diagonal)
+            return face.area * (1.0 - off_centre)
 
-        chosen = max(faces, key=weight)
-        rivals = [f for f in faces if f is not chosen and f.area >= self.multiple_face_ratio * chosen.area]
+        weights = [weight(f) for f in faces]
+        best = int(np.argmax(weights))
+        bar = self.multiple_face_ratio * max(weights[best], 1e-9)
+        rivals = sum(1 for i, wt in enumerate(weights) if i != best and wt >= bar)
         if rivals:
             raise MultipleFacesError(
-                f"{len(rivals) + 1} faces of comparable size in the image; exactly one person must be in view"
+                f"{rivals + 1} faces of comparable size and position; exactly one person must be in view"
             )
-        return chosen
+        return faces[best]
 
     def align(self, image_bgr: np.ndarray, face: Face) -> np.ndarray:
         """The face warped onto the embedder's five-point template (e.g. 112x112 BGR)."""
