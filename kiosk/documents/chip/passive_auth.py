@@ -3,8 +3,8 @@
 - ``chip.pa.sod_signature``: the SOD's CMS signature (signed attributes + signature) with the DS key;
 - ``chip.pa.ds_certificate_chain``: the DS certificate is signed by a CSCA of the trust store;
 - ``chip.pa.ds_validity`` / ``chip.pa.csca_validity``: both certificates are valid at the check time;
-- ``chip.pa.crl``: the DS certificate is not revoked by a CRL of its CSCA whose signature verifies and which
-  is current (with no CRL for the CSCA it passes, unless the trust store requires one);
+- ``chip.pa.crl``: every CRL of the DS issuer's name is signed by a trusted CSCA of that name, is current,
+  and does not revoke the DS certificate (with no such CRL it passes, unless the trust store requires one);
 - ``chip.pa.dgN_hash``: every data group read from the chip hashes to the value the SOD lists;
 - ``chip.pa.unlisted_data_group``: no data group was read that the SOD does not list."""
 
@@ -109,17 +109,13 @@ def _validity(name: str, role: str, certificate: x509.Certificate | None, at: da
 
 
 def _revocation(ds: x509.Certificate, csca: x509.Certificate, trust: TrustStore, at: datetime) -> Check:
-    crls = trust.crls_for(csca)
+    crls = trust.crls_for(csca.subject)
     if not crls:
         if trust.require_crl:
             return Check(CRL, False, "no CRL for the issuing CSCA in the trust store")
         return Check(CRL, True, "no CRL for the issuing CSCA in the trust store (not required)")
     for crl in crls:
-        try:
-            signature_ok = crl.is_signature_valid(csca.public_key())
-        except Exception:  # unsupported or mismatched key type: treat as not signed by this CSCA
-            signature_ok = False
-        if not signature_ok:
+        if not trust.crl_is_authentic(crl):
             return Check(CRL, False, "a CRL naming the CSCA is not signed by the CSCA")
         next_update = crl.next_update_utc
         if crl.last_update_utc > at or (next_update is not None and next_update < at):

@@ -158,6 +158,10 @@ def create_crl(
         .issuer_name(issuer_name or issuer.certificate.subject)
         .last_update(last)
         .next_update(next_update or last + timedelta(days=90))
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), critical=False
+        )
+        .add_extension(x509.CRLNumber(1), critical=False)
     )
     for certificate in revoked:
         builder = builder.add_revoked_certificate(
@@ -272,7 +276,7 @@ def encode_portrait(portrait_bgr: np.ndarray, image_format: str = "jpeg") -> byt
     return buffer.getvalue()
 
 
-def _security_infos() -> bytes:
+def active_authentication_infos() -> bytes:
     """SecurityInfos with one ActiveAuthenticationInfo (protocol, version 1, ecdsa-plain-SHA256)."""
     info = core.ObjectIdentifier(_AA_PROTOCOL).dump() + core.Integer(1).dump()
     info += core.ObjectIdentifier(_ECDSA_PLAIN_SHA256).dump()
@@ -315,7 +319,7 @@ def personalise_chip(
     groups = {
         1: encode_dg1(tuple(mrz_lines)),
         2: dg2,
-        14: encode_dg14(_security_infos()),
+        14: encode_dg14(active_authentication_infos()),
         15: encode_dg15(
             aa_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
         ),

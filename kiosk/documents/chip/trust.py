@@ -134,8 +134,21 @@ class TrustStore:
             found.append(csca)
         return found
 
-    def crls_for(self, csca: x509.Certificate) -> list[x509.CertificateRevocationList]:
-        return [crl for crl in self.crls if crl.issuer == csca.subject]
+    def crls_for(self, issuer: x509.Name) -> list[x509.CertificateRevocationList]:
+        return [crl for crl in self.crls if crl.issuer == issuer]
+
+    def crl_is_authentic(self, crl: x509.CertificateRevocationList) -> bool:
+        """True when a trusted CSCA of the CRL's issuer name signed it (after a CSCA key rollover the new
+        key signs the CRLs that cover certificates issued under the old one)."""
+        for csca in self.cscas:
+            if csca.subject != crl.issuer:
+                continue
+            try:
+                if crl.is_signature_valid(csca.public_key()):
+                    return True
+            except Exception:  # a key type the CRL's algorithm cannot use: not this CSCA
+                continue
+        return False
 
 
 def issued_by(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:
