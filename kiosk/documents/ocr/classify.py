@@ -1,0 +1,74 @@
+"""The MRZ character classifier: a small CNN (trained by this project, see ``train.py``) run with ONNX
+Runtime, loaded from the model manifest and verified by its sha256 (``matcher.models`` helpers).
+
+The entry lives under the manifest's ``ocr_models`` key (the face-model ``models`` section admits only
+detector and embedder roles)."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from matcher.errors import ModelError
+from matcher.models import Manifest, ModelSpec, manifest_path, onnx_session, verify_model
+
+ALPHABET = "<0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+MODEL_NAME = "mrz_ocr"
+
+
+def ocr_model_spec(path: Path | None = None) -> tuple[ModelSpec, Manifest]:
+    """The ``mrz_ocr`` entry of the manifest (default: EGATE_MODELS_MANIFEST or ``models/manifest.json``)."""
+    mpath = manifest_path(path)
+    try:
+        raw = json.loads(mpath.read_text(encoding="utf-8"))
+        entry = raw["ocr_models"][MODEL_NAME]
+        spec = ModelSpec(
+            name=MODEL_NAME,
+            role=entry["role"],
+            kind=entry["kind"],
+            file=entry["file"],
+            sha256=str(entry["sha256"]).lower(),
+            size=int(entry["size"]),
+            source=entry["source"],
+            licence=entry["licence"],
+            location=dict(entry["location"]),
+            input=dict(entry["input"]),
+            params=dict(entry.get("params") or {}),
+        )
+    except FileNotFoundError:
+        raise ModelError(f"model manifest not found: {mpath}") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"model manifest {mpath}: no valid ocr_models.{MODEL_NAME} entry ({exc})") from None
+    if spec.params.get("alphabet", ALPHABET) != ALPHABET:
+        raise ModelError(f"model {MODEL_NAME!r} in {mpath} was trained on another alphabet")
+    return spec, Manifest(path=mpath, models={}, defaults={})
+
+
+class CharClassifier:
+    """Per-cell class probabilities over :data:`ALPHABET`."""
+
+    def __init__(self, path: Path, threads: int = 1) -> None:
+        self._session = onnx_session(path, threads)
+        self._input = self._session.get_inputs()[0].name
+
+    @classmethod
+    def from_manifest(cls, manifest: Path | None = None, threads: int = 1) -> CharClassifier:
+        """Load the manifest's model after checking its size and sha256 (ModelError on any mismatch)."""
+        spec, parsed = ocr_model_spec(manifest)
+        return cls(verify_model(spec, parsed), threads)
+
+    @classmethod
+    @cache
+    def default(cls) -> CharClassifier:
+        """The default manifest's model, loaded once per process."""
+        return cls.from_manifest()
+
+    def probabilities(self, cells: np.ndarray) -> np.ndarray:
+        """(N, H, W) ink cells -> (N, len(ALPHABET)) probabilities."""
+        logits = self._session.run(None, {self._input: cells[:, None].astype(np.float32)})[0]
+        logits = logits - logits.max(axis=1, keepdims=True)
+        exp = np.exp(logits)
+        return exp / exp.sum(axis=1, keepdims=True)

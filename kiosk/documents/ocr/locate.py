@@ -1,0 +1,119 @@
+"""Find the MRZ in a page image: the lowest group of 2 or 3 long, parallel, evenly spaced text lines.
+
+Works on a downscaled copy: black-hat (dark text on a lighter background), Otsu threshold, a horizontal
+closing that links characters into line blobs, then geometry. Returns the MRZ's ink quadrilateral in the
+coordinates of the full-resolution image, for perspective rectification."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from kiosk.documents.checks import DocumentError
+
+WORK_WIDTH = 1000  # pixels; larger images are downscaled for locating
+
+
+class MrzNotFoundError(DocumentError):
+    code = "MRZ_NOT_FOUND"
+
+
+@dataclass(frozen=True)
+class MrzRegion:
+    """Where the MRZ is: ``quad`` = ink corners (TL, TR, BR, BL) in full-resolution pixels."""
+
+    quad: np.ndarray  # (4, 2) float32
+    lines: int
+    angle_deg: float
+    line_height: float  # mean ink height of one line, full-resolution pixels
+
+
+@dataclass(frozen=True)
+class _Line:
+    cx: float
+    cy: float
+    length: float
+    thickness: float
+    angle: float  # degrees, in (-45, 45]
+    points: np.ndarray  # (N, 2) ink pixels, work coordinates
+
+
+def _text_mask(gray: np.ndarray) -> np.ndarray:
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (15, 9))
+    blackhat = cv2.morphologyEx(gray, cv2.MORPH_BLACKHAT, kernel)
+    _, mask = cv2.threshold(blackhat, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    return mask
+
+
+def _line_candidates(mask: np.ndarray) -> list[_Line]:
+    w = mask.shape[1]
+    closed = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (21, 3)))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(closed, connectivity=8)
+    lines = []
+    for label in range(1, count):
+        bw, bh = stats[label, cv2.CC_STAT_WIDTH], stats[label, cv2.CC_STAT_HEIGHT]
+        if bw < 0.25 * w or bh > 0.5 * bw:
+            continue
+        ys, xs = np.nonzero((labels == label) & (mask > 0))
+        if len(xs) < 50:
+            continue
+        pts = np.stack([xs, ys], axis=1).astype(np.float32)
+        (cx, cy), (rw, rh), angle = cv2.minAreaRect(pts)
+        if rw < rh:
+            rw, rh, angle = rh, rw, angle - 90
+        angle = (angle + 90) % 180 - 90
+        if abs(angle) > 20 or rw < 8 * rh:
+            continue
+        lines.append(_Line(cx, cy, rw, rh, angle, pts))
+    return lines
+
+
+def _pick_group(lines: list[_Line]) -> list[_Line]:
+    """The lowest run of 2-3 similar consecutive lines (3 preferred when they are alike: TD1)."""
+    lines = sorted(lines, key=lambda ln: ln.cy)
+    best: list[_Line] = []
+    for end in range(len(lines) - 1, 0, -1):
+        group = [lines[end]]
+        for prev in reversed(lines[:end]):
+            last = group[-1]
+            spacing = last.cy - prev.cy
+            similar = (
+                abs(prev.length - last.length) < 0.12 * last.length
+                and abs(prev.angle - last.angle) < 3
+                and abs(prev.cx - last.cx) < 0.15 * last.length
+                and 1.2 * last.thickness < spacing < 3.5 * last.thickness
+            )
+            if not similar or len(group) == 3:
+                break
+            group.append(prev)
+        if len(group) >= 2:
+            best = group[::-1]
+            break
+    return best
+
+
+def locate_mrz(gray: np.ndarray) -> MrzRegion:
+    """Locate the MRZ of a grayscale page image; MrzNotFoundError when no MRZ-like line group exists."""
+    if gray.ndim != 2 or min(gray.shape) < 64:
+        raise MrzNotFoundError("image too small or not grayscale")
+    scale = min(1.0, WORK_WIDTH / gray.shape[1])
+    work = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else gray
+    group = _pick_group(_line_candidates(_text_mask(work)))
+    if not group:
+        raise MrzNotFoundError("no MRZ found in the image")
+    angle = float(np.mean([ln.angle for ln in group]))
+    theta = np.deg2rad(angle)
+    along, across = np.array([np.cos(theta), np.sin(theta)]), np.array([-np.sin(theta), np.cos(theta)])
+
+    def extent(line: _Line) -> tuple[float, float, float, float]:
+        u, v = line.points @ along, line.points @ across
+        return (*np.percentile(u, [0.2, 99.8]), *np.percentile(v, [1, 99]))
+
+    u0a, u1a, v0a, _ = extent(group[0])
+    u0b, u1b, _, v1b = extent(group[-1])
+    corners = [(u0a, v0a), (u1a, v0a), (u1b, v1b), (u0b, v1b)]
+    quad = np.array([u * along + v * across for u, v in corners], np.float32) / scale
+    height = float(np.mean([extent(ln)[3] - extent(ln)[2] for ln in group])) / scale
+    return MrzRegion(quad=quad, lines=len(group), angle_deg=angle, line_height=height)

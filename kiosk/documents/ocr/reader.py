@@ -1,0 +1,115 @@
+"""Read the MRZ (and crop the portrait) from an image of a document data page."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from kiosk.documents.checks import Check, DocumentError
+from kiosk.documents.mrz import MrzRecord, parse_mrz
+from kiosk.documents.ocr.classify import ALPHABET, CharClassifier
+from kiosk.documents.ocr.correct import Decoded, decode
+from kiosk.documents.ocr.locate import MrzNotFoundError, MrzRegion, locate_mrz
+from kiosk.documents.ocr.portrait import FaceDetector, crop_portrait
+from kiosk.documents.ocr.segment import cut_cells, rectify
+
+#: Lowest accepted probability of a character no check digit or grammar rule confirms (names, codes).
+MIN_UNGUARDED_PROBABILITY = 0.6
+#: Lowest accepted probability of a character confirmed by a check digit or the filler grammar.
+MIN_GUARDED_PROBABILITY = 0.01
+
+
+@dataclass(frozen=True)
+class DataPageReading:
+    """The MRZ read from a data page, the OCR's own checks, and the printed portrait."""
+
+    mrz: MrzRecord
+    lines: tuple[str, ...]
+    confidence: float  # lowest probability of any character read
+    portrait: np.ndarray | None
+    checks: tuple[Check, ...]  # the MRZ checks plus ``ocr.confidence``
+    timings: dict[str, float] = field(default_factory=dict)  # milliseconds per stage
+
+    @property
+    def valid(self) -> bool:
+        return all(check.passed for check in self.checks)
+
+
+def _format(lines: int, n: int, first_char: str) -> str:
+    if lines == 3:
+        return "TD1"
+    if first_char == "V":
+        return "MRVA" if n == 44 else "MRVB"
+    return "TD3" if n == 44 else "TD2"
+
+
+def _confidence_check(decoded: Decoded) -> Check:
+    p, guarded = decoded.chosen_probability, decoded.guarded
+    weakest_free = float(p[~guarded].min()) if (~guarded).any() else 1.0
+    weakest_guarded = float(p[guarded].min()) if guarded.any() else 1.0
+    passed = weakest_free >= MIN_UNGUARDED_PROBABILITY and weakest_guarded >= MIN_GUARDED_PROBABILITY
+    detail = (
+        ""
+        if passed
+        else f"uncertain characters (lowest probability {min(weakest_free, weakest_guarded):.3f})"
+    )
+    return Check("ocr.confidence", passed, detail)
+
+
+def _read(gray: np.ndarray, region: MrzRegion, n: int | None, classifier: CharClassifier, timings: dict):
+    t0 = time.perf_counter()
+    ink, n = rectify(gray, region, n)
+    cells = cut_cells(ink, region.lines, n)
+    t1 = time.perf_counter()
+    probs = classifier.probabilities(cells).reshape(region.lines, n, len(ALPHABET))
+    t2 = time.perf_counter()
+    fmt = _format(region.lines, n, ALPHABET[int(probs[0, 0].argmax())])
+    decoded = decode(probs, fmt)
+    record = parse_mrz("\n".join(decoded.lines))
+    t3 = time.perf_counter()
+    timings.update(segment=(t1 - t0) * 1e3, classify=(t2 - t1) * 1e3, decode=(t3 - t2) * 1e3)
+    checks = (*record.checks, _confidence_check(decoded))
+    return record, decoded, checks, fmt
+
+
+def read_data_page(
+    image_bgr: np.ndarray,
+    *,
+    classifier: CharClassifier | None = None,
+    face_detector: FaceDetector | None = None,
+) -> DataPageReading:
+    """Read the MRZ of a data page image (scanner frame or camera photo, BGR or grayscale).
+
+    ``face_detector`` (e.g. a ``matcher.FaceEngine``) re-centres the portrait crop on the printed face.
+    Raises DocumentError (code ``MRZ_NOT_FOUND``) when the image holds no MRZ. A read that is uncertain
+    or fails a check digit is returned with failed checks, never silently corrected into a guess."""
+    if not isinstance(image_bgr, np.ndarray) or image_bgr.dtype != np.uint8 or image_bgr.ndim not in (2, 3):
+        raise DocumentError("data page image must be a uint8 BGR or grayscale array")
+    classifier = classifier or CharClassifier.default()
+    start = time.perf_counter()
+    gray = image_bgr if image_bgr.ndim == 2 else cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
+    region = locate_mrz(gray)
+    timings = {"locate": (time.perf_counter() - start) * 1e3}
+    record, decoded, checks, fmt = _read(gray, region, None, classifier, timings)
+    if not all(c.passed for c in checks) and region.lines == 2:
+        # the pitch estimate may have picked the wrong line length: try the other one
+        other = 36 if len(decoded.lines[0]) == 44 else 44
+        alt = _read(gray, region, other, classifier, {})
+        if all(c.passed for c in alt[2]):
+            record, decoded, checks, fmt = alt
+    t = time.perf_counter()
+    portrait = crop_portrait(
+        image_bgr if image_bgr.ndim == 3 else cv2.cvtColor(image_bgr, cv2.COLOR_GRAY2BGR),
+        region.quad,
+        fmt,
+        face_detector=face_detector,
+    )
+    timings["portrait"] = (time.perf_counter() - t) * 1e3
+    timings["total"] = (time.perf_counter() - start) * 1e3
+    return DataPageReading(record, decoded.lines, decoded.confidence, portrait, checks, timings)
+
+
+__all__ = ["DataPageReading", "MrzNotFoundError", "read_data_page"]

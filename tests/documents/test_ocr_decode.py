@@ -1,0 +1,75 @@
+"""Grammar- and check-digit-constrained decoding of classifier probabilities (no image, no model)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kiosk.documents.mrz import compose_mrz
+from kiosk.documents.ocr.classify import ALPHABET
+from kiosk.documents.ocr.correct import decode
+
+TRUTH = tuple(
+    compose_mrz(
+        "TD3",
+        document_code="P<",
+        issuing_state="UTO",
+        surname="ERIKSSON",
+        given_names="ANNA MARIA",
+        document_number="L898902C3",
+        nationality="UTO",
+        date_of_birth="740812",
+        sex="F",
+        expiry_date="120415",
+        optional_data="ZE184226B",
+    ).split("\n")
+)
+
+
+def _confident(lines: tuple[str, ...], p: float = 0.97) -> np.ndarray:
+    probs = np.full((len(lines), len(lines[0]), len(ALPHABET)), (1 - p) / (len(ALPHABET) - 1))
+    for i, line in enumerate(lines):
+        for j, ch in enumerate(line):
+            probs[i, j, ALPHABET.index(ch)] = p
+    return probs
+
+
+def _confuse(probs: np.ndarray, line: int, pos: int, wrong: str, p_wrong: float, truth: str) -> None:
+    probs[line, pos] = 0.001
+    probs[line, pos, ALPHABET.index(wrong)] = p_wrong
+    probs[line, pos, ALPHABET.index(truth)] = 1 - p_wrong - 0.001 * (len(ALPHABET) - 2)
+
+
+def test_clean_probabilities_decode_to_truth() -> None:
+    decoded = decode(_confident(TRUTH), "TD3")
+    assert decoded.lines == TRUTH
+    assert decoded.confidence > 0.9
+
+
+def test_check_digit_picks_the_second_choice_when_the_first_disagrees() -> None:
+    probs = _confident(TRUTH)
+    _confuse(probs, 1, 1, "3", 0.6, "8")  # the first "8" of the document number read as "3"
+    decoded = decode(probs, "TD3")
+    assert decoded.lines == TRUTH
+    assert decoded.guarded[1, 1]
+
+
+def test_grammar_forbids_letters_in_dates() -> None:
+    probs = _confident(TRUTH)
+    _confuse(probs, 1, 14, "B", 0.7, "4")  # date of birth '4' read as 'B'
+    assert decode(probs, "TD3").lines == TRUTH
+
+
+def test_filler_read_as_letter_after_a_filler_run_is_repaired() -> None:
+    probs = _confident(TRUTH)
+    _confuse(probs, 0, 35, "K", 0.8, "<")  # in the trailing filler run of the name field
+    decoded = decode(probs, "TD3")
+    assert decoded.lines == TRUTH
+
+
+def test_uncertain_name_character_keeps_low_confidence() -> None:
+    probs = _confident(TRUTH)
+    _confuse(probs, 0, 19, "K", 0.55, "<")  # ANNA<MARIA vs ANNAKMARIA: no check digit can tell
+    decoded = decode(probs, "TD3")
+    assert decoded.lines[0][19] == "K"
+    assert not decoded.guarded[0, 19]
+    assert decoded.chosen_probability[0, 19] < 0.6
