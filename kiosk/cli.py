@@ -41,3 +41,7 @@ cli.add_command(verify_log_command)
 cli.add_command(purge_command)
 cli.add_command(keygen_command)
 cli.add_command(bench_log_command)
+
+from kiosk.documents.cli import document  # noqa: E402
+
+cli.add_command(document)
