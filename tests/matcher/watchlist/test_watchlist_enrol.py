@@ -1,0 +1,147 @@
+"""Enrolment from image folders and CSV manifests (real FaceEngine), and the ``matcher watchlist`` CLI."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from wl_helpers import MODEL, TABLE, unit
+
+from matcher.cli import main
+from matcher.types import Template
+from matcher.watchlist import WatchlistError, WatchlistStore
+from matcher.watchlist import cli as wl_cli
+from matcher.watchlist.enrol import enrol, items_from_csv, items_from_folder
+
+
+@pytest.fixture
+def faces_dir(tmp_path: Path, astronaut: np.ndarray, grace_hopper: np.ndarray) -> Path:
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "astronaut.jpg"), astronaut)
+    cv2.imwrite(str(folder / "hopper.png"), grace_hopper)
+    cv2.imwrite(str(folder / "blank.png"), np.full((300, 300, 3), 128, np.uint8))
+    side = cv2.resize(astronaut, (300, 300))
+    cv2.imwrite(str(folder / "twins.png"), np.hstack([side, side]))
+    return folder
+
+
+def test_folder_enrolment_reports_failures_and_keeps_the_rest(engine, faces_dir, tmp_path, astronaut):
+    store = WatchlistStore(tmp_path / "wl", threshold_tables={engine.model_id: TABLE})
+    store.create_list("wanted", model_id=engine.model_id)
+    report = enrol(store, "wanted", items_from_folder(faces_dir, category="wanted"), lambda: engine)
+    assert sorted(ref for ref, _ in report.added) == ["astronaut", "hopper"]
+    assert {f.external_ref: f.code for f in report.failures} == {
+        "blank": "NO_FACE",
+        "twins": "MULTIPLE_FACES",
+    }
+    probe = engine.template(cv2.flip(astronaut, 1))
+    alerts = store.search(probe)
+    assert [a.external_ref for a in alerts] == ["astronaut"]
+
+
+def _write_templates(folder: Path, vectors: np.ndarray, model: str = MODEL) -> list[str]:
+    names = []
+    for i, v in enumerate(vectors):
+        name = f"t{i}.tpl"
+        (folder / name).write_bytes(Template(v, model).to_bytes())
+        names.append(name)
+    return names
+
+
+def test_csv_of_templates_with_wrong_dimension_reports_it(tmp_path, rng):
+    names = _write_templates(tmp_path, unit(rng, 3))
+    (tmp_path / "short.tpl").write_bytes(Template(unit(rng, 1, dim=128)[0], MODEL).to_bytes())
+    csv = tmp_path / "list.csv"
+    rows = [f"R{i},{n},wanted,critical,2030-01-01,interpol" for i, n in enumerate(names)]
+    csv.write_text(
+        "external_ref,template,category,severity,valid_until,source\n"
+        + "\n".join(rows)
+        + "\nS,short.tpl,,,,\n"
+    )
+    store = WatchlistStore(tmp_path / "wl", threshold_tables={MODEL: TABLE})
+    store.create_list("L", model_id=MODEL)
+    report = enrol(store, "L", items_from_csv(csv))
+    assert len(report.added) == 3
+    assert [(f.external_ref, f.code) for f in report.failures] == [("S", "TEMPLATE_MISMATCH")]
+    e = store.entries("L")[0]
+    assert (e.severity, e.valid_until, e.source, e.category) == (
+        "critical",
+        "2030-01-01T23:59:59Z",
+        "interpol",
+        "wanted",
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "match"),
+    [
+        ("external_ref,template\nA,t0.tpl\nB,missing.tpl\n", "missing file missing.tpl"),
+        ("external_ref,template\nA,t0.tpl\nA,t1.tpl\n", "duplicate external references: A"),
+        ("external_ref,template,severity\nA,t0.tpl,urgent\n", "severity"),
+        ("external_ref,template,valid_until\nA,t0.tpl,next week\n", "ISO-8601"),
+        ("ref,path\nA,t0.tpl\n", "columns"),
+    ],
+)
+def test_bad_csv_is_refused_whole_and_list_untouched(tmp_path, rng, body, match):
+    _write_templates(tmp_path, unit(rng, 2))
+    csv = tmp_path / "bad.csv"
+    csv.write_text(body)
+    store = WatchlistStore(tmp_path / "wl", threshold_tables={MODEL: TABLE})
+    store.create_list("L", model_id=MODEL)
+    before = store.info("L")
+    with pytest.raises(WatchlistError, match=match):
+        enrol(store, "L", items_from_csv(csv))
+    assert store.info("L") == before
+
+
+def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["matcher", *args])
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_end_to_end(engine, faces_dir, tmp_path, monkeypatch, capsys, astronaut):
+    monkeypatch.setattr(wl_cli, "_engine", lambda: engine)
+    st = ["watchlist", "--store", str(tmp_path / "wl")]
+    code, out, _ = run_cli(
+        monkeypatch, capsys, *st, "create", "wanted", "--score", "0.35", "--owner", "police"
+    )
+    assert code == 0 and engine.model_id in out
+    code, out, err = run_cli(monkeypatch, capsys, *st, "add", "wanted", str(faces_dir))
+    assert code == 0 and "2 added, 2 failed" in out and "NO_FACE" in err and "MULTIPLE_FACES" in err
+    probe = tmp_path / "probe.png"
+    cv2.imwrite(str(probe), cv2.flip(astronaut, 1))
+    code, out, _ = run_cli(monkeypatch, capsys, *st, "search", str(probe), "--json")
+    alerts = json.loads(out)["alerts"]
+    assert code == 0 and [a["external_ref"] for a in alerts] == ["astronaut"]
+    code, _, _ = run_cli(monkeypatch, capsys, *st, "keygen", str(tmp_path / "k.key"), str(tmp_path / "k.pem"))
+    bundle = tmp_path / "wanted.bundle"
+    code, out, _ = run_cli(
+        monkeypatch, capsys, *st, "export", "wanted", str(bundle), "--sign-key", str(tmp_path / "k.key")
+    )
+    assert code == 0 and "2 entries" in out
+    kiosk = ["watchlist", "--store", str(tmp_path / "kiosk")]
+    code, _, err = run_cli(monkeypatch, capsys, *kiosk, "import", str(bundle))
+    assert code == 2 and err.startswith("error: no trusted keys")
+    code, out, _ = run_cli(
+        monkeypatch, capsys, *kiosk, "import", str(bundle), "--trusted-key", str(tmp_path / "k.pem")
+    )
+    assert code == 0 and "imported wanted: 2 entries" in out
+    code, out, _ = run_cli(monkeypatch, capsys, *kiosk, "info", "--json")
+    assert json.loads(out)[0]["threshold"] == 0.35
+    code, out, _ = run_cli(monkeypatch, capsys, *kiosk, "remove", "wanted", "astronaut")
+    assert code == 0
+    code, out, _ = run_cli(monkeypatch, capsys, *kiosk, "search", str(probe))
+    assert out.strip() == "no alert"
+    code, _, err = run_cli(monkeypatch, capsys, *kiosk, "remove", "wanted", "nobody")
+    assert code == 2 and err.startswith("error: not in list")
