@@ -35,3 +35,7 @@ cli.add_command(compare_command)
 from matcher.bench import bench_command  # noqa: E402
 
 cli.add_command(bench_command)
+
+from matcher.watchlist.cli import watchlist  # noqa: E402
+
+cli.add_command(watchlist)
