@@ -13,6 +13,7 @@ from typing import ClassVar
 from asn1crypto import cms, core
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
 from kiosk.documents.chip.signature import SignatureFailure, find_signer_certificate, verify_signer_info
 from kiosk.errors import ConfigError
@@ -112,8 +113,8 @@ class TrustStore:
         return cls(cscas, (), False, (str(file),))
 
     def merged(self, other: TrustStore) -> TrustStore:
-        seen = {c.fingerprint_sha256() for c in self.cscas}
-        extra = tuple(c for c in other.cscas if c.fingerprint_sha256() not in seen)
+        seen = {c.fingerprint(hashes.SHA256()) for c in self.cscas}
+        extra = tuple(c for c in other.cscas if c.fingerprint(hashes.SHA256()) not in seen)
         return TrustStore(
             self.cscas + extra,
             self.crls + other.crls,

@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+
+from kiosk.documents.chip import TrustStore, TrustStoreError, read_chip
+from kiosk.documents.chip.personalise import (
+    create_csca,
+    create_document_signer,
+    create_master_list,
+    personalise_chip,
+)
+from kiosk.documents.chip.reader import write_chip_folder
+
+
+def test_folder_with_pem_der_and_crl(tmp_path: Path, pki, rsa_pki) -> None:
+    (tmp_path / "a.pem").write_bytes(
+        pki.csca.certificate.public_bytes(serialization.Encoding.PEM)
+        + rsa_pki.csca.certificate.public_bytes(serialization.Encoding.PEM)
+    )
+    (tmp_path / "b.crl").write_bytes(pki.crl.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "README.txt").write_text("ignored")
+    store = TrustStore.from_folder(tmp_path)
+    assert len(store.cscas) == 2 and len(store.crls) == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("bad.cer", b"\x30\x03\x02\x01\x01", "not an X.509 certificate"),
+        ("bad.crl", b"junk", "not an X.509 CRL"),
+        ("bad.ml", b"\x30\x00", "malformed master list"),
+    ],
+)
+def test_malformed_files_are_refused_with_the_file_name(
+    tmp_path: Path, name: str, content: bytes, message
+) -> None:
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(TrustStoreError, match=message) as info:
+        TrustStore.from_folder(tmp_path)
+    assert name in str(info.value)
+
+
+def test_non_ca_certificate_is_refused(tmp_path: Path, pki) -> None:
+    (tmp_path / "ds.cer").write_bytes(pki.ds.certificate.public_bytes(serialization.Encoding.DER))
+    with pytest.raises(TrustStoreError, match="is not a CA"):
+        TrustStore.from_folder(tmp_path)
+
+
+def test_missing_folder(tmp_path: Path) -> None:
+    with pytest.raises(TrustStoreError, match="does not exist"):
+        TrustStore.from_folder(tmp_path / "nope")
+
+
+@pytest.fixture(scope="module")
+def publisher():
+    """A state publishing a master list: its CSCA, and a master-list signer that CSCA issued."""
+    csca = create_csca("DE", common_name="Publishing CSCA")
+    return csca, create_document_signer(csca, common_name="Master List Signer")
+
+
+def test_master_list_round_trip_and_use(tmp_path: Path, publisher, pki, rsa_pki, mrz_lines, portrait) -> None:
+    csca, signer = publisher
+    path = tmp_path / "list.ml"
+    path.write_bytes(
+        create_master_list([csca.certificate, pki.csca.certificate, rsa_pki.csca.certificate], signer)
+    )
+    store = TrustStore.from_master_list(path)
+    assert {c.fingerprint(hashes.SHA256()) for c in store.cscas} == {
+        c.fingerprint(hashes.SHA256())
+        for c in (csca.certificate, pki.csca.certificate, rsa_pki.csca.certificate)
+    }
+    write_chip_folder(tmp_path / "chip", personalise_chip(mrz_lines, portrait, pki.ds))
+    reading = read_chip(tmp_path / "chip", store)
+    assert reading.passive_auth_passed
+    # also picked up from a trust folder
+    assert len(TrustStore.from_folder(tmp_path).cscas) == 3
+
+
+def test_master_list_with_anchors(tmp_path: Path, publisher, pki) -> None:
+    csca, signer = publisher
+    path = tmp_path / "list.ml"
+    path.write_bytes(create_master_list([pki.csca.certificate], signer))  # publisher's CSCA not in the list
+    with pytest.raises(TrustStoreError, match="not issued by a trusted CSCA"):
+        TrustStore.from_master_list(path)
+    anchors = TrustStore((csca.certificate,))
+    assert len(TrustStore.from_master_list(path, anchors=anchors).cscas) == 1
+
+
+def test_master_list_tampered_or_signed_by_a_stranger(tmp_path: Path, publisher, pki, rsa_pki) -> None:
+    csca, signer = publisher
+    data = create_master_list([csca.certificate, pki.csca.certificate], signer)
+    # swap one listed CSCA for another: the signed digest no longer matches
+    real = pki.csca.certificate.public_bytes(serialization.Encoding.DER)
+    tampered = tmp_path / "tampered.ml"
+    tampered.write_bytes(data.replace(real[-40:], bytes(40)))
+    with pytest.raises(TrustStoreError, match="signature"):
+        TrustStore.from_master_list(tampered)
+    stranger = create_document_signer(create_csca("XX", common_name="Stranger"))
+    foreign = tmp_path / "foreign.ml"
+    foreign.write_bytes(create_master_list([csca.certificate], stranger))
+    with pytest.raises(TrustStoreError, match="not issued by a trusted CSCA"):
+        TrustStore.from_master_list(foreign)
+
+
+def test_master_list_signer_expired(tmp_path: Path, publisher) -> None:
+    csca, signer = publisher
+    path = tmp_path / "list.ml"
+    path.write_bytes(create_master_list([csca.certificate], signer))
+    later = signer.certificate.not_valid_after_utc + timedelta(days=1)
+    with pytest.raises(TrustStoreError, match="not valid now"):
+        TrustStore.from_master_list(path, at=later)
+    assert TrustStore.from_master_list(path, at=datetime.now(UTC)).cscas
