@@ -86,6 +86,10 @@ def _ds_chain(
         return None, Check(DS_CHAIN, False, problem)
     if trust is None or not trust.cscas:
         return None, Check(DS_CHAIN, False, "no trusted CSCA certificates are configured")
+    if not _may_sign_documents(ds):
+        return None, Check(
+            DS_CHAIN, False, "the DS certificate is a CA or lacks the digitalSignature key usage"
+        )
     candidates = trust.issuer_candidates(ds)
     for csca in candidates:
         if issued_by(ds, csca):
@@ -95,6 +99,23 @@ def _ds_chain(
             DS_CHAIN, False, "the DS signature does not verify with any CSCA of its issuer name"
         )
     return None, Check(DS_CHAIN, False, "the DS issuer is not a trusted CSCA")
+
+
+def _may_sign_documents(ds: x509.Certificate) -> bool:
+    """Doc 9303-12 profile: a document signer has the digitalSignature key usage and is not a CA."""
+    try:
+        extensions = ds.extensions
+    except ValueError:  # duplicate or malformed extensions
+        return False
+    try:
+        if not extensions.get_extension_for_class(x509.KeyUsage).value.digital_signature:
+            return False
+    except x509.ExtensionNotFound:
+        pass  # mandatory in the profile, but some issuers omit it; the CSCA signature still binds the key
+    try:
+        return not extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        return True
 
 
 def _validity(name: str, role: str, certificate: x509.Certificate | None, at: datetime) -> Check:

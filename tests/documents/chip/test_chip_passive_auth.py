@@ -276,3 +276,10 @@ def test_as_dict_has_no_personal_data(pki, trust, mrz_lines, portrait, chip_dir)
     assert "SPECI2021" not in summary and "BRUIJN" not in summary
     assert reading.as_dict()["checks"]["chip.pa.sod_signature"] is True
     assert isinstance(reading.portrait, np.ndarray)
+
+
+def test_a_csca_cannot_act_as_document_signer(tmp_path, pki, mrz_lines, portrait, chip_dir) -> None:
+    """The CSCA's own key signing a SOD directly is refused: a DS is not a CA."""
+    reading = read_chip(make_chip(chip_dir, mrz_lines, portrait, pki.csca), trust_of(tmp_path, pki.csca))
+    assert "chip.pa.ds_certificate_chain" in failed(reading)
+    assert "is a CA" in reading.check("chip.pa.ds_certificate_chain").detail
