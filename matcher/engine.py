@@ -35,6 +35,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_MULTIPLE_FACE_RATIO = 0.5
+# Second detection pass when the first finds nothing: border added around the image (fraction of its long
+# side) and long side of the padded image after shrinking.
+CONTEXT_BORDER = 0.25
+CONTEXT_SIDE = 320
 
 
 @dataclass(frozen=True)
@@ -211,8 +215,30 @@ class FaceEngine:
 
     def detect(self, image_bgr: np.ndarray) -> list[Face]:
         """Every face the detector finds, largest first, with box, five landmarks and score."""
-        faces = self._detector.infer(as_bgr(image_bgr))
+        image_bgr = as_bgr(image_bgr)
+        faces = self._detector.infer(image_bgr) or self._detect_in_context(image_bgr)
         return sorted(faces, key=lambda f: -f.area)
+
+    def _detect_in_context(self, image_bgr: np.ndarray) -> list[Face]:
+        """Second look when nothing was found. A face filling the whole picture (a tightly cropped portrait)
+        lacks the surroundings the detector learnt with and can be missed: pad the image with a grey border
+        and shrink it, then map the faces back to the original coordinates."""
+        h, w = image_bgr.shape[:2]
+        border = round(CONTEXT_BORDER * max(h, w))
+        padded = cv2.copyMakeBorder(
+            image_bgr, border, border, border, border, cv2.BORDER_CONSTANT, value=(127,) * 3
+        )
+        scale = min(1.0, CONTEXT_SIDE / max(padded.shape[:2]))
+        if scale < 1.0:
+            size = (max(1, round(padded.shape[1] * scale)), max(1, round(padded.shape[0] * scale)))
+            padded = cv2.resize(padded, size, interpolation=cv2.INTER_AREA)
+        faces = []
+        for face in self._detector.infer(padded):
+            x1, y1, x2, y2 = (v / scale - border for v in face.box)
+            box = (max(0.0, x1), max(0.0, y1), min(float(w), x2), min(float(h), y2))
+            landmarks = (face.landmarks / scale - border).astype(np.float32)
+            faces.append(Face(box=box, landmarks=landmarks, score=face.score))
+        return faces
 
     def select_face(self, faces: list[Face], image_shape: tuple[int, ...]) -> Face:
         """The face to use: the one with the largest centrality-weighted area (area times one minus its

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -68,3 +69,13 @@ def test_yunet_from_the_shared_folder(
     yunet = FaceEngine.load(detector="yunet", threads=1)
     assert yunet.model_versions["detector"].startswith("yunet@8f2383e4dd3c")
     _check_astronaut(yunet.detect(astronaut))
+
+
+def test_a_face_filling_the_whole_picture_is_found(engine: FaceEngine, astronaut: np.ndarray) -> None:
+    # A tight portrait crop (the face box itself, enlarged to 400 px wide), as a document reader may give.
+    crop = astronaut[63:178, 180:271]
+    scale = 400 / crop.shape[1]
+    big = cv2.resize(crop, (400, round(crop.shape[0] * scale)), interpolation=cv2.INTER_CUBIC)
+    faces = engine.detect(big)
+    assert len(faces) == 1
+    np.testing.assert_allclose(faces[0].landmarks, (ASTRONAUT_LANDMARKS - [180, 63]) * scale, atol=8 * scale)
