@@ -97,7 +97,23 @@ def connect(path: Path, *, readonly: bool = False, synchronous: Synchronous = "F
         raise StoreError(f"decision log {path} does not exist")
     elif not path.parent.is_dir():
         raise StoreError(f"decision log {path}: folder {path.parent} does not exist")
+    writable_place = os.access(path.parent, os.W_OK) and (not exists or os.access(path, os.W_OK))
+    if not readonly and not writable_place:
+        raise StoreReadOnlyError(
+            f"decision log {path} is not writable (read-only file system or permissions); "
+            "nothing can be logged: open it read-only to read it"
+        )
     mode = "ro" if readonly else ("rw" if exists else "rwc")
+    if readonly and not writable_place:
+        # On read-only media SQLite cannot create the WAL index (-shm). Without a -wal file the database
+        # file holds every commit, and nothing can write to it: open it as immutable. A -wal file left there
+        # holds commits an immutable open would not see, so refuse rather than show a partial log.
+        if path.with_name(path.name + "-wal").exists():
+            raise StoreReadOnlyError(
+                f"decision log {path} is on read-only media with an un-checkpointed -wal file; "
+                "copy the folder to writable storage to read it completely"
+            )
+        mode = "ro&immutable=1"
     with sqlite_errors(path, "opening"):
         conn = sqlite3.connect(
             f"file:{path}?mode={mode}", uri=True, isolation_level=None, check_same_thread=False
@@ -308,7 +324,8 @@ class InstanceLock:
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
             raise StoreReadOnlyError(
-                f"decision log {db_path}: cannot create lock file {self.path} ({exc})"
+                f"decision log {db_path} is not writable: cannot create its lock file {self.path} "
+                f"({exc.strerror})"
             ) from exc
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
