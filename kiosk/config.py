@@ -49,6 +49,7 @@ class KioskConfig:
     document_reader: DocumentReaderConfig = field(default_factory=DocumentReaderConfig)
     barrier: BarrierConfig = field(default_factory=BarrierConfig)
     trust_store: Path | None = None  # folder of CSCA certificates and CRLs for passive authentication
+    extra_state_codes: tuple[str, ...] = ()  # state codes accepted beyond the ICAO list (e.g. "UTO")
     manifest: Path | None = None  # model manifest (default: the project's models/manifest.json)
     watchlist: Path | None = None  # watchlist store; none = no 1:N search
     log_path: Path | None = None  # decision log database; none = decisions are not logged
@@ -60,7 +61,7 @@ class KioskConfig:
 _SCHEMA: dict[str, set[str]] = {
     "kiosk": {"id", "data_dir"},
     "devices": {"camera", "document_reader", "barrier"},
-    "documents": {"trust_store"},
+    "documents": {"trust_store", "extra_state_codes"},
     "matcher": {"manifest"},
     "watchlist": {"path"},
     "store": {"path", "key_file"},
@@ -106,6 +107,7 @@ def config_from_mapping(
         document_reader=_document_reader(_table(devices, "document_reader", "devices"), base),
         barrier=_barrier(_table(devices, "barrier", "devices")),
         trust_store=_path(_table(data, "documents"), "trust_store", "documents.trust_store", base),
+        extra_state_codes=_codes(_table(data, "documents")),
         manifest=_path(_table(data, "matcher"), "manifest", "matcher.manifest", base),
         watchlist=_path(_table(data, "watchlist"), "path", "watchlist.path", base),
         log_path=_path(store, "path", "store.path", base),
@@ -155,6 +157,13 @@ def _barrier(t: Mapping[str, Any]) -> BarrierConfig:
     if kind != "log":
         raise ConfigError(f"devices.barrier.kind must be 'log' (the only built-in barrier), got {kind!r}")
     return BarrierConfig(kind=kind)
+
+
+def _codes(t: Mapping[str, Any]) -> tuple[str, ...]:
+    value = t.get("extra_state_codes", [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.isalpha() for v in value):
+        raise ConfigError("documents.extra_state_codes must be a list of letter codes")
+    return tuple(v.upper() for v in value)
 
 
 def _check_keys(t: Mapping[str, Any], allowed: set[str], where: str) -> None:

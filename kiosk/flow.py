@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any, Literal, Protocol
 
@@ -30,8 +30,8 @@ from kiosk.devices.barrier import GateBarrier, LogBarrier
 from kiosk.devices.document_reader import Presentation
 from kiosk.documents.checks import Check
 from kiosk.errors import KioskError
-from kiosk.policy import Policy, coaching_text, expiry_check, reason_text
-from matcher.errors import MatcherError
+from kiosk.policy import Policy, coaching_text, reason_text
+from matcher.errors import ImageError, MatcherError
 from matcher.quality import QualityLimits, assess
 from matcher.types import Face, QualityReport, Template
 
@@ -69,6 +69,8 @@ class FlowEvent:
 
 
 Observer = Callable[[FlowEvent], None]
+# (live face image, live template or None) -> kiosk.store.Evidence
+EvidenceFactory = Callable[[np.ndarray, Template | None], Any]
 
 
 class Clock(Protocol):
@@ -100,7 +102,8 @@ class DocumentReading(Protocol):
     checks: tuple[Check, ...]
 
 
-DocumentReadFn = Callable[[Presentation], DocumentReading]
+# (presentation, today's date from the flow's clock) -> reading; see kiosk.documents.reader.read_document
+DocumentReadFn = Callable[[Presentation, date], DocumentReading]
 
 
 @dataclass
@@ -154,7 +157,7 @@ class GateFlow:
         keys: Any | None = None,
         barrier: GateBarrier | None = None,
         clock: Clock | None = None,
-        evidence_factory: Callable[..., Any] | None = None,
+        evidence_factory: EvidenceFactory | None = None,
     ) -> None:
         self.engine = engine
         self.policy = policy
@@ -262,8 +265,8 @@ class GateFlow:
         self._to(State.DOCUMENT_PRESENTED, presentation=txn.presentation.name)
         t0 = time.perf_counter()
         try:
-            reading = self._read_document(txn.presentation)
-        except (KioskError, MatcherError, OSError, ValueError) as exc:
+            reading = self._read_document(txn.presentation, self.clock.now().date())
+        except (KioskError, ImageError, OSError, ValueError) as exc:  # others (ModelError...): SYSTEM_ERROR
             code = getattr(exc, "code", "DOC_UNREADABLE")
             txn.reasons.append(code if code.startswith(("DOC_", "CHIP_")) else "DOC_UNREADABLE")
             txn.timings_ms["document"] = _ms(t0)
@@ -271,10 +274,6 @@ class GateFlow:
             return
         txn.reading = reading
         txn.checks = list(reading.checks)
-        if not any(c.name == "doc.not_expired" for c in txn.checks):
-            txn.checks.append(
-                expiry_check(getattr(reading.mrz, "expiry_date", None), self.clock.now().date())
-            )
         txn.reasons.extend(self.policy.document_reasons(txn.checks))
         txn.timings_ms["document"] = _ms(t0)
         if txn.reasons:
@@ -401,16 +400,19 @@ class GateFlow:
             txn.reasons.append("LIVENESS_NOT_ASSESSED")
         self._to(State.DECISION)
         decision = self._build_decision()
-        t0 = time.perf_counter()
         if self._log is not None:
+            t0 = time.perf_counter()
+            evidence = self._evidence_for(decision)
+            txn.timings_ms["evidence"] = _ms(t0)
+            t0 = time.perf_counter()
             try:
-                self._log.append(decision, evidence=self._evidence_for(decision))
+                self._log.append(decision, evidence=evidence)
             except Exception:
                 log.exception("decision log append failed")
                 decision = dataclasses.replace(
                     decision, outcome="REFER", reason_codes=(*decision.reason_codes, "LOG_FAILED")
                 )
-        txn.timings_ms["log"] = _ms(t0)
+            txn.timings_ms["log"] = _ms(t0)
         txn.timings_ms["total"] = (self.clock.monotonic() - txn.started) * 1000.0
         self.last_decision = decision
         detail: dict[str, Any] = {
@@ -481,16 +483,27 @@ class GateFlow:
         )
 
     def _evidence_for(self, decision: Decision) -> Any | None:
+        """What policy keeps of a referred case for the officer: the live face and its template (the store
+        encrypts them). The document portrait is not copied: the officer holds the document."""
         txn = self._txn
-        if (
-            self._evidence is None
-            or txn is None
-            or decision.outcome == "PASS"
-            or not self.policy.store_evidence_on_refer
-            or txn.live_frame is None
-        ):
+        if self._evidence is None or txn is None or decision.outcome == "PASS":
             return None
-        return self._evidence(live_image=txn.live_frame, template=txn.live_template)
+        if not self.policy.store_evidence_on_refer or txn.live_frame is None:
+            return None
+        face = txn.live_template.face if txn.live_template is not None else None
+        return self._evidence(_face_region(txn.live_frame, face), txn.live_template)
+
+
+def _face_region(frame: np.ndarray, face: Face | None) -> np.ndarray:
+    """The face with a margin (data minimisation: the officer needs the face, not the whole scene)."""
+    if face is None:
+        return frame
+    x1, y1, x2, y2 = face.box
+    mx, my = 0.5 * (x2 - x1), 0.6 * (y2 - y1)
+    h, w = frame.shape[:2]
+    left, top = max(0, int(x1 - mx)), max(0, int(y1 - my))
+    right, bottom = min(w, int(x2 + mx)), min(h, int(y2 + my))
+    return frame[top:bottom, left:right] if right > left and bottom > top else frame
 
 
 def _first_reason(exc: MatcherError) -> str:

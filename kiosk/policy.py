@@ -9,7 +9,6 @@ import fnmatch
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
 from kiosk.documents.checks import Check
@@ -65,9 +64,6 @@ _CHECK_REASONS: tuple[tuple[str, str], ...] = (
     ("*composite*", "DOC_CHECKSUM"),
 )
 
-# The check the policy adds itself, so that expiry is judged against the kiosk's clock.
-EXPIRY_CHECK = "doc.not_expired"
-
 
 def reason_text(code: str) -> str:
     """The officer's text for a reason code (unknown codes are shown as they are)."""
@@ -84,15 +80,6 @@ def reason_for_check(name: str) -> str:
         if fnmatch.fnmatchcase(name, pattern):
             return code
     return "DOC_CHECK_FAILED"
-
-
-def expiry_check(expiry: date | None, today: date) -> Check:
-    """``doc.not_expired``: a document is valid through its expiry date."""
-    if expiry is None:
-        return Check(EXPIRY_CHECK, False, "expiry date missing or invalid")
-    if expiry < today:
-        return Check(EXPIRY_CHECK, False, f"expired on {expiry.isoformat()}")
-    return Check(EXPIRY_CHECK, True, f"valid until {expiry.isoformat()}")
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from kiosk.decision import Decision
 from kiosk.devices.barrier import GateBarrier, open_barrier
 from kiosk.devices.camera import IMAGE_SUFFIXES, Camera, CameraExhausted, FrameListCamera
 from kiosk.devices.document_reader import Presentation
+from kiosk.documents.checks import DocumentError
 from kiosk.errors import KioskError
 from kiosk.flow import Clock, DocumentReadFn, GateFlow, State
 from matcher.errors import ImageError
@@ -39,14 +41,20 @@ class Gate:
             close()
 
 
-def document_reader_for(trust: Any | None) -> DocumentReadFn:
+def document_reader_for(trust: Any | None, extra_state_codes: tuple[str, ...] = ()) -> DocumentReadFn:
     """The function the flow calls to read a presentation (data page and/or chip) with the trust store."""
     from kiosk.documents.reader import read_document
 
-    def read(presentation: Presentation) -> Any:
+    def read(presentation: Presentation, today: date) -> Any:
         if presentation.empty:
-            raise KioskError(f"presentation {presentation.name!r} holds neither a data page nor a chip")
-        return read_document(page=presentation.page, chip=presentation.chip, trust=trust)
+            raise DocumentError(f"presentation {presentation.name!r} holds neither a data page nor a chip")
+        return read_document(
+            page=presentation.page,
+            chip=presentation.chip,
+            trust=trust,
+            today=today,
+            extra_codes=extra_state_codes,
+        )
 
     return read
 
@@ -87,7 +95,7 @@ def open_gate(
         decision_log = DecisionLog(config.log_path, keys)
     flow = GateFlow(
         engine,
-        document_reader_for(load_trust_store(config.trust_store)),
+        document_reader_for(load_trust_store(config.trust_store), config.extra_state_codes),
         policy=config.policy,
         kiosk_id=config.kiosk_id,
         watchlist=watchlist,
@@ -95,17 +103,21 @@ def open_gate(
         keys=keys,
         barrier=barrier if barrier is not None else open_barrier(config.barrier.kind),
         clock=clock,
-        evidence_factory=_evidence_factory() if decision_log is not None else None,
+        evidence_factory=make_evidence if decision_log is not None else None,
     )
     return Gate(flow=flow, decision_log=decision_log)
 
 
-def _evidence_factory() -> Any | None:
-    try:
-        from kiosk.store import Evidence
-    except ImportError:
-        return None
-    return Evidence.from_capture if hasattr(Evidence, "from_capture") else None
+def make_evidence(live_face: np.ndarray, template: Any | None) -> Any:
+    """The store's Evidence of a referred case: the live face as JPEG and the template bytes."""
+    from kiosk.store import Evidence
+
+    return Evidence(live_face=_jpeg(live_face), live_template=template.to_bytes() if template else None)
+
+
+def _jpeg(image: np.ndarray) -> bytes | None:
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    return data.tobytes() if ok else None
 
 
 def run_transaction(flow: GateFlow, presentation: Presentation, camera: Camera) -> Decision:

@@ -1,0 +1,127 @@
+"""Configuration loading and policy interpretation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kiosk.config import KioskConfig, config_from_mapping, load_config
+from kiosk.documents.checks import Check
+from kiosk.errors import ConfigError
+from kiosk.policy import REASON_TEXTS, Policy, reason_for_check, reason_text
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "packaging" / "kiosk.example.toml"
+
+
+def test_defaults_without_a_file() -> None:
+    cfg = load_config(None)
+    assert cfg == KioskConfig()
+    assert cfg.policy.fmr == 1e-3
+    assert cfg.camera.kind == "opencv" and cfg.barrier.kind == "log"
+    assert cfg.log_path is None and cfg.watchlist is None
+
+
+def test_example_file_is_the_defaults() -> None:
+    cfg = load_config(EXAMPLE)
+    assert cfg.policy == Policy()
+    assert cfg.kiosk_id == KioskConfig().kiosk_id
+    assert cfg.camera == KioskConfig().camera
+
+
+def test_values_and_relative_paths(tmp_path: Path) -> None:
+    (tmp_path / "kiosk.toml").write_text(
+        """
+[kiosk]
+id = "LHR-T5-07"
+[devices.camera]
+kind = "folder"
+path = "frames"
+[store]
+path = "var/log.sqlite"
+[policy]
+fmr = 0.0001
+max_match_attempts = 3
+blocking_checks = ["chip.pa.*"]
+refer_categories = ["wanted", "missing*"]
+liveness_required = true
+[policy.quality]
+max_yaw_deg = 20.0
+"""
+    )
+    cfg = load_config(tmp_path / "kiosk.toml")
+    assert cfg.kiosk_id == "LHR-T5-07"
+    assert cfg.camera.path == tmp_path / "frames"
+    assert cfg.log_path == tmp_path / "var" / "log.sqlite"
+    p = cfg.policy
+    assert (p.fmr, p.max_match_attempts, p.liveness_required) == (1e-4, 3, True)
+    assert p.blocking_checks == ("chip.pa.*",)
+    assert p.quality == {"max_yaw_deg": 20.0}
+    assert p.category_refers("missing-person") and not p.category_refers("info")
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"polcy": {}}, "unknown key"),
+        ({"policy": {"fmr": 2.0}}, "fmr"),
+        ({"policy": {"fmrr": 0.001}}, "unknown key"),
+        ({"policy": {"max_match_attempts": 0}}, "at least 1"),
+        ({"policy": {"max_match_attempts": "2"}}, "integer"),
+        ({"policy": {"liveness_required": 1}}, "true or false"),
+        ({"policy": {"blocking_checks": "mrz.*"}}, "list of strings"),
+        ({"devices": {"camera": {"kind": "webcam"}}}, "devices.camera.kind"),
+        ({"devices": {"camera": {"kind": "video"}}}, "path is required"),
+        ({"devices": {"barrier": {"kind": "relay"}}}, "barrier.kind"),
+        ({"kiosk": {"id": ""}}, "kiosk.id"),
+    ],
+)
+def test_invalid_configuration_is_a_named_error(data: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        config_from_mapping(data)
+
+
+def test_broken_toml_and_missing_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[policy\nfmr = ")
+    with pytest.raises(ConfigError, match="invalid TOML"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.toml")
+
+
+@pytest.mark.parametrize(
+    ("check", "code"),
+    [
+        ("mrz.document_number.check_digit", "DOC_CHECKSUM"),
+        ("mrz.composite.check_digit", "DOC_CHECKSUM"),
+        ("doc.not_expired", "DOC_EXPIRED"),
+        ("chip.pa.sod_signature", "CHIP_PA_FAILED"),
+        ("chip.pa.dg2_hash", "CHIP_PA_FAILED"),
+        ("doc.chip_matches_mrz", "CHIP_MRZ_MISMATCH"),
+        ("chip.dg2.parse", "CHIP_UNREADABLE"),
+        ("mrz.issuing_state.known_code", "DOC_CHECK_FAILED"),
+    ],
+)
+def test_failed_check_reason_codes(check: str, code: str) -> None:
+    assert reason_for_check(check) == code
+    assert code in REASON_TEXTS
+
+
+def test_blocking_and_non_blocking_checks() -> None:
+    policy = Policy(blocking_checks=("mrz.*", "chip.*"), non_blocking_checks=("chip.pa.crl",))
+    checks = [
+        Check("mrz.document_number.check_digit", False),
+        Check("chip.pa.crl", False, "CRL out of date"),
+        Check("chip.pa.dg2_hash", False),
+        Check("chip.pa.sod_signature", False),
+        Check("ocr.confidence", False),
+        Check("mrz.format", True),
+    ]
+    assert policy.document_reasons(checks) == ["DOC_CHECKSUM", "CHIP_PA_FAILED"]
+
+
+def test_every_reason_code_has_an_officer_text() -> None:
+    for code, text in REASON_TEXTS.items():
+        assert code.isupper() and len(text) > 20
+    assert reason_text("UNKNOWN_CODE") == "UNKNOWN_CODE"
