@@ -35,6 +35,8 @@ from kiosk.documents.mrz_names import compose_name, parse_name
 
 __all__ = ["FIELD_LAYOUTS", "MrzField", "MrzRecord", "check_digit", "compose_mrz", "parse_mrz"]
 
+#: Longer input is refused outright (a TD1 MRZ is 92 characters; this leaves room for whitespace).
+MAX_TEXT_LENGTH = 1024
 MRZ_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789<")
 _WEIGHTS = (7, 3, 1)
 _SEXES = frozenset("MFX<")
@@ -260,6 +262,8 @@ def parse_mrz(text: str, *, today: dt.date | None = None, extra_codes: Iterable[
     accepted as state codes on top of the ICAO list (e.g. ``UTO``, the Utopia of the Doc 9303 specimens)."""
     if not isinstance(text, str):
         return _unparsed((), (Check("mrz.format", False, "MRZ text is not a string"),))
+    if len(text) > MAX_TEXT_LENGTH:
+        return _unparsed((), (Check("mrz.format", False, f"text longer than {MAX_TEXT_LENGTH} characters"),))
     today = today or dt.datetime.now(dt.UTC).date()
     extra = frozenset(extra_codes)
     lines = _split_lines(text)

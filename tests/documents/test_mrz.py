@@ -315,6 +315,11 @@ def test_wrong_shape_is_a_format_failure(text: str) -> None:
     assert not record.valid
 
 
+def test_huge_input_is_refused_quickly() -> None:
+    record = parse("P" * 10_000_000)
+    assert failed(record) == {"mrz.format"} and record.lines == ()
+
+
 def test_non_string_input_is_a_format_failure() -> None:
     record = parse_mrz(None)  # type: ignore[arg-type]
     assert not record.valid and "mrz.format" in failed(record)
