@@ -39,3 +39,7 @@ cli.add_command(bench_command)
 from matcher.watchlist.cli import watchlist  # noqa: E402
 
 cli.add_command(watchlist)
+
+from matcher.watchlist.bench import bench_search_command  # noqa: E402
+
+cli.add_command(bench_search_command)

@@ -1,0 +1,359 @@
+"""``matcher bench-search``: build time, memory, latency and recall of watchlist indexes at 10k..1M entries.
+
+Gallery and probes are synthetic 512-d templates *derived from real embeddings* when an LFW-format folder is
+given (the default when ``$EGATE_SHARED`` is set): a Gaussian fitted to one real template per identity
+(mean and full covariance) generates enrolled identities, and a Gaussian fitted to real within-identity
+deviations generates the direction of a mated probe, placed at a cosine to its enrolled mate drawn from the
+real genuine-pair scores. Real face embeddings are far from isotropic (a few directions carry much of the
+variance), which is what makes approximate search harder or easier than on random unit vectors, the
+fallback (``--source random``) reported as such.
+
+Recall is measured against exact search with the same probes, never assumed: recall@1 on *mated* probes is
+what matters for a watchlist (is the enrolled mate, which exact search ranks first, also the approximate
+index's first candidate); recall@10 is the overlap of the top-10 sets, for mated and non-mated probes.
+Latency is one probe at a time through the store's own search path (IndexIDMap2, search parameters).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import click
+import faiss
+import numpy as np
+
+from matcher.watchlist import index as wl_index
+
+
+@dataclass(frozen=True)
+class TemplateModel:
+    """Generator of synthetic templates with the first- and second-order statistics of real ones."""
+
+    mean: np.ndarray  # (d,)
+    between: np.ndarray  # (d, d): identity = normalise(mean + z @ between)
+    within: np.ndarray  # (d, d): mated-probe direction = z @ within (made orthogonal to the mate)
+    genuine_scores: np.ndarray  # cosines of real same-identity pairs, sampled for mated probes
+    source: str
+
+    @property
+    def dim(self) -> int:
+        return int(self.mean.shape[0])
+
+    @classmethod
+    def isotropic(cls, dim: int = 512) -> TemplateModel:
+        eye = np.eye(dim, dtype=np.float32)
+        return cls(
+            np.zeros(dim, np.float32), eye, eye, np.linspace(0.5, 0.8, 31), f"random unit vectors ({dim}-d)"
+        )
+
+    @classmethod
+    def fit(cls, vectors: np.ndarray, identity: np.ndarray, source: str) -> TemplateModel:
+        """Fit to real templates ``vectors`` (unit-norm rows) labelled by ``identity``."""
+        _, first = np.unique(identity, return_index=True)
+        ids = vectors[first].astype(np.float64)
+        mean = ids.mean(axis=0)
+        between = _sqrt_cov(ids - mean)
+        residuals, genuine = [], []
+        for label in np.unique(identity):
+            members = vectors[identity == label].astype(np.float64)
+            if len(members) < 2:
+                continue
+            residuals.append(members - members.mean(axis=0))
+            sims = members @ members.T
+            genuine.extend(sims[np.triu_indices(len(members), 1)].tolist())
+        within = _sqrt_cov(np.concatenate(residuals))
+        desc = (
+            f"derived from {len(vectors)} real templates of {len(first)} identities ({source}); "
+            f"{len(genuine)} genuine pairs"
+        )
+        return cls(
+            mean.astype(np.float32),
+            between.astype(np.float32),
+            within.astype(np.float32),
+            np.asarray(genuine, np.float32),
+            desc,
+        )
+
+    def identities(self, n: int, rng: np.random.Generator, chunk: int = 65_536) -> np.ndarray:
+        out = np.empty((n, self.dim), np.float32)
+        for start in range(0, n, chunk):
+            z = rng.standard_normal((min(chunk, n - start), self.dim), dtype=np.float32)
+            out[start : start + len(z)] = _normalise(self.mean + z @ self.between)
+        return out
+
+    def mates(self, enrolled: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """A mated probe per row of ``enrolled`` and its cosine to it (from the real genuine scores)."""
+        cos = rng.choice(self.genuine_scores, size=len(enrolled)).clip(0.3, 0.95).astype(np.float32)
+        noise = rng.standard_normal(enrolled.shape, dtype=np.float32) @ self.within
+        noise -= np.sum(noise * enrolled, axis=1, keepdims=True) * enrolled
+        noise = _normalise(noise)
+        probes = cos[:, None] * enrolled + np.sqrt(1 - cos**2)[:, None] * noise
+        return _normalise(probes), cos
+
+
+def _sqrt_cov(centred: np.ndarray) -> np.ndarray:
+    """A matrix A with A.T @ A = covariance of the rows (z @ A then has that covariance)."""
+    _, s, vt = np.linalg.svd(centred, full_matrices=False)
+    return (s[:, None] / np.sqrt(max(1, len(centred) - 1))) * vt
+
+
+def _normalise(v: np.ndarray) -> np.ndarray:
+    return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+
+
+def model_from_lfw(lfw_dir: Path, max_images: int | None = None) -> TemplateModel:
+    """Fit the generator on the FaceEngine's templates of an LFW-format folder (cached by calibration)."""
+    from matcher.calibrate import embed_dataset, read_lfw
+    from matcher.engine import FaceEngine
+
+    dataset = read_lfw(lfw_dir)
+    emb = embed_dataset(dataset, FaceEngine.load())
+    ok = emb.ok
+    vectors, identity = emb.vectors[ok], dataset.identity[ok]
+    if max_images:
+        vectors, identity = vectors[:max_images], identity[:max_images]
+    return TemplateModel.fit(vectors, identity, f"{lfw_dir.name}, {emb.model_id}")
+
+
+@dataclass(frozen=True)
+class SearchBench:
+    entries: int
+    index: str
+    params: str
+    build_s: float
+    index_mib: float
+    raw_mib: float
+    memory_ratio: float
+    median_ms: float
+    p99_ms: float
+    recall_at_1_mated: float
+    recall_at_10_mated: float
+    recall_at_10_nonmated: float
+    mate_at_1: float  # mated probes whose approximate first candidate is the enrolled mate
+
+
+def _latencies(
+    index: faiss.Index, probes: np.ndarray, k: int, ef: int | None
+) -> tuple[list[float], np.ndarray]:
+    times, found = [], np.empty((len(probes), k), np.int64)
+    for i, q in enumerate(probes):
+        start = time.perf_counter()
+        _, ids = wl_index.search(index, q[None, :], k, ef_search=ef)
+        times.append((time.perf_counter() - start) * 1000)
+        found[i] = ids[0]
+    return times, found
+
+
+def _recall(found: np.ndarray, truth: np.ndarray, k: int) -> float:
+    return float(np.mean([len(set(f[:k]) & set(t[:k])) / k for f, t in zip(found, truth, strict=True)]))
+
+
+def bench_size(
+    model: TemplateModel,
+    n: int,
+    *,
+    n_queries: int,
+    ef_values: tuple[int, ...],
+    hnsw: wl_index.HnswParams,
+    seed: int,
+    exact_queries: int,
+    search_threads: int = 1,
+    log=print,
+) -> list[SearchBench]:
+    """Exact and HNSW rows for a gallery of ``n`` synthetic identities."""
+    rng = np.random.default_rng(seed)
+    gallery = model.identities(n, rng)
+    ids = np.arange(1, n + 1, dtype=np.int64)
+    mated_rows = rng.choice(n, size=n_queries // 2, replace=False)
+    mated, _ = model.mates(gallery[mated_rows], rng)
+    probes = np.concatenate([mated, model.identities(n_queries - len(mated), rng)])
+    n_mated = len(mated)
+    raw_mib = gallery.nbytes / 2**20
+    rows = []
+
+    start = time.perf_counter()
+    flat = wl_index.build(ids, gallery, "flat")
+    flat_build = time.perf_counter() - start
+    truth = flat.search(probes, 10)[1]  # batched exact search: the ground truth
+    build_threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(search_threads)
+    times, _ = _latencies(flat, probes[:exact_queries], 10, None)
+    faiss.omp_set_num_threads(build_threads)
+    rows.append(
+        _row(
+            n,
+            "exact",
+            "IndexFlatIP",
+            flat_build,
+            flat,
+            raw_mib,
+            times,
+            truth,
+            truth,
+            n_mated,
+            ids,
+            mated_rows,
+        )
+    )
+    log(_fmt(rows[-1]))
+    del flat
+
+    start = time.perf_counter()
+    approx = wl_index.build(ids, gallery, "hnsw", hnsw)
+    build = time.perf_counter() - start
+    faiss.omp_set_num_threads(search_threads)
+    for ef in ef_values:
+        times, found = _latencies(approx, probes, 10, ef)
+        params = f"HNSW M={hnsw.m} efC={hnsw.ef_construction} efS={ef}"
+        rows.append(
+            _row(n, "hnsw", params, build, approx, raw_mib, times, found, truth, n_mated, ids, mated_rows)
+        )
+        log(_fmt(rows[-1]))
+    faiss.omp_set_num_threads(build_threads)
+    return rows
+
+
+def _row(
+    n, kind, params, build, index, raw_mib, times, found, truth, n_mated, ids, mated_rows
+) -> SearchBench:
+    index_mib = len(faiss.serialize_index(index)) / 2**20
+    t = np.asarray(times)
+    return SearchBench(
+        entries=n,
+        index=kind,
+        params=params,
+        build_s=round(build, 2),
+        index_mib=round(index_mib, 1),
+        raw_mib=round(raw_mib, 1),
+        memory_ratio=round(index_mib / raw_mib, 3),
+        median_ms=round(float(np.median(t)), 3),
+        p99_ms=round(float(np.percentile(t, 99)), 3),
+        recall_at_1_mated=round(float(np.mean(found[:n_mated, 0] == truth[:n_mated, 0])), 4),
+        recall_at_10_mated=round(_recall(found[:n_mated], truth[:n_mated], 10), 4),
+        recall_at_10_nonmated=round(_recall(found[n_mated:], truth[n_mated:], 10), 4),
+        mate_at_1=round(float(np.mean(found[:n_mated, 0] == ids[mated_rows])), 4),
+    )
+
+
+def _fmt(r: SearchBench) -> str:
+    return (
+        f"{r.entries:>9,} {r.params:<34} build {r.build_s:8.1f} s  index {r.index_mib:8.1f} MiB "
+        f"({r.memory_ratio:.2f}x raw)  median {r.median_ms:7.3f} ms  p99 {r.p99_ms:7.3f} ms  "
+        f"R@1 {r.recall_at_1_mated:.4f}  R@10 {r.recall_at_10_mated:.4f}/{r.recall_at_10_nonmated:.4f}  "
+        f"mate@1 {r.mate_at_1:.4f}"
+    )
+
+
+def _default_lfw() -> Path | None:
+    shared = os.environ.get("EGATE_SHARED")
+    path = Path(shared) / "data" / "lfw-dev" if shared else None
+    return path if path and (path / "people.txt").is_file() else None
+
+
+@click.command("bench-search")
+@click.option("--sizes", default="10000,100000", show_default=True, help="Comma-separated gallery sizes.")
+@click.option(
+    "--queries",
+    type=click.IntRange(min=10),
+    default=1000,
+    show_default=True,
+    help="Probes per size, half mated, half non-mated.",
+)
+@click.option(
+    "--exact-queries",
+    type=click.IntRange(min=1),
+    default=200,
+    show_default=True,
+    help="Probes timed one at a time on the exact index (slow at 1M).",
+)
+@click.option("--ef", default="64,128", show_default=True, help="HNSW efSearch values to measure.")
+@click.option("--m", "m", type=int, default=wl_index.DEFAULT_HNSW.m, show_default=True, help="HNSW M.")
+@click.option("--ef-construction", type=int, default=wl_index.DEFAULT_HNSW.ef_construction, show_default=True)
+@click.option(
+    "--source",
+    type=click.Choice(["lfw", "random"]),
+    default=None,
+    help="Templates derived from real LFW embeddings, or random unit vectors "
+    "(default: lfw when $EGATE_SHARED has lfw-dev).",
+)
+@click.option(
+    "--lfw",
+    "lfw_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="LFW-format folder for --source lfw (default $EGATE_SHARED/data/lfw-dev).",
+)
+@click.option(
+    "--threads", type=click.IntRange(min=1), default=2, show_default=True, help="FAISS build threads."
+)
+@click.option(
+    "--search-threads",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="FAISS threads while searching one probe at a time (OpenMP overhead dominates above 1).",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON rows.")
+def bench_search_command(
+    sizes: str,
+    queries: int,
+    exact_queries: int,
+    ef: str,
+    m: int,
+    ef_construction: int,
+    source: str | None,
+    lfw_dir: Path | None,
+    threads: int,
+    search_threads: int,
+    seed: int,
+    as_json: bool,
+) -> None:
+    """Watchlist 1:N search: build time, memory, latency (median, p99; one probe at a time) and recall of
+    HNSW against exact search, for each gallery size."""
+    faiss.omp_set_num_threads(threads)
+    lfw_dir = lfw_dir or _default_lfw()
+    source = source or ("lfw" if lfw_dir else "random")
+    if source == "lfw":
+        if lfw_dir is None:
+            raise click.UsageError("--source lfw needs --lfw DIR or $EGATE_SHARED")
+        model = model_from_lfw(lfw_dir)
+    else:
+        model = TemplateModel.isotropic()
+    hnsw = wl_index.HnswParams(m=m, ef_construction=ef_construction)
+    log = (lambda s: click.echo(s, err=True)) if as_json else click.echo
+    log(
+        f"templates: {model.source}; FAISS threads {threads} build, {search_threads} search; {queries} probes"
+    )
+    rows: list[SearchBench] = []
+    for n in (int(s) for s in sizes.split(",")):
+        rows += bench_size(
+            model,
+            n,
+            n_queries=queries,
+            ef_values=tuple(int(e) for e in ef.split(",")),
+            hnsw=hnsw,
+            seed=seed,
+            exact_queries=exact_queries,
+            search_threads=search_threads,
+            log=log,
+        )
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    log(f"peak RSS {peak:,.0f} MiB")
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "source": model.source,
+                    "build_threads": threads,
+                    "search_threads": search_threads,
+                    "peak_rss_mib": round(peak),
+                    "rows": [asdict(r) for r in rows],
+                },
+                indent=2,
+            )
+        )

@@ -1,0 +1,86 @@
+"""bench-search machinery at toy sizes: the generator keeps real statistics, recall is measured."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+
+from matcher.cli import main
+from matcher.watchlist import index as wl_index
+from matcher.watchlist.bench import TemplateModel, bench_size
+
+
+def _clustered(rng: np.random.Generator, n_ids: int = 300, per_id: int = 3, dim: int = 64):
+    """Anisotropic 'real-like' data: identities on a low-variance subspace plus per-image noise."""
+    scale = np.linspace(2.0, 0.1, dim, dtype=np.float32)
+    centres = rng.standard_normal((n_ids, dim)).astype(np.float32) * scale + 1.0
+    vectors = np.repeat(centres, per_id, axis=0) + 0.6 * rng.standard_normal((n_ids * per_id, dim)).astype(
+        np.float32
+    )
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors, np.repeat(np.arange(n_ids), per_id)
+
+
+def test_fitted_generator_reproduces_score_statistics(rng):
+    vectors, identity = _clustered(rng)
+    model = TemplateModel.fit(vectors, identity, "toy")
+    real_ids = vectors[::3]
+    fake = model.identities(300, rng)
+    real_scores = (real_ids @ real_ids.T)[np.triu_indices(300, 1)]
+    fake_scores = (fake @ fake.T)[np.triu_indices(300, 1)]
+    assert abs(real_scores.mean() - fake_scores.mean()) < 0.05
+    assert abs(real_scores.std() - fake_scores.std()) < 0.05
+    probes, cos = model.mates(fake[:50], rng)
+    np.testing.assert_allclose(np.sum(probes * fake[:50], axis=1), cos, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(probes, axis=1), 1.0, atol=1e-5)
+
+
+def test_bench_rows_measure_recall_against_exact(rng):
+    rows = bench_size(
+        TemplateModel.isotropic(64),
+        2000,
+        n_queries=60,
+        ef_values=(8, 64),
+        hnsw=wl_index.HnswParams(m=8, ef_construction=20),
+        seed=1,
+        exact_queries=10,
+        log=lambda s: None,
+    )
+    exact, low, high = rows
+    assert exact.index == "exact" and exact.recall_at_1_mated == 1.0 and exact.recall_at_10_nonmated == 1.0
+    assert exact.mate_at_1 == 1.0  # mated probes are at cosine >= 0.3 in 64-d: the mate ranks first
+    assert low.recall_at_10_nonmated < 1.0  # a tiny efSearch on random data misses neighbours: measured
+    assert high.recall_at_10_nonmated >= low.recall_at_10_nonmated
+    assert 1.0 <= high.memory_ratio < 2.0
+
+
+def test_cli_bench_search_json(monkeypatch, capsys):
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "matcher",
+            "bench-search",
+            "--sizes",
+            "1000",
+            "--source",
+            "random",
+            "--queries",
+            "20",
+            "--exact-queries",
+            "5",
+            "--ef",
+            "16",
+            "--m",
+            "8",
+            "--ef-construction",
+            "16",
+            "--json",
+        ],
+    )
+    main()
+    data = json.loads(capsys.readouterr().out)
+    assert data["source"].startswith("random unit vectors")
+    assert [r["index"] for r in data["rows"]] == ["exact", "hnsw"]
