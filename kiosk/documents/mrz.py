@@ -175,7 +175,10 @@ def _charset_check(lines: Iterable[str]) -> Check:
             problems.setdefault(kind, []).append(f"{row}:{col}")
     if not problems:
         return Check("mrz.charset", True)
-    detail = "; ".join(f"{kind} at {', '.join(where[:5])}" for kind, where in problems.items())
+    detail = "; ".join(
+        f"{len(where)} {kind}(s) at {', '.join(where[:5])}{', ...' if len(where) > 5 else ''}"
+        for kind, where in problems.items()
+    )
     return Check("mrz.charset", False, detail)
 
 
@@ -228,9 +231,9 @@ def _date_check(name: str, date: MrzDate) -> Check:
 
 def _dates_consistent(birth: MrzDate, expiry: MrzDate) -> Check:
     name = "mrz.dates.consistent"
-    if expiry.value is None or (birth.value is None and not birth.partial):
-        return Check(name, True, "not comparable: a date is missing")
-    if birth.value is not None and expiry.value <= birth.value:
+    if expiry.value is None or birth.earliest is None:
+        return Check(name, True, "not comparable: a date is unknown or invalid")
+    if expiry.value <= birth.earliest:
         return Check(name, False, "expiry date is not after the date of birth")
     return Check(name, True)
 
@@ -248,6 +251,8 @@ def _document_code_check(fmt: str, code: str) -> Check:
         return Check(name, False, f"{fmt} document code must start with {allowed}")
     if not ("A" <= code[1] <= "Z" or code[1] == "<"):
         return Check(name, False, "second character must be a letter or <")
+    if fmt in ("TD1", "TD2") and code[1] == "V":
+        return Check(name, False, "V as second character is reserved (Doc 9303 Parts 5-6)")
     return Check(name, True)
 
 

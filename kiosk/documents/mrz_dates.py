@@ -27,12 +27,16 @@ _DIGITS = frozenset("0123456789")
 
 @dataclass(frozen=True)
 class MrzDate:
-    """A resolved MRZ date: ``value`` when complete and valid, ``problem`` (empty when fine) otherwise."""
+    """A resolved MRZ date: ``value`` when complete and valid, ``problem`` (empty when fine) otherwise.
+
+    ``earliest`` is the first day the date can be (``value`` itself, or for a partly unknown date of birth
+    the first day of its known month or year)."""
 
     raw: str
     value: dt.date | None
     partial: bool
     problem: str
+    earliest: dt.date | None = None
 
 
 def _is_digits(text: str) -> bool:
@@ -80,8 +84,8 @@ def parse_birth_date(raw: str, today: dt.date) -> MrzDate:
     if value is None:  # 29 February of a year that is not a leap year
         return MrzDate(raw, None, False, "no such day in that year")
     if not (month_known and day_known):
-        return MrzDate(raw, None, True, "")
-    return MrzDate(raw, value, False, "")
+        return MrzDate(raw, None, True, "", earliest=value)
+    return MrzDate(raw, value, False, "", earliest=value)
 
 
 def parse_expiry_date(raw: str, today: dt.date) -> MrzDate:
@@ -94,7 +98,7 @@ def parse_expiry_date(raw: str, today: dt.date) -> MrzDate:
     value = _complete_date(year, int(raw[2:4]), int(raw[4:6]))
     if value is None:
         return MrzDate(raw, None, False, "not a calendar date")
-    return MrzDate(raw, value, False, "")
+    return MrzDate(raw, value, False, "", earliest=value)
 
 
 def format_mrz_date(value: dt.date | str) -> str:

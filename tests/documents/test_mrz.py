@@ -137,6 +137,15 @@ def test_expiry_before_birth_is_inconsistent() -> None:
     assert failed(parse(text)) == {"mrz.dates.consistent"}
 
 
+def test_partly_unknown_birth_date_is_compared_with_expiry() -> None:
+    text = compose_mrz(
+        "TD3", document_code="P", issuing_state="SOM", surname="Ali", given_names="",
+        document_number="P01234567", nationality="SOM", date_of_birth="99<<<<", sex="M",
+        expiry_date=dt.date(1998, 1, 2),
+    )  # fmt: skip
+    assert failed(parse(text)) == {"mrz.dates.consistent"}
+
+
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
@@ -263,7 +272,10 @@ def test_code_list_size() -> None:
     assert len(KNOWN_CODES) > 270 and "DEU" not in KNOWN_CODES
 
 
-@pytest.mark.parametrize(("fmt", "bad_code"), [("TD3", "I<"), ("TD1", "P<"), ("TD2", "P<"), ("TD1", "V<")])
+@pytest.mark.parametrize(
+    ("fmt", "bad_code"),
+    [("TD3", "I<"), ("TD1", "P<"), ("TD2", "P<"), ("TD1", "V<"), ("TD1", "IV"), ("TD3", "P1")],
+)
 def test_document_code_must_fit_the_format(fmt: str, bad_code: str) -> None:
     text = replace(SPECIMENS[fmt], 0, 0, bad_code)
     record = parse(text)
@@ -280,7 +292,7 @@ def test_lower_case_is_reported_not_fixed() -> None:
     assert record.format == "TD3"
     assert "mrz.charset" in failed(record)
     detail = next(c.detail for c in record.checks if c.name == "mrz.charset")
-    assert "lower-case" in detail
+    assert "lower-case" in detail and "(s) at 1:1, 1:3" in detail and ", ..." in detail
     assert not record.valid
 
 
