@@ -43,3 +43,7 @@ cli.add_command(watchlist)
 from matcher.watchlist.bench import bench_search_command  # noqa: E402
 
 cli.add_command(bench_search_command)
+
+from matcher.models import models_command  # noqa: E402
+
+cli.add_command(models_command)

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import click
+
 from matcher.errors import ModelError
 
 MANIFEST_ENV = "EGATE_MODELS_MANIFEST"
@@ -263,3 +265,63 @@ def onnx_session(path: Path, threads: int | None = None) -> Any:
         return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types for a corrupt graph
         raise ModelError(f"model file {path} cannot be loaded by onnxruntime: {exc}") from None
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    name: str
+    role: str
+    is_default: bool
+    optional: bool
+    licence: str
+    model_id: str
+    path: str | None
+    ok: bool
+    problem: str | None
+
+
+def check_models(path: Path | None = None) -> list[ModelStatus]:
+    """Verify every model of the manifest (optional ones included) and say, per model, what is wrong."""
+    manifest = load_manifest(path, verify=False)
+    statuses = []
+    for spec in manifest.models.values():
+        found: Path | None = None
+        problem = None
+        try:
+            found = verify_model(spec, manifest)
+        except ModelError as exc:
+            problem = str(exc)
+        statuses.append(
+            ModelStatus(
+                name=spec.name,
+                role=spec.role,
+                is_default=manifest.defaults.get(spec.role) == spec.name,
+                optional=spec.optional,
+                licence=spec.licence,
+                model_id=spec.model_id,
+                path=str(found) if found else None,
+                ok=problem is None,
+                problem=problem,
+            )
+        )
+    return statuses
+
+
+@click.command("models")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def models_command(as_json: bool) -> None:
+    """Verify the model files of the manifest (EGATE_MODELS_MANIFEST or models/manifest.json): id, licence,
+    location and sha256 check of each. Exit 2 when a non-optional model is missing or altered."""
+    statuses = check_models()
+    if as_json:
+        click.echo(json.dumps([s.__dict__ for s in statuses], indent=1))
+    else:
+        for s in statuses:
+            tags = ", ".join(t for t, on in (("default", s.is_default), ("optional", s.optional)) if on)
+            state = "ok" if s.ok else "absent" if s.optional else "FAILED"
+            click.echo(f"{s.role:<9}{s.model_id:<28}{state:<8}{tags}")
+            click.echo(f"         licence: {s.licence}")
+            click.echo(f"         {s.path if s.ok else s.problem}")
+    failed = [s.name for s in statuses if not s.ok and not s.optional]
+    if failed:
+        raise ModelError(f"model verification failed: {', '.join(failed)}")

@@ -10,8 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from matcher import FaceEngine, ModelError
+from matcher.cli import cli
 from matcher.models import (
     DEFAULT_MANIFEST,
     interpolate_threshold,
@@ -127,3 +129,15 @@ def test_import_and_load_build_nothing_behind_the_back() -> None:
     subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)}
     )
+
+
+def test_models_command_reports_each_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _fake_manifest(tmp_path)
+    monkeypatch.setenv("EGATE_MODELS_MANIFEST", str(path))
+    monkeypatch.delenv("EGATE_SHARED", raising=False)
+    good = CliRunner().invoke(cli, ["models"])
+    assert good.exit_code == 0, good.output
+    assert "w600k_mbf@" in good.output and "non-commercial" in good.output and "absent" in good.output
+    (tmp_path / "w600k_mbf.onnx").write_bytes(b"tampered")
+    bad = CliRunner().invoke(cli, ["models"])
+    assert isinstance(bad.exception, ModelError) and "w600k_mbf" in str(bad.exception)
