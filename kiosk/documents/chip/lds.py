@@ -32,6 +32,8 @@ DG_TAGS: dict[int, int] = {
 }
 TAG_TO_DG: dict[int, int] = {tag: number for number, tag in DG_TAGS.items()}
 EF_COM_TAG = 0x60
+EMRTD_AID = bytes.fromhex("A0000002471001")  # the eMRTD application (LDS1)
+FILE_IDS = {"EF.COM": 0x011E, "EF.SOD": 0x011D, **{f"DG{n}": 0x0100 + n for n in range(1, 17)}}
 EF_SOD_TAG = 0x77
 
 # MRZ length -> characters per line, for the MRZ stored as one string in DG1.

@@ -1,0 +1,205 @@
+"""Reading a chip through a PC/SC reader (``pyscard``) with Basic Access Control and secure messaging.
+
+:class:`BacChipReader` holds the protocol over any APDU transport; :class:`PcscChipReader` is that reader on
+a PC/SC card connection. The access key comes from the MRZ (printed, OCR-read or typed): document number,
+date of birth and date of expiry. Files the chip refuses (e.g. DG3/DG4, protected by Extended Access
+Control) or does not have are left out; passive authentication then judges what was read."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from kiosk.documents.checks import DocumentError
+from kiosk.documents.chip.lds import EMRTD_AID, FILE_IDS
+from kiosk.documents.chip.reader import MAX_FILE_BYTES, ChipReader
+from kiosk.documents.chip.secure_messaging import (
+    SecureMessagingError,
+    SessionKeys,
+    bac_key_seed,
+    mutual_authenticate_command,
+    open_authentication_response,
+)
+from kiosk.documents.chip.tlv import TlvError
+from kiosk.documents.mrz import MrzRecord, check_digit
+
+DEFAULT_FILES = ("EF.COM", "DG1", "DG2", "DG14", "DG15", "EF.SOD")
+_CHUNK = 0xDF  # READ BINARY size that keeps a protected response within a short APDU
+_ABSENT = {0x6A82, 0x6982, 0x6A88}  # not found, security status not satisfied, referenced data not found
+
+
+class ChipAccessError(DocumentError):
+    """The chip refused access: Basic Access Control failed (the MRZ does not open this chip)."""
+
+    code = "CHIP_ACCESS_DENIED"
+
+
+class ApduTransport(Protocol):
+    def transmit(self, apdu: bytes) -> tuple[bytes, int]:
+        """Send one command APDU; the response data and status word."""
+
+
+@dataclass(frozen=True)
+class BacKey:
+    """The MRZ information BAC keys are derived from (dates as YYMMDD, as in the MRZ)."""
+
+    document_number: str
+    date_of_birth: str
+    expiry_date: str
+
+    @classmethod
+    def from_mrz(cls, record: MrzRecord) -> BacKey:
+        if not record.document_number or not record.date_of_birth_raw or not record.expiry_date_raw:
+            raise ValueError("the MRZ lacks the document number or dates needed for Basic Access Control")
+        return cls(record.document_number, record.date_of_birth_raw, record.expiry_date_raw)
+
+    def seed(self) -> bytes:
+        return bac_key_seed(self.document_number, self.date_of_birth, self.expiry_date, check_digit)
+
+    def __repr__(self) -> str:  # never print the access key material
+        return "BacKey(...)"
+
+
+class BacChipReader(ChipReader):
+    """Select the eMRTD application, run BAC, read the files under secure messaging."""
+
+    def __init__(self, transport: ApduTransport, key: BacKey, files: Sequence[str] = DEFAULT_FILES) -> None:
+        self.transport = transport
+        self.key = key
+        self.file_names = tuple(files)
+
+    def read_files(self) -> dict[str, bytes]:
+        _data, status = self.transport.transmit(bytes.fromhex("00A4040C07") + EMRTD_AID)
+        if status != 0x9000:
+            raise DocumentError(f"the card has no eMRTD application (status {status:04X})")
+        session = self._basic_access_control()
+        files: dict[str, bytes] = {}
+        try:
+            for name in self.file_names:
+                content = self._read_file(session, FILE_IDS[name])
+                if content is not None:
+                    files[name] = content
+        except (SecureMessagingError, TlvError) as exc:
+            raise DocumentError(f"reading the chip failed: {exc}") from exc
+        if not files:
+            raise DocumentError("the chip returned no files")
+        return files
+
+    def _basic_access_control(self) -> SessionKeys:
+        rnd_ic, status = self.transport.transmit(bytes.fromhex("0084000008"))
+        if status != 0x9000 or len(rnd_ic) != 8:
+            raise DocumentError(f"GET CHALLENGE failed (status {status:04X})")
+        rnd_ifd, k_ifd = os.urandom(8), os.urandom(16)
+        seed = self.key.seed()
+        command = mutual_authenticate_command(seed, rnd_ic, rnd_ifd, k_ifd)
+        response, status = self.transport.transmit(bytes.fromhex("0082000028") + command + b"\x28")
+        if status != 0x9000:
+            raise ChipAccessError(f"Basic Access Control failed (status {status:04X}): check the MRZ")
+        try:
+            return open_authentication_response(seed, response, rnd_ic, rnd_ifd, k_ifd)
+        except SecureMessagingError as exc:
+            raise ChipAccessError(f"Basic Access Control failed: {exc}") from exc
+
+    def _command(self, session: SessionKeys, ins: int, p1: int, p2: int, data: bytes = b"", le=None):
+        response, status = self.transport.transmit(session.wrap_command(0x00, ins, p1, p2, data, le))
+        if not response and status != 0x9000:
+            return b"", status  # an unprotected error status
+        return session.unwrap_response(response)
+
+    def _read_file(self, session: SessionKeys, fid: int) -> bytes | None:
+        _, status = self._command(session, 0xA4, 0x02, 0x0C, fid.to_bytes(2, "big"))
+        if status in _ABSENT:
+            return None
+        if status != 0x9000:
+            raise SecureMessagingError(f"SELECT {fid:04X} failed with status {status:04X}")
+        head = self._read(session, 0, 6)
+        item_length = _total_length(head)
+        if item_length > MAX_FILE_BYTES:
+            raise SecureMessagingError(f"file {fid:04X} announces {item_length} bytes")
+        content = bytearray(head[:item_length])
+        while len(content) < item_length:
+            chunk = self._read(session, len(content), min(_CHUNK, item_length - len(content)))
+            if not chunk:
+                raise SecureMessagingError(f"file {fid:04X} ended early")
+            content += chunk
+        return bytes(content)
+
+    def _read(self, session: SessionKeys, offset: int, length: int) -> bytes:
+        if offset > 0x7FFF:
+            raise SecureMessagingError("file offset beyond the short READ BINARY range")
+        data, status = self._command(session, 0xB0, offset >> 8, offset & 0xFF, le=length)
+        if status not in (0x9000, 0x6282):  # 6282: end of file reached before Le bytes
+            raise SecureMessagingError(f"READ BINARY failed with status {status:04X}")
+        return data
+
+
+def _total_length(head: bytes) -> int:
+    """Length of the whole TLV object whose first bytes are ``head`` (tag, length, start of value)."""
+    if len(head) < 2:
+        raise TlvError("file too short for a TLV header")
+    pos = 1
+    if head[0] & 0x1F == 0x1F:
+        while pos < len(head) and head[pos] & 0x80:
+            pos += 1
+        pos += 1
+    if pos >= len(head):
+        raise TlvError("truncated TLV header")
+    first = head[pos]
+    if first < 0x80:
+        return pos + 1 + first
+    count = first & 0x7F
+    if count == 0 or count > 3 or pos + 1 + count > len(head):
+        raise TlvError("unsupported TLV length")
+    return pos + 1 + count + int.from_bytes(head[pos + 1 : pos + 1 + count], "big")
+
+
+class PcscTransport:
+    """APDUs over a PC/SC card connection (``pyscard``)."""
+
+    def __init__(self, connection) -> None:
+        self.connection = connection
+
+    def transmit(self, apdu: bytes) -> tuple[bytes, int]:
+        from smartcard.Exceptions import CardConnectionException
+
+        try:
+            data, sw1, sw2 = self.connection.transmit(list(apdu))
+        except CardConnectionException as exc:
+            raise DocumentError(f"the card connection failed: {exc}") from exc
+        return bytes(data), (sw1 << 8) | sw2
+
+
+class PcscChipReader(ChipReader):
+    """A chip on a PC/SC reader: the first reader whose name contains ``reader_name`` (default: any) that
+    holds a card, read with BAC."""
+
+    def __init__(
+        self, key: BacKey, reader_name: str | None = None, files: Sequence[str] = DEFAULT_FILES
+    ) -> None:
+        self.key = key
+        self.reader_name = reader_name
+        self.file_names = tuple(files)
+
+    def read_files(self) -> dict[str, bytes]:
+        try:
+            from smartcard.Exceptions import CardConnectionException, NoCardException
+            from smartcard.System import readers
+        except ImportError as exc:
+            raise DocumentError("PC/SC support needs the pyscard package") from exc
+        try:
+            available = [r for r in readers() if self.reader_name is None or self.reader_name in str(r)]
+        except Exception as exc:  # pyscard raises its own error types when pcscd is not running
+            raise DocumentError(f"no PC/SC service: {exc}") from exc
+        for reader in available:
+            connection = reader.createConnection()
+            try:
+                connection.connect()
+            except (NoCardException, CardConnectionException):
+                continue
+            try:
+                return BacChipReader(PcscTransport(connection), self.key, self.file_names).read_files()
+            finally:
+                connection.disconnect()
+        raise DocumentError("no card on any PC/SC reader" if available else "no PC/SC reader found")

@@ -1,0 +1,154 @@
+"""A software eMRTD: answers the APDUs of an inspection system (select the eMRTD application, Basic Access
+Control, secure-messaging protected SELECT / READ BINARY of EF.COM, EF.SOD and the data groups).
+
+It serves the PC/SC reader's tests and demos through ``vpcd`` (Debian's ``vsmartcard-vpcd``, a virtual
+reader driver for ``pcscd``): :func:`serve_vpcd` connects to vpcd's socket and plays the card. It is a test
+instrument, not a chip: no PACE, no chip or active authentication, no anti-cloning of any kind."""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import threading
+
+from kiosk.documents.chip.lds import EMRTD_AID, FILE_IDS, parse_dg1_lines
+from kiosk.documents.chip.secure_messaging import (
+    SecureMessagingError,
+    SessionKeys,
+    bac_key_seed,
+    decrypt,
+    derive_key,
+    encrypt,
+    pad,
+    retail_mac,
+)
+from kiosk.documents.mrz import check_digit, parse_mrz
+
+ATR = bytes.fromhex("3B80800101")  # PC/SC part 3 ATR of an ISO/IEC 14443-4 card without historical bytes
+
+SW_OK = 0x9000
+SW_NOT_FOUND = 0x6A82
+SW_SECURITY = 0x6982
+SW_SM_OBJECTS = 0x6988
+SW_AUTH_FAILED = 0x6300
+SW_WRONG_OFFSET = 0x6B00
+SW_INS = 0x6D00
+
+
+class SoftwareEmrtd:
+    """The card's state machine over a dict of chip files (``EF.COM``, ``DG1`` ..., ``EF.SOD``)."""
+
+    def __init__(self, files: dict[str, bytes]) -> None:
+        self.files = {FILE_IDS[name]: data for name, data in files.items()}
+        record = parse_mrz("\n".join(parse_dg1_lines(files["DG1"])))
+        self._seed = bac_key_seed(
+            record.document_number, record.date_of_birth_raw, record.expiry_date_raw, check_digit
+        )
+        self.reset()
+
+    def reset(self) -> None:
+        self._applet = False
+        self._challenge: bytes | None = None
+        self._session: SessionKeys | None = None
+        self._selected: int | None = None
+
+    def process(self, apdu: bytes) -> bytes:
+        """The response APDU (data + status word) for one command APDU."""
+        if len(apdu) < 4:
+            return _sw(0x6700)
+        cla, ins, p1 = apdu[0], apdu[1], apdu[2]
+        if cla & 0x0C:
+            return self._protected(apdu)
+        self._session = None  # an unprotected command ends secure messaging
+        data = apdu[5 : 5 + apdu[4]] if len(apdu) > 5 else b""
+        if ins == 0xA4 and p1 == 0x04:
+            self._applet = data == EMRTD_AID
+            return _sw(SW_OK if self._applet else SW_NOT_FOUND)
+        if not self._applet:
+            return _sw(SW_NOT_FOUND)
+        if ins == 0x84:
+            self._challenge = os.urandom(8)
+            return self._challenge + _sw(SW_OK)
+        if ins == 0x82:
+            return self._mutual_authenticate(data)
+        return _sw(SW_SECURITY)  # files are only readable under secure messaging
+
+    def _mutual_authenticate(self, data: bytes) -> bytes:
+        challenge, self._challenge = self._challenge, None
+        k_enc, k_mac = derive_key(self._seed, 1), derive_key(self._seed, 2)
+        if challenge is None or len(data) != 40 or retail_mac(k_mac, pad(data[:32])) != data[32:]:
+            return _sw(SW_AUTH_FAILED)
+        plain = decrypt(k_enc, data[:32])
+        rnd_ifd, rnd_ic, k_ifd = plain[:8], plain[8:16], plain[16:32]
+        if rnd_ic != challenge:
+            return _sw(SW_AUTH_FAILED)
+        k_ic = os.urandom(16)
+        e_ic = encrypt(k_enc, rnd_ic + rnd_ifd + k_ic)
+        seed = bytes(a ^ b for a, b in zip(k_ifd, k_ic, strict=True))
+        self._session = SessionKeys.from_seed(seed, int.from_bytes(rnd_ic[4:] + rnd_ifd[4:], "big"))
+        return e_ic + retail_mac(k_mac, pad(e_ic)) + _sw(SW_OK)
+
+    def _protected(self, apdu: bytes) -> bytes:
+        session = self._session
+        if session is None:
+            return _sw(SW_SECURITY)
+        try:
+            header, data, le = session.unwrap_command(apdu)
+        except SecureMessagingError:
+            self._session = None
+            return _sw(SW_SM_OBJECTS)
+        ins, p1, p2 = header[1], header[2], header[3]
+        if ins == 0xA4 and p1 == 0x02:
+            fid = int.from_bytes(data, "big") if len(data) == 2 else -1
+            self._selected = fid if fid in self.files else None
+            return session.wrap_response(b"", SW_OK if self._selected is not None else SW_NOT_FOUND)
+        if ins == 0xB0 and not p1 & 0x80:
+            if self._selected is None:
+                return session.wrap_response(b"", SW_NOT_FOUND)
+            content = self.files[self._selected]
+            offset = (p1 << 8) | p2
+            if offset > len(content):
+                return session.wrap_response(b"", SW_WRONG_OFFSET)
+            return session.wrap_response(content[offset : offset + (le or 256)], SW_OK)
+        return session.wrap_response(b"", SW_INS)
+
+
+def _sw(status: int) -> bytes:
+    return status.to_bytes(2, "big")
+
+
+def _receive(sock: socket.socket, size: int) -> bytes | None:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+def serve_vpcd(
+    card: SoftwareEmrtd, stop: threading.Event, *, host: str = "127.0.0.1", port: int = 35963
+) -> None:
+    """Play ``card`` in vpcd's virtual reader until ``stop`` is set or vpcd closes the connection.
+
+    vpcd's protocol: each message is a 2-byte big-endian length and a payload; a 1-byte payload is a
+    control (0 power off, 1 power on, 2 reset, 4 get ATR), anything longer a command APDU."""
+    with socket.create_connection((host, port), timeout=5) as sock:
+        while not stop.is_set():
+            readable, _, _ = select.select([sock], [], [], 0.2)
+            if not readable:
+                continue
+            header = _receive(sock, 2)
+            payload = None if header is None else _receive(sock, int.from_bytes(header, "big"))
+            if payload is None:
+                return
+            if len(payload) == 1:
+                if payload[0] == 4:
+                    sock.sendall(len(ATR).to_bytes(2, "big") + ATR)
+                else:
+                    card.reset()
+                continue
+            response = card.process(payload)
+            sock.sendall(len(response).to_bytes(2, "big") + response)
