@@ -287,3 +287,22 @@ def keygen(private_key: Path, public_key: Path) -> None:
     """Create an Ed25519 signing key pair for bundles (keep the private key upstream)."""
     kid = generate_signing_key(private_key, public_key)
     click.echo(f"key {kid}: private {private_key}, public {public_key}")
+
+
+@watchlist.command()
+@click.argument("list_id")
+@click.option("--probes", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def recall(store: WatchlistStore, list_id: str, probes: int, as_json: bool) -> None:
+    """Measure the list's index recall@1/@10 against exact search, with mated probes from its entries."""
+    from matcher.watchlist.bench import list_recall
+
+    r = list_recall(store, list_id, probes=probes)
+    if as_json:
+        _echo_json(r.__dict__)
+    else:
+        click.echo(
+            f"{list_id} v{r.version} ({r.index}): recall@1 {r.recall_at_1:.4f}, "
+            f"recall@10 {r.recall_at_10:.4f} over {r.probes} mated probes"
+        )

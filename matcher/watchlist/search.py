@@ -75,7 +75,7 @@ class ListSnapshot:
     def kind(self) -> str:
         return wl_index.kind_of(self.index)
 
-    def _exclusion(self, now: float) -> faiss.IDSelector | None:
+    def exclusion(self, now: float) -> faiss.IDSelector | None:
         """Selector rejecting tombstones and entries expired at ``now``; cached per number of expired."""
         n_expired = int(np.searchsorted(self.expiry_times, now, side="left"))
         if n_expired == 0 and len(self.tombstones) == 0:
@@ -107,7 +107,7 @@ class ListSnapshot:
             self.index,
             template.vector[None, :],
             top_k,
-            exclude=self._exclusion(now),
+            exclude=self.exclusion(now),
             ef_search=self.ef_search,
         )
         out = []

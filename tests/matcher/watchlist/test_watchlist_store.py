@@ -17,6 +17,7 @@ from matcher.watchlist import (
     WatchlistError,
     WatchlistStore,
 )
+from matcher.watchlist.bench import list_recall
 from matcher.watchlist.policy import interpolate_threshold
 
 
@@ -245,6 +246,8 @@ def test_hnsw_lists_tombstone_removals_and_rebuild(tmp_path, rng):
     assert snap.kind == "hnsw" and list(snap.tombstones) == [8]  # entry ids start at 1
     assert store.search(Template(vectors[7], MODEL)) == []
     assert [a.external_ref for a in store.search(Template(vectors[8], MODEL))] == ["P00008"]
+    measured = list_recall(store, "L", probes=50)
+    assert (measured.index, measured.probes, measured.recall_at_1) == ("hnsw", 50, 1.0)
     store.remove("L", [f"P{i:05d}" for i in range(8, 32)])  # > 20% tombstones -> rebuilt without them
     store.refresh()
     snap = store.snapshot("L")
