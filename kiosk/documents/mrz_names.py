@@ -11,6 +11,12 @@ import unicodedata
 from dataclasses import dataclass
 
 _LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+# Doc 9303 Part 3 transliterations of Latin letters that do not reduce to one base letter by dropping the
+# diacritic (the others, e.g. É -> E, are handled by Unicode decomposition).
+_LATIN_TRANSLITERATIONS = {
+    "Ä": "AE", "Å": "AA", "Æ": "AE", "Ö": "OE", "Ø": "OE", "Ü": "UE", "ẞ": "SS", "Þ": "TH", "Ĳ": "IJ",
+    "Œ": "OE", "Ð": "D", "Đ": "D", "Ł": "L", "Ħ": "H", "Ŧ": "T", "Ŋ": "N", "ĸ": "K",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -39,9 +45,11 @@ def parse_name(field: str) -> MrzName:
 
 
 def to_mrz_letters(text: str) -> str:
-    """A name part in MRZ characters: upper case, accents dropped, space and hyphen as ``<``, apostrophes
-    removed. Raises ValueError for what needs a real transliteration (Doc 9303 Part 3, e.g. Cyrillic)."""
-    decomposed = unicodedata.normalize("NFKD", text.upper())
+    """A name part in MRZ characters: upper case, Latin letters transliterated per Doc 9303 Part 3 (Ä -> AE,
+    ß -> SS, É -> E...), space and hyphen as ``<``, apostrophes and full stops removed. Raises ValueError for
+    other scripts (Cyrillic, Greek, Arabic... need the issuing state's own transliteration)."""
+    latin = "".join(_LATIN_TRANSLITERATIONS.get(ch, ch) for ch in text.upper())  # upper(): ß -> SS
+    decomposed = unicodedata.normalize("NFKD", latin)
     out = []
     for ch in decomposed:
         if unicodedata.combining(ch) or ch in "'.,\u2019":
