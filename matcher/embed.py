@@ -15,7 +15,7 @@ class ArcFaceEmbedder:
 
     def __init__(
         self,
-        model_path: Path,
+        model: Path | bytes,
         *,
         threads: int | None = None,
         size: int = 112,
@@ -23,7 +23,7 @@ class ArcFaceEmbedder:
         mean: float = 127.5,
         std: float = 127.5,
     ) -> None:
-        self._session = onnx_session(model_path, threads)
+        self._session = onnx_session(model, threads)
         self._input_name = self._session.get_inputs()[0].name
         self.size = int(size)
         self._swap_rb = colour_order.upper() == "RGB"

@@ -26,7 +26,7 @@ from matcher.errors import (
     PoorQualityError,
     TemplateMismatchError,
 )
-from matcher.models import Manifest, ModelSpec, interpolate_threshold, load_manifest, verify_model
+from matcher.models import Manifest, ModelSpec, interpolate_threshold, load_manifest, read_verified
 from matcher.types import Face, QualityReport, Template
 
 if TYPE_CHECKING:
@@ -54,13 +54,13 @@ class LoadedModel:
     load_ms: float
 
 
-def _build_detector(spec: ModelSpec, path: Path, threads: int | None) -> Detector:
+def _build_detector(spec: ModelSpec, model: bytes, threads: int | None) -> Detector:
     params = dict(spec.params)
     if spec.kind == "scrfd":
         from matcher.detect.scrfd import SCRFD
 
         return SCRFD(
-            path,
+            model,
             threads=threads,
             max_side=params.get("max_side", 640),
             score_threshold=params.get("score_threshold", 0.5),
@@ -75,7 +75,7 @@ def _build_detector(spec: ModelSpec, path: Path, threads: int | None) -> Detecto
         from matcher.detect.yunet import YuNet
 
         return YuNet(
-            path,
+            model,
             threads=threads,
             max_side=params.get("max_side", 640),
             score_threshold=params.get("score_threshold", 0.6),
@@ -85,7 +85,7 @@ def _build_detector(spec: ModelSpec, path: Path, threads: int | None) -> Detecto
     raise ModelError(f"detector {spec.name!r} has unknown kind {spec.kind!r} (known: scrfd, yunet)")
 
 
-def _build_embedder(spec: ModelSpec, path: Path, threads: int | None) -> ArcFaceEmbedder:
+def _build_embedder(spec: ModelSpec, model: bytes, threads: int | None) -> ArcFaceEmbedder:
     if spec.kind != "arcface":
         raise ModelError(f"embedder {spec.name!r} has unknown kind {spec.kind!r} (known: arcface)")
     size = spec.input.get("size", [112, 112])
@@ -95,7 +95,7 @@ def _build_embedder(spec: ModelSpec, path: Path, threads: int | None) -> ArcFace
             f"embedder {spec.name!r}: input size {size} differs from its alignment template size"
         )
     return ArcFaceEmbedder(
-        path,
+        model,
         threads=threads,
         size=alignment_size,
         colour_order=spec.input.get("colour_order", "RGB"),
@@ -155,12 +155,11 @@ class FaceEngine:
         multiple_face_ratio: float = DEFAULT_MULTIPLE_FACE_RATIO,
     ) -> FaceEngine:
         """Load the manifest's default embedder and ``detector`` (a manifest model name; default the
-        manifest's default detector), each sha256-verified, in one CPU onnxruntime session per model.
+        manifest's default detector), each read once and sha256-verified, one CPU session per model.
 
         ``threads``: intra-op threads per session (None: onnxruntime's default, all cores).
         ``flip_fusion``: add the embedding of the mirrored face (None: the embedder's manifest
-        ``params.flip_fusion``, default False). ``multiple_face_ratio``: a second face at least this fraction
-        of the chosen face's area makes :meth:`template` raise MultipleFacesError.
+        ``params.flip_fusion``, default False). ``multiple_face_ratio``: see :meth:`select_face`.
         """
         if not isinstance(manifest, Manifest):
             manifest = load_manifest(Path(manifest) if manifest is not None else None)
@@ -172,8 +171,8 @@ class FaceEngine:
         built = {}
         for spec, build in ((det_spec, _build_detector), (emb_spec, _build_embedder)):
             start = time.perf_counter()
-            path = verify_model(spec, manifest)
-            built[spec.role] = build(spec, path, threads)
+            path, data = read_verified(spec, manifest)
+            built[spec.role] = build(spec, data, threads)
             ms = (time.perf_counter() - start) * 1000
             report.append(
                 LoadedModel(spec.role, spec.name, spec.model_id, path, spec.sha256, spec.licence, ms)

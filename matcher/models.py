@@ -179,20 +179,30 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify_model(spec: ModelSpec, manifest: Manifest) -> Path:
-    """Locate the model file and check its size and sha256; return its path or raise ModelError."""
+def read_verified(spec: ModelSpec, manifest: Manifest) -> tuple[Path, bytes]:
+    """Locate the model file, read it once and check its size and sha256; the bytes returned are the ones
+    checked, so a file swapped after the check cannot be loaded. Raises ModelError naming file and sha256."""
     path = resolve_model_path(spec, manifest)
     if not path.is_file():
         raise ModelError(f"model file missing: {path} (model {spec.name!r}, expected sha256 {spec.sha256})")
-    size = path.stat().st_size
-    actual = file_sha256(path) if size == spec.size else None
-    if actual != spec.sha256:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
         raise ModelError(
-            f"model file altered: {path} (model {spec.name!r}) does not match the manifest: "
-            f"expected sha256 {spec.sha256} and {spec.size} bytes, found "
-            f"{'sha256 ' + actual if actual else str(size) + ' bytes'}"
+            f"model file unreadable: {path} ({exc.strerror or exc}; model {spec.name!r})"
+        ) from None
+    actual = hashlib.sha256(data).hexdigest()
+    if len(data) != spec.size or actual != spec.sha256:
+        raise ModelError(
+            f"model file altered: {path} (model {spec.name!r}) does not match the manifest: expected "
+            f"sha256 {spec.sha256} and {spec.size} bytes, found sha256 {actual} and {len(data)} bytes"
         )
-    return path
+    return path, data
+
+
+def verify_model(spec: ModelSpec, manifest: Manifest) -> Path:
+    """Check the model file's size and sha256 against the manifest; return its path or raise ModelError."""
+    return read_verified(spec, manifest)[0]
 
 
 def fmr_key(fmr: float) -> str:
@@ -250,7 +260,7 @@ def set_thresholds(
         raise
 
 
-def onnx_session(path: Path, threads: int | None = None) -> Any:
+def onnx_session(model: Path | bytes, threads: int | None = None) -> Any:
     """One CPU onnxruntime session for a model file; ``threads``: intra-op threads (None: ORT default)."""
     import onnxruntime as ort  # imported here so that reading the manifest needs no runtime
 
@@ -262,9 +272,11 @@ def onnx_session(path: Path, threads: int | None = None) -> Any:
         options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     try:
-        return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+        source = model if isinstance(model, bytes) else str(model)
+        return ort.InferenceSession(source, sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types for a corrupt graph
-        raise ModelError(f"model file {path} cannot be loaded by onnxruntime: {exc}") from None
+        what = "model bytes" if isinstance(model, bytes) else f"model file {model}"
+        raise ModelError(f"{what} cannot be loaded by onnxruntime: {exc}") from None
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ class SCRFD:
 
     def __init__(
         self,
-        model_path: Path,
+        model: Path | bytes,
         *,
         threads: int | None = None,
         max_side: int = 640,
@@ -30,7 +30,7 @@ class SCRFD:
         mean: float = 127.5,
         std: float = 128.0,
     ) -> None:
-        self._session = onnx_session(model_path, threads)
+        self._session = onnx_session(model, threads)
         self._input_name = self._session.get_inputs()[0].name
         self.max_side = int(max_side)
         self.score_threshold = float(score_threshold)

@@ -16,7 +16,7 @@ class YuNet:
 
     def __init__(
         self,
-        model_path: Path,
+        model: Path | bytes,
         *,
         threads: int | None = None,
         max_side: int = 640,
@@ -27,9 +27,12 @@ class YuNet:
         if threads is not None:
             cv2.setNumThreads(threads)  # YuNet runs in OpenCV's DNN module, which uses OpenCV's thread pool
         self.max_side = int(max_side)
-        self._detector = cv2.FaceDetectorYN.create(
-            str(model_path), "", (320, 320), float(score_threshold), float(nms_iou), int(top_k)
-        )
+        settings = ((320, 320), float(score_threshold), float(nms_iou), int(top_k))
+        if isinstance(model, bytes):
+            weights = np.frombuffer(model, dtype=np.uint8)
+            self._detector = cv2.FaceDetectorYN.create("onnx", weights, np.empty(0, np.uint8), *settings)
+        else:
+            self._detector = cv2.FaceDetectorYN.create(str(model), "", *settings)
 
     def _preprocess(self, image_bgr: np.ndarray) -> tuple[np.ndarray, float]:
         h, w = image_bgr.shape[:2]
