@@ -105,6 +105,11 @@ def test_composed_mrz_is_valid_and_round_trips(case: tuple[str, str]) -> None:
     assert record.format == fmt
     assert record.valid, record.failed_checks()
     assert parse_mrz("\n".join(record.lines), today=TODAY) == record
+    # Every character fits the kind FIELD_LAYOUTS announces (the grammar the OCR relies on).
+    allowed = {"alpha": LETTERS, "numeric": "0123456789", "alnum": ALNUM, "check": "0123456789",
+               "filler_text": LETTERS}  # fmt: skip
+    for f in FIELD_LAYOUTS[fmt]:
+        assert all(ch in allowed[f.kind] + "<" for ch in f.take(record.lines)), f
 
 
 @settings(max_examples=500, deadline=None)
