@@ -6,7 +6,6 @@ upstream sync and its sealed evidence: after a crash either all of it is there o
 
 from __future__ import annotations
 
-import heapq
 import json
 import sqlite3
 import threading
@@ -69,6 +68,19 @@ _DECISION_INSERT = (
 _RESOLUTION_INSERT = (
     f"INSERT INTO resolutions ({', '.join((*RESOLUTION_FIELDS, 'hash'))}) "
     f"VALUES ({', '.join(':' + name for name in (*RESOLUTION_FIELDS, 'hash'))})"
+)
+_STORED = {"decision": (*DECISION_FIELDS, "hash"), "resolution": (*RESOLUTION_FIELDS, "hash")}
+_ALL_COLUMNS = tuple(dict.fromkeys((*_STORED["decision"], *_STORED["resolution"])))
+
+
+def _padded_select(kind: str, table: str) -> str:
+    columns = ", ".join(name if name in _STORED[kind] else f"NULL AS {name}" for name in _ALL_COLUMNS)
+    return f"SELECT '{kind}' AS kind, {columns} FROM {table} WHERE seq > ?"
+
+
+_RECORDS = (
+    " UNION ALL ".join((_padded_select("decision", "decisions"), _padded_select("resolution", "resolutions")))
+    + " ORDER BY seq"
 )
 _HEAD = (
     "SELECT seq, hash FROM (SELECT seq, hash FROM decisions ORDER BY seq DESC LIMIT 1) "
@@ -298,18 +310,11 @@ class DecisionLog:
 
     def records(self, since_seq: int = 0) -> Iterator[tuple[str, dict[str, Any]]]:
         """Chained rows (kind, row exactly as stored) with ``seq > since_seq`` in chain order, for export and
-        verification with :func:`kiosk.store.chain.verify_links`."""
-        decisions = _rows(
-            self._conn.execute("SELECT * FROM decisions WHERE seq > ? ORDER BY seq", (since_seq,))
-        )
-        resolutions = _rows(
-            self._conn.execute("SELECT * FROM resolutions WHERE seq > ? ORDER BY seq", (since_seq,))
-        )
-        yield from heapq.merge(
-            (("decision", row) for row in decisions),
-            (("resolution", row) for row in resolutions),
-            key=lambda pair: pair[1]["seq"],
-        )
+        verification with :func:`kiosk.store.chain.verify_links`. One statement, so one snapshot even while
+        the kiosk keeps appending."""
+        for row in _rows(self._conn.execute(_RECORDS, (since_seq, since_seq))):
+            kind = row.pop("kind")
+            yield kind, {name: row[name] for name in _STORED[kind]}
 
     def evidence(self, decision_id: str) -> dict[str, bytes]:
         """Decrypted evidence of a decision (kind -> bytes); empty once purged. Needs the key ring."""
@@ -343,10 +348,27 @@ class DecisionLog:
                 problems = list(chain.problems)
                 if expect_head is not None:
                     problems += self._check_anchor(*expect_head)
+                problems += self._check_outbox()
                 problems += self._check_evidence(cutoff)
             finally:
                 self._conn.execute("COMMIT")
         return VerifyResult(chain.rows, chain.head_seq, chain.head_hash, tuple(problems))
+
+    def _check_outbox(self) -> list[Problem]:
+        """What goes upstream must be exactly the chained record. (A missing row is not flagged: the sync
+        may prune acknowledged rows.)"""
+        outbox = dict(self._conn.execute("SELECT record_id, payload FROM outbox"))
+        problems = []
+        for kind, row in self.records():
+            payload = outbox.pop(row["id"], None)
+            if payload is not None and payload != canonical_json(
+                {**chain_record(kind, row), "hash": row["hash"]}
+            ):
+                problems.append(
+                    Problem(row["seq"], row["id"], "outbox", "outbox payload differs from the log")
+                )
+        orphan = "outbox row without a record in the log (added for the upstream only)"
+        return problems + [Problem(0, record_id, "outbox", orphan) for record_id in outbox]
 
     def _check_anchor(self, seq: int, expected: str) -> list[Problem]:
         found = self._conn.execute(

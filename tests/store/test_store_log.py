@@ -213,12 +213,29 @@ def test_verify_detects_an_inserted_row(log_path: Path, keys: KeyRing, make_deci
     assert (first.seq, first.id) == (9, "forged")
 
 
+def test_verify_checks_what_goes_upstream(log_path: Path, keys: KeyRing, make_decision) -> None:
+    ids = _filled(log_path, keys, make_decision, n=3)
+    raw_sql(
+        log_path,
+        f"UPDATE outbox SET payload = replace(payload, 'PASS', 'REFER') WHERE record_id = '{ids[0]}'",
+        "INSERT INTO outbox (record_id, kind, payload, created_utc) "
+        "VALUES ('forged', 'decision', '{}', 'now')",
+    )
+    with DecisionLog(log_path, keys, readonly=True) as log:
+        problems = log.verify().problems
+    assert [(p.kind, p.id) for p in problems] == [("outbox", ids[0]), ("outbox", "forged")]
+
+
 def test_anchor_detects_truncation_of_the_tail(log_path: Path, keys: KeyRing, make_decision) -> None:
-    _filled(log_path, keys, make_decision)
+    ids = _filled(log_path, keys, make_decision)
     with DecisionLog(log_path, keys) as log:
         anchor = log.head()
         assert log.verify(expect_head=anchor).ok
+    last = ids[-1]
     raw_sql(log_path, "DELETE FROM decisions WHERE seq = 8")
+    with DecisionLog(log_path, keys, readonly=True) as log:
+        assert [p.id for p in log.verify().problems] == [last]  # its outbox row gives it away...
+    raw_sql(log_path, f"DELETE FROM outbox WHERE record_id = '{last}'")  # ...a careful attacker removes it
     with DecisionLog(log_path, keys, readonly=True) as log:
         assert log.verify().ok  # a clean cut at the end keeps the chain consistent...
         result = log.verify(expect_head=anchor)  # ...but not with a hash anchored elsewhere

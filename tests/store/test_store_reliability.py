@@ -237,13 +237,16 @@ def test_garbage_file_is_refused_and_never_recreated(log_path: Path, keys: KeyRi
     assert not log_path.with_name(log_path.name + "-wal").exists()
 
 
-@pytest.mark.parametrize("damage", ["overwrite_pages", "truncate"])
+@pytest.mark.parametrize("damage", ["overwrite_pages", "data_page", "truncate"])
 def test_damaged_database_is_reported_not_silently_accepted(log_path: Path, make_decision, damage: str):
     _make_log(log_path, make_decision)
     data = bytearray(log_path.read_bytes())
     page = 4096
     if damage == "truncate":
         data = data[: len(data) // 2]
+    elif damage == "data_page":  # schema intact: the damage shows only when the tables are read
+        middle = len(data) // page // 2
+        data[middle * page : (middle + 1) * page] = random.Random(3).randbytes(page)
     else:
         rng = random.Random(7)
         for number in (3, 5, 8):
