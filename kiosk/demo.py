@@ -29,6 +29,7 @@ from kiosk.transaction import open_gate, run_transaction
 ISSUING_STATE = "UTO"  # Utopia, the fictitious state of the ICAO Doc 9303 specimens
 DEMO_KIOSK_ID = "DEMO-KIOSK-01"
 FRAME_SIZE = (640, 480)
+PAGE_DPI = 200.0  # data-page scan resolution (the OCR reads 150-600 dpi)
 Box = tuple[float, float, float, float]  # x1, y1, x2, y2
 
 
@@ -143,7 +144,8 @@ def camera_frames(
             kernel = np.zeros((k, k), np.float32)
             kernel[k // 2, :] = 1.0 / k
             frame = cv2.filter2D(frame, -1, kernel)
-        noisy = frame.astype(np.float32) * gain + offset + rng.normal(0, rng.uniform(2, 5), frame.shape)
+        noise = rng.standard_normal(frame.shape, dtype=np.float32) * rng.uniform(2, 5)
+        noisy = frame.astype(np.float32) * gain + offset + noise
         frame = np.clip(noisy, 0, 255).astype(np.uint8)
         if usable and rng.random() < 0.5:
             frame = cv2.GaussianBlur(frame, (3, 3), 0)
@@ -195,16 +197,16 @@ def build_demo(workdir: Path, engine: Any, *, seed: int = 2024) -> DemoSetup:
         record = _mrz_record(PEOPLE[t.holder], number, expiry)
         folder = workdir / "reader" / f"{i + 1:02d}-{t.holder}"
         folder.mkdir(parents=True, exist_ok=True)
-        page = render_data_page(record, portraits[t.holder], rng=rng)
+        page = render_data_page(record, portraits[t.holder], dpi=PAGE_DPI, rng=rng)
         cv2.imwrite(str(folder / "page.png"), page)
         files = personalise_chip(record.lines, portraits[t.holder], pki.ds)
         if t.swapped_chip_portrait:  # the attacker's portrait copied over DG2 after signing
             files["DG2"] = personalise_chip(record.lines, portraits[t.face], pki.ds)["DG2"]
         write_chip_folder(folder / "chip", files)
         presentations[t.label] = Presentation.from_path(folder)
-        frames[t.label] = camera_frames(
-            faces[t.face], boxes[t.face], rng, DEMO_POLICY.max_capture_frames, usable=t.camera == "good"
-        )
+        usable = t.camera == "good"
+        count = DEMO_POLICY.max_match_attempts + 1 if usable else DEMO_POLICY.max_capture_frames
+        frames[t.label] = camera_frames(faces[t.face], boxes[t.face], rng, count, usable=usable)
 
     watchlists = WatchlistStore(workdir / "watchlists")
     watchlists.create_list("demo-list", model_id=engine.model_id, description="demo: one enrolled person")

@@ -31,7 +31,7 @@ from kiosk.devices.document_reader import Presentation
 from kiosk.documents.checks import Check
 from kiosk.errors import KioskError
 from kiosk.policy import Policy, coaching_text, reason_text
-from matcher.errors import ImageError, MatcherError
+from matcher.errors import ImageError, MultipleFacesError, NoFaceError, PoorQualityError
 from matcher.quality import QualityLimits, assess
 from matcher.types import Face, QualityReport, Template
 
@@ -274,7 +274,10 @@ class GateFlow:
             return
         txn.reading = reading
         txn.checks = list(reading.checks)
-        txn.reasons.extend(self.policy.document_reasons(txn.checks))
+        reasons = self.policy.document_reasons(txn.checks)
+        if reading.mrz is None:  # no MRZ from any source: expiry and the rest are unknown, not failed
+            reasons = ["DOC_UNREADABLE", *(r for r in reasons if r.startswith("CHIP_"))]
+        txn.reasons.extend(reasons)
         txn.timings_ms["document"] = _ms(t0)
         if txn.reasons:
             self._decide()
@@ -284,7 +287,7 @@ class GateFlow:
             if reading.portrait is None:
                 raise KioskError("document has no portrait")
             txn.doc_template = self.engine.template(reading.portrait, limits=self.document_limits)
-        except (KioskError, MatcherError) as exc:
+        except (KioskError, ImageError, NoFaceError, MultipleFacesError, PoorQualityError) as exc:
             txn.reasons.append("DOC_PORTRAIT_UNUSABLE")
             txn.timings_ms["portrait"] = _ms(t0)
             self._decide(error=getattr(exc, "code", "DOC_PORTRAIT_UNUSABLE"))
@@ -312,15 +315,12 @@ class GateFlow:
         txn.timings_ms["capture"] = txn.timings_ms.get("capture", 0.0) + _ms(t0)
         if issue is None and face is not None and frame is not None:
             t0 = time.perf_counter()
-            try:
-                template = self.engine.template_for_face(frame, face, limits=self.live_limits)
-            except MatcherError as exc:
-                issue = _first_reason(exc)
-            else:
-                txn.timings_ms["capture"] += _ms(t0)
-                txn.live_template, txn.live_frame = template, frame
-                self._match()
-                return
+            # quality was assessed in _judge_frame against the same limits: embed without assessing again
+            txn.live_template = self.engine.template_for_face(frame, face)
+            txn.live_frame = frame
+            txn.timings_ms["capture"] += _ms(t0)
+            self._match()
+            return
         assert issue is not None
         txn.last_issue = issue
         txn.multi_streak = txn.multi_streak + 1 if issue == "MULTIPLE_FACES" else 0
@@ -337,12 +337,14 @@ class GateFlow:
         """(issue code or None, the face to use). Records the quality report of the judged face."""
         txn = self._txn
         assert txn is not None
-        if frame is None or not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.size == 0:
+        if frame is None or not isinstance(frame, np.ndarray) or frame.ndim not in (2, 3) or frame.size == 0:
             return "CAPTURE_UNREADABLE", None
         try:
             face = self.engine.select_face(self.engine.detect(frame), frame.shape)
-        except MatcherError as exc:  # NoFaceError / MultipleFacesError (engine's multiple_face_ratio)
+        except (NoFaceError, MultipleFacesError) as exc:  # the engine's multiple_face_ratio decides
             return exc.code, None
+        except ImageError:
+            return "CAPTURE_UNREADABLE", None
         report = assess(frame, face, self.live_limits)
         txn.quality = report
         if not report.passed:
@@ -359,7 +361,9 @@ class GateFlow:
             txn.reasons.append("CAPTURE_UNREADABLE")
         else:
             txn.reasons.append("QUALITY_TIMEOUT")
-        if txn.live_template is not None:  # an earlier attempt produced a template: still screen it
+        if txn.live_template is not None:  # an earlier attempt was compared: report it, and screen it
+            if txn.best_score is not None and txn.best_score < self.threshold:
+                txn.reasons.append("FACE_NO_MATCH")
             self._search_watchlists()
         self._decide()
 
@@ -504,13 +508,6 @@ def _face_region(frame: np.ndarray, face: Face | None) -> np.ndarray:
     left, top = max(0, int(x1 - mx)), max(0, int(y1 - my))
     right, bottom = min(w, int(x2 + mx)), min(h, int(y2 + my))
     return frame[top:bottom, left:right] if right > left and bottom > top else frame
-
-
-def _first_reason(exc: MatcherError) -> str:
-    report = getattr(exc, "report", None)
-    if report is not None and report.reasons:
-        return str(report.reasons[0])
-    return str(getattr(exc, "code", "LOW_CONFIDENCE"))
 
 
 def _hit(alert: Any) -> WatchlistHit:

@@ -160,6 +160,7 @@ def test_bad_input_refers_and_the_gate_keeps_running(gate_factory, demo_setup, t
     (broken_chip / "DG1").write_bytes(b"garbage")
     decision = run_transaction(gate.flow, Presentation.from_path(broken_chip), FrameListCamera([]))
     assert decision.outcome == "REFER" and decision.reason_codes
+    assert decision.reason_codes[0] == "DOC_UNREADABLE"
     assert set(decision.reason_codes) <= {"DOC_UNREADABLE", "CHIP_UNREADABLE", "CHIP_PA_FAILED"}
 
     decision = run_transaction(

@@ -1,0 +1,171 @@
+"""``kiosk verify``, ``kiosk demo`` and ``kiosk run`` as subprocesses, on generated travellers."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import pytest
+
+from kiosk.demo import TRAVELLERS, run_demo
+from kiosk.store import DecisionLog
+
+REPO = Path(__file__).resolve().parents[2]
+GENUINE = "genuine traveller (Collins)"
+IMPOSTOR = "impostor with Hopper's passport"
+
+
+def kiosk(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    script = Path(sys.executable).with_name("kiosk")
+    cmd = [str(script)] if script.is_file() else [sys.executable, "-c", "from kiosk.cli import main; main()"]
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
+
+
+@pytest.fixture(scope="module")
+def gate_config(demo_setup, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A TOML configuration naming the demo's trust store, watchlist and state code."""
+    folder = tmp_path_factory.mktemp("config")
+    cfg = demo_setup.config
+    (folder / "kiosk.toml").write_text(
+        f"""
+[kiosk]
+id = "TEST-KIOSK"
+[documents]
+trust_store = "{cfg.trust_store}"
+extra_state_codes = ["UTO"]
+[watchlist]
+path = "{cfg.watchlist}"
+"""
+    )
+    return folder / "kiosk.toml"
+
+
+def _frame_file(demo_setup, label: str, folder: Path, index: int = 0) -> Path:
+    path = folder / f"live-{index}.png"
+    cv2.imwrite(str(path), demo_setup.frames[label][index])
+    return path
+
+
+def test_verify_genuine_json(demo_setup, gate_config: Path, tmp_path: Path) -> None:
+    live = _frame_file(demo_setup, GENUINE, tmp_path)
+    document = demo_setup.presentations[GENUINE].source
+    result = kiosk(
+        "verify", "--document", str(document), "--live", str(live), "--json", "--config", str(gate_config)
+    )
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["outcome"] == "PASS" and record["reason_codes"] == []
+    assert record["kiosk_id"] == "TEST-KIOSK"
+    assert record["face_score"] >= record["face_threshold"]
+    assert record["liveness"]["assessed"] is False
+    assert record["document_number_hash"] is None  # no log keys configured: the number is not kept at all
+
+
+def test_verify_impostor_from_a_video_and_chip_folder(demo_setup, gate_config: Path, tmp_path: Path) -> None:
+    video = tmp_path / "live.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (640, 480))
+    for frame in demo_setup.frames[IMPOSTOR]:
+        writer.write(frame)
+    writer.release()
+    chip = demo_setup.presentations[IMPOSTOR].chip
+    result = kiosk("verify", "--document", str(chip), "--live", str(video), "--config", str(gate_config))
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.startswith("REFER") and "FACE_NO_MATCH" in result.stdout
+    assert "does not match the document portrait" in result.stdout  # the officer's text
+
+
+def test_verify_bad_input(demo_setup, gate_config: Path, tmp_path: Path) -> None:
+    corrupt = tmp_path / "live.jpg"
+    corrupt.write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    document = str(demo_setup.presentations[GENUINE].source)
+    result = kiosk(
+        "verify", "--document", document, "--live", str(corrupt), "--json", "--config", str(gate_config)
+    )
+    assert result.returncode == 1
+    assert json.loads(result.stdout)["reason_codes"] == ["CAPTURE_UNREADABLE"]
+
+    page = tmp_path / "page.png"
+    page.write_bytes(b"not an image")
+    live = _frame_file(demo_setup, GENUINE, tmp_path)
+    result = kiosk("verify", "--document", str(page), "--live", str(live), "--json")
+    assert result.returncode == 1
+    assert json.loads(result.stdout)["reason_codes"] == ["DOC_UNREADABLE"]
+
+    bad_config = tmp_path / "bad.toml"
+    bad_config.write_text("[policy]\nfmr = 5\n")
+    result = kiosk("verify", "--document", document, "--live", str(live), "--config", str(bad_config))
+    assert result.returncode == 2 and result.stderr.startswith("error:") and "fmr" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_demo_decisions_are_logged_with_the_expected_reason_codes(engine, tmp_path: Path) -> None:
+    results = run_demo(tmp_path / "demo", engine=engine)
+    assert [r.label for r in results] == [t.label for t in TRAVELLERS]
+    for traveller, result in zip(TRAVELLERS, results, strict=True):
+        assert result.decision.reason_codes == traveller.expected, traveller.label
+        assert result.decision.outcome == ("REFER" if traveller.expected else "PASS")
+        assert result.as_expected
+    with DecisionLog(tmp_path / "demo" / "decisions.sqlite", readonly=True) as log:
+        assert log.verify().ok and log.head()[0] == len(TRAVELLERS)
+        for result in results:
+            row = log.decision(result.decision.id)
+            assert row is not None and row["document_number_hash"] == result.decision.document_number_hash
+
+
+def test_demo_command_prints_one_line_per_traveller() -> None:
+    result = kiosk("demo", timeout=180)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith(("PASS", "REFER"))]
+    assert len(lines) == len(TRAVELLERS)
+    for traveller, line in zip(TRAVELLERS, lines, strict=True):
+        assert traveller.label in line
+        assert line.startswith("REFER" if traveller.expected else "PASS")
+        for code in traveller.expected:
+            assert code in line
+
+
+def test_run_headless_on_folder_devices(demo_setup, tmp_path: Path) -> None:
+    reader = tmp_path / "reader"
+    for label in (GENUINE, "expired passport (Collins)"):
+        src = demo_setup.presentations[label].source
+        shutil.copytree(src, reader / src.name)
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(3):
+        _frame_file(demo_setup, GENUINE, frames, i)
+    cfg = demo_setup.config
+    config = tmp_path / "kiosk.toml"
+    config.write_text(
+        f"""
+[kiosk]
+id = "RUN-KIOSK"
+[devices.camera]
+kind = "folder"
+path = "frames"
+loop = true
+[devices.document_reader]
+path = "reader"
+done_path = "done"
+[documents]
+trust_store = "{cfg.trust_store}"
+extra_state_codes = ["UTO"]
+[store]
+path = "var/decisions.sqlite"
+key_file = "{cfg.key_file}"
+[policy]
+result_hold_s = 0.0
+"""
+    )
+    result = kiosk("run", "--config", str(config), "--max-transactions", "2", timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith(("PASS", "REFER"))]
+    assert len(lines) == 2
+    assert lines[0].startswith("PASS") and "DOC_EXPIRED" in lines[1]
+    assert sorted(p.name for p in (tmp_path / "done").iterdir()) == ["01-collins", "03-collins"]
+    assert (tmp_path / "var" / "decisions.sqlite").is_file()
