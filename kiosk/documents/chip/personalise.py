@@ -340,3 +340,37 @@ def personalise_chip(
     files = {"EF.COM": encode_ef_com(tuple(groups)), **{f"DG{n}": data for n, data in groups.items()}}
     files["EF.SOD"] = sod
     return files
+
+
+def write_pki(folder: Path, pki: Pki) -> Path:
+    """``trust/`` (CSCA certificate and CRL, for TrustStore.from_folder) and ``signer/`` (DS certificate and
+    its unencrypted private key, for :func:`load_signer`) under ``folder``. Test keys only."""
+    folder = Path(folder)
+    write_trust_folder(folder / "trust", [pki.csca.certificate], [pki.crl])
+    signer = folder / "signer"
+    signer.mkdir(parents=True, exist_ok=True)
+    (signer / "ds.pem").write_bytes(pki.ds.certificate.public_bytes(serialization.Encoding.PEM))
+    key = pki.ds.key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    key_file = signer / "ds.key"
+    key_file.touch(mode=0o600)
+    key_file.write_bytes(key)
+    (signer / "algorithm").write_text(pki.ds.algorithm + "\n")
+    return folder
+
+
+def load_signer(folder: Path) -> Signer:
+    """The document signer written by :func:`write_pki` (``signer/`` or the folder itself)."""
+    folder = Path(folder)
+    if (folder / "signer").is_dir():
+        folder = folder / "signer"
+    try:
+        certificate = x509.load_pem_x509_certificate((folder / "ds.pem").read_bytes())
+        key = serialization.load_pem_private_key((folder / "ds.key").read_bytes(), password=None)
+        algorithm = (folder / "algorithm").read_text().strip()
+    except OSError as exc:
+        raise ValueError(f"{folder} holds no document signer (ds.pem, ds.key, algorithm): {exc}") from exc
+    if algorithm not in ALGORITHMS or not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+        raise ValueError(f"{folder}: unsupported signer algorithm {algorithm!r}")
+    return Signer(certificate, key, algorithm)

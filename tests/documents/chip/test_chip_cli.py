@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+from PIL import Image
+
+from kiosk.documents.chip import TrustStore, read_chip
+from kiosk.documents.chip.cli import chip
+
+
+def test_pki_personalise_and_read(tmp_path: Path, mrz_lines, portrait) -> None:
+    runner = CliRunner()
+    face = tmp_path / "face.png"
+    Image.fromarray(portrait[:, :, ::-1]).save(face)
+    result = runner.invoke(chip, ["pki", str(tmp_path / "pki"), "--algorithm", "ecdsa", "--country", "NL"])
+    assert result.exit_code == 0, result.output
+    assert (
+        tmp_path / "pki" / "signer" / "ds.key"
+    ).stat().st_mode & 0o077 == 0  # private key not world-readable
+    mrz = r"\n".join(mrz_lines)
+    common = ["--mrz", mrz, "--portrait", str(face), "--signer", str(tmp_path / "pki")]
+    result = runner.invoke(
+        chip, ["personalise", str(tmp_path / "good"), *common, "--image-format", "jpeg2000"]
+    )
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(chip, ["personalise", str(tmp_path / "bad"), *common, "--tamper", "sod_signature"])
+    assert result.exit_code == 0, result.output
+    trust = TrustStore.from_folder(tmp_path / "pki" / "trust")
+    good = read_chip(tmp_path / "good", trust)
+    assert good.valid and good.face.image_format == "jpeg2000"
+    assert not read_chip(tmp_path / "bad", trust).check("chip.pa.sod_signature").passed
+
+
+def test_bad_mrz_and_missing_signer(tmp_path: Path, portrait) -> None:
+    face = tmp_path / "face.png"
+    Image.fromarray(portrait[:, :, ::-1]).save(face)
+    runner = CliRunner()
+    args = ["personalise", str(tmp_path / "x"), "--mrz", "nonsense", "--portrait", str(face)]
+    result = runner.invoke(chip, [*args, "--signer", str(tmp_path)])
+    assert result.exit_code == 2 and "not an MRZ" in result.output
+    for command in ("pki", "personalise", "dump", "serve"):
+        assert runner.invoke(chip, [command, "--help"]).exit_code == 0
