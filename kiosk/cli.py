@@ -45,3 +45,7 @@ cli.add_command(bench_log_command)
 from kiosk.documents.cli import document  # noqa: E402
 
 cli.add_command(document)
+
+from kiosk.documents.chip.cli import chip  # noqa: E402
+
+cli.add_command(chip)
