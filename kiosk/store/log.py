@@ -29,6 +29,7 @@ from kiosk.store.chain import (
     verify_links,
 )
 from kiosk.store.db import (
+    BUSY_TIMEOUT_MS,
     InstanceLock,
     Synchronous,
     connect,
@@ -242,7 +243,9 @@ class DecisionLog:
         """Delete evidence whose retention date is at or before ``now``; returns the number of items deleted.
 
         Deleted pages are zeroed (``secure_delete``) and the WAL is checkpointed and truncated, so no copy of
-        the ciphertext stays behind. Decisions and the chain are untouched.
+        the ciphertext stays behind. The checkpoint does not wait for readers (it would hold up the kiosk's
+        writes meanwhile): with a long reader active, old WAL frames stay until overwritten, still encrypted.
+        Decisions and the chain are untouched.
         """
         cutoff = iso_utc(now or utc_now())
         with self._mutex:
@@ -250,7 +253,9 @@ class DecisionLog:
                 count = conn.execute("DELETE FROM evidence WHERE retain_until <= ?", (cutoff,)).rowcount
             if count:
                 with sqlite_errors(self.path, "checkpointing after purge"):
+                    self._conn.execute("PRAGMA busy_timeout = 0")
                     self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         return count
 
     # ------------------------------------------------------------------------------------------- outbox

@@ -262,6 +262,19 @@ def test_evidence_is_sealed_checked_and_purged(log_path: Path, keys: KeyRing, ma
         log.evidence(long.id)
 
 
+def test_purged_ciphertext_leaves_no_copy_in_the_files(log_path: Path, keys: KeyRing, make_decision) -> None:
+    decision = make_decision("REFER")
+    with DecisionLog(log_path, keys) as log:
+        log.append(decision, evidence=Evidence(live_face=FACE * 100, retain_until=datetime.now(UTC)))
+        [ciphertext] = [
+            row[0] for row in sqlite3.connect(log_path).execute("SELECT ciphertext FROM evidence")
+        ]
+        log.append(make_decision())
+        assert log.purge() == 1
+        files = [p for p in log_path.parent.iterdir() if p.name.startswith(log_path.name)]
+        assert all(ciphertext[40:200] not in p.read_bytes() for p in files)
+
+
 def test_evidence_tampering_and_early_deletion_are_reported(log_path: Path, keys: KeyRing, make_decision):
     a, b = make_decision("REFER"), make_decision("REFER")
     with DecisionLog(log_path, keys) as log:
@@ -283,6 +296,32 @@ def test_evidence_tampering_and_early_deletion_are_reported(log_path: Path, keys
     with DecisionLog(log_path, keys, readonly=True) as log:
         reasons = [p.reason for p in log.verify().problems]
     assert any("missing before its retention date" in reason for reason in reasons)
+
+
+def test_a_failing_migration_leaves_the_previous_schema(
+    log_path: Path, keys: KeyRing, make_decision, monkeypatch
+) -> None:
+    import kiosk.store.db as db
+
+    first = _filled(log_path, keys, make_decision, n=1)
+
+    def broken_v2(database: sqlite_utils.Database) -> None:
+        database["new_table"].create({"id": int}, pk="id")
+        raise StoreError("migration 2 failed halfway")
+
+    monkeypatch.setattr(db, "MIGRATIONS", (*db.MIGRATIONS, broken_v2))
+    monkeypatch.setattr(db, "SCHEMA_VERSION", 2)
+    with pytest.raises(StoreError, match="halfway"):
+        DecisionLog(log_path, keys)
+    check = sqlite_utils.Database(log_path)
+    assert "new_table" not in check.table_names()
+    assert [r["version"] for r in check["schema_version"].rows] == [1]
+    check.close()
+
+    monkeypatch.setattr(db, "MIGRATIONS", (*db.MIGRATIONS[:1], lambda d: d["new_table"].create({"id": int})))
+    with DecisionLog(log_path, keys) as log:
+        assert log.decision(first[0]) is not None and log.verify().ok
+    assert "new_table" in sqlite_utils.Database(log_path).table_names()
 
 
 def test_future_decision_fields_are_kept_in_extra(log_path: Path, keys: KeyRing, make_decision) -> None:
