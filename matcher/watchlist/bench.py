@@ -20,7 +20,7 @@ import json
 import os
 import resource
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -111,17 +111,17 @@ def _normalise(v: np.ndarray) -> np.ndarray:
 
 
 def model_from_lfw(lfw_dir: Path, max_images: int | None = None) -> TemplateModel:
-    """Fit the generator on the FaceEngine's templates of an LFW-format folder (cached by calibration)."""
+    """Fit the generator on the FaceEngine's templates of an LFW-format folder (the first ``max_images``
+    in people.txt order; embedded once and cached on disk by the calibration code)."""
     from matcher.calibrate import embed_dataset, read_lfw
     from matcher.engine import FaceEngine
 
     dataset = read_lfw(lfw_dir)
+    if max_images:
+        dataset = replace(dataset, images=dataset.images[:max_images], identity=dataset.identity[:max_images])
     emb = embed_dataset(dataset, FaceEngine.load())
     ok = emb.ok
-    vectors, identity = emb.vectors[ok], dataset.identity[ok]
-    if max_images:
-        vectors, identity = vectors[:max_images], identity[:max_images]
-    return TemplateModel.fit(vectors, identity, f"{lfw_dir.name}, {emb.model_id}")
+    return TemplateModel.fit(emb.vectors[ok], dataset.identity[ok], f"{lfw_dir.name}, {emb.model_id}")
 
 
 @dataclass(frozen=True)
@@ -312,6 +312,7 @@ def bench_search_command(
     ef_construction: int,
     source: str | None,
     lfw_dir: Path | None,
+    lfw_images: int | None,
     threads: int,
     search_threads: int,
     seed: int,
@@ -325,7 +326,7 @@ def bench_search_command(
     if source == "lfw":
         if lfw_dir is None:
             raise click.UsageError("--source lfw needs --lfw DIR or $EGATE_SHARED")
-        model = model_from_lfw(lfw_dir)
+        model = model_from_lfw(lfw_dir, lfw_images)
     else:
         model = TemplateModel.isotropic()
     hnsw = wl_index.HnswParams(m=m, ef_construction=ef_construction)
