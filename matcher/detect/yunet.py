@@ -24,8 +24,9 @@ class YuNet:
         nms_iou: float = 0.3,
         top_k: int = 50,
     ) -> None:
-        if threads is not None:
-            cv2.setNumThreads(threads)  # YuNet runs in OpenCV's DNN module, which uses OpenCV's thread pool
+        # ``threads`` is accepted for a uniform interface but not applied: YuNet runs in OpenCV's DNN module,
+        # whose thread pool is process-wide (cv2.setNumThreads), which a detector must not change for everyone.
+        del threads
         self.max_side = int(max_side)
         settings = ((320, 320), float(score_threshold), float(nms_iou), int(top_k))
         if isinstance(model, bytes):
