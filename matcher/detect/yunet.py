@@ -25,7 +25,7 @@ class YuNet:
         top_k: int = 50,
     ) -> None:
         # ``threads`` is accepted for a uniform interface but not applied: YuNet runs in OpenCV's DNN module,
-        # whose thread pool is process-wide (cv2.setNumThreads), which a detector must not change for everyone.
+        # whose thread pool is process-wide (cv2.setNumThreads): not for one detector to change.
         del threads
         self.max_side = int(max_side)
         settings = ((320, 320), float(score_threshold), float(nms_iou), int(top_k))
