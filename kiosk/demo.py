@@ -23,6 +23,7 @@ from kiosk.config import KioskConfig
 from kiosk.decision import Decision
 from kiosk.devices.camera import FrameListCamera
 from kiosk.devices.document_reader import Presentation
+from kiosk.errors import KioskError
 from kiosk.policy import Policy
 from kiosk.transaction import open_gate, run_transaction
 
@@ -56,7 +57,7 @@ class Traveller:
     expected: tuple[str, ...]  # reason codes the demo expects (empty: PASS)
     expired: bool = False
     swapped_chip_portrait: bool = False  # DG2 replaced by the face at the camera after signing
-    camera: str = "good"  # "good" or "unusable" (dark, blurred, turned away)
+    camera: str = "good"  # "good" or "unusable" (far too dark and motion-blurred)
 
 
 TRAVELLERS: tuple[Traveller, ...] = (
@@ -242,6 +243,8 @@ def run_demo(
     temp = None
     if workdir is None:
         temp = workdir = Path(tempfile.mkdtemp(prefix="kiosk-demo-"))
+    elif workdir.exists() and any(workdir.iterdir()):
+        raise KioskError(f"demo folder {workdir} is not empty: give a new or empty folder")
     try:
         engine = engine or FaceEngine.load(multiple_face_ratio=DEMO_POLICY.second_face_min_ratio)
         setup = build_demo(workdir, engine)
@@ -258,8 +261,8 @@ def run_demo(
                     on_decision(t.label, t.expected, decision)
         finally:
             gate.close()
-        if echo and setup.config.log_path is not None:
-            echo(f"decision log: {setup.config.log_path}")
+        if echo and temp is None:
+            echo(f"decision log: {setup.config.log_path} (key: {setup.config.key_file})")
         return results
     finally:
         if temp is not None:

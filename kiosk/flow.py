@@ -29,7 +29,7 @@ from kiosk.decision import Decision, WatchlistHit
 from kiosk.devices.barrier import GateBarrier, LogBarrier
 from kiosk.devices.document_reader import Presentation
 from kiosk.documents.checks import Check
-from kiosk.errors import KioskError
+from kiosk.errors import ConfigError, KioskError
 from kiosk.policy import Policy, coaching_text, reason_text
 from matcher.errors import ImageError, MultipleFacesError, NoFaceError, PoorQualityError
 from matcher.quality import QualityLimits, assess
@@ -130,8 +130,6 @@ class _Transaction:
 
 def limits_with(base: QualityLimits, overrides: Mapping[str, Any], where: str) -> QualityLimits:
     """``base`` with the configured overrides; unknown names are a ConfigError naming ``where``."""
-    from kiosk.errors import ConfigError
-
     names = {f.name for f in dataclasses.fields(base)}
     unknown = sorted(set(overrides) - names)
     if unknown:
@@ -214,6 +212,7 @@ class GateFlow:
         self._txn = _Transaction(
             id=str(uuid.uuid4()), presentation=presentation, started=self.clock.monotonic()
         )
+        self._refresh_watchlists()
         self._guarded(self._document_step)
 
     def offer_frame(self, frame: np.ndarray | None) -> None:
@@ -245,6 +244,15 @@ class GateFlow:
                 self._txn = None
 
     # ----- steps -----------------------------------------------------------------------------------------
+    def _refresh_watchlists(self) -> None:
+        """Pick up watchlist versions published since the last traveller (a cheap check when unchanged)."""
+        if self._watchlist is None:
+            return
+        try:
+            self._watchlist.refresh()
+        except Exception:  # keep searching the lists already loaded; a list never loaded fails the search
+            log.exception("watchlist refresh failed")
+
     def _guarded(self, step: Callable[[], None]) -> None:
         try:
             step()
@@ -391,7 +399,9 @@ class GateFlow:
             return
         self._to(State.WATCHLIST_SEARCH)
         t0 = time.perf_counter()
-        alerts = self._watchlist.search(txn.live_template, top_k=self.policy.watchlist_top_k)
+        alerts = self._watchlist.search(
+            txn.live_template, top_k=self.policy.watchlist_top_k, now=self.clock.now()
+        )
         txn.timings_ms["watchlist"] = _ms(t0)
         txn.hits = tuple(_hit(a) for a in alerts)
         if any(self.policy.category_refers(h.category) for h in txn.hits):

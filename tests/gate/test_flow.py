@@ -4,6 +4,7 @@ decision log) on generated travellers, with a fake clock."""
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -241,3 +242,28 @@ def test_expiry_is_judged_on_the_flow_clock(demo_setup, engine, clock_factory, t
         gate.close()
     assert decision.outcome == "REFER" and "DOC_EXPIRED" in decision.reason_codes
     assert decision.time_utc.startswith(later.now().date().isoformat())
+
+
+def test_watchlist_updates_reach_the_next_traveller(demo_setup, engine, clock, tmp_path: Path) -> None:
+    from matcher.watchlist import WatchlistStore
+    from matcher.watchlist.store import NewEntry
+
+    lists = tmp_path / "watchlists"
+    shutil.copytree(demo_setup.config.watchlist, lists)
+    config = dataclasses.replace(demo_setup.config, watchlist=lists, log_path=tmp_path / "log.sqlite")
+    gate = open_gate(config, engine=engine, clock=clock)
+    try:
+        first = run_transaction(
+            gate.flow, demo_setup.presentations[GENUINE], FrameListCamera(demo_setup.frames[GENUINE])
+        )
+        publisher = WatchlistStore(lists)  # e.g. the sync process, publishing a new list version
+        enrol = demo_setup.frames[IMPOSTOR][0]  # Collins, another capture
+        publisher.add("demo-list", [NewEntry("DEMO-0002", engine.template(enrol), category="wanted")])
+        second = run_transaction(
+            gate.flow, demo_setup.presentations[GENUINE], FrameListCamera(demo_setup.frames[GENUINE])
+        )
+    finally:
+        gate.close()
+    assert first.outcome == "PASS"
+    assert second.reason_codes == ("WATCHLIST_HIT",)
+    assert [h.entry_id for h in second.watchlist_hits] and second.watchlist_hits[0].list_id == "demo-list"
