@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 
 from kiosk.documents.checks import Check
 from kiosk.documents.chip.signature import SignatureFailure, digest, verify_signer_info
@@ -74,7 +75,7 @@ def _sod_signature(sod: SecurityObject) -> Check:
         )
     except SignatureFailure as exc:
         return Check(SOD_SIGNATURE, False, str(exc))
-    except ValueError as exc:  # the DS key itself cannot be loaded
+    except (ValueError, UnsupportedAlgorithm) as exc:  # the DS key itself cannot be loaded
         return Check(SOD_SIGNATURE, False, f"the DS public key is unusable: {exc}")
     return Check(SOD_SIGNATURE, True, "the SOD signature verifies with the DS certificate")
 

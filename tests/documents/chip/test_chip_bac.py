@@ -3,7 +3,11 @@ software eMRTD through the protocol, and the ways it must refuse."""
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kiosk.documents.checks import DocumentError
 from kiosk.documents.chip.pcsc import BacChipReader, BacKey, ChipAccessError
@@ -15,6 +19,7 @@ from kiosk.documents.chip.secure_messaging import (
     mutual_authenticate_command,
     open_authentication_response,
 )
+from kiosk.documents.chip.tlv import encode_tlv
 from kiosk.documents.chip.virtual_card import SoftwareEmrtd
 from kiosk.documents.mrz import check_digit, parse_mrz
 
@@ -116,3 +121,24 @@ def test_not_an_emrtd() -> None:
 
     with pytest.raises(DocumentError, match="no eMRTD application"):
         BacChipReader(Silent(), BacKey("X", "000000", "000000")).read_files()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=120))
+def test_fuzz_protected_responses_from_a_hostile_chip(blob: bytes) -> None:
+    session = open_authentication_response(SEED, E_IC_M_IC, RND_IC, RND_IFD, K_IFD)
+    for data in (blob, encode_tlv(0x87, blob) + encode_tlv(0x99, b"\x90\x00") + encode_tlv(0x8E, blob[:8])):
+        with contextlib.suppress(SecureMessagingError):
+            session.unwrap_response(data)
+    with contextlib.suppress(SecureMessagingError):
+        open_authentication_response(SEED, blob, RND_IC, RND_IFD, K_IFD)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.binary(min_size=0, max_size=60), max_size=6))
+def test_fuzz_software_card_answers_every_apdu(chip_files, apdus: list[bytes]) -> None:
+    card = SoftwareEmrtd(chip_files)
+    card.process(bytes.fromhex("00A4040C07A0000002471001"))
+    for apdu in apdus:
+        response = card.process(apdu)
+        assert len(response) >= 2
