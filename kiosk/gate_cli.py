@@ -66,7 +66,8 @@ def decision_json(decision: Decision, details: dict[str, Any] | None = None) -> 
 def verify(document: Path, live: Path, as_json: bool, log_decision: bool, config_path: Path | None) -> None:
     """Run one gate transaction: document checks, face capture, 1:1, 1:N, decision.
 
-    Exit status: 0 PASS, 1 REFER, 2 error."""
+    The trust store (chip passive authentication), watchlists, accepted state codes and the policy come
+    from --config. Exit status: 0 PASS, 1 REFER, 2 error."""
     from kiosk.transaction import verify as verify_fn
 
     config = load_config(config_path)
