@@ -254,8 +254,10 @@ class DecisionLog:
             if count:
                 with sqlite_errors(self.path, "checkpointing after purge"):
                     self._conn.execute("PRAGMA busy_timeout = 0")
-                    self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                    self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                    try:
+                        self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    finally:
+                        self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         return count
 
     # ------------------------------------------------------------------------------------------- outbox
@@ -308,10 +310,10 @@ class DecisionLog:
         """Referred decisions without a final resolution (ADMITTED/REFUSED), oldest first: the case queue."""
         query = (
             "SELECT * FROM decisions d WHERE outcome = 'REFER' AND NOT EXISTS (SELECT 1 FROM resolutions r "
-            "WHERE r.decision_id = d.id AND r.resolution IN ('ADMITTED', 'REFUSED')) ORDER BY seq LIMIT ?"
+            "WHERE r.decision_id = d.id AND r.resolution IN (?, ?)) ORDER BY seq LIMIT ?"
         )
         with self._mutex, sqlite_errors(self.path, "reading open cases"):
-            return [_parsed(row) for row in _rows(self._conn.execute(query, (limit,)))]
+            return [_parsed(row) for row in _rows(self._conn.execute(query, (*FINAL_RESOLUTIONS, limit)))]
 
     def records(self, since_seq: int = 0) -> Iterator[tuple[str, dict[str, Any]]]:
         """Chained rows (kind, row exactly as stored) with ``seq > since_seq`` in chain order, for export and
@@ -391,12 +393,18 @@ class DecisionLog:
 
     def _check_evidence(self, cutoff: str) -> list[Problem]:
         recorded: dict[tuple[str, str], tuple[int, dict[str, str]]] = {}
+        problems = []
         for seq, decision_id, listed in self._conn.execute(
             "SELECT seq, id, evidence FROM decisions WHERE evidence != '[]' ORDER BY seq"
         ):
-            for digest in json.loads(listed):
-                recorded[(decision_id, digest["kind"])] = (seq, digest)
-        problems = []
+            try:
+                for digest in json.loads(listed):
+                    wanted = {"sha256": str(digest["sha256"]), "retain_until": str(digest["retain_until"])}
+                    recorded[(decision_id, digest["kind"])] = (seq, wanted)
+            except (ValueError, TypeError, KeyError):
+                problems.append(
+                    Problem(seq, decision_id, "evidence", "the decision's evidence list is malformed")
+                )
         for decision_id, kind, ciphertext, retain_until in self._conn.execute(
             "SELECT decision_id, kind, ciphertext, retain_until FROM evidence ORDER BY id"
         ):
