@@ -18,9 +18,14 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 
 from kiosk.documents.checks import Check
-from kiosk.documents.chip.signature import SignatureFailure, digest, verify_signer_info
+from kiosk.documents.chip.signature import (
+    SignatureFailure,
+    digest,
+    issued_by,
+    verify_signer_info,
+)
 from kiosk.documents.chip.sod import LDS_SECURITY_OBJECT_OID, SecurityObject
-from kiosk.documents.chip.trust import TrustStore, issued_by
+from kiosk.documents.chip.trust import TrustStore
 
 SOD_SIGNATURE = "chip.pa.sod_signature"
 DS_CHAIN = "chip.pa.ds_certificate_chain"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 from asn1crypto import algos, cms, core
+from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -374,3 +375,49 @@ def load_signer(folder: Path) -> Signer:
     if algorithm not in ALGORITHMS or not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
         raise ValueError(f"{folder}: unsupported signer algorithm {algorithm!r}")
     return Signer(certificate, key, algorithm)
+
+
+# NIST P-256 domain parameters (FIPS 186-4, D.1.2.3), for certificates with explicit EC parameters.
+_P256_PRIME = int("FFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF", 16)
+_P256_B = int("5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B", 16)
+_P256_ORDER = int("FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551", 16)
+
+
+def with_explicit_ec_parameters(subject: Signer, issuer: Signer | None = None) -> Signer:
+    """``subject`` with its certificate re-encoded to carry explicit P-256 domain parameters instead of the
+    curve's name (as many eMRTD PKIs do), re-signed by ``issuer`` (default: itself, for a CSCA)."""
+    if not isinstance(subject.key, ec.EllipticCurvePrivateKey) or subject.key.curve.name != "secp256r1":
+        raise ValueError("explicit parameters are only produced for P-256 keys")
+    issuer = issuer or subject
+    generator = ec.derive_private_key(1, ec.SECP256R1()).public_key()
+    point = subject.key.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    domain = {
+        "version": "ecdpVer1",
+        "field_id": {"field_type": "prime_field", "parameters": _P256_PRIME},
+        "curve": {
+            "a": (_P256_PRIME - 3).to_bytes(32, "big"),
+            "b": _P256_B.to_bytes(32, "big"),
+        },
+        "base": generator.public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        ),
+        "order": _P256_ORDER,
+        "cofactor": 1,
+    }
+    spki = asn1_keys.PublicKeyInfo(
+        {"algorithm": {"algorithm": "ec", "parameters": ("specified", domain)}, "public_key": point}
+    )
+    original = asn1_x509.Certificate.load(subject.certificate.public_bytes(serialization.Encoding.DER))
+    tbs = original["tbs_certificate"]
+    tbs["subject_public_key_info"] = spki
+    signature = _sign(issuer, tbs.dump(force=True), "sha256")
+    certificate = asn1_x509.Certificate(
+        {
+            "tbs_certificate": tbs,
+            "signature_algorithm": original["signature_algorithm"],
+            "signature_value": signature,
+        }
+    )
+    return Signer(x509.load_der_x509_certificate(certificate.dump()), subject.key, subject.algorithm)

@@ -157,3 +157,22 @@ def find_signer_certificate(signed_data: cms.SignedData, signer: cms.SignerInfo)
     except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
         raise SignatureFailure(f"malformed signer certificate: {exc}") from exc
     raise SignatureFailure("the signer's certificate is not in the signed data")
+
+
+def issued_by(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """True when ``issuer``'s name is the certificate's issuer and its key verifies the signature."""
+    if certificate.issuer != issuer.subject:
+        return False
+    try:
+        key = issuer.public_key()
+        parameters = certificate.signature_algorithm_parameters
+        data, signature = certificate.tbs_certificate_bytes, certificate.signature
+        if isinstance(key, rsa.RSAPublicKey) and isinstance(parameters, padding.PSS | padding.PKCS1v15):
+            key.verify(signature, data, parameters, certificate.signature_hash_algorithm)
+        elif isinstance(key, ec.EllipticCurvePublicKey) and isinstance(parameters, ec.ECDSA):
+            key.verify(signature, data, parameters)
+        else:
+            return False  # key and signature algorithm do not go together (or are unsupported)
+    except (InvalidSignature, ValueError, UnsupportedAlgorithm, TypeError):
+        return False
+    return True

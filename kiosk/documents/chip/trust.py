@@ -13,9 +13,15 @@ from typing import ClassVar
 from asn1crypto import cms, core
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 
-from kiosk.documents.chip.signature import SignatureFailure, find_signer_certificate, verify_signer_info
+from kiosk.documents.chip.signature import (
+    SignatureFailure,
+    find_signer_certificate,
+    issued_by,
+    verify_signer_info,
+)
 from kiosk.errors import ConfigError
 
 MASTER_LIST_OID = "2.23.136.1.1.2"
@@ -147,18 +153,9 @@ class TrustStore:
             try:
                 if crl.is_signature_valid(csca.public_key()):
                     return True
-            except Exception:  # a key type the CRL's algorithm cannot use: not this CSCA
+            except (ValueError, TypeError, UnsupportedAlgorithm):  # a key this CRL's algorithm cannot use
                 continue
         return False
-
-
-def issued_by(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:
-    """True when ``issuer``'s name and key produced ``certificate``'s signature."""
-    try:
-        certificate.verify_directly_issued_by(issuer)
-    except Exception:  # InvalidSignature, ValueError (name mismatch), TypeError/UnsupportedAlgorithm (key)
-        return False
-    return True
 
 
 def _is_ca(certificate: x509.Certificate) -> bool:

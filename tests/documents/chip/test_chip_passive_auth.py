@@ -283,3 +283,28 @@ def test_a_csca_cannot_act_as_document_signer(tmp_path, pki, mrz_lines, portrait
     reading = read_chip(make_chip(chip_dir, mrz_lines, portrait, pki.csca), trust_of(tmp_path, pki.csca))
     assert "chip.pa.ds_certificate_chain" in failed(reading)
     assert "is a CA" in reading.check("chip.pa.ds_certificate_chain").detail
+
+
+def test_explicit_ec_domain_parameters(tmp_path, mrz_lines, portrait, chip_dir) -> None:
+    """CSCA and DS certificates with explicit curve parameters instead of a curve name (common in eMRTD
+    PKIs) verify like named-curve ones."""
+    from asn1crypto import x509 as asn1_x509
+
+    from kiosk.documents.chip.personalise import with_explicit_ec_parameters
+
+    csca = with_explicit_ec_parameters(create_csca("DE"))
+    ds = with_explicit_ec_parameters(create_document_signer(csca), csca)
+    der = ds.certificate.public_bytes(serialization.Encoding.DER)
+    spki = asn1_x509.Certificate.load(der)["tbs_certificate"]["subject_public_key_info"]
+    assert spki["algorithm"]["parameters"].name == "specified"
+    trust = trust_of(tmp_path, csca, crls=[create_crl(csca)])
+    reading = read_chip(make_chip(chip_dir, mrz_lines, portrait, ds), trust)
+    assert failed(reading) == set()
+    revoked = trust_of(tmp_path / "r", csca, crls=[create_crl(csca, revoked=[ds.certificate])])
+    assert failed(read_chip(chip_dir, revoked)) == {"chip.pa.crl"}
+    stranger = with_explicit_ec_parameters(create_csca("DE"))
+    assert failed(read_chip(chip_dir, trust_of(tmp_path / "s", stranger))) == {
+        "chip.pa.ds_certificate_chain",
+        "chip.pa.csca_validity",
+        "chip.pa.crl",
+    }
