@@ -19,17 +19,18 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 from PIL import Image
 
 from kiosk.documents.chip.biometric import ISO_19794_5, encode_dg2
 from kiosk.documents.chip.lds import encode_dg1, encode_dg14, encode_dg15, encode_ef_com
-from kiosk.documents.chip.signature import HASHES, digest
+from kiosk.documents.chip.signature import ECDSA_PLAIN_OIDS, HASHES, digest
 from kiosk.documents.chip.sod import LDS_SECURITY_OBJECT_OID, encode_lds_security_object, wrap_sod
 from kiosk.documents.chip.tlv import encode_tlv, read_tlv
 from kiosk.documents.chip.trust import MASTER_LIST_OID, CscaMasterList
 
-ALGORITHMS = ("ecdsa", "rsa", "rsa-pss")
+ALGORITHMS = ("ecdsa", "ecdsa-plain", "rsa", "rsa-pss")  # ecdsa-plain: BSI TR-03111 r||s in the SOD
 TAMPERS = (
     "dg1_byte",  # one byte of DG1 altered after signing
     "dg2_image",  # one byte of the portrait altered after signing
@@ -39,7 +40,8 @@ TAMPERS = (
     "dg2_container",  # the DG2 face container is malformed (signed as such: only parsing can catch it)
 )
 _AA_PROTOCOL = "2.23.136.1.1.5"  # id-icao-mrtd-security-aaProtocolObject
-_ECDSA_PLAIN_SHA256 = "0.4.0.127.0.7.1.1.4.1.3"
+_ECDSA_PLAIN_OIDS = {hash_name: oid for oid, hash_name in ECDSA_PLAIN_OIDS.items()}
+_ECDSA_PLAIN_SHA256 = _ECDSA_PLAIN_OIDS["sha256"]
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ class Pki:
 
 
 def _new_key(algorithm: str) -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey:
-    if algorithm == "ecdsa":
+    if algorithm in ("ecdsa", "ecdsa-plain"):
         return ec.generate_private_key(ec.SECP256R1())
     if algorithm in ("rsa", "rsa-pss"):
         return rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -205,13 +207,15 @@ def _signature_algorithm(signer: Signer, hash_algorithm: str) -> dict:
                 "trailer_field": "trailer_field_bc",
             },
         }
+    if signer.algorithm == "ecdsa-plain":
+        return {"algorithm": _ECDSA_PLAIN_OIDS[hash_algorithm]}
     suffix = "ecdsa" if signer.algorithm == "ecdsa" else "rsa"
     return {"algorithm": f"{hash_algorithm}_{suffix}"}
 
 
 def _sign(signer: Signer, data: bytes, hash_algorithm: str) -> bytes:
     hash_ = HASHES[hash_algorithm]()
-    if signer.algorithm == "ecdsa":
+    if signer.algorithm in ("ecdsa", "ecdsa-plain"):
         return signer.key.sign(data, ec.ECDSA(hash_))
     if signer.algorithm == "rsa-pss":
         pad = padding.PSS(mgf=padding.MGF1(HASHES[hash_algorithm]()), salt_length=hash_.digest_size)
@@ -229,6 +233,10 @@ def sign_cms(econtent: bytes, content_type: str, signer: Signer, hash_algorithm:
         ]
     )
     signature = _sign(signer, signed_attrs.dump(), hash_algorithm)
+    if signer.algorithm == "ecdsa-plain":
+        r, s = decode_dss_signature(signature)
+        size = (signer.key.curve.key_size + 7) // 8
+        signature = r.to_bytes(size, "big") + s.to_bytes(size, "big")
     signer_info = {
         "version": "v1",
         "sid": {

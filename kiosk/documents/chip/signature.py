@@ -22,7 +22,7 @@ HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "sha384": hashes.SHA384,
     "sha512": hashes.SHA512,
 }
-_ECDSA_PLAIN = {  # BSI TR-03111 ecdsa-plain-SHA* (0.4.0.127.0.7.1.1.4.1.x)
+ECDSA_PLAIN_OIDS = {  # BSI TR-03111 ecdsa-plain-SHA* (0.4.0.127.0.7.1.1.4.1.x)
     "0.4.0.127.0.7.1.1.4.1.1": "sha1",
     "0.4.0.127.0.7.1.1.4.1.2": "sha224",
     "0.4.0.127.0.7.1.1.4.1.3": "sha256",
@@ -108,11 +108,11 @@ def verify_signature(
                 raise SignatureFailure("RSA signature but the signer key is not RSA")
             hash_name = digest_name if name == "rsassa_pkcs1v15" else name.removesuffix("_rsa")
             public_key.verify(signature, data, padding.PKCS1v15(), _hash(hash_name))
-        elif name.endswith("_ecdsa") or name == "ecdsa" or oid in _ECDSA_PLAIN:
+        elif name.endswith("_ecdsa") or name == "ecdsa" or oid in ECDSA_PLAIN_OIDS:
             if not isinstance(public_key, ec.EllipticCurvePublicKey):
                 raise SignatureFailure("ECDSA signature but the signer key is not EC")
-            if oid in _ECDSA_PLAIN:
-                hash_name = _ECDSA_PLAIN[oid]
+            if oid in ECDSA_PLAIN_OIDS:
+                hash_name = ECDSA_PLAIN_OIDS[oid]
                 half = len(signature) // 2
                 if not signature or len(signature) % 2:
                     raise SignatureFailure("plain ECDSA signature has an odd length")

@@ -53,13 +53,17 @@ def pss_pki() -> Pki:
 
 
 @pytest.fixture(scope="session")
-def trust(pki: Pki, rsa_pki: Pki, pss_pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> TrustStore:
+def plain_pki() -> Pki:
+    return create_pki("NL", algorithm="ecdsa-plain")
+
+
+@pytest.fixture(scope="session")
+def trust(
+    pki: Pki, rsa_pki: Pki, pss_pki: Pki, plain_pki: Pki, tmp_path_factory: pytest.TempPathFactory
+) -> TrustStore:
     folder = tmp_path_factory.mktemp("trust")
-    write_trust_folder(
-        folder,
-        [p.csca.certificate for p in (pki, rsa_pki, pss_pki)],
-        [p.crl for p in (pki, rsa_pki, pss_pki)],
-    )
+    pkis = (pki, rsa_pki, pss_pki, plain_pki)
+    write_trust_folder(folder, [p.csca.certificate for p in pkis], [p.crl for p in pkis])
     return TrustStore.from_folder(folder)
 
 

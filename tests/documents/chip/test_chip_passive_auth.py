@@ -53,7 +53,7 @@ def trust_of(tmp_path: Path, *cscas: Signer, crls=(), require_crl: bool = False)
     return TrustStore.from_folder(folder, require_crl=require_crl)
 
 
-@pytest.mark.parametrize("which", ["pki", "rsa_pki", "pss_pki"])
+@pytest.mark.parametrize("which", ["pki", "rsa_pki", "pss_pki", "plain_pki"])
 @pytest.mark.parametrize(
     ("image_format", "container"),
     [("jpeg", ISO_19794_5), ("jpeg2000", ISO_19794_5), ("jpeg", ISO_39794_5), ("jpeg2000", ISO_39794_5)],
@@ -95,7 +95,7 @@ def test_hash_algorithms(hash_algorithm: str, pki, trust, mrz_lines, portrait, c
         ("sod_truncated", {"chip.parse.sod"} | PA_STEPS),
     ],
 )
-@pytest.mark.parametrize("which", ["pki", "rsa_pki"])
+@pytest.mark.parametrize("which", ["pki", "rsa_pki", "plain_pki"])
 def test_tampered_chip_fails_exactly_the_right_checks(
     tamper: str, expected: set[str], which: str, request, trust, mrz_lines, portrait, chip_dir
 ) -> None:
