@@ -1,7 +1,7 @@
 """Subprocess of the reliability tests: appends decisions (some with evidence, some resolved, an occasional
 purge) to a log in a loop, and prints each id to stdout only after its transaction committed.
 
-usage: python store_appender.py DB [--shared] [--count N]   (key from EGATE_LOG_KEY)
+usage: python store_appender.py DB [--shared] [--count N] [--normal]   (key from EGATE_LOG_KEY)
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ def main(argv: list[str]) -> int:
     count = int(argv[argv.index("--count") + 1]) if "--count" in argv else 10**9
     keys = KeyRing.from_env()
     try:
-        log = DecisionLog(path, keys, exclusive=not shared)
+        log = DecisionLog(
+            path, keys, exclusive=not shared, synchronous="NORMAL" if "--normal" in argv else "FULL"
+        )
     except StoreError as exc:
         print(f"error: {exc.code}: {exc}", file=sys.stderr, flush=True)
         return 2

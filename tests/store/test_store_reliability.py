@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -80,24 +81,39 @@ def _assert_consistent(db: Path, decisions: list[str], resolutions: list[str], *
         assert conn.execute(orphans).fetchone()[0] == 0
 
 
+def _kill_while_appending(db: Path, delay: float, *args: str) -> str:
+    """Run the appender, SIGKILL it ``delay`` seconds after its first commit; returns everything it printed.
+    Its output is drained all along, so it is never blocked on a full pipe when the kill comes."""
+    proc = _appender(db, *args)
+    assert proc.stdout is not None
+    chunks: list[str] = []
+    reader = threading.Thread(target=lambda: chunks.extend(iter(proc.stdout.readline, "")))
+    reader.start()
+    deadline = time.monotonic() + 60
+    while not chunks and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    reader.join(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read() if proc.stderr else ""
+    return "".join(chunks)
+
+
 def test_sigkill_at_random_points_loses_no_committed_decision(tmp_path: Path) -> None:
     db, rng = tmp_path / "crash.db", random.Random(20261123)
     decisions: list[str] = []
     resolutions: list[str] = []
-    for kills in range(1, 7):
-        proc = _appender(db)
-        assert proc.stdout is not None
-        first = proc.stdout.readline()  # running and appending
-        time.sleep(rng.uniform(0.05, 0.8))
-        proc.send_signal(signal.SIGKILL)
-        rest, _ = proc.communicate(timeout=30)
-        assert proc.returncode == -signal.SIGKILL
-        round_decisions, round_resolutions = _committed(first + rest)
+    for kills in range(1, 9):
+        # Half the rounds with synchronous=NORMAL: as safe against a process kill (the OS has every
+        # write), and fast enough to reach thousands of transactions on a loaded machine.
+        printed = _kill_while_appending(db, rng.uniform(0.05, 1.0), *(["--normal"] if kills % 2 else []))
+        round_decisions, round_resolutions = _committed(printed)
         decisions += round_decisions
         resolutions += round_resolutions
         _assert_consistent(db, decisions, resolutions, kills=kills)
-    assert len(decisions) > 100  # the rounds did real work (thousands on an idle machine)
-    print(f"{len(decisions)} decisions, {len(resolutions)} resolutions acknowledged over 6 SIGKILL rounds")
+    assert len(decisions) > 200  # the rounds did real work (thousands on an idle machine)
+    print(f"{len(decisions)} decisions, {len(resolutions)} resolutions acknowledged over 8 SIGKILL rounds")
 
 
 def test_second_kiosk_process_refuses_with_a_clear_error(log_path: Path, keys: KeyRing) -> None:
