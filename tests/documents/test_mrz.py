@@ -26,6 +26,11 @@ SPECIMENS = {
 TD1_LONG_NUMBER = (
     "I<UTOD23145890<7349<<<<<<<<<<<\n7408122F1204159UTO<<<<<<<<<<<6\nERIKSSON<<ANNA<MARIA<<<<<<<<<<"
 )
+# Doc 9303 Part 11 Appendix D.2: the same long number in TD1 and TD2.
+PART11_LONG_NUMBER = {
+    "TD1": "I<UTOD23145890<7349<<<<<<<<<<<\n3407127M9507122UTO<<<<<<<<<<<2\nSTEVENSON<<PETER<JOHN<<<<<<<<<",
+    "TD2": "I<UTOSTEVENSON<<PETER<JOHN<<<<<<<<<<\nD23145890<UTO3407127M95071227349<<<8",
+}
 # German specimens: code D<<, no sex on the identity card, personal-number check digit '<' in the passport.
 GERMAN_ID = "IDD<<T220001293<<<<<<<<<<<<<<<\n6408125<2010315D<<<<<<<<<<<<<4\nMUSTERMANN<<ERIKA<<<<<<<<<<<<<"
 GERMAN_PASSPORT = "P<D<<MUSTERMANN<<ERIKA<<<<<<<<<<<<<<<<<<<<<<\nC01X00T478D<<6408125F2702283<<<<<<<<<<<<<<<4"
@@ -209,6 +214,15 @@ def test_td1_long_document_number() -> None:
     assert record.valid, record.failed_checks()
     assert record.document_number == "D23145890734"
     assert record.optional_data == ""
+
+
+@pytest.mark.parametrize("fmt", ["TD1", "TD2"])
+def test_part11_long_document_numbers(fmt: str) -> None:
+    record = parse(PART11_LONG_NUMBER[fmt])
+    assert record.valid, record.failed_checks()
+    assert record.format == fmt and record.document_number == "D23145890734" and record.optional_data == ""
+    assert (record.surname, record.given_names, record.sex) == ("STEVENSON", "PETER JOHN", "M")
+    assert (record.date_of_birth, record.expiry_date) == (dt.date(1934, 7, 12), dt.date(1995, 7, 12))
 
 
 def test_td1_long_document_number_wrong_check_digit() -> None:
