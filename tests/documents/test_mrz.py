@@ -26,6 +26,8 @@ SPECIMENS = {
 TD1_LONG_NUMBER = (
     "I<UTOD23145890<7349<<<<<<<<<<<\n7408122F1204159UTO<<<<<<<<<<<6\nERIKSSON<<ANNA<MARIA<<<<<<<<<<"
 )
+# The Netherlands' specimen passport (personal number with its own check digit).
+DUTCH_PASSPORT = "P<NLDDE<BRUIJN<<WILLEKE<LISELOTTE<<<<<<<<<<<\nSPECI20142NLD6503101F2403096999999990<<<<<84"
 # Doc 9303 Part 11 Appendix D.2: the same long number in TD1 and TD2.
 PART11_LONG_NUMBER = {
     "TD1": "I<UTOD23145890<7349<<<<<<<<<<<\n3407127M9507122UTO<<<<<<<<<<<2\nSTEVENSON<<PETER<JOHN<<<<<<<<<",
@@ -233,6 +235,14 @@ def test_td1_long_document_number_wrong_check_digit() -> None:
 def test_td1_filler_check_digit_without_continuation_fails() -> None:
     broken = replace(SPECIMENS["TD1"], 0, 14, "<")
     assert "mrz.document_number.check_digit" in failed(parse(broken))
+
+
+def test_dutch_passport_specimen_with_personal_number() -> None:
+    record = parse_mrz(DUTCH_PASSPORT, today=TODAY)
+    assert record.valid, record.failed_checks()
+    assert (record.surname, record.given_names) == ("DE BRUIJN", "WILLEKE LISELOTTE")
+    assert (record.document_number, record.optional_data) == ("SPECI2014", "999999990")
+    assert parse_mrz(DUTCH_PASSPORT, today=dt.date(2024, 3, 9)).expiry_date == dt.date(2024, 3, 9)
 
 
 def test_german_identity_card() -> None:
