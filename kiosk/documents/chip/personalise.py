@@ -273,13 +273,13 @@ def create_master_list(cscas: Sequence[x509.Certificate], signer: Signer) -> byt
 
 
 def encode_portrait(portrait_bgr: np.ndarray, image_format: str = "jpeg") -> bytes:
-    """A chip-sized encoding of the portrait: JPEG (quality 85) or JPEG 2000 (JP2, about 15:1)."""
+    """A chip-sized encoding of the portrait: JPEG (quality 85) or JPEG 2000 (JP2, about 40:1)."""
     image = Image.fromarray(np.ascontiguousarray(portrait_bgr[:, :, ::-1]))
     buffer = io.BytesIO()
     if image_format == "jpeg":
         image.save(buffer, format="JPEG", quality=85)
     elif image_format == "jpeg2000":
-        image.save(buffer, format="JPEG2000", quality_mode="rates", quality_layers=[15], irreversible=True)
+        image.save(buffer, format="JPEG2000", quality_mode="rates", quality_layers=[40], irreversible=True)
     else:
         raise ValueError(f"unknown image format {image_format!r}; expected jpeg or jpeg2000")
     return buffer.getvalue()
