@@ -23,6 +23,7 @@ from kiosk.store import (
     StoreSchemaError,
     UnknownDecisionError,
 )
+from kiosk.store.chain import DECISION_FIELDS, RESOLUTION_FIELDS
 from kiosk.store.db import SCHEMA_VERSION
 
 MakeDecision = Callable[..., Decision]
@@ -197,6 +198,26 @@ def test_verify_names_the_first_broken_row(
     assert (result.first_broken.seq, result.first_broken.id) == (broken_seq, ids[broken_index])
     assert reason in result.first_broken.reason
     assert result.head_seq == head_seq
+
+
+@pytest.mark.parametrize(
+    ("table", "seq", "column"),
+    [("decisions", 2, name) for name in (*DECISION_FIELDS, "hash")]
+    + [("resolutions", 3, name) for name in (*RESOLUTION_FIELDS, "hash")],
+)
+def test_every_stored_column_is_covered_by_the_chain(
+    log_path: Path, keys: KeyRing, make_decision, table: str, seq: int, column: str
+) -> None:
+    _filled(log_path, keys, make_decision)
+    changed = (
+        f"CASE typeof({column}) WHEN 'real' THEN {column} + 1 WHEN 'integer' THEN {column} + 100 "
+        f"ELSE coalesce({column}, '') || 'x' END"
+    )
+    raw_sql(log_path, f"UPDATE {table} SET {column} = {changed} WHERE seq = {seq}")
+    with DecisionLog(log_path, keys, readonly=True) as log:
+        result = log.verify()
+    expected = seq + 1 if column == "seq" else seq  # a moved row leaves a gap where it was
+    assert not result.ok and result.first_broken.seq == expected and result.head_seq == seq - 1
 
 
 def test_verify_detects_an_inserted_row(log_path: Path, keys: KeyRing, make_decision) -> None:
