@@ -208,7 +208,7 @@ def test_verify_names_the_first_broken_row(
 def test_every_stored_column_is_covered_by_the_chain(
     log_path: Path, keys: KeyRing, make_decision, table: str, seq: int, column: str
 ) -> None:
-    _filled(log_path, keys, make_decision)
+    _filled(log_path, keys, make_decision, n=3)  # seq 1 D, 2 D (referred, with evidence), 3 R, 4 D
     changed = (
         f"CASE typeof({column}) WHEN 'real' THEN {column} + 1 WHEN 'integer' THEN {column} + 100 "
         f"ELSE coalesce({column}, '') || 'x' END"
