@@ -171,14 +171,6 @@ def resolve_model_path(spec: ModelSpec, manifest: Manifest) -> Path:
     return base / spec.file
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def read_verified(spec: ModelSpec, manifest: Manifest) -> tuple[Path, bytes]:
     """Locate the model file, read it once and check its size and sha256; the bytes returned are the ones
     checked, so a file swapped after the check cannot be loaded. Raises ModelError naming file and sha256."""
