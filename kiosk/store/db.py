@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import os
 import sqlite3
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -116,7 +117,10 @@ def connect(path: Path, *, readonly: bool = False, synchronous: Synchronous = "F
         mode = "ro&immutable=1"
     with sqlite_errors(path, "opening"):
         conn = sqlite3.connect(
-            f"file:{path}?mode={mode}", uri=True, isolation_level=None, check_same_thread=False
+            f"file:{urllib.parse.quote(str(path))}?mode={mode}",
+            uri=True,
+            isolation_level=None,
+            check_same_thread=False,
         )
     try:
         with sqlite_errors(path, "opening"):
