@@ -54,6 +54,7 @@ class KioskConfig:
     watchlist: Path | None = None  # watchlist store; none = no 1:N search
     log_path: Path | None = None  # decision log database; none = decisions are not logged
     key_file: Path | None = None  # decision-log key file; none = the store's default (environment)
+    log_synchronous: str = "FULL"  # SQLite fsync policy of the log: FULL survives power loss, NORMAL a crash
     policy: Policy = field(default_factory=Policy)
     source: Path | None = None  # the file this configuration was read from
 
@@ -64,7 +65,7 @@ _SCHEMA: dict[str, set[str]] = {
     "documents": {"trust_store", "extra_state_codes"},
     "matcher": {"manifest"},
     "watchlist": {"path"},
-    "store": {"path", "key_file"},
+    "store": {"path", "key_file", "synchronous"},
     "policy": set(Policy.__dataclass_fields__),
 }
 
@@ -112,6 +113,7 @@ def config_from_mapping(
         watchlist=_path(_table(data, "watchlist"), "path", "watchlist.path", base),
         log_path=_path(store, "path", "store.path", base),
         key_file=_path(store, "key_file", "store.key_file", base),
+        log_synchronous=_synchronous(store),
         policy=Policy.from_mapping(_table(data, "policy")),
         source=source,
     )
@@ -157,6 +159,13 @@ def _barrier(t: Mapping[str, Any]) -> BarrierConfig:
     if kind != "log":
         raise ConfigError(f"devices.barrier.kind must be 'log' (the only built-in barrier), got {kind!r}")
     return BarrierConfig(kind=kind)
+
+
+def _synchronous(t: Mapping[str, Any]) -> str:
+    value = _str(t, "synchronous", "store.synchronous", "FULL").upper()
+    if value not in ("FULL", "NORMAL"):
+        raise ConfigError(f"store.synchronous must be FULL or NORMAL, got {value!r}")
+    return value
 
 
 def _codes(t: Mapping[str, Any]) -> tuple[str, ...]:

@@ -154,14 +154,21 @@ def run(config_path: Path | None, max_transactions: int | None, as_json: bool) -
     default=None,
     help="Folder for the temporary decision log (use the kiosk's real disk: tmpfs hides fsync costs).",
 )
+@click.option(
+    "--synchronous",
+    type=click.Choice(["FULL", "NORMAL"]),
+    default="FULL",
+    show_default=True,
+    help="SQLite fsync policy of the decision log (store.synchronous in the configuration).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-def bench(transactions: int, directory: Path | None, as_json: bool) -> None:
+def bench(transactions: int, directory: Path | None, synchronous: str, as_json: bool) -> None:
     """Transactions per second of the headless flow (frames in memory: no camera waits) and the time the
     decision log adds to a transaction (median, p99; target < 5 ms)."""
     from kiosk.gate_bench import run_bench
 
     echo = None if as_json else (lambda line: click.echo(line, err=True))
-    result = run_bench(transactions, directory=directory, echo=echo)
+    result = run_bench(transactions, directory=directory, synchronous=synchronous, echo=echo)
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:

@@ -92,7 +92,7 @@ def open_gate(
 
         keys = KeyRing.load(config.key_file)
         config.log_path.parent.mkdir(parents=True, exist_ok=True)
-        decision_log = DecisionLog(config.log_path, keys)
+        decision_log = DecisionLog(config.log_path, keys, synchronous=config.log_synchronous)
     flow = GateFlow(
         engine,
         document_reader_for(load_trust_store(config.trust_store), config.extra_state_codes),

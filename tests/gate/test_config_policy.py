@@ -39,6 +39,7 @@ kind = "folder"
 path = "frames"
 [store]
 path = "var/log.sqlite"
+synchronous = "normal"
 [policy]
 fmr = 0.0001
 max_match_attempts = 3
@@ -52,7 +53,7 @@ max_yaw_deg = 20.0
     cfg = load_config(tmp_path / "kiosk.toml")
     assert cfg.kiosk_id == "LHR-T5-07"
     assert cfg.camera.path == tmp_path / "frames"
-    assert cfg.log_path == tmp_path / "var" / "log.sqlite"
+    assert cfg.log_path == tmp_path / "var" / "log.sqlite" and cfg.log_synchronous == "NORMAL"
     p = cfg.policy
     assert (p.fmr, p.max_match_attempts, p.liveness_required) == (1e-4, 3, True)
     assert p.blocking_checks == ("chip.pa.*",)
@@ -74,6 +75,7 @@ max_yaw_deg = 20.0
         ({"devices": {"camera": {"kind": "video"}}}, "path is required"),
         ({"devices": {"barrier": {"kind": "relay"}}}, "barrier.kind"),
         ({"kiosk": {"id": ""}}, "kiosk.id"),
+        ({"store": {"synchronous": "OFF"}}, "store.synchronous"),
     ],
 )
 def test_invalid_configuration_is_a_named_error(data: dict, message: str) -> None:
