@@ -6,6 +6,7 @@ never an exception; only a chip that cannot be read at all raises DocumentError.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,10 +69,15 @@ class ChipReading:
 
 
 def read_chip(
-    source: Path | ChipReader, trust: TrustStore | None, *, at: datetime | None = None
+    source: Path | ChipReader,
+    trust: TrustStore | None,
+    *,
+    at: datetime | None = None,
+    extra_codes: Iterable[str] = (),
 ) -> ChipReading:
     """Read and verify the chip files of ``source`` (a folder of raw chip files, or any ChipReader)
-    against ``trust`` at time ``at`` (default: now, UTC)."""
+    against ``trust`` at time ``at`` (default: now, UTC; also the reference date of DG1's two-digit years).
+    ``extra_codes``: state codes DG1 may carry beyond the ICAO list (see ``parse_mrz``)."""
     reader = source if isinstance(source, ChipReader) else FolderChipReader(Path(source))
     files = reader.read_files()
     when = at or datetime.now(UTC)
@@ -99,7 +105,8 @@ def read_chip(
     dg1: MrzRecord | None = None
     if 1 in data_groups:
         try:
-            dg1 = parse_mrz("\n".join(parse_dg1_lines(data_groups[1])))
+            lines = parse_dg1_lines(data_groups[1])
+            dg1 = parse_mrz("\n".join(lines), today=when.date(), extra_codes=extra_codes)
             checks.append(Check("chip.parse.dg1", True, f"{dg1.format} MRZ"))
         except TlvError as exc:
             checks.append(Check("chip.parse.dg1", False, str(exc)))

@@ -308,3 +308,16 @@ def test_explicit_ec_domain_parameters(tmp_path, mrz_lines, portrait, chip_dir) 
         "chip.pa.csca_validity",
         "chip.pa.crl",
     }
+
+
+def test_dg1_parsed_at_the_check_time_with_extra_codes(pki, trust, portrait, chip_dir) -> None:
+    lines = ("P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", "L898902C36UTO7408122F1204159ZE184226B<<<<<10")
+    folder = make_chip(chip_dir, lines, portrait, pki.ds)
+    assert not read_chip(folder, trust).dg1.valid  # UTO is the Doc 9303 specimen state, not an ICAO code
+    reading = read_chip(folder, trust, extra_codes=("UTO",), at=datetime(2011, 6, 1, tzinfo=UTC))
+    assert reading.dg1.valid and reading.dg1.date_of_birth.year == 1974
+    assert failed(reading) == {
+        "chip.pa.ds_validity",
+        "chip.pa.csca_validity",
+        "chip.pa.crl",
+    }  # PKI made today
