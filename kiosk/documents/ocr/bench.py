@@ -17,6 +17,9 @@ from kiosk.documents.ocr.classify import CharClassifier
 from kiosk.documents.ocr.reader import read_data_page
 from kiosk.documents.synth import Degradation, sample_page
 
+DEFAULT_FONTS = ("ocr-b", "ocr-b-sharp", "dejavu-mono", "liberation-mono")
+DEFAULT_FORMATS = ("TD3", "TD2", "TD1")
+
 
 @dataclass(frozen=True)
 class BenchResult:
@@ -41,8 +44,8 @@ def run_benchmark(
     *,
     count: int = 200,
     seed: int = 20261123,
-    fonts: tuple[str, ...] = ("ocr-b", "ocr-b-sharp", "dejavu-mono", "liberation-mono"),
-    formats: tuple[str, ...] = ("TD3", "TD3", "TD2", "TD1"),
+    fonts: tuple[str, ...] = DEFAULT_FONTS,
+    formats: tuple[str, ...] = DEFAULT_FORMATS,
     spec: Degradation | None = None,
     classifier: CharClassifier | None = None,
     progress: bool = False,

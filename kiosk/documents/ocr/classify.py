@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from matcher.errors import ModelError
-from matcher.models import Manifest, ModelSpec, manifest_path, onnx_session, verify_model
+from matcher.models import Manifest, ModelSpec, manifest_path, onnx_session, read_verified
 
 ALPHABET = "<0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 MODEL_NAME = "mrz_ocr"
@@ -50,15 +50,15 @@ def ocr_model_spec(path: Path | None = None) -> tuple[ModelSpec, Manifest]:
 class CharClassifier:
     """Per-cell class probabilities over :data:`ALPHABET`."""
 
-    def __init__(self, path: Path, threads: int = 1) -> None:
-        self._session = onnx_session(path, threads)
+    def __init__(self, model: Path | bytes, threads: int = 1) -> None:
+        self._session = onnx_session(model, threads)
         self._input = self._session.get_inputs()[0].name
 
     @classmethod
     def from_manifest(cls, manifest: Path | None = None, threads: int = 1) -> CharClassifier:
         """Load the manifest's model after checking its size and sha256 (ModelError on any mismatch)."""
         spec, parsed = ocr_model_spec(manifest)
-        return cls(verify_model(spec, parsed), threads)
+        return cls(read_verified(spec, parsed)[1], threads)  # the very bytes that were verified
 
     @classmethod
     @cache

@@ -47,9 +47,21 @@ def _text_mask(gray: np.ndarray) -> np.ndarray:
     return mask
 
 
+def _glyph_height(mask: np.ndarray) -> float:
+    """Median height of glyph-sized blobs: sets how far apart characters may be and still form a line."""
+    half = mask[::2, ::2]  # half resolution is precise enough and four times faster
+    _, _, stats, _ = cv2.connectedComponentsWithStats(half, connectivity=8)
+    heights = stats[1:, cv2.CC_STAT_HEIGHT]
+    widths = stats[1:, cv2.CC_STAT_WIDTH]
+    glyphs = heights[(heights >= 3) & (heights <= 40) & (widths <= 2 * heights)]
+    return 2.0 * float(np.median(glyphs)) if len(glyphs) >= 20 else 14.0
+
+
 def _line_candidates(mask: np.ndarray) -> list[_Line]:
     w = mask.shape[1]
-    closed = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (21, 3)))
+    height = _glyph_height(mask)
+    kernel = (max(9, round(1.6 * height)), max(3, round(0.15 * height)))
+    closed = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, kernel))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(closed, connectivity=8)
     lines = []
     for label in range(1, count):
@@ -98,8 +110,9 @@ def locate_mrz(gray: np.ndarray) -> MrzRegion:
     """Locate the MRZ of a grayscale page image; MrzNotFoundError when no MRZ-like line group exists."""
     if gray.ndim != 2 or min(gray.shape) < 64:
         raise MrzNotFoundError("image too small or not grayscale")
-    scale = min(1.0, WORK_WIDTH / gray.shape[1])
-    work = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else gray
+    factor = int(np.ceil(gray.shape[1] / WORK_WIDTH))  # integer factors take OpenCV's fast area path
+    scale = 1.0 / factor
+    work = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if factor > 1 else gray
     group = _pick_group(_line_candidates(_text_mask(work)))
     if not group:
         raise MrzNotFoundError("no MRZ found in the image")

@@ -86,18 +86,17 @@ def _line_centre(ink: np.ndarray, expected: float) -> float:
 
 
 def _fit_pitch(profile: np.ndarray, n: int) -> tuple[float, float]:
-    """(x of the first cell centre, pitch) minimising ink on the cell boundaries."""
+    """(x of the first cell centre, pitch) minimising ink on the cell boundaries (grid search)."""
     smooth = np.convolve(profile, np.ones(3) / 3, mode="same")
     xs = np.arange(len(smooth), dtype=np.float32)
     first = MARGIN + GLYPH_FRACTION * PITCH / 2
-    best, best_score = (first, PITCH), np.inf
-    for pitch in np.linspace(0.96 * PITCH, 1.04 * PITCH, 17):
-        for a in np.arange(first - 0.45 * PITCH, first + 0.45 * PITCH, 0.5):
-            bounds = a + (np.arange(-1, n) + 0.5) * pitch
-            score = np.interp(bounds, xs, smooth).sum()
-            if score < best_score:
-                best, best_score = (float(a), float(pitch)), score
-    return best
+    pitches = np.linspace(0.96 * PITCH, 1.04 * PITCH, 17)
+    starts = np.arange(first - 0.45 * PITCH, first + 0.45 * PITCH, 0.5)
+    steps = np.arange(-1, n) + 0.5
+    bounds = starts[None, :, None] + steps[None, None, :] * pitches[:, None, None]
+    scores = np.interp(bounds, xs, smooth).sum(axis=2)
+    i, j = np.unravel_index(int(np.argmin(scores)), scores.shape)
+    return float(starts[j]), float(pitches[i])
 
 
 def cut_cells(ink: np.ndarray, lines: int, n: int) -> np.ndarray:

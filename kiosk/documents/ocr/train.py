@@ -31,11 +31,11 @@ def build_model():  # -> torch.nn.Module
         ]
 
     return nn.Sequential(
-        *block(1, 16),
-        *block(16, 32),
-        *block(32, 64),
+        *block(1, 12),
+        *block(12, 24),
+        *block(24, 48),
         nn.Flatten(),
-        nn.Linear(64 * (CELL_H // 8) * (CELL_W // 8), 96),
+        nn.Linear(48 * (CELL_H // 8) * (CELL_W // 8), 96),
         nn.ReLU(),
         nn.Dropout(0.2),
         nn.Linear(96, len(ALPHABET)),
@@ -52,16 +52,30 @@ def _augment(x, generator):  # cheap on-line augmentation: shift, contrast, nois
     return x * gain + 0.04 * torch.randn(x.shape, generator=generator)
 
 
-def train(out: Path, *, blocks: int, epochs: int, seed: int) -> float:
+def _cells(blocks: int, seed: int, cache: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    """Training cells, rendered (slow: minutes) or loaded from ``cache`` made with the same arguments."""
+    fonts = available_fonts(TRAINING_FONTS)
+    key = f"{blocks}-{seed}-{','.join(fonts)}"
+    if cache is not None and cache.is_file():
+        data = np.load(cache)
+        if str(data["key"]) == key:
+            return data["cells"], data["labels"]
+    t0 = time.time()
+    cells, labels = make_cells(np.random.default_rng(seed), fonts, blocks)
+    print(f"{len(cells)} cells from {blocks} blocks, fonts {', '.join(fonts)} ({time.time() - t0:.0f} s)")
+    if cache is not None:
+        np.savez(cache, cells=cells.astype(np.float16), labels=labels, key=key)
+    return cells.astype(np.float32), labels
+
+
+def train(out: Path, *, blocks: int, epochs: int, seed: int, cache: Path | None = None) -> float:
     """Train, export to ``out`` and return the held-out cell accuracy."""
     import torch
 
     torch.manual_seed(seed)
     torch.set_num_threads(2)
-    fonts = available_fonts(TRAINING_FONTS)
-    t0 = time.time()
-    cells, labels = make_cells(np.random.default_rng(seed), fonts, blocks)
-    print(f"{len(cells)} cells from {blocks} blocks, fonts {', '.join(fonts)} ({time.time() - t0:.0f} s)")
+    cells, labels = _cells(blocks, seed, cache)
+    cells = cells.astype(np.float32)
     order = np.random.default_rng(seed + 1).permutation(len(cells))
     split = len(cells) // 20
     val_idx, train_idx = order[:split], order[split:]
@@ -84,7 +98,7 @@ def train(out: Path, *, blocks: int, epochs: int, seed: int) -> float:
             optimiser.step()
             schedule.step()
         accuracy = _accuracy(model, x[val_idx], y[val_idx])
-        print(f"epoch {epoch + 1}: loss {loss.item():.4f}, held-out accuracy {accuracy:.5f}")
+        print(f"epoch {epoch + 1}: loss {loss.item():.4f}, held-out accuracy {accuracy:.5f}", flush=True)
     model.eval()
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.onnx.export(
@@ -117,8 +131,9 @@ def main() -> None:
     parser.add_argument("--blocks", type=int, default=4000)
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--cache", type=Path, help="keep the rendered cells in this .npz for re-runs")
     args = parser.parse_args()
-    accuracy = train(args.out, blocks=args.blocks, epochs=args.epochs, seed=args.seed)
+    accuracy = train(args.out, blocks=args.blocks, epochs=args.epochs, seed=args.seed, cache=args.cache)
     print(f"wrote {args.out} (held-out cell accuracy {accuracy:.5f})")
 
 

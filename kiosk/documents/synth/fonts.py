@@ -24,9 +24,10 @@ FONT_FILES: dict[str, tuple[Path, ...]] = {
     "dejavu-mono-bold": (_MPL / "DejaVuSansMono-Bold.ttf",),
     "liberation-mono": (_LIBERATION / "LiberationMono-Regular.ttf",),
     "liberation-mono-bold": (_LIBERATION / "LiberationMono-Bold.ttf",),
+    "cm-typewriter": (_MPL / "cmtt10.ttf",),  # Computer Modern Typewriter: slab serifs, unlike OCR-B
 }
 TRAINING_FONTS = ("ocr-b", "ocr-b-sharp", "dejavu-mono", "dejavu-mono-bold", "liberation-mono")
-UNSEEN_FONTS = ("liberation-mono-bold",)
+UNSEEN_FONTS = ("cm-typewriter", "liberation-mono-bold")
 
 
 class FontMissingError(DocumentError):
@@ -47,4 +48,4 @@ def font_path(name: str) -> Path:
 
 def available_fonts(names: tuple[str, ...] = tuple(FONT_FILES)) -> tuple[str, ...]:
     """The subset of ``names`` whose files exist on this machine."""
-    return tuple(n for n in names if any(p.is_file() for p in FONT_FILES[n]))
+    return tuple(n for n in names if any(p.is_file() for p in FONT_FILES.get(n, ())))

@@ -106,9 +106,8 @@ def render_data_page(
     sans = str(_MPL / "DejaVuSans.ttf")
     label_font, value_font = _font(sans, round(_mm(1.5, dpi))), _font(sans, round(_mm(2.4, dpi)))
     header_font = _font(sans, round(_mm(3.2, dpi)))
-    draw.text(
-        (_mm(6, dpi), _mm(4, dpi)), f"PASSPORT  {record.issuing_state}", fill=(40, 40, 70), font=header_font
-    )
+    title = f"{'PASSPORT' if record.format == 'TD3' else 'IDENTITY CARD'}  {record.issuing_state}"
+    draw.text((_mm(6, dpi), _mm(4, dpi)), title, fill=(40, 40, 70), font=header_font)
     fields = (
         ("Surname", record.surname),
         ("Given names", record.given_names),
@@ -119,7 +118,10 @@ def render_data_page(
         ("Document no.", record.document_number),
     )
     left = (layout.portrait[0] + layout.portrait[2] + 5) if layout.portrait else 5.0
-    top, step = 12.0 if layout.portrait else 6.0, (layout.baseline(0) - 20) / len(fields)
+    top = 12.0 if layout.portrait else 10.0
+    room = layout.baseline(0) - CAP_HEIGHT_MM - 3 - top
+    fields = fields[: max(1, min(len(fields), int(room / 4.8)))]  # the TD1 back has room for few
+    step = room / len(fields)
     for i, (label, value) in enumerate(fields):
         y = top + i * step
         draw.text((_mm(left, dpi), _mm(y, dpi)), label, fill=(90, 90, 110), font=label_font)

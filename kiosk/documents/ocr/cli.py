@@ -1,0 +1,50 @@
+"""``kiosk document bench``: the OCR benchmark on generated data pages (see ``kiosk.documents.ocr.bench``)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+import click
+
+from kiosk.documents.ocr.bench import DEFAULT_FONTS, DEFAULT_FORMATS, run_benchmark
+from kiosk.documents.synth import UNSEEN_FONTS, available_fonts
+from kiosk.documents.synth.layout import LAYOUTS
+
+
+def _names(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+@click.command("bench")
+@click.option("--count", default=200, show_default=True, type=click.IntRange(1), help="Pages to generate.")
+@click.option("--seed", default=20261123, show_default=True, type=int, help="Seed of the page generator.")
+@click.option(
+    "--fonts", default=",".join(DEFAULT_FONTS), show_default=True, help="Comma-separated MRZ fonts."
+)
+@click.option("--unseen-font", is_flag=True, help="Use only fonts the classifier was not trained on.")
+@click.option("--formats", default=",".join(DEFAULT_FORMATS), show_default=True, help="TD1, TD2, TD3 mix.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.option("--progress", is_flag=True, help="Print running counts every 20 pages.")
+def bench(
+    count: int, seed: int, fonts: str, unseen_font: bool, formats: str, as_json: bool, progress: bool
+) -> None:
+    """Generate data pages and read them (150-600 dpi, blur, noise, rotation up to 5 degrees, perspective,
+    uneven light, glare, JPEG) and report the exact-read rate, the silently-wrong rate (every check
+    passed but the MRZ differs from the truth; must be 0), the rejection rate and the time per page."""
+    chosen = available_fonts(UNSEEN_FONTS) if unseen_font else _names(fonts)
+    missing = set(chosen) - set(available_fonts(chosen))
+    if missing or not chosen:
+        names = ", ".join(sorted(missing)) or "none given"
+        raise click.BadParameter(f"fonts not installed or unknown: {names}", param_hint="--fonts")
+    unknown = set(_names(formats)) - set(LAYOUTS)
+    if unknown or not _names(formats):
+        raise click.BadParameter(f"formats must be among {', '.join(LAYOUTS)}", param_hint="--formats")
+    result = run_benchmark(
+        count=count, seed=seed, fonts=chosen, formats=_names(formats), progress=progress and not as_json
+    )
+    if as_json:
+        click.echo(json.dumps({**asdict(result), "fonts": list(chosen)}, indent=2))
+    else:
+        click.echo(f"fonts: {', '.join(chosen)}")
+        click.echo(result.summary())
