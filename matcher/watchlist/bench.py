@@ -120,7 +120,7 @@ def model_from_lfw(lfw_dir: Path, max_images: int | None = None) -> TemplateMode
     if max_images:
         dataset = replace(dataset, images=dataset.images[:max_images], identity=dataset.identity[:max_images])
     emb = embed_dataset(dataset, FaceEngine.load())
-    ok = emb.ok
+    ok = np.linalg.norm(emb.vectors, axis=1) > 0  # failed images have a zero vector
     return TemplateModel.fit(emb.vectors[ok], dataset.identity[ok], f"{lfw_dir.name}, {emb.model_id}")
 
 
