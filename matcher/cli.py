@@ -47,3 +47,9 @@ cli.add_command(bench_search_command)
 from matcher.models import models_command  # noqa: E402
 
 cli.add_command(models_command)
+
+from matcher.calibrate import calibrate_command  # noqa: E402
+from matcher.evaluate import eval_command  # noqa: E402
+
+cli.add_command(calibrate_command)
+cli.add_command(eval_command)

@@ -163,6 +163,64 @@ def sharpness(face_gray: np.ndarray) -> float:
     return float(laplacian.var()) / variance
 
 
+def measure(image_bgr: np.ndarray, face: Face) -> dict[str, float]:
+    """Every quality measure of one face, by name (see :func:`assess`), without judging it."""
+    image = np.asarray(image_bgr)
+    if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
+        raise ValueError(f"assess needs a BGR uint8 image, got {image.dtype} of shape {image.shape}")
+    landmarks = np.asarray(face.landmarks, dtype=np.float64).reshape(5, 2)
+    ied = float(np.linalg.norm(landmarks[1] - landmarks[0]))
+    pose = estimate_pose(landmarks)
+    if ied >= 2.0 and np.all(np.isfinite(landmarks)):
+        crop = normalised_face(image, landmarks)
+        inner = crop[_INNER].astype(np.float32)
+        sharp, bright, contrast = sharpness(crop), float(inner.mean()), float(inner.std())
+    else:  # too few pixels to align: nothing photometric can be measured
+        sharp, bright, contrast = 0.0, 0.0, 0.0
+    return {
+        "inter_eye_px": ied,
+        "yaw_deg": pose.yaw,
+        "pitch_deg": pose.pitch,
+        "roll_deg": pose.roll,
+        "sharpness": sharp,
+        "brightness": bright,
+        "contrast": contrast,
+        "detector_score": float(face.score),
+    }
+
+
+def check(values: dict[str, float], limits: QualityLimits | None = None) -> QualityReport:
+    """Judge measure values (from :func:`measure`) against ``limits`` (default: live kiosk capture)."""
+    limits = limits or QualityLimits()
+    bright = values["brightness"]
+    if bright < limits.min_brightness:
+        bright_reason: str | None = "TOO_DARK"
+    elif bright > limits.max_brightness:
+        bright_reason = "TOO_BRIGHT"
+    else:
+        bright_reason = None
+    return QualityReport(
+        (
+            _at_least("inter_eye_px", values["inter_eye_px"], limits.min_inter_eye_px, "FACE_TOO_SMALL"),
+            _within("yaw_deg", values["yaw_deg"], limits.max_yaw_deg, "POSE_YAW"),
+            _within("pitch_deg", values["pitch_deg"], limits.max_pitch_deg, "POSE_PITCH"),
+            _within("roll_deg", values["roll_deg"], limits.max_roll_deg, "POSE_ROLL"),
+            _at_least("sharpness", values["sharpness"], limits.min_sharpness, "BLURRY"),
+            QualityMeasure(
+                "brightness",
+                bright,
+                f"{limits.min_brightness:g}..{limits.max_brightness:g}",
+                bright_reason is None,
+                bright_reason,
+            ),
+            _at_least("contrast", values["contrast"], limits.min_contrast, "LOW_CONTRAST"),
+            _at_least(
+                "detector_score", values["detector_score"], limits.min_detector_score, "LOW_CONFIDENCE"
+            ),
+        )
+    )
+
+
 def assess(image_bgr: np.ndarray, face: Face, limits: QualityLimits | None = None) -> QualityReport:
     """Measure one face and check it against ``limits`` (default: live kiosk capture).
 
@@ -171,45 +229,7 @@ def assess(image_bgr: np.ndarray, face: Face, limits: QualityLimits | None = Non
     ``sharpness`` (BLURRY), ``brightness`` (TOO_DARK / TOO_BRIGHT), ``contrast`` (LOW_CONTRAST),
     ``detector_score`` (LOW_CONFIDENCE). Angles are signed; their limits apply to the absolute value.
     """
-    limits = limits or QualityLimits()
-    image = np.asarray(image_bgr)
-    if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
-        raise ValueError(f"assess needs a BGR uint8 image, got {image.dtype} of shape {image.shape}")
-    landmarks = np.asarray(face.landmarks, dtype=np.float64).reshape(5, 2)
-    ied = float(np.linalg.norm(landmarks[1] - landmarks[0]))
-    pose = estimate_pose(landmarks)
-
-    if ied >= 2.0 and np.all(np.isfinite(landmarks)):
-        crop = normalised_face(image, landmarks)
-        inner = crop[_INNER].astype(np.float32)
-        sharp, bright, contrast = sharpness(crop), float(inner.mean()), float(inner.std())
-    else:  # too few pixels to align: nothing photometric can be measured
-        sharp, bright, contrast = 0.0, 0.0, 0.0
-
-    if bright < limits.min_brightness:
-        bright_reason: str | None = "TOO_DARK"
-    elif bright > limits.max_brightness:
-        bright_reason = "TOO_BRIGHT"
-    else:
-        bright_reason = None
-
-    measures = (
-        _at_least("inter_eye_px", ied, limits.min_inter_eye_px, "FACE_TOO_SMALL"),
-        _within("yaw_deg", pose.yaw, limits.max_yaw_deg, "POSE_YAW"),
-        _within("pitch_deg", pose.pitch, limits.max_pitch_deg, "POSE_PITCH"),
-        _within("roll_deg", pose.roll, limits.max_roll_deg, "POSE_ROLL"),
-        _at_least("sharpness", sharp, limits.min_sharpness, "BLURRY"),
-        QualityMeasure(
-            "brightness",
-            bright,
-            f"{limits.min_brightness:g}..{limits.max_brightness:g}",
-            bright_reason is None,
-            bright_reason,
-        ),
-        _at_least("contrast", contrast, limits.min_contrast, "LOW_CONTRAST"),
-        _at_least("detector_score", float(face.score), limits.min_detector_score, "LOW_CONFIDENCE"),
-    )
-    return QualityReport(measures)
+    return check(measure(image_bgr, face), limits)
 
 
 def _at_least(name: str, value: float, bound: float, reason: str) -> QualityMeasure:
