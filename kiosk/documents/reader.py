@@ -133,14 +133,16 @@ def _read_page(page: Path | np.ndarray) -> DataPageReading:
     return read_data_page(image)
 
 
-def _read_chip(chip: Path, trust: TrustStore | None, today: dt.date | None) -> ChipReading:
+def _read_chip(
+    chip: Path, trust: TrustStore | None, today: dt.date | None, extra_codes: tuple[str, ...]
+) -> ChipReading:
     from kiosk.documents.chip import read_chip
 
     chip = Path(chip)
     if not chip.is_dir():
         raise DocumentError(f"chip folder {chip} does not exist")
     at = dt.datetime.combine(today, dt.time(12), dt.UTC) if today else None
-    return read_chip(chip, trust, at=at)
+    return read_chip(chip, trust, at=at, extra_codes=extra_codes)
 
 
 def read_document(
@@ -192,7 +194,7 @@ def read_document(
     dg1: MrzRecord | None = None
     if chip is not None:
         try:
-            chip_reading = _read_chip(chip, trust, today)
+            chip_reading = _read_chip(chip, trust, today, extra)
         except DocumentError as exc:
             if not sources:
                 raise
@@ -200,8 +202,7 @@ def read_document(
         else:
             sources.append("chip")
             checks.extend(chip_reading.checks)
-            if chip_reading.dg1 is not None:
-                dg1 = parse_mrz("\n".join(chip_reading.dg1.lines), today=day, extra_codes=extra)
+            dg1 = chip_reading.dg1
 
     mrz = printed or dg1
     chip_mrz = dg1 if printed is not None else None

@@ -109,6 +109,14 @@ def test_chip_only(tmp_path: Path, pki, trust: TrustStore) -> None:
     assert "DG2" in reading.as_dict()["chip_data_groups"]
 
 
+def test_chip_dg1_with_extra_codes_and_injected_today(tmp_path: Path, pki, trust: TrustStore) -> None:
+    chip = _chip(tmp_path / "chip", pki, SPECIMEN_TD3)
+    assert "mrz.issuing_state.known_code" in failed(read_document(chip=chip, trust=trust))
+    reading = read_document(chip=chip, trust=trust, extra_codes={"UTO"})
+    assert failed(reading) == {"doc.not_expired"}  # the specimen expired in 2012
+    assert reading.mrz is not None and reading.mrz.expiry_date == dt.date(2012, 4, 15)
+
+
 def test_chip_without_trust_fails_passive_authentication(tmp_path: Path, pki) -> None:
     reading = read_document(chip=_chip(tmp_path / "chip", pki, _mrz()))
     assert not reading.valid
