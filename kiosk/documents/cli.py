@@ -69,7 +69,8 @@ def _print_text(reading: DocumentReading) -> None:
 @click.option(
     "--today",
     type=click.DateTime(formats=["%Y-%m-%d"]),
-    help="Check against this date (YYYY-MM-DD) instead of today: expiry, two-digit years, certificates.",
+    metavar="YYYY-MM-DD",
+    help="Check against this date instead of today: expiry, two-digit years, certificates.",
 )
 @click.option(
     "--allow-code",
