@@ -1,7 +1,7 @@
 """Immutable in-memory snapshots of watchlists and the 1:N search over them.
 
-A snapshot is one loaded version of one list: its index, the ids of removed entries still in an HNSW graph
-(tombstones), the expiry times of its entries and its resolved alert threshold. Snapshots are never
+A snapshot is one loaded version of one list: its index, the expiry times of its entries and its resolved
+alert threshold. Snapshots are never
 mutated, so any number of gate threads search one while the store loads its successor; the store swaps
 the reference when the new one is ready, and searches already running finish on the old one.
 """
@@ -12,7 +12,6 @@ import threading
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
-import faiss
 import numpy as np
 
 from matcher.errors import TemplateMismatchError
@@ -62,33 +61,27 @@ class ListSnapshot:
     dim: int
     threshold: float
     list_valid_until: float  # epoch seconds; inf when the list never expires
-    index: faiss.IndexIDMap2
+    index: wl_index.WatchIndex
     live_count: int
-    tombstones: np.ndarray  # int64 ids in the index whose entries were removed
     expiry_times: np.ndarray  # float64 epoch seconds, ascending, only entries with an expiry
     expiry_ids: np.ndarray  # int64, aligned with expiry_times
-    ef_search: int | None = None
-    _selectors: dict[int, tuple[object, ...]] = field(default_factory=dict, repr=False)
+    _excluded: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def kind(self) -> str:
-        return wl_index.kind_of(self.index)
+        return self.index.kind
 
-    def exclusion(self, now: float) -> faiss.IDSelector | None:
-        """Selector rejecting tombstones and entries expired at ``now``; cached per number of expired."""
+    def excluded(self, now: float) -> np.ndarray:
+        """Sorted ids of the entries expired at ``now`` (cached per number of expired entries)."""
         n_expired = int(np.searchsorted(self.expiry_times, now, side="left"))
-        if n_expired == 0 and len(self.tombstones) == 0:
-            return None
         with self._lock:
-            cached = self._selectors.get(n_expired)
+            cached = self._excluded.get(n_expired)
             if cached is None:
-                excluded = np.concatenate([self.tombstones, self.expiry_ids[:n_expired]]).astype(np.int64)
-                batch = faiss.IDSelectorBatch(excluded)
-                cached = (faiss.IDSelectorNot(batch), batch, excluded)  # keep the inner objects alive
-                self._selectors.clear()
-                self._selectors[n_expired] = cached
-        return cached[0]
+                cached = np.sort(self.expiry_ids[:n_expired])
+                self._excluded.clear()
+                self._excluded[n_expired] = cached
+        return cached
 
     def search(self, template: Template, top_k: int, now: float) -> list[Candidate]:
         """Candidates at or above the threshold, best first; none when the list itself has expired."""
@@ -103,13 +96,7 @@ class ListSnapshot:
             )
         if now >= self.list_valid_until or self.live_count == 0:
             return []
-        scores, ids = wl_index.search(
-            self.index,
-            template.vector[None, :],
-            top_k,
-            exclude=self.exclusion(now),
-            ef_search=self.ef_search,
-        )
+        scores, ids = self.index.search(template.vector[None, :], top_k, excluded=self.excluded(now))
         out = []
         for rank, (score, entry_id) in enumerate(zip(scores[0], ids[0], strict=True), start=1):
             if entry_id < 0 or score < self.threshold:

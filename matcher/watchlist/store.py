@@ -19,6 +19,7 @@ import hashlib
 import json
 import re
 import sqlite3
+import struct
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -49,7 +50,6 @@ class IndexCorruptError(WatchlistError):
 
 SEVERITIES = ("low", "medium", "high", "critical")
 _LIST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-REBUILD_TOMBSTONE_FRACTION = 0.2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS lists (
@@ -179,7 +179,7 @@ class WatchlistStore:
         threshold_tables: Mapping[str, Mapping[float, float]] | None = None,
         manifest: Path | None = None,
         exact_max: int = wl_index.EXACT_MAX_ENTRIES,
-        hnsw: wl_index.HnswParams = wl_index.DEFAULT_HNSW,
+        pq: wl_index.PqParams = wl_index.DEFAULT_PQ,
     ) -> None:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
@@ -188,7 +188,7 @@ class WatchlistStore:
         self._tables = dict(threshold_tables) if threshold_tables is not None else None
         self._manifest = manifest
         self.exact_max = exact_max
-        self.hnsw = hnsw
+        self.pq = pq
         self._local = threading.local()
         self._snapshots: dict[str, ListSnapshot] = {}
         self._refresh_lock = threading.Lock()
@@ -237,7 +237,7 @@ class WatchlistStore:
             db.execute("BEGIN IMMEDIATE")
             if db.execute("SELECT 1 FROM lists WHERE list_id=?", (list_id,)).fetchone():
                 raise WatchlistError(f"list {list_id!r} already exists")
-            index = wl_index.new_index(dim, "flat")
+            index = wl_index.build(np.zeros(0, np.int64), np.zeros((0, dim), np.float32), "flat")
             sha = self._write_index(list_id, 1, index)
             db.execute(
                 "INSERT INTO lists (list_id, owner, description, model_id, dim, policy, severity,"
@@ -303,7 +303,8 @@ class WatchlistStore:
         finally:
             db.close()
         for f in (self.path / "indexes").glob(f"{list_id}.v*.faiss*"):
-            f.unlink(missing_ok=True)
+            if re.fullmatch(re.escape(list_id) + r"\.v\d+\.faiss(\.tmp)?", f.name):
+                f.unlink(missing_ok=True)
         self._snapshots = {k: v for k, v in self._snapshots.items() if k != list_id}
 
     def lists(self) -> list[ListInfo]:
@@ -348,7 +349,7 @@ class WatchlistStore:
             if existing:
                 old = sorted(existing.values())
                 db.executemany("DELETE FROM entries WHERE entry_id=?", [(i,) for i in old])
-                wl_index.remove(index, np.array(old, dtype=np.int64))
+                index.remove(np.array(old, dtype=np.int64))
             index = self._insert(db, row, index, entries, new_ids)
             return index, False
 
@@ -370,7 +371,7 @@ class WatchlistStore:
                     f"DELETE FROM entries WHERE entry_id IN ({','.join('?' * len(ids))})",
                     [int(i) for i in ids],
                 )
-                wl_index.remove(index, ids)
+                index.remove(ids)
             return index, False
 
         self._change(list_id, change)
@@ -418,7 +419,7 @@ class WatchlistStore:
             gone = [current[d] for d in current.keys() - wanted.keys()]
             if gone:
                 db.executemany("DELETE FROM entries WHERE entry_id=?", [(i,) for i in gone])
-                wl_index.remove(index, np.array(gone, dtype=np.int64))
+                index.remove(np.array(gone, dtype=np.int64))
             fresh = [e for d, e in wanted.items() if d not in current]
             return self._insert(db, row, index, fresh), False
 
@@ -466,7 +467,7 @@ class WatchlistStore:
                  self._seal_template(list_id, e.external_ref, e.template.to_bytes())),
             )  # fmt: skip
             ids.append(int(cur.lastrowid))
-        index.add_with_ids(vectors, np.array(ids, dtype=np.int64))  # type: ignore[attr-defined]
+        index.add(np.array(ids, dtype=np.int64), vectors)  # type: ignore[attr-defined]
         if new_ids is not None:
             new_ids.extend(ids)
         return index
@@ -500,7 +501,7 @@ class WatchlistStore:
             db.close()
 
     def rebuild(self, list_id: str) -> ListInfo:
-        """Recreate the list's index from the templates in SQLite (after corruption; drops tombstones)."""
+        """Recreate the list's index from the templates in SQLite (after corruption, or to retrain)."""
         return self._change(list_id, lambda db, row, index: (None, True), load_index=False)
 
     # ---- the change protocol -----------------------------------------------------------------------
@@ -516,13 +517,7 @@ class WatchlistStore:
             index, force = apply(db, row, index)
             ids, _ = _live_ids(db, list_id)
             kind = wl_index.choose_kind(len(ids), self.exact_max)
-            tombstones = 0 if index is None else index.ntotal - len(ids)
-            if (
-                force
-                or index is None
-                or wl_index.kind_of(index) != kind
-                or tombstones > REBUILD_TOMBSTONE_FRACTION * max(1, index.ntotal)
-            ):
+            if force or index is None or index.kind != kind:
                 index = self._build_from_db(db, row, kind)
             version = row["version"] + 1
             new_file = self._index_path(list_id, version)
@@ -556,7 +551,7 @@ class WatchlistStore:
             ids.append(r["entry_id"])
             vectors.append(t.vector)
         matrix = np.stack(vectors) if vectors else np.zeros((0, row["dim"]), np.float32)
-        return wl_index.build(np.array(ids, dtype=np.int64), matrix, kind, self.hnsw)  # type: ignore[arg-type]
+        return wl_index.build(np.array(ids, dtype=np.int64), matrix, kind, self.pq)  # type: ignore[arg-type]
 
     def _remove_old_files(self, list_id: str, version: int) -> None:
         """Keep the current and the previous version (a reader may be opening it); drop the rest."""
@@ -596,8 +591,8 @@ class WatchlistStore:
         if self._sealer is not None:
             data = self._sealer.open(data, f"index:{row['list_id']}:{row['version']}".encode())
         try:
-            index = wl_index.deserialize(data)
-        except (RuntimeError, TemplateMismatchError) as exc:
+            index = wl_index.WatchIndex.deserialize(data)
+        except (RuntimeError, TemplateMismatchError, struct.error) as exc:
             raise IndexCorruptError(f"index file of list {row['list_id']!r} cannot be read: {exc}") from exc
         if index.d != row["dim"]:
             raise IndexCorruptError(
@@ -658,12 +653,11 @@ class WatchlistStore:
         raise AssertionError("unreachable")
 
     def _snapshot(self, row: sqlite3.Row, index, ids: np.ndarray, expiries: np.ndarray) -> ListSnapshot:
-        index_ids = wl_index.ids_of(index)
-        if len(np.setdiff1d(ids, index_ids, assume_unique=True)):
+        index_ids = np.sort(index.ids())
+        if len(index_ids) != len(ids) or not np.array_equal(index_ids, ids):
             raise IndexCorruptError(
-                f"index of list {row['list_id']!r} lacks entries that SQLite holds; rebuild the list"
+                f"index of list {row['list_id']!r} does not hold the entries SQLite holds; rebuild the list"
             )
-        tombstones = np.setdiff1d(index_ids, ids, assume_unique=True)
         order = np.argsort(expiries, kind="stable")
         finite = np.isfinite(expiries[order])
         policy = ThresholdPolicy.from_json(row["policy"])
@@ -677,10 +671,8 @@ class WatchlistStore:
             list_valid_until=to_epoch(row["valid_until"]),
             index=index,
             live_count=len(ids),
-            tombstones=tombstones.astype(np.int64),
             expiry_times=expiries[order][finite],
             expiry_ids=ids[order][finite],
-            ef_search=self.hnsw.ef_search,
         )
 
     def _threshold_table(self, model_id: str) -> Mapping[float, float] | None:

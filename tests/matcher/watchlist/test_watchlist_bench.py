@@ -42,8 +42,8 @@ def test_bench_rows_measure_recall_against_exact(rng):
         TemplateModel.isotropic(64),
         2000,
         n_queries=60,
-        ef_values=(8, 64),
-        hnsw=wl_index.HnswParams(m=8, ef_construction=20),
+        k_factors=(1, 20),
+        pq=wl_index.PqParams(m=8),
         seed=1,
         exact_queries=10,
         log=lambda s: None,
@@ -51,8 +51,8 @@ def test_bench_rows_measure_recall_against_exact(rng):
     exact, low, high = rows
     assert exact.index == "exact" and exact.recall_at_1_mated == 1.0 and exact.recall_at_10_nonmated == 1.0
     assert exact.mate_at_1 == 1.0  # mated probes are at cosine >= 0.3 in 64-d: the mate ranks first
-    assert low.recall_at_10_nonmated < 1.0  # a tiny efSearch on random data misses neighbours: measured
-    assert high.recall_at_10_nonmated >= low.recall_at_10_nonmated
+    assert low.recall_at_10_nonmated < 1.0  # no re-ranking margin on coarse codes misses neighbours: measured
+    assert high.recall_at_10_nonmated > low.recall_at_10_nonmated
     assert 1.0 <= high.memory_ratio < 2.0
 
 
@@ -71,16 +71,14 @@ def test_cli_bench_search_json(monkeypatch, capsys):
             "20",
             "--exact-queries",
             "5",
-            "--ef",
-            "16",
-            "--m",
+            "--k-factor",
+            "10",
+            "--pq-m",
             "8",
-            "--ef-construction",
-            "16",
             "--json",
         ],
     )
     main()
     data = json.loads(capsys.readouterr().out)
     assert data["source"].startswith("random unit vectors")
-    assert [r["index"] for r in data["rows"]] == ["exact", "hnsw"]
+    assert [r["index"] for r in data["rows"]] == ["exact", "pq"]

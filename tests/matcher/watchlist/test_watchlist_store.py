@@ -235,24 +235,25 @@ def test_concurrent_search_during_updates(wanted, rng):
     assert store.snapshot("wanted").live_count == 300
 
 
-def test_hnsw_lists_tombstone_removals_and_rebuild(tmp_path, rng):
-    store = WatchlistStore(tmp_path / "h", threshold_tables={MODEL: TABLE}, exact_max=50)
-    vectors = unit(rng, 120)
+def test_large_lists_use_pq_scan_with_exact_rescoring(tmp_path, rng):
+    store = WatchlistStore(tmp_path / "pq", threshold_tables={MODEL: TABLE}, exact_max=500)
+    vectors = unit(rng, 800)
     store.create_list("L", model_id=MODEL)
-    store.add("L", entries(vectors))
-    assert store.info("L").index_kind == "hnsw"
-    store.remove("L", ["P00007"])
-    snap = store.snapshot("L")
-    assert snap.kind == "hnsw" and list(snap.tombstones) == [8]  # entry ids start at 1
-    assert store.search(Template(vectors[7], MODEL)) == []
-    assert [a.external_ref for a in store.search(Template(vectors[8], MODEL))] == ["P00008"]
-    measured = list_recall(store, "L", probes=50)
-    assert (measured.index, measured.probes, measured.recall_at_1) == ("hnsw", 50, 1.0)
-    store.remove("L", [f"P{i:05d}" for i in range(8, 32)])  # > 20% tombstones -> rebuilt without them
+    store.add("L", entries(vectors[:400]))
+    assert store.info("L").index_kind == "flat"
+    store.add("L", entries(vectors[400:], prefix="Q"))  # crosses exact_max: rebuilt as PQ
+    assert store.info("L").index_kind == "pq"
+    probe = mate(vectors[650], 0.55, rng)
+    alerts = store.search(probe)
+    assert [a.external_ref for a in alerts] == ["Q00250"]
+    assert alerts[0].score == pytest.approx(0.55, abs=1e-4)  # exact score, not the PQ approximation
+    store.remove("L", ["Q00250"])  # real removal from both parts
     store.refresh()
-    snap = store.snapshot("L")
-    assert len(snap.tombstones) == 0 and snap.index.ntotal == 95
-    store.remove("L", [f"P{i:05d}" for i in range(32, 82)])  # back under exact_max -> exact index
+    assert store.search(probe) == [] and store.snapshot("L").index.ntotal == 799
+    measured = list_recall(store, "L", probes=100)
+    assert (measured.index, measured.probes) == ("pq", 100)
+    assert measured.recall_at_1 >= 0.98
+    store.remove("L", [f"P{i:05d}" for i in range(300)])  # back under exact_max -> exact index
     assert store.info("L").index_kind == "flat"
 
 
