@@ -29,11 +29,13 @@ import dataclasses
 import hashlib
 import json
 import math
+import multiprocessing
 import os
 import sqlite3
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -216,47 +218,84 @@ def embed_dataset(
     engine: FaceEngine,
     *,
     cache_dir: Path | None = None,
+    workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Embeddings:
     """Template of every image of ``dataset`` (the face :meth:`FaceEngine.select_face` picks, no quality
-    gate), read from or added to the on-disk cache. Failures are recorded with their error code."""
+    gate), read from or added to the on-disk cache. Failures are recorded with their error code.
+
+    ``workers``: processes embedding the images missing from the cache, each with its own one-thread
+    engine loaded from the same manifest (None: one per core when more than 200 images are missing).
+    ``progress(done, missing)`` is called every 500 embedded images."""
     config = pipeline_config(engine)
     cache = TemplateCache(cache_dir or default_cache_dir(), config)
     try:
-        contents = [path.read_bytes() for path in dataset.images]
-        digests = [hashlib.sha256(c).hexdigest() for c in contents]
+        digests = [hashlib.sha256(path.read_bytes()).hexdigest() for path in dataset.images]
         cached = cache.get_many(set(digests))
-        rows: list[np.ndarray | None] = []
-        status: list[str] = []
-        quality: list[dict[str, float] | None] = []
+        missing = {d: p for d, p in zip(digests, dataset.images, strict=True) if d not in cached}
         pending: list[tuple[str, str, bytes | None, str | None]] = []
-        embedded, seconds = 0, 0.0
-        for i, (digest, content) in enumerate(zip(digests, contents, strict=True)):
-            if digest not in cached:
-                start = time.perf_counter()
-                cached[digest] = _embed_one(engine, content)
-                seconds += time.perf_counter() - start
-                embedded += 1
-                pending.append((digest, *cached[digest]))
-                if len(pending) >= 256:
-                    cache.put_many(pending)
-                    pending.clear()
-            row_status, vector, qual = cached[digest]
-            status.append(row_status)
-            rows.append(np.frombuffer(vector, dtype="<f4") if vector is not None else None)
-            quality.append(json.loads(qual) if qual else None)
-            if progress is not None and (i + 1) % 500 == 0:
-                progress(i + 1, len(digests))
+        start = time.perf_counter()
+        for done, (digest, row) in enumerate(_embed_missing(engine, missing, workers), 1):
+            cached[digest] = row
+            pending.append((digest, *row))
+            if len(pending) >= 256:
+                cache.put_many(pending)
+                pending.clear()
+            if progress is not None and done % 500 == 0:
+                progress(done, len(missing))
         if pending:
             cache.put_many(pending)
+        seconds = time.perf_counter() - start
     finally:
         cache.close()
-    dim = next((len(r) for r in rows if r is not None), 0)
+    rows = [cached[d] for d in digests]
+    dim = next((len(vector) // 4 for _, vector, _ in rows if vector is not None), 0)
     vectors = np.zeros((len(rows), dim), dtype=np.float32)
-    for i, row in enumerate(rows):
-        if row is not None:
-            vectors[i] = row
-    return Embeddings(vectors, tuple(status), tuple(quality), engine.model_id, config, embedded, seconds)
+    for i, (_, vector, _) in enumerate(rows):
+        if vector is not None:
+            vectors[i] = np.frombuffer(vector, dtype="<f4")
+    status = tuple(r[0] for r in rows)
+    quality = tuple(json.loads(r[2]) if r[2] else None for r in rows)
+    return Embeddings(vectors, status, quality, engine.model_id, config, len(missing), seconds)
+
+
+def _embed_missing(
+    engine: FaceEngine, missing: dict[str, Path], workers: int | None
+) -> Iterator[tuple[str, tuple[str, bytes | None, str | None]]]:
+    if workers is None:
+        workers = (os.cpu_count() or 1) if len(missing) > 200 else 1
+    if workers <= 1:
+        for digest, path in missing.items():
+            yield digest, _embed_one(engine, path.read_bytes())
+        return
+    init = (
+        str(engine.manifest.path),
+        engine.detector_spec.name,
+        engine.flip_fusion,
+        engine.multiple_face_ratio,
+    )
+    context = multiprocessing.get_context("spawn")  # no fork of live onnxruntime sessions
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init, initargs=init) as pool:
+        yield from zip(missing, pool.map(_worker_embed, missing.values(), chunksize=32), strict=True)
+
+
+_worker_engine: FaceEngine | None = None
+
+
+def _worker_init(manifest: str, detector: str, flip_fusion: bool, multiple_face_ratio: float) -> None:
+    global _worker_engine
+    _worker_engine = FaceEngine.load(
+        Path(manifest),
+        detector=detector,
+        threads=1,
+        flip_fusion=flip_fusion,
+        multiple_face_ratio=multiple_face_ratio,
+    )
+
+
+def _worker_embed(path: Path) -> tuple[str, bytes | None, str | None]:
+    assert _worker_engine is not None
+    return _embed_one(_worker_engine, path.read_bytes())
 
 
 def _embed_one(engine: FaceEngine, content: bytes) -> tuple[str, bytes | None, str | None]:

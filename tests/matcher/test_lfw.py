@@ -202,3 +202,14 @@ def test_commands_fail_cleanly_on_a_folder_that_is_not_lfw(tmp_path: Path) -> No
         run = _matcher(command, str(tmp_path), "--cache-dir", str(tmp_path / "cache"))
         assert run.returncode == 2
         assert run.stderr.startswith("error:") and "people.txt" in run.stderr
+
+
+def test_parallel_embedding_gives_the_same_templates(small_lfw: Path, tmp_path: Path) -> None:
+    dataset = read_lfw(small_lfw)
+    engine = FaceEngine.load(threads=1)
+    alone = embed_dataset(dataset, engine, cache_dir=tmp_path / "a", workers=1)
+    pooled = embed_dataset(dataset, engine, cache_dir=tmp_path / "b", workers=2)
+    assert pooled.embedded == alone.embedded == 36
+    assert pooled.status == alone.status
+    assert np.allclose(pooled.vectors, alone.vectors, atol=1e-5)
+    assert embed_dataset(dataset, engine, cache_dir=tmp_path / "b").embedded == 0  # all from the cache
