@@ -277,6 +277,9 @@ def _default_lfw() -> Path | None:
     help="LFW-format folder for --source lfw (default $EGATE_SHARED/data/lfw-dev).",
 )
 @click.option(
+    "--lfw-images", type=click.IntRange(min=100), help="Fit on the first N images only (default: all)."
+)
+@click.option(
     "--threads", type=click.IntRange(min=1), default=2, show_default=True, help="FAISS build threads."
 )
 @click.option(
