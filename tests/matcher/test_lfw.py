@@ -23,8 +23,9 @@ from matcher import FaceEngine
 from matcher.calibrate import (
     Embeddings,
     LfwDataset,
-    clopper_pearson,
+    calibrate_embeddings,
     embed_dataset,
+    first_images,
     genuine_scores,
     identity_folds,
     impostor_tally,
@@ -73,17 +74,32 @@ def test_genuine_scores_rank_above_impostor_scores(lfw_embeddings: tuple[LfwData
 def test_threshold_holds_on_people_not_used_for_calibration(
     lfw_embeddings: tuple[LfwDataset, Embeddings],
 ) -> None:
+    """The calibration run on half of the people; its thresholds measured on the other half.
+
+    Impostor pairs that share a person are not independent, so false-match counts vary more than a
+    binomial. The tolerance is the binomial one inflated by the dispersion factor ``phi`` measured on the
+    calibration half alone (its identity-disjoint folds): a quasi-binomial test at 99.9%. The threshold
+    fitted on all calibration pairs must reproduce its rate (two-sided, at 1e-2 and 1e-3, where the counts
+    are large); the shipped threshold must not exceed it (one-sided, down to 1e-4)."""
     dataset, emb = lfw_embeddings
-    half = identity_folds(dataset.names, 2, seed=2026)[dataset.identity] == 0
-    members = emb.enrolled()
-    fitted = impostor_tally(emb.vectors, dataset.identity, members & half)
-    unseen = impostor_tally(emb.vectors, dataset.identity, members & ~half)
-    for fmr in (1e-2, 1e-3):
-        threshold = fitted.threshold(fmr)
-        k = unseen.false_matches(threshold)
-        low, high = clopper_pearson(k, unseen.count, 0.999)
-        # The target must lie inside the exact 99.9% binomial interval of what the unseen people show.
-        assert low <= fmr <= high, (fmr, k, unseen.count, k / unseen.count)
+    ids = dataset.identity
+    half = identity_folds(dataset.names, 2, seed=2026)[ids] == 0
+    result = calibrate_embeddings(dataset, emb, folds=5, images=half)
+    unseen = impostor_tally(emb.vectors, ids, first_images(ids, emb.enrolled(), 5) & ~half)
+    for fmr in (1e-2, 1e-3, 1e-4):
+        chi = [
+            (h.false_matches[fmr] - h.impostor_pairs * fmr) ** 2 / (h.impostor_pairs * fmr * (1 - fmr))
+            for h in result.held_out
+        ]
+        phi = max(1.0, float(np.mean(chi)))
+        assert phi < 10, (fmr, phi)  # a dispersion this large would make the check meaningless
+        sd = math.sqrt(phi * unseen.count * fmr * (1 - fmr))
+        expected = unseen.count * fmr
+        if fmr >= 1e-3:
+            k = unseen.false_matches(result.fitted[fmr])
+            assert abs(k - expected) < 3.29 * sd, (fmr, k / unseen.count, phi)
+        k = unseen.false_matches(result.shipped[fmr])
+        assert k - expected < 3.09 * sd, (fmr, k / unseen.count, phi)
 
 
 @pytest.mark.slow
@@ -100,7 +116,7 @@ def test_accuracy_and_shipped_thresholds(lfw_embeddings: tuple[LfwDataset, Embed
     fitted = {p.fmr_target: p for p in result.fitted}
     assert fitted[1e-3].fnmr < 0.01  # the design target: FNMR under 1% at FMR 0.1%
     for p in result.shipped:  # the manifest's thresholds keep their promise on the calibration data
-        assert p.fmr <= p.fmr_target
+        assert p.fmr_per_person <= p.fmr_target
 
 
 # -- commands on a generated LFW-format folder --------------------------------------------------------------
