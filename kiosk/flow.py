@@ -197,11 +197,22 @@ class GateFlow:
         self._emit(FlowEvent("state", state, self.clock.monotonic(), tid, previous=previous, detail=detail))
 
     def _coach(self, code: str) -> None:
-        tid = self._txn.id if self._txn else None
+        """A message for the traveller; ``detail`` tells the UI how much of the capture is left."""
+        txn = self._txn
+        now = self.clock.monotonic()
+        detail: dict[str, Any] = {}
+        if txn is not None:
+            detail = {
+                "frame": txn.frames,
+                "frames_left": max(0, self.policy.max_capture_frames - txn.frames),
+                "seconds_left": round(
+                    max(0.0, self.policy.capture_timeout_s - (now - txn.capture_started)), 3
+                ),
+                "attempt": txn.match_attempts + 1,
+            }
+        tid = txn.id if txn else None
         self._emit(
-            FlowEvent(
-                "coaching", self.state, self.clock.monotonic(), tid, code=code, message=coaching_text(code)
-            )
+            FlowEvent("coaching", self.state, now, tid, code=code, message=coaching_text(code), detail=detail)
         )
 
     # ----- inputs ----------------------------------------------------------------------------------------

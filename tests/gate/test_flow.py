@@ -124,7 +124,10 @@ def test_capture_times_out_on_the_clock(gate_factory, demo_setup, clock) -> None
         clock.advance(2.0)
         flow.tick()
     assert flow.state is State.FACE_CAPTURE  # 6 s < 8 s
-    assert [e.code for e in events if e.kind == "coaching"][-1] == "NO_FACE"
+    coaching = [e for e in events if e.kind == "coaching"]
+    assert [e.code for e in coaching] == ["NO_FACE"] * 4  # capture start, then one per frame
+    assert [e.detail["seconds_left"] for e in coaching] == [8.0, 8.0, 6.0, 4.0]
+    assert [e.detail["frame"] for e in coaching] == [0, 1, 2, 3]
     clock.advance(2.5)
     flow.tick()  # no frame at all any more: the time-out still ends the capture
     assert flow.state is State.REFERRED
