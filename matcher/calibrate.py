@@ -525,6 +525,10 @@ class CalibrationResult:
             "images": self.images,
             "identities": self.identities,
             "enrolment_failures": self.enrolment_failures,
+            "enrolment_policy": (
+                "an image with several faces is enrolled with its central face (LFW protocol); any other "
+                "failure counts as a false non-match in fnmr_at_shipped"
+            ),
             "genuine_pairs": self.genuine_pairs,
             "impostor_pairs": self.impostor_pairs,
             "max_images_per_person": self.max_images_per_person,
