@@ -53,7 +53,7 @@ class Candidate:
 
 @dataclass(eq=False)
 class ListSnapshot:
-    """One loaded version of a list. Treat as immutable; only the selector cache is filled lazily."""
+    """One loaded version of a list. Treat as immutable; only the expired-ids cache is filled lazily."""
 
     list_id: str
     version: int
@@ -94,7 +94,7 @@ class ListSnapshot:
             raise TemplateMismatchError(
                 f"template dimension {template.dim} does not match list {self.list_id!r} ({self.dim})"
             )
-        if now >= self.list_valid_until or self.live_count == 0:
+        if now > self.list_valid_until or self.live_count == 0:
             return []
         scores, ids = self.index.search(template.vector[None, :], top_k, excluded=self.excluded(now))
         out = []
