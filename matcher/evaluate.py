@@ -302,13 +302,15 @@ def plot_det(
 
     fig, ax = plt.subplots(figsize=(6.4, 5.2), dpi=110)
     ax.plot(np.maximum(fmr, 1e-9), np.maximum(fnmr, floor), lw=1.6, label="all pairs")
-    for p in points:
-        ax.plot(p.fmr_target, max(p.fnmr, floor), "o", ms=6)
+    for p in points:  # where the threshold lands on this curve (its measured FMR), labelled with its target
+        ax.plot(max(p.fmr, 1e-9), max(p.fnmr, floor), "o", ms=6)
         ax.annotate(
-            f"FMR {p.fmr_target:g}: thr {p.threshold:.3f}, FNMR {p.fnmr:.2%}",
-            (p.fmr_target, max(p.fnmr, floor)),
+            f"target {p.fmr_target:g}: thr {p.threshold:.3f}, FMR {p.fmr:.1e}, FNMR {p.fnmr:.2%}",
+            (max(p.fmr, 1e-9), max(p.fnmr, floor)),
             textcoords="offset points",
-            xytext=(6, 6),
+            xytext=(-8, -4),
+            ha="right",
+            va="top",
             fontsize=7,
         )
     ax.set_xscale("log")
