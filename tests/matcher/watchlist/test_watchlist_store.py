@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 from wl_helpers import MODEL, TABLE, entries, mate, unit
 
@@ -17,6 +18,7 @@ from matcher.watchlist import (
     WatchlistError,
     WatchlistStore,
 )
+from matcher.watchlist import index as wl_index
 from matcher.watchlist.bench import list_recall
 from matcher.watchlist.policy import interpolate_threshold
 
@@ -281,3 +283,16 @@ def test_bad_list_parameters(store):
         store.create_list("L", model_id=MODEL)
     with pytest.raises(WatchlistError, match="no watchlist"):
         store.add("nope", [])
+
+
+@pytest.mark.parametrize("kind", ["flat", "pq"])
+def test_excluded_entries_never_hide_valid_ones(kind, rng):
+    vectors = unit(rng, 600)
+    near = mate(vectors[0], 0.9, rng).vector
+    vectors[1:40] = np.stack([mate(vectors[0], 0.95, rng).vector for _ in range(39)])  # 39 closer decoys
+    index = wl_index.build(np.arange(600, dtype=np.int64), vectors, kind)
+    index.add(np.array([600], dtype=np.int64), near[None])
+    excluded = np.arange(0, 40, dtype=np.int64)  # e.g. expired: the mate itself and all the decoys
+    scores, ids = index.search(vectors[0][None], 3, excluded=excluded)
+    assert ids[0, 0] == 600 and not set(ids[0]) & set(excluded.tolist())
+    assert scores[0, 0] == pytest.approx(0.9, abs=1e-4)
