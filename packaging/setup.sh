@@ -12,8 +12,12 @@ extras=""
 # fonts-ocr-b: the OCR-B face of machine-readable zones (data-page rendering, OCR training and benchmark).
 # fonts-dejavu-core / fonts-liberation: further faces for the synthetic data pages.
 # libgl1, libegl1, libxkbcommon0, libfontconfig1, libdbus-1-3: what Qt (PySide6) needs even offscreen.
+# pcscd: the PC/SC service a chip reader talks through.
 apt_packages=(fonts-ocr-b fonts-dejavu-core fonts-liberation libgl1 libegl1 libxkbcommon0 libfontconfig1
-              libdbus-1-3 libglib2.0-0)
+              libdbus-1-3 libglib2.0-0 pcscd)
+# For the tests: swig and libpcsclite-dev build pyscard; vsmartcard-vpcd gives the virtual reader that the
+# software passport chip of the PC/SC tests answers on.
+[ -n "$extras" ] && apt_packages+=(swig libpcsclite-dev vsmartcard-vpcd)
 missing=()
 for p in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
