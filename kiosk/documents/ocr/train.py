@@ -1,6 +1,6 @@
 """Train the MRZ character classifier and export it to ONNX (training only; needs ``torch``, ``onnx``).
 
-    python -m kiosk.documents.ocr.train --out models/mrz_ocr.onnx [--blocks 4000] [--epochs 6] [--seed 1]
+    python -m kiosk.documents.ocr.train --out models/mrz_ocr.onnx [--blocks 2400] [--epochs 4] [--seed 1]
 
 Reproducible from the seed: the training cells are rendered by ``training_data.make_cells`` from the
 training fonts only (never the benchmark's unseen font, never the benchmark's seeds)."""
@@ -128,8 +128,8 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--out", type=Path, default=Path("models/mrz_ocr.onnx"))
-    parser.add_argument("--blocks", type=int, default=4000)
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--blocks", type=int, default=2400)
+    parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--cache", type=Path, help="keep the rendered cells in this .npz for re-runs")
     args = parser.parse_args()

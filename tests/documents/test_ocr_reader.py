@@ -1,0 +1,93 @@
+"""End-to-end data-page reading with the shipped classifier, on generated pages with known ground truth."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from kiosk.documents.checks import DocumentError
+from kiosk.documents.ocr import MrzNotFoundError, read_data_page
+from kiosk.documents.ocr.classify import CharClassifier
+from kiosk.documents.synth import (
+    available_fonts,
+    default_portrait,
+    random_record,
+    render_data_page,
+    sample_page,
+)
+from matcher.errors import ModelError
+
+ROOT = Path(__file__).resolve().parents[2]
+FONT = (available_fonts(("ocr-b",)) or ("dejavu-mono",))[0]
+
+
+@pytest.mark.parametrize("fmt", ["TD3", "TD2", "TD1"])
+def test_clean_page_reads_exactly(fmt: str) -> None:
+    record = random_record(np.random.default_rng(42), fmt)
+    page = render_data_page(record, default_portrait(), font=FONT, dpi=300, rng=np.random.default_rng(1))
+    reading = read_data_page(page)
+    assert reading.lines == record.lines
+    assert reading.valid and reading.mrz.valid
+    assert any(c.name == "ocr.confidence" and c.passed for c in reading.checks)
+    assert (reading.portrait is None) == (fmt == "TD1")
+
+
+def test_degraded_pages_are_read_or_rejected_never_wrong() -> None:
+    exact = 0
+    for seed in range(6):
+        page = sample_page(np.random.default_rng(1000 + seed), fonts=(FONT,), formats=("TD3", "TD2"))
+        try:
+            reading = read_data_page(page.image)
+        except DocumentError:
+            continue
+        if reading.valid:
+            assert reading.lines == page.record.lines
+            exact += 1
+    assert exact >= 5
+
+
+def test_portrait_crop_shows_the_printed_portrait() -> None:
+    page = sample_page(np.random.default_rng(7), fonts=(FONT,), formats=("TD3",), dpi_range=(250, 300))
+    crop = read_data_page(page.image).portrait
+    assert crop is not None
+    h, w = crop.shape[:2]
+    inner = crop[round(h / 12) : round(h * 11 / 12), round(w / 12) : round(w * 11 / 12)]  # drop the margin
+    truth = default_portrait()
+    box_aspect = page.portrait_box[2] / page.portrait_box[3]
+    th, tw = truth.shape[:2]
+    keep = min(tw, round(th * box_aspect))
+    truth = truth[:, (tw - keep) // 2 : (tw - keep) // 2 + keep]
+    a = cv2.resize(cv2.cvtColor(inner, cv2.COLOR_BGR2GRAY), (48, 60)).astype(float)
+    b = cv2.resize(cv2.cvtColor(truth, cv2.COLOR_BGR2GRAY), (48, 60)).astype(float)
+    correlation = np.corrcoef(a.ravel(), b.ravel())[0, 1]
+    assert correlation > 0.8
+
+
+def test_image_without_mrz_is_mrz_not_found() -> None:
+    blank = np.full((600, 800, 3), 200, np.uint8)
+    with pytest.raises(MrzNotFoundError) as info:
+        read_data_page(blank)
+    assert info.value.code == "MRZ_NOT_FOUND"
+
+
+def test_bad_input_is_a_document_error() -> None:
+    with pytest.raises(DocumentError):
+        read_data_page(np.zeros((100, 100), np.float32))
+
+
+def test_altered_model_file_is_refused(tmp_path: Path) -> None:
+    manifest = json.loads((ROOT / "models" / "manifest.json").read_text())
+    entry = manifest["ocr_models"]["mrz_ocr"]
+    model = tmp_path / entry["file"]
+    shutil.copy(ROOT / "models" / entry["file"], model)
+    with model.open("ab") as fh:
+        fh.write(b"\0")
+    entry["location"] = {"path": "."}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match="sha256"):
+        CharClassifier.from_manifest(tmp_path / "manifest.json")
