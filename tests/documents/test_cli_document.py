@@ -126,6 +126,35 @@ def test_image_without_mrz_exits_2(tmp_path: Path) -> None:
     Image.fromarray(np.full((400, 600, 3), 230, np.uint8)).save(tmp_path / "page.png")
     result = kiosk("document", "read", str(tmp_path / "page.png"))
     assert result.returncode == 2 and result.stderr.startswith("error:")
+    assert "MRZ" in result.stderr or "model" in result.stderr  # no MRZ, or no OCR model installed
+
+
+def test_presentation_folder_with_data_page_and_chip(tmp_path: Path) -> None:
+    from kiosk.documents.mrz import parse_mrz
+    from kiosk.documents.ocr.classify import CharClassifier
+    from kiosk.documents.synth import default_portrait, render_data_page
+    from matcher.errors import ModelError
+
+    try:
+        CharClassifier.default()
+    except ModelError as exc:
+        pytest.skip(f"the MRZ OCR model is not available: {exc}")
+    pki = create_pki("NL")
+    mrz = compose_mrz(
+        "TD3", document_code="P", issuing_state="NLD", surname="Jansen", given_names="Piet",
+        document_number="NXB123456", nationality="NLD", date_of_birth="800102", sex="M", expiry_date="400102",
+    )  # fmt: skip
+    folder = tmp_path / "presentation"
+    write_chip_folder(folder / "chip", personalise_chip(mrz.split("\n"), default_portrait(), pki.ds))
+    page = render_data_page(parse_mrz(mrz), default_portrait(), dpi=300.0)
+    Image.fromarray(page[:, :, ::-1]).save(folder / "page.png")
+    trust = write_trust_folder(tmp_path / "trust", [pki.csca.certificate])
+    code, data = read_json(str(folder), "--trust", str(trust))
+    assert code == 0, data["check_details"]
+    assert data["sources"] == ["data_page", "chip"] and data["checks"]["doc.chip_matches_mrz"] is True
+    code, data = read_json(str(folder / "page.png"))
+    assert code == 0 and data["sources"] == ["data_page"] and data["portrait_source"] == "data_page"
+    assert data["document_number"] == "NXB123456"
 
 
 def test_chip_presentation_folder(tmp_path: Path) -> None:
