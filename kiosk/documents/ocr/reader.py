@@ -22,6 +22,9 @@ MIN_UNGUARDED_PROBABILITY = 0.6
 MIN_GUARDED_PROBABILITY = 0.01
 
 
+_TTA_OFFSETS = ((0.0, 0.0), (-1.5, 0.0), (1.5, 0.0), (0.0, -1.5), (0.0, 1.5))
+
+
 @dataclass(frozen=True)
 class DataPageReading:
     """The MRZ read from a data page, the OCR's own checks, and the printed portrait."""
@@ -62,9 +65,10 @@ def _confidence_check(decoded: Decoded) -> Check:
 def _read(gray: np.ndarray, region: MrzRegion, n: int | None, classifier: CharClassifier, timings: dict):
     t0 = time.perf_counter()
     ink, n = rectify(gray, region, n)
-    cells = cut_cells(ink, region.lines, n)
+    cells = cut_cells(ink, region.lines, n, _TTA_OFFSETS)
     t1 = time.perf_counter()
-    probs = classifier.probabilities(cells).reshape(region.lines, n, len(ALPHABET))
+    # averaged over small shifts of the cell window: steadier under residual misalignment
+    probs = classifier.probabilities(cells).reshape(len(_TTA_OFFSETS), region.lines, n, len(ALPHABET)).mean(0)
     t2 = time.perf_counter()
     fmt = _format(region.lines, n, ALPHABET[int(probs[0, 0].argmax())])
     decoded = decode(probs, fmt)

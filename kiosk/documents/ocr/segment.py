@@ -86,27 +86,44 @@ def _line_centre(ink: np.ndarray, expected: float) -> float:
 
 
 def _fit_pitch(profile: np.ndarray, n: int) -> tuple[float, float]:
-    """(x of the first cell centre, pitch) minimising ink on the cell boundaries (grid search)."""
+    """(x of the first cell centre, pitch) minimising ink on the cell boundaries.
+
+    Rectification pinned the ink of the first and last glyph to known columns, so each end centre lies
+    within half a pitch of it; searching the two end centres (not a free pitch) cannot slip a character."""
     smooth = np.convolve(profile, np.ones(3) / 3, mode="same")
     xs = np.arange(len(smooth), dtype=np.float32)
-    first = MARGIN + GLYPH_FRACTION * PITCH / 2
-    pitches = np.linspace(0.96 * PITCH, 1.04 * PITCH, 17)
-    starts = np.arange(first - 0.45 * PITCH, first + 0.45 * PITCH, 0.5)
+    ink_end = MARGIN + (n - 1 + GLYPH_FRACTION) * PITCH
+    firsts = np.arange(MARGIN + 0.05 * PITCH, MARGIN + 0.55 * PITCH, 0.5)
+    lasts = np.arange(ink_end - 0.55 * PITCH, ink_end - 0.05 * PITCH, 0.5)
+    pitches = (lasts[None, :] - firsts[:, None]) / (n - 1)
     steps = np.arange(-1, n) + 0.5
-    bounds = starts[None, :, None] + steps[None, None, :] * pitches[:, None, None]
+    bounds = firsts[:, None, None] + steps[None, None, :] * pitches[:, :, None]
     scores = np.interp(bounds, xs, smooth).sum(axis=2)
     i, j = np.unravel_index(int(np.argmin(scores)), scores.shape)
-    return float(starts[j]), float(pitches[i])
+    return float(firsts[i]), float(pitches[i, j])
 
 
-def cut_cells(ink: np.ndarray, lines: int, n: int) -> np.ndarray:
-    """(lines * n, CELL_H, CELL_W) float32 cells in reading order."""
-    cells = np.empty((lines * n, CELL_H, CELL_W), np.float32)
+def cell_centres(ink: np.ndarray, lines: int, n: int) -> np.ndarray:
+    """(lines * n, 2) x, y of every character cell centre, in reading order."""
+    centres = np.empty((lines * n, 2), np.float32)
     for line in range(lines):
         cy = _line_centre(ink, MARGIN + CAP / 2 + line * LINE_PITCH)
         band = ink[max(int(cy - CAP / 2), 0) : int(cy + CAP / 2) + 1]
         a, pitch = _fit_pitch(band.sum(axis=0), n)
-        for i in range(n):
-            patch = cv2.getRectSubPix(ink, (CELL_W, CELL_H), (a + i * pitch, cy))
-            cells[line * n + i] = patch
+        centres[line * n : (line + 1) * n, 0] = a + np.arange(n) * pitch
+        centres[line * n : (line + 1) * n, 1] = cy
+    return centres
+
+
+def cut_cells(
+    ink: np.ndarray, lines: int, n: int, offsets: tuple[tuple[float, float], ...] = ((0.0, 0.0),)
+) -> np.ndarray:
+    """(len(offsets) * lines * n, CELL_H, CELL_W) float32 cells in reading order, once per (dx, dy) offset."""
+    centres = cell_centres(ink, lines, n)
+    cells = np.empty((len(offsets) * len(centres), CELL_H, CELL_W), np.float32)
+    k = 0
+    for dx, dy in offsets:
+        for x, y in centres:
+            cells[k] = cv2.getRectSubPix(ink, (CELL_W, CELL_H), (float(x + dx), float(y + dy)))
+            k += 1
     return cells
