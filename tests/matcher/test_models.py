@@ -90,11 +90,13 @@ def test_threshold_interpolation_is_log_linear() -> None:
         interpolate_threshold(table, 1e-5)
 
 
-def test_engine_uses_thresholds_written_by_set_thresholds(tmp_path: Path, engine: FaceEngine) -> None:
-    with pytest.raises(ModelError, match="no calibrated thresholds"):
-        engine.threshold(1e-3)
+def test_engine_uses_thresholds_written_by_set_thresholds(tmp_path: Path) -> None:
+    raw = json.loads(DEFAULT_MANIFEST.read_text())
+    raw["models"]["w600k_mbf"]["thresholds"] = None
     path = tmp_path / "manifest.json"
-    path.write_text(DEFAULT_MANIFEST.read_text())
+    path.write_text(json.dumps(raw))
+    with pytest.raises(ModelError, match="no calibrated thresholds"):
+        FaceEngine.load(path, threads=1).threshold(1e-3)
     set_thresholds(
         "w600k_mbf", {1e-2: 0.2, 1e-3: 0.3, 1e-4: 0.4}, {"dataset": "test", "flip_fusion": False}, path
     )
