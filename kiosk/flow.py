@@ -243,7 +243,7 @@ class GateFlow:
     def source_exhausted(self) -> None:
         """A finite frame source (file, folder, the frames of ``kiosk verify``) has no more frames."""
         if self.state is State.FACE_CAPTURE:
-            self._guarded(self._capture_failed)
+            self._guarded(lambda: self._capture_failed(source_exhausted=True))
 
     def finish(self) -> None:
         """End the result display: lock the barrier and return to idle."""
@@ -371,10 +371,15 @@ class GateFlow:
             return (reasons[0] if reasons else "LOW_CONFIDENCE"), None
         return None, face
 
-    def _capture_failed(self) -> None:
+    def _capture_failed(self, *, source_exhausted: bool = False) -> None:
         txn = self._txn
         assert txn is not None
-        if txn.last_issue == "MULTIPLE_FACES":
+        # a retry capture that got no frame at all from a finite source (kiosk verify of one image) is not
+        # a capture failure: the decision rests on the comparison already made
+        retry_ran_dry = source_exhausted and txn.frames == 0 and txn.live_template is not None
+        if retry_ran_dry:
+            pass
+        elif txn.last_issue == "MULTIPLE_FACES":
             txn.reasons.append("MULTIPLE_FACES")
         elif txn.last_issue == "CAPTURE_UNREADABLE" and txn.quality is None:
             txn.reasons.append("CAPTURE_UNREADABLE")

@@ -270,3 +270,12 @@ def test_watchlist_updates_reach_the_next_traveller(demo_setup, engine, clock, t
     assert first.outcome == "PASS"
     assert second.reason_codes == ("WATCHLIST_HIT",)
     assert [h.entry_id for h in second.watchlist_hits] and second.watchlist_hits[0].list_id == "demo-list"
+
+
+def test_one_frame_that_does_not_match_is_face_no_match_only(gate_factory, demo_setup) -> None:
+    gate, events, _ = gate_factory()
+    decision = run_transaction(
+        gate.flow, demo_setup.presentations[IMPOSTOR], FrameListCamera(demo_setup.frames[IMPOSTOR][:1])
+    )
+    assert decision.reason_codes == ("FACE_NO_MATCH",)  # the retry found no frames: not a quality failure
+    assert _states(events).count("face_capture") == 2
