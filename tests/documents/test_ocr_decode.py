@@ -73,3 +73,31 @@ def test_uncertain_name_character_keeps_low_confidence() -> None:
     assert decoded.lines[0][19] == "K"
     assert not decoded.guarded[0, 19]
     assert decoded.chosen_probability[0, 19] < 0.6
+
+
+def test_filler_inside_a_document_number_is_not_accepted() -> None:
+    truth = tuple(
+        compose_mrz(
+            "TD3",
+            document_code="P<",
+            issuing_state="UTO",
+            surname="ERIKSSON",
+            given_names="ANNA",
+            document_number="AB0123456",
+            nationality="UTO",
+            date_of_birth="740812",
+            sex="F",
+            expiry_date="120415",
+        ).split("\n")
+    )
+    probs = _confident(truth)
+    _confuse(probs, 1, 2, "<", 0.6, "0")  # '<' and '0' are equal for the check digit
+    assert decode(probs, "TD3").lines == truth
+
+
+def test_check_digit_blind_alternatives_lower_the_class_share() -> None:
+    probs = _confident(TRUTH)
+    _confuse(probs, 1, 37, "K", 0.3, "<")  # optional data filler vs 'K': same check-digit value
+    decoded = decode(probs, "TD3")
+    assert decoded.guarded[1, 37]
+    assert decoded.class_share[1, 37] < 0.7

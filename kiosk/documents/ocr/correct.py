@@ -34,12 +34,14 @@ _ALLOWED = {
 _ALTERNATIVES = 4  # per position, for the k-best search
 _K_BEST = 40
 _FLOOR = 1e-9
+_RESIDUE = np.array([0 if c == "<" else int(c, 36) % 10 for c in ALPHABET])  # check-digit value mod 10
 
 
 @dataclass(frozen=True)
 class Decoded:
     lines: tuple[str, ...]
     chosen_probability: np.ndarray  # (lines, n) probability of each chosen character
+    class_share: np.ndarray  # (lines, n) its share among characters a check digit cannot tell from it
     guarded: np.ndarray  # (lines, n) bool: position covered by a check digit that agreed
     confidence: float  # lowest chosen probability
 
@@ -93,6 +95,8 @@ class _Decoder:
         found = []
         for text, logp in _k_best([*self.options(field), *self.options(check)[:3]], _K_BEST):
             value, digit = text[:-1], text[-1]
+            if name == "document_number" and "<" in value.rstrip("<"):
+                continue  # fillers only pad a document number at its end
             agrees = digit == check_digit(value) or (digit == "<" and self._filler_check_allowed(name, value))
             if agrees:
                 found.append((text, logp))
@@ -168,7 +172,10 @@ class _Decoder:
         lines = tuple("".join(row) for row in self.lines)
         idx = np.array([[ALPHABET.index(c) for c in line] for line in lines])
         chosen = np.take_along_axis(self.probs, idx[..., None], axis=2)[..., 0]
-        return Decoded(lines, chosen, self.guarded.copy(), float(chosen.min()))
+        # a check digit cannot tell apart characters of equal value modulo 10 (< 0 A K U, 1 B L V, ...)
+        same_class = _RESIDUE[idx][..., None] == _RESIDUE[None, None, :]
+        class_total = (self.probs * same_class).sum(axis=2)
+        return Decoded(lines, chosen, chosen / class_total, self.guarded.copy(), float(chosen.min()))
 
 
 def decode(probabilities: np.ndarray, fmt: str) -> Decoded:
