@@ -54,12 +54,14 @@ COACHING_TEXTS: dict[str, str] = {
 }
 
 # Which reason code a failed document check raises; first matching pattern wins.
+# A bad check digit or impossible date in the expiry field is a checksum or data fault, not an expiry;
+# the chip's own DG1 check digits are checksum faults too, not an unreadable chip.
 _CHECK_REASONS: tuple[tuple[str, str], ...] = (
-    ("*expir*", "DOC_EXPIRED"),
+    ("doc.not_expired", "DOC_EXPIRED"),
     ("doc.chip_matches_mrz*", "CHIP_MRZ_MISMATCH"),
     ("chip.pa.*", "CHIP_PA_FAILED"),
-    ("chip.*", "CHIP_UNREADABLE"),
     ("*check_digit*", "DOC_CHECKSUM"),
+    ("chip.*", "CHIP_UNREADABLE"),
     ("*checksum*", "DOC_CHECKSUM"),
     ("*composite*", "DOC_CHECKSUM"),
 )
