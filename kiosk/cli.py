@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
+from kiosk.documents.chip.cli import chip
+from kiosk.documents.cli import document
 from kiosk.errors import KioskError
+from kiosk.gate_cli import bench, demo, run, verify
+from kiosk.store.bench import bench_log_command
+from kiosk.store.cli import keygen_command, purge_command, verify_log_command
+from matcher.console import run_console
 from matcher.errors import MatcherError
 
 
@@ -15,37 +19,21 @@ def cli() -> None:
     """The e-gate kiosk: run the gate, read documents, verify travellers, manage the decision log."""
 
 
-def main() -> None:
-    """Console-script entry: a one-line error and a non-zero exit for every expected failure."""
-    try:
-        cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except (KioskError, MatcherError, OSError, ValueError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-
-
-from kiosk.gate_cli import bench, demo, run, verify  # noqa: E402
-
-for _command in (verify, demo, run, bench):
+for _command in (
+    demo,
+    run,
+    verify,
+    document,
+    chip,
+    verify_log_command,
+    purge_command,
+    keygen_command,
+    bench,
+    bench_log_command,
+):
     cli.add_command(_command)
 
-from kiosk.store.bench import bench_log_command  # noqa: E402
-from kiosk.store.cli import keygen_command, purge_command, verify_log_command  # noqa: E402
 
-cli.add_command(verify_log_command)
-cli.add_command(purge_command)
-cli.add_command(keygen_command)
-cli.add_command(bench_log_command)
-
-from kiosk.documents.cli import document  # noqa: E402
-
-cli.add_command(document)
-
-from kiosk.documents.chip.cli import chip  # noqa: E402
-
-cli.add_command(chip)
+def main() -> None:
+    """Console-script entry: a one-line error and a non-zero exit for every expected failure."""
+    run_console(cli, (KioskError, MatcherError, OSError, ValueError))

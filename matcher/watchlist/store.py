@@ -22,6 +22,7 @@ import sqlite3
 import struct
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -204,6 +205,21 @@ class WatchlistStore:
         db.execute("PRAGMA foreign_keys=ON")
         return db
 
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction taken up front (``BEGIN IMMEDIATE``): committed on success, rolled back on
+        any error, the connection closed either way."""
+        db = self._connect()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            yield db
+            db.execute("COMMIT")
+        except BaseException:
+            db.rollback()
+            raise
+        finally:
+            db.close()
+
     def _reader(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
@@ -232,9 +248,7 @@ class WatchlistStore:
             raise WatchlistError("template dimension must be positive")
         policy = policy or ThresholdPolicy()
         now = _now_iso()
-        db = self._connect()
-        try:
-            db.execute("BEGIN IMMEDIATE")
+        with self._write() as db:
             if db.execute("SELECT 1 FROM lists WHERE list_id=?", (list_id,)).fetchone():
                 raise WatchlistError(f"list {list_id!r} already exists")
             index = wl_index.build(np.zeros(0, np.int64), np.zeros((0, dim), np.float32), "flat")
@@ -247,12 +261,6 @@ class WatchlistStore:
                 (list_id, owner, description, model_id, dim, policy.to_json(), severity,
                  normalise_time(valid_until), _content_hash(list_id, model_id, []), "flat", sha, now, now),
             )  # fmt: skip
-            db.execute("COMMIT")
-        except BaseException:
-            db.rollback()
-            raise
-        finally:
-            db.close()
         return self.info(list_id)
 
     def update_list(
@@ -290,18 +298,10 @@ class WatchlistStore:
 
     def delete_list(self, list_id: str) -> None:
         """Delete a list, its entries and its index files."""
-        db = self._connect()
-        try:
-            db.execute("BEGIN IMMEDIATE")
+        with self._write() as db:
             self._list_row(db, list_id)
             db.execute("DELETE FROM entries WHERE list_id=?", (list_id,))
             db.execute("DELETE FROM lists WHERE list_id=?", (list_id,))
-            db.execute("COMMIT")
-        except BaseException:
-            db.rollback()
-            raise
-        finally:
-            db.close()
         for f in (self.path / "indexes").glob(f"{list_id}.v*.faiss*"):
             if re.fullmatch(re.escape(list_id) + r"\.v\d+\.faiss(\.tmp)?", f.name):
                 f.unlink(missing_ok=True)
@@ -508,36 +508,31 @@ class WatchlistStore:
     def _change(self, list_id: str, apply, *, load_index: bool = True) -> ListInfo:
         """Run ``apply(db, row, index) -> (index, force_rebuild)`` in a write transaction, then write the
         next index version beside the current one and commit the version bump. Nothing changes on error."""
-        db = self._connect()
         new_file: Path | None = None
         try:
-            db.execute("BEGIN IMMEDIATE")
-            row = self._list_row(db, list_id)
-            index = self._read_index(row) if load_index else None
-            index, force = apply(db, row, index)
-            ids, _ = _live_ids(db, list_id)
-            kind = wl_index.choose_kind(len(ids), self.exact_max)
-            if force or index is None or index.kind != kind:
-                index = self._build_from_db(db, row, kind)
-            version = row["version"] + 1
-            new_file = self._index_path(list_id, version)
-            sha = self._write_index(list_id, version, index)
-            digests = [r[0] for r in db.execute("SELECT digest FROM entries WHERE list_id=?", (list_id,))]
-            db.execute(
-                "UPDATE lists SET version=?, content_hash=?, index_kind=?, index_sha256=?, entry_count=?,"
-                " updated_at=? WHERE list_id=?",
-                (version, _content_hash(list_id, row["model_id"], digests), kind, sha, len(ids), _now_iso(),
-                 list_id),
-            )  # fmt: skip
-            db.execute("COMMIT")
+            with self._write() as db:
+                row = self._list_row(db, list_id)
+                index = self._read_index(row) if load_index else None
+                index, force = apply(db, row, index)
+                ids, _ = _live_ids(db, list_id)
+                kind = wl_index.choose_kind(len(ids), self.exact_max)
+                if force or index is None or index.kind != kind:
+                    index = self._build_from_db(db, row, kind)
+                version = row["version"] + 1
+                new_file = self._index_path(list_id, version)
+                sha = self._write_index(list_id, version, index)
+                digests = [r[0] for r in db.execute("SELECT digest FROM entries WHERE list_id=?", (list_id,))]
+                content_hash = _content_hash(list_id, row["model_id"], digests)
+                db.execute(
+                    "UPDATE lists SET version=?, content_hash=?, index_kind=?, index_sha256=?, entry_count=?,"
+                    " updated_at=? WHERE list_id=?",
+                    (version, content_hash, kind, sha, len(ids), _now_iso(), list_id),
+                )
             new_file = None
         except BaseException:
-            db.rollback()
             if new_file is not None:
                 new_file.unlink(missing_ok=True)
             raise
-        finally:
-            db.close()
         self._remove_old_files(list_id, version)
         return self.info(list_id)
 
