@@ -101,3 +101,37 @@ def test_check_digit_blind_alternatives_lower_the_class_share() -> None:
     decoded = decode(probs, "TD3")
     assert decoded.guarded[1, 37]
     assert decoded.class_share[1, 37] < 0.7
+
+
+def test_sex_admits_only_m_f_x_or_filler() -> None:
+    probs = _confident(TRUTH)
+    _confuse(probs, 1, 20, "E", 0.6, "F")  # 'F' read as 'E', which no MRZ sex field holds
+    assert decode(probs, "TD3").lines == TRUTH
+
+
+def _with_issuing_state(code: str) -> tuple[str, ...]:
+    return (TRUTH[0][:2] + code + TRUTH[0][5:], TRUTH[1])
+
+
+def test_state_code_is_sure_when_its_alternatives_are_no_codes() -> None:
+    truth = _with_issuing_state("FRA")
+    probs = _confident(truth)
+    _confuse(probs, 0, 4, "Q", 0.45, "A")  # FRQ is no code: the list rules it out
+    decoded = decode(probs, "TD3")
+    assert decoded.lines[0][2:5] == "FRA"
+    assert decoded.guarded[0, 4]
+    assert decoded.class_share[0, 4] > 0.9
+
+
+def test_state_code_stays_uncertain_against_another_listed_code() -> None:
+    truth = _with_issuing_state("FRA")
+    probs = _confident(truth)
+    _confuse(probs, 0, 4, "O", 0.45, "A")  # FRO (Faroe Islands) is a code too
+    decoded = decode(probs, "TD3")
+    assert decoded.lines[0][2:5] == "FRA"
+    assert decoded.class_share[0, 4] < 0.7
+
+
+def test_unlisted_state_code_is_not_guarded() -> None:
+    decoded = decode(_confident(TRUTH), "TD3")  # UTO, the specimen state, is not on the list
+    assert not decoded.guarded[0, 2:5].any()

@@ -6,8 +6,10 @@
    alternatives (and the optional data it covers) jointly.
 3. Name fields get filler repair: a ``<<<`` run never occurs inside a name, so letters after one are
    fillers misread (``<`` read as ``K``...).
-4. ``Decoded.confidence`` is the lowest probability of any chosen character; the reader fails a read whose
-   unguarded characters (names, codes) or guarded characters fall below their thresholds instead of guessing.
+4. Sex admits only ``M F X <``; a state code read as a code of the ICAO list is guarded by that list: its
+   share is its probability among all listed codes (spellings that are no code are ruled out anyway).
+5. ``Decoded.confidence`` is the lowest probability of any chosen character; the reader fails a read whose
+   unguarded characters (names) or guarded characters fall below their thresholds instead of guessing.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kiosk.documents.icao_codes import KNOWN_CODES, is_known_code
 from kiosk.documents.mrz import check_digit
 from kiosk.documents.mrz_layouts import COMPOSITE_SPANS, FIELD_LAYOUTS, MrzField
 from kiosk.documents.ocr.classify import ALPHABET
@@ -31,6 +34,11 @@ _ALLOWED = {
     "check": _DIGITS + "<",
     "filler_text": _LETTERS + "<",
 }
+_FIELD_ALLOWED = {"sex": "MFX<"}  # narrower than the field's kind
+_CODE_FIELDS = ("issuing_state", "nationality")
+_KNOWN_CODE_INDICES = np.array(
+    [[ALPHABET.index(c) for c in code.ljust(3, "<")] for code in sorted(KNOWN_CODES) if len(code) in (1, 3)]
+)
 _ALTERNATIVES = 4  # per position, for the k-best search
 _K_BEST = 40
 _FLOOR = 1e-9
@@ -41,8 +49,8 @@ _RESIDUE = np.array([0 if c == "<" else int(c, 36) % 10 for c in ALPHABET])  # c
 class Decoded:
     lines: tuple[str, ...]
     chosen_probability: np.ndarray  # (lines, n) probability of each chosen character
-    class_share: np.ndarray  # (lines, n) its share among characters a check digit cannot tell from it
-    guarded: np.ndarray  # (lines, n) bool: position covered by a check digit that agreed
+    class_share: np.ndarray  # (lines, n) its share among alternatives its guard cannot tell from it
+    guarded: np.ndarray  # (lines, n) bool: covered by a check digit that agreed, or by the code list
     confidence: float  # lowest chosen probability
 
 
@@ -51,7 +59,8 @@ def _mask(probabilities: np.ndarray, fmt: str) -> np.ndarray:
     masked = probabilities.copy()
     for field in FIELD_LAYOUTS[fmt]:
         allowed = np.zeros(len(ALPHABET), bool)
-        allowed[[ALPHABET.index(c) for c in _ALLOWED[field.kind]]] = True
+        chars = _FIELD_ALLOWED.get(field.name, _ALLOWED[field.kind])
+        allowed[[ALPHABET.index(c) for c in chars]] = True
         masked[field.line, field.start : field.end, ~allowed] = 0
     masked += _FLOOR
     return masked / masked.sum(axis=2, keepdims=True)
@@ -174,8 +183,21 @@ class _Decoder:
         chosen = np.take_along_axis(self.probs, idx[..., None], axis=2)[..., 0]
         # a check digit cannot tell apart characters of equal value modulo 10 (< 0 A K U, 1 B L V, ...)
         same_class = _RESIDUE[idx][..., None] == _RESIDUE[None, None, :]
-        class_total = (self.probs * same_class).sum(axis=2)
-        return Decoded(lines, chosen, chosen / class_total, self.guarded.copy(), float(chosen.min()))
+        share = chosen / (self.probs * same_class).sum(axis=2)
+        guarded = self.guarded.copy()
+        for name in _CODE_FIELDS:
+            field = self.fields.get(name)
+            if field is not None and is_known_code(lines[field.line][field.start : field.end]):
+                share[field.line, field.start : field.end] = self._code_share(field, idx)
+                guarded[field.line, field.start : field.end] = True
+        return Decoded(lines, chosen, share, guarded, float(chosen.min()))
+
+    def _code_share(self, field: MrzField, idx: np.ndarray) -> float:
+        """Probability of the chosen (listed) code among all codes of the ICAO list."""
+        row = self.probs[field.line, field.start : field.end]  # (3, C)
+        listed = row[np.arange(3), _KNOWN_CODE_INDICES].prod(axis=1)
+        chosen = row[np.arange(3), idx[field.line, field.start : field.end]].prod()
+        return float(chosen / listed.sum())
 
 
 def decode(probabilities: np.ndarray, fmt: str) -> Decoded:

@@ -16,7 +16,7 @@ from kiosk.documents.ocr.locate import MrzNotFoundError, MrzRegion, locate_mrz
 from kiosk.documents.ocr.portrait import FaceDetector, crop_portrait
 from kiosk.documents.ocr.segment import cut_cells, rectify
 
-#: Lowest accepted probability of a character no check digit or grammar rule confirms (names, codes);
+#: Lowest accepted probability of a character no check digit or code list confirms (names, other codes);
 #: tuned on generator seeds 777-778 (not the benchmark seed): wrong reads passing every check had < 0.56.
 MIN_UNGUARDED_PROBABILITY = 0.7
 #: Lowest accepted probability of a character confirmed by a check digit or the filler grammar.

@@ -31,14 +31,14 @@ def build_model():  # -> torch.nn.Module
         ]
 
     return nn.Sequential(
-        *block(1, 12),
-        *block(12, 24),
-        *block(24, 48),
+        *block(1, 16),
+        *block(16, 32),
+        *block(32, 64),
         nn.Flatten(),
-        nn.Linear(48 * (CELL_H // 8) * (CELL_W // 8), 96),
+        nn.Linear(64 * (CELL_H // 8) * (CELL_W // 8), 128),
         nn.ReLU(),
         nn.Dropout(0.2),
-        nn.Linear(96, len(ALPHABET)),
+        nn.Linear(128, len(ALPHABET)),
     )
 
 
@@ -88,6 +88,7 @@ def train(out: Path, *, blocks: int, epochs: int, seed: int, cache: Path | None 
     generator = torch.Generator().manual_seed(seed)
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.02)
     for epoch in range(epochs):
+        t0 = time.time()
         model.train()
         perm = torch.from_numpy(train_idx)[torch.randperm(len(train_idx), generator=generator)]
         for start in range(0, len(perm) - 255, 256):
@@ -98,7 +99,11 @@ def train(out: Path, *, blocks: int, epochs: int, seed: int, cache: Path | None 
             optimiser.step()
             schedule.step()
         accuracy = _accuracy(model, x[val_idx], y[val_idx])
-        print(f"epoch {epoch + 1}: loss {loss.item():.4f}, held-out accuracy {accuracy:.5f}", flush=True)
+        print(
+            f"epoch {epoch + 1}: loss {loss.item():.4f}, held-out accuracy {accuracy:.5f}",
+            f"({time.time() - t0:.0f} s)",
+            flush=True,
+        )
     model.eval()
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.onnx.export(
@@ -129,7 +134,7 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=Path("models/mrz_ocr.onnx"))
     parser.add_argument("--blocks", type=int, default=2400)
-    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--cache", type=Path, help="keep the rendered cells in this .npz for re-runs")
     args = parser.parse_args()
