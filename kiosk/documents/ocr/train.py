@@ -1,6 +1,6 @@
 """Train the MRZ character classifier and export it to ONNX (training only; needs ``torch``, ``onnx``).
 
-    python -m kiosk.documents.ocr.train --out models/mrz_ocr.onnx [--blocks 2400] [--epochs 4] [--seed 1]
+    python -m kiosk.documents.ocr.train --out models/mrz_ocr.onnx [--blocks 2400] [--epochs 10] [--seed 1]
 
 Reproducible from the seed: the training cells are rendered by ``training_data.make_cells`` from the
 training fonts only (never the benchmark's unseen font, never the benchmark's seeds)."""
@@ -134,7 +134,7 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=Path("models/mrz_ocr.onnx"))
     parser.add_argument("--blocks", type=int, default=2400)
-    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--cache", type=Path, help="keep the rendered cells in this .npz for re-runs")
     args = parser.parse_args()
