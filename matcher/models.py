@@ -263,6 +263,9 @@ def onnx_session(model: Path | bytes, threads: int | None = None) -> Any:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    # Idle worker threads sleep instead of spinning: on a 2-core kiosk, spinning after every inference takes
+    # the CPU from the camera preview, the UI and the decision-log write.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         source = model if isinstance(model, bytes) else str(model)
         return ort.InferenceSession(source, sess_options=options, providers=["CPUExecutionProvider"])
