@@ -305,12 +305,12 @@ def plot_det(
     for p in points:  # where the threshold lands on this curve (its measured FMR), labelled with its target
         ax.plot(max(p.fmr, 1e-9), max(p.fnmr, floor), "o", ms=6)
         ax.annotate(
-            f"target {p.fmr_target:g}: thr {p.threshold:.3f}, FMR {p.fmr:.1e}, FNMR {p.fnmr:.2%}",
+            f"FMR {p.fmr_target:g}: thr {p.threshold:.3f}, FNMR {p.fnmr:.2%}",
             (max(p.fmr, 1e-9), max(p.fnmr, floor)),
             textcoords="offset points",
-            xytext=(-8, -4),
-            ha="right",
-            va="top",
+            xytext=(6, 6),  # above and right of the point: the curve falls to the right, so that is clear
+            ha="left",
+            va="bottom",
             fontsize=7,
         )
     ax.set_xscale("log")
