@@ -11,13 +11,14 @@ extras=""
 
 # fonts-ocr-b: the OCR-B face of machine-readable zones (data-page rendering, OCR training and benchmark).
 # fonts-dejavu-core / fonts-liberation: further faces for the synthetic data pages.
-# libgl1, libegl1, libxkbcommon0, libfontconfig1, libdbus-1-3: what Qt (PySide6) needs even offscreen.
-# pcscd: the PC/SC service a chip reader talks through.
-apt_packages=(fonts-ocr-b fonts-dejavu-core fonts-liberation libgl1 libegl1 libxkbcommon0 libfontconfig1
-              libdbus-1-3 libglib2.0-0 pcscd)
+# libglib2.0-0: OpenCV's wheels link it. pcscd: the PC/SC service a chip reader talks through.
+apt_packages=(fonts-ocr-b fonts-dejavu-core fonts-liberation libglib2.0-0 pcscd)
 # For the tests: swig and libpcsclite-dev build pyscard; vsmartcard-vpcd gives the virtual reader that the
 # software passport chip of the PC/SC tests answers on.
 [ -n "$extras" ] && apt_packages+=(swig libpcsclite-dev vsmartcard-vpcd)
+python=${PYTHON:-python3.11}
+# Debian's own Python needs python3-venv to create the virtual environment.
+"$python" -c "import ensurepip, venv" 2>/dev/null || apt_packages+=(python3-venv)
 missing=()
 for p in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -29,7 +30,6 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-python=${PYTHON:-python3.11}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".${extras}"
