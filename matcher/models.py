@@ -14,13 +14,13 @@ import itertools
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import click
 
+from matcher.atomic import replace_file
 from matcher.errors import ModelError
 
 MANIFEST_ENV = "EGATE_MODELS_MANIFEST"
@@ -239,17 +239,7 @@ def set_thresholds(
     if not table or not all(math.isfinite(v) for v in table.values()):
         raise ValueError("thresholds must be a non-empty table of finite scores")
     entry["thresholds"] = {"fmr": table, "model_sha256": entry["sha256"], **meta}
-    text = json.dumps(raw, indent=2, ensure_ascii=False) + "\n"
-    fd, tmp = tempfile.mkstemp(dir=mpath.parent, prefix=".manifest-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, mpath)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    replace_file(mpath, (json.dumps(raw, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
 def onnx_session(model: Path | bytes, threads: int | None = None) -> Any:

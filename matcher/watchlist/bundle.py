@@ -24,6 +24,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from matcher.atomic import replace_file
 from matcher.errors import MatcherError
 from matcher.types import Template
 from matcher.watchlist.policy import ThresholdPolicy
@@ -149,9 +150,7 @@ def export_bundle(
         }
     ).encode()
     data = MAGIC + struct.pack("<Q", len(payload)) + payload + struct.pack("<I", len(sig_block)) + sig_block
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(out)
+    replace_file(out, data)
     return BundleInfo(
         info.list_id,
         info.model_id,

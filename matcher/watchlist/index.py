@@ -20,7 +20,6 @@ Searches are read-only on the FAISS objects, so any number of threads may search
 from __future__ import annotations
 
 import hashlib
-import os
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from typing import Literal
 import faiss
 import numpy as np
 
+from matcher.atomic import replace_file
 from matcher.errors import TemplateMismatchError
 
 Kind = Literal["flat", "pq"]
@@ -206,26 +206,12 @@ def check_vectors(vectors: np.ndarray, dim: int | None = None) -> np.ndarray:
 
 
 def write_atomic(index: WatchIndex, path: Path, seal: Callable[[bytes], bytes] | None = None) -> str:
-    """Write beside the final name, fsync, rename, fsync the folder: a crash leaves old or new, never half.
+    """Write the index crash-safely (:func:`matcher.atomic.replace_file`), sealed if ``seal`` is given.
 
     Returns the sha256 of the bytes on disk (the store checks it on every load).
     """
     data = index.serialize()
     if seal is not None:
         data = seal(data)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
+    replace_file(path, data)
     return hashlib.sha256(data).hexdigest()
-
-
-def fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
