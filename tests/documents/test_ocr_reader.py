@@ -51,21 +51,35 @@ def test_degraded_pages_are_read_or_rejected_never_wrong() -> None:
     assert exact >= 5
 
 
+def _portrait_correlation(crop: np.ndarray, box: tuple[float, float, float, float]) -> float:
+    """Correlation of the crop (inside its margin) with the portrait pasted into ``box`` (x, y, w, h)."""
+    h, w = crop.shape[:2]
+    inner = crop[round(h / 12) : round(h * 11 / 12), round(w / 12) : round(w * 11 / 12)]  # drop the margin
+    truth = default_portrait()
+    th, tw = truth.shape[:2]
+    keep = min(tw, round(th * box[2] / box[3]))
+    truth = truth[:, (tw - keep) // 2 : (tw - keep) // 2 + keep]
+    a = cv2.resize(cv2.cvtColor(inner, cv2.COLOR_BGR2GRAY), (48, 60)).astype(float)
+    b = cv2.resize(cv2.cvtColor(truth, cv2.COLOR_BGR2GRAY), (48, 60)).astype(float)
+    return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+
 def test_portrait_crop_shows_the_printed_portrait() -> None:
     page = sample_page(np.random.default_rng(7), fonts=(FONT,), formats=("TD3",), dpi_range=(250, 300))
     crop = read_data_page(page.image).portrait
     assert crop is not None
-    h, w = crop.shape[:2]
-    inner = crop[round(h / 12) : round(h * 11 / 12), round(w / 12) : round(w * 11 / 12)]  # drop the margin
-    truth = default_portrait()
-    box_aspect = page.portrait_box[2] / page.portrait_box[3]
-    th, tw = truth.shape[:2]
-    keep = min(tw, round(th * box_aspect))
-    truth = truth[:, (tw - keep) // 2 : (tw - keep) // 2 + keep]
-    a = cv2.resize(cv2.cvtColor(inner, cv2.COLOR_BGR2GRAY), (48, 60)).astype(float)
-    b = cv2.resize(cv2.cvtColor(truth, cv2.COLOR_BGR2GRAY), (48, 60)).astype(float)
-    correlation = np.corrcoef(a.ravel(), b.ravel())[0, 1]
-    assert correlation > 0.8
+    assert _portrait_correlation(crop, page.portrait_box) > 0.8
+
+
+@pytest.mark.parametrize(
+    "rotation", [cv2.ROTATE_180, cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_90_COUNTERCLOCKWISE]
+)
+def test_page_upside_down_or_sideways_is_read_upright(rotation: int) -> None:
+    page = sample_page(np.random.default_rng(8), fonts=(FONT,), formats=("TD3",), dpi_range=(250, 300))
+    reading = read_data_page(cv2.rotate(page.image, rotation))
+    assert reading.valid and reading.lines == page.record.lines
+    assert reading.portrait is not None
+    assert _portrait_correlation(reading.portrait, page.portrait_box) > 0.8
 
 
 def test_image_without_mrz_is_mrz_not_found() -> None:

@@ -79,13 +79,24 @@ def _read(gray: np.ndarray, region: MrzRegion, n: int | None, classifier: CharCl
     return record, decoded, checks, fmt
 
 
+#: Orientations tried in turn, clockwise degrees of the rotation that makes the page upright: a card laid
+#: on the scanner upside down, or a photo taken with the camera held sideways.
+_ORIENTATIONS = {
+    0: None,
+    180: cv2.ROTATE_180,
+    90: cv2.ROTATE_90_CLOCKWISE,
+    270: cv2.ROTATE_90_COUNTERCLOCKWISE,
+}
+
+
 def read_data_page(
     image_bgr: np.ndarray,
     *,
     classifier: CharClassifier | None = None,
     face_detector: FaceDetector | None = None,
 ) -> DataPageReading:
-    """Read the MRZ of a data page image (scanner frame or camera photo, BGR or grayscale).
+    """Read the MRZ of a data page image (scanner frame or camera photo, BGR or grayscale), upright,
+    upside down or sideways.
 
     ``face_detector`` (e.g. a ``matcher.FaceEngine``) re-centres the portrait crop on the printed face.
     Raises DocumentError (code ``MRZ_NOT_FOUND``) when the image holds no MRZ. A read that is uncertain
@@ -93,6 +104,30 @@ def read_data_page(
     if not isinstance(image_bgr, np.ndarray) or image_bgr.dtype != np.uint8 or image_bgr.ndim not in (2, 3):
         raise DocumentError("data page image must be a uint8 BGR or grayscale array")
     classifier = classifier or CharClassifier.default()
+    start = time.perf_counter()
+    first: DataPageReading | None = None
+    for rotation in _ORIENTATIONS.values():
+        image = image_bgr if rotation is None else cv2.rotate(image_bgr, rotation)
+        try:
+            reading = _read_upright(image, classifier, face_detector)
+        except MrzNotFoundError:
+            continue
+        if reading.valid:
+            return _with_total(reading, start)
+        first = first or reading
+    if first is None:
+        raise MrzNotFoundError("no MRZ found in the image")
+    return _with_total(first, start)
+
+
+def _with_total(reading: DataPageReading, start: float) -> DataPageReading:
+    reading.timings["total"] = (time.perf_counter() - start) * 1e3
+    return reading
+
+
+def _read_upright(
+    image_bgr: np.ndarray, classifier: CharClassifier, face_detector: FaceDetector | None
+) -> DataPageReading:
     start = time.perf_counter()
     gray = image_bgr if image_bgr.ndim == 2 else cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
     region = locate_mrz(gray)
@@ -112,7 +147,6 @@ def read_data_page(
         face_detector=face_detector,
     )
     timings["portrait"] = (time.perf_counter() - t) * 1e3
-    timings["total"] = (time.perf_counter() - start) * 1e3
     return DataPageReading(record, decoded.lines, decoded.confidence, portrait, checks, timings)
 
 

@@ -17,6 +17,8 @@ MARGIN = 16.0
 CELL_H, CELL_W = 32, 24
 GLYPH_FRACTION = 0.7  # typical ink width of a glyph as a fraction of the pitch
 LINE_LENGTHS = {2: (44, 36), 3: (30,)}
+_BOUNDARY_KERNEL = cv2.getGaussianKernel(9, 1.5).ravel()
+MAX_BOW = 0.6 * PITCH  # largest perspective displacement of a line's middle character from the straight line
 
 
 def _warp(gray: np.ndarray, quad: np.ndarray, width: float, height: float) -> np.ndarray:
@@ -85,34 +87,68 @@ def _line_centre(ink: np.ndarray, expected: float) -> float:
     return float(lo + np.argmax(window[lo:hi]))
 
 
-def _fit_pitch(profile: np.ndarray, n: int) -> tuple[float, float]:
-    """(x of the first cell centre, pitch) minimising ink on the cell boundaries.
+def _projective(
+    firsts: np.ndarray, lasts: np.ndarray, bows: np.ndarray | float, steps: np.ndarray, n: int
+) -> np.ndarray:
+    """Positions of ``steps`` (character indices) under the 1-D projective maps fixed by the first and
+    last centres and the deviation ``bow`` of the middle centre from the straight line: a flat page seen
+    in perspective spaces its characters unevenly, which no linear pitch can follow. Broadcasts."""
+    span = lasts - firsts
+    h = 0.5 + bows / span  # where the middle character falls, as a fraction of the span
+    k = (1 - 2 * h) / (h - 1)
+    t = steps / (n - 1)
+    return firsts + span * t * (1 + k) / (1 + k * t)
 
-    Rectification pinned the ink of the first and last glyph to known columns, so each end centre lies
-    within half a pitch of it; searching the two end centres (not a free pitch) cannot slip a character."""
-    smooth = np.convolve(profile, np.ones(3) / 3, mode="same")
-    xs = np.arange(len(smooth), dtype=np.float32)
+
+def _fit_lines(profiles: list[np.ndarray], n: int) -> np.ndarray:
+    """(lines, n) x of the cell centres minimising ink on the cell boundaries, coarse then fine.
+
+    Rectification pinned the ink of the first and last glyph of each line to known columns, so each end
+    centre lies within half a pitch of it. The bow is shared by all lines (one page, one perspective):
+    fitted per line it would bend to the glyph shapes of that line's text. Bounded, it cannot slip a
+    character."""
+    # smoothed so the minimum sits mid-gap: a raw profile is flat all across a gap between glyphs
+    smooth = [np.convolve(p, _BOUNDARY_KERNEL, mode="same") for p in profiles]
+    xs = np.arange(len(smooth[0]), dtype=np.float32)
+    bounds = np.arange(-1, n) + 0.5
+
+    def best(firsts: np.ndarray, lasts: np.ndarray, bows: np.ndarray) -> tuple[np.ndarray, ...]:
+        """firsts, lasts: (lines, F), (lines, L) candidates per line; bows: (B,) shared candidates."""
+        per_line = []
+        for profile, f, la in zip(smooth, firsts, lasts, strict=True):
+            grid = np.meshgrid(f, la, bows, indexing="ij")
+            edges = _projective(*(g[..., None] for g in grid), bounds, n)
+            per_line.append(np.interp(edges, xs, profile).sum(axis=-1))  # (F, L, B)
+        bow = int(np.argmin(sum(s.min(axis=(0, 1)) for s in per_line)))
+        ends = [np.unravel_index(int(np.argmin(s[..., bow])), s.shape[:2]) for s in per_line]
+        chosen_firsts = np.array([f[i] for f, (i, _) in zip(firsts, ends, strict=True)])
+        chosen_lasts = np.array([la[j] for la, (_, j) in zip(lasts, ends, strict=True)])
+        return chosen_firsts, chosen_lasts, bows[bow]
+
     ink_end = MARGIN + (n - 1 + GLYPH_FRACTION) * PITCH
-    firsts = np.arange(MARGIN + 0.05 * PITCH, MARGIN + 0.55 * PITCH, 0.5)
-    lasts = np.arange(ink_end - 0.55 * PITCH, ink_end - 0.05 * PITCH, 0.5)
-    pitches = (lasts[None, :] - firsts[:, None]) / (n - 1)
-    steps = np.arange(-1, n) + 0.5
-    bounds = firsts[:, None, None] + steps[None, None, :] * pitches[:, :, None]
-    scores = np.interp(bounds, xs, smooth).sum(axis=2)
-    i, j = np.unravel_index(int(np.argmin(scores)), scores.shape)
-    return float(firsts[i]), float(pitches[i, j])
+    lines = len(profiles)
+    firsts, lasts, bow = best(
+        np.tile(np.arange(MARGIN + 0.05 * PITCH, MARGIN + 0.55 * PITCH, 1.0), (lines, 1)),
+        np.tile(np.arange(ink_end - 0.55 * PITCH, ink_end - 0.05 * PITCH, 1.0), (lines, 1)),
+        np.arange(-MAX_BOW, MAX_BOW + 0.1, 1.0),
+    )
+    fine = np.arange(-1.0, 1.01, 0.25)
+    firsts, lasts, bow = best(
+        firsts[:, None] + fine, lasts[:, None] + fine, np.clip(bow + fine, -MAX_BOW, MAX_BOW)
+    )
+    return _projective(firsts[:, None], lasts[:, None], bow, np.arange(n, dtype=np.float64), n)
 
 
 def cell_centres(ink: np.ndarray, lines: int, n: int) -> np.ndarray:
     """(lines * n, 2) x, y of every character cell centre, in reading order."""
-    centres = np.empty((lines * n, 2), np.float32)
+    ys, profiles = [], []
     for line in range(lines):
         cy = _line_centre(ink, MARGIN + CAP / 2 + line * LINE_PITCH)
         band = ink[max(int(cy - CAP / 2), 0) : int(cy + CAP / 2) + 1]
-        a, pitch = _fit_pitch(band.sum(axis=0), n)
-        centres[line * n : (line + 1) * n, 0] = a + np.arange(n) * pitch
-        centres[line * n : (line + 1) * n, 1] = cy
-    return centres
+        ys.append(cy)
+        profiles.append(band.sum(axis=0))
+    xs = _fit_lines(profiles, n)
+    return np.stack([xs.ravel(), np.repeat(ys, n)], axis=1).astype(np.float32)
 
 
 def cut_cells(
