@@ -180,3 +180,20 @@ def test_chip_presentation_folder(tmp_path: Path) -> None:
 def test_help() -> None:
     result = kiosk("document", "read", "--help")
     assert result.returncode == 0 and "--mrz" in result.stdout and "Exit status" in result.stdout
+
+
+def test_bench_reports_every_page_once_with_the_degradation_used() -> None:
+    result = kiosk("document", "bench", "--count", "4", "--seed", "5", "--max-blur", "0.8", "--json")
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert figures["pages"] == 4
+    assert figures["exact"] + figures["silently_wrong"] + figures["rejected"] == 4
+    assert figures["silently_wrong"] == 0
+    assert figures["degradation"]["max_blur_sigma"] == 0.8
+    assert figures["median_ms"] > 0
+
+
+def test_bench_refuses_an_unknown_font() -> None:
+    result = kiosk("document", "bench", "--count", "1", "--fonts", "comic-sans")
+    assert result.returncode == 2
+    assert "comic-sans" in result.stderr

@@ -8,7 +8,7 @@ from dataclasses import asdict
 import click
 
 from kiosk.documents.ocr.bench import DEFAULT_FONTS, DEFAULT_FORMATS, run_benchmark
-from kiosk.documents.synth import UNSEEN_FONTS, available_fonts
+from kiosk.documents.synth import UNSEEN_FONTS, Degradation, available_fonts
 from kiosk.documents.synth.layout import LAYOUTS
 
 
@@ -24,10 +24,48 @@ def _names(value: str) -> tuple[str, ...]:
 )
 @click.option("--unseen-font", is_flag=True, help="Use only fonts the classifier was not trained on.")
 @click.option("--formats", default=",".join(DEFAULT_FORMATS), show_default=True, help="TD1, TD2, TD3 mix.")
+@click.option(
+    "--max-perspective",
+    default=Degradation.max_perspective,
+    show_default=True,
+    type=click.FloatRange(0, 0.2),
+    help="Largest corner displacement, as a fraction of the page size.",
+)
+@click.option(
+    "--max-blur",
+    default=Degradation.max_blur_sigma,
+    show_default=True,
+    type=click.FloatRange(0.3, 5),
+    help="Largest Gaussian blur sigma, pixels.",
+)
+@click.option(
+    "--max-noise",
+    default=Degradation.max_noise_sigma,
+    show_default=True,
+    type=click.FloatRange(1, 60),
+    help="Largest sensor noise sigma, grey levels.",
+)
+@click.option(
+    "--min-jpeg",
+    default=Degradation.min_jpeg_quality,
+    show_default=True,
+    type=click.IntRange(5, 95),
+    help="Lowest JPEG quality.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.option("--progress", is_flag=True, help="Print running counts every 20 pages.")
 def bench(
-    count: int, seed: int, fonts: str, unseen_font: bool, formats: str, as_json: bool, progress: bool
+    count: int,
+    seed: int,
+    fonts: str,
+    unseen_font: bool,
+    formats: str,
+    max_perspective: float,
+    max_blur: float,
+    max_noise: float,
+    min_jpeg: int,
+    as_json: bool,
+    progress: bool,
 ) -> None:
     """Generate data pages and read them (150-600 dpi, blur, noise, rotation up to 5 degrees, perspective,
     uneven light, glare, JPEG) and report the exact-read rate, the silently-wrong rate (every check
@@ -40,11 +78,24 @@ def bench(
     unknown = set(_names(formats)) - set(LAYOUTS)
     if unknown or not _names(formats):
         raise click.BadParameter(f"formats must be among {', '.join(LAYOUTS)}", param_hint="--formats")
+    spec = Degradation(
+        max_perspective=max_perspective,
+        max_blur_sigma=max_blur,
+        max_noise_sigma=max_noise,
+        min_jpeg_quality=min_jpeg,
+    )
     result = run_benchmark(
-        count=count, seed=seed, fonts=chosen, formats=_names(formats), progress=progress and not as_json
+        count=count,
+        seed=seed,
+        fonts=chosen,
+        formats=_names(formats),
+        spec=spec,
+        progress=progress and not as_json,
     )
     if as_json:
-        click.echo(json.dumps({**asdict(result), "fonts": list(chosen)}, indent=2))
+        click.echo(
+            json.dumps({**asdict(result), "fonts": list(chosen), "degradation": asdict(spec)}, indent=2)
+        )
     else:
         click.echo(f"fonts: {', '.join(chosen)}")
         click.echo(result.summary())
