@@ -66,6 +66,17 @@ def test_filler_read_as_letter_after_a_filler_run_is_repaired() -> None:
     assert decoded.lines == TRUTH
 
 
+def test_uncertain_filler_run_inside_a_name_is_not_trusted() -> None:
+    probs = _confident(TRUTH)
+    for pos, letter in ((20, "M"), (21, "A")):  # ANNA<MARIA read as ANNA<<<RIA: the repair would blank MARIA
+        _confuse(probs, 0, pos, "<", 0.55, letter)
+    decoded = decode(probs, "TD3")
+    assert decoded.lines[0][19:25] == "<<<<<<"
+    assert not decoded.guarded[0, 19:22].any()
+    assert decoded.chosen_probability[0, 20:22].max() < 0.6
+    assert decoded.guarded[0, 22:].all()
+
+
 def test_uncertain_name_character_keeps_low_confidence() -> None:
     probs = _confident(TRUTH)
     _confuse(probs, 0, 19, "K", 0.55, "<")  # ANNA<MARIA vs ANNAKMARIA: no check digit can tell

@@ -5,7 +5,7 @@
    k-best list over its positions; the composite check digit then picks among the fields' best agreeing
    alternatives (and the optional data it covers) jointly.
 3. Name fields get filler repair: a ``<<<`` run never occurs inside a name, so letters after one are
-   fillers misread (``<`` read as ``K``...).
+   fillers misread (``<`` read as ``K``...); the run's own three characters stay unguarded.
 4. Sex admits only ``M F X <``; a state code read as a code of the ICAO list is guarded by that list: its
    share is its probability among all listed codes (spellings that are no code are ruled out anyway).
 5. ``Decoded.confidence`` is the lowest probability of any chosen character; the reader fails a read whose
@@ -175,7 +175,9 @@ class _Decoder:
             self.put(field, text[:run], False)
             tail = self.fields["name"].start + run
             self.lines[field.line][tail : field.end] = ["<"] * (field.end - tail)
-            self.guarded[field.line, tail : field.end] = True  # fixed by the grammar, not by the classifier
+            # what follows the run is fixed by the grammar, but only if the run is real: letters misread as
+            # "<<<" would blank the rest of the name, so the run itself needs the classifier's word
+            self.guarded[field.line, tail + 3 : field.end] = True
 
     def result(self) -> Decoded:
         lines = tuple("".join(row) for row in self.lines)

@@ -106,18 +106,6 @@ def _pick_group(lines: list[_Line]) -> list[_Line]:
     return best
 
 
-def _edge(line: _Line, top: bool) -> tuple[np.ndarray, np.ndarray, float]:
-    """The ends of a line's ink on its top (or bottom) edge, and its ink height, along the line's own axis:
-    under perspective the MRZ lines converge, so each keeps its own angle."""
-    theta = np.deg2rad(line.angle)
-    along, across = np.array([np.cos(theta), np.sin(theta)]), np.array([-np.sin(theta), np.cos(theta)])
-    u, v = line.points @ along, line.points @ across
-    u0, u1 = np.percentile(u, [0.2, 99.8])
-    v0, v1 = np.percentile(v, [1, 99])
-    edge = v0 if top else v1
-    return u0 * along + edge * across, u1 * along + edge * across, float(v1 - v0)
-
-
 def locate_mrz(gray: np.ndarray) -> MrzRegion:
     """Locate the MRZ of a grayscale page image; MrzNotFoundError when no MRZ-like line group exists."""
     if gray.ndim != 2 or min(gray.shape) < 64:
@@ -128,9 +116,17 @@ def locate_mrz(gray: np.ndarray) -> MrzRegion:
     group = _pick_group(_line_candidates(_text_mask(work)))
     if not group:
         raise MrzNotFoundError("no MRZ found in the image")
-    top_left, top_right, _ = _edge(group[0], top=True)
-    bottom_left, bottom_right, _ = _edge(group[-1], top=False)
-    quad = np.array([top_left, top_right, bottom_right, bottom_left], np.float32) / scale
-    height = float(np.mean([_edge(ln, top=False)[2] for ln in group])) / scale
     angle = float(np.mean([ln.angle for ln in group]))
+    theta = np.deg2rad(angle)
+    along, across = np.array([np.cos(theta), np.sin(theta)]), np.array([-np.sin(theta), np.cos(theta)])
+
+    def extent(line: _Line) -> tuple[float, float, float, float]:
+        u, v = line.points @ along, line.points @ across
+        return (*np.percentile(u, [0.2, 99.8]), *np.percentile(v, [1, 99]))
+
+    u0a, u1a, v0a, _ = extent(group[0])
+    u0b, u1b, _, v1b = extent(group[-1])
+    corners = [(u0a, v0a), (u1a, v0a), (u1b, v1b), (u0b, v1b)]
+    quad = np.array([u * along + v * across for u, v in corners], np.float32) / scale
+    height = float(np.mean([extent(ln)[3] - extent(ln)[2] for ln in group])) / scale
     return MrzRegion(quad=quad, lines=len(group), angle_deg=angle, line_height=height)
