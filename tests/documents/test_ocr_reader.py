@@ -13,7 +13,9 @@ import pytest
 from kiosk.documents.checks import DocumentError
 from kiosk.documents.ocr import MrzNotFoundError, read_data_page
 from kiosk.documents.ocr.classify import CharClassifier
+from kiosk.documents.ocr.locate import locate_mrz
 from kiosk.documents.synth import (
+    UNSEEN_FONTS,
     available_fonts,
     default_portrait,
     random_record,
@@ -80,6 +82,17 @@ def test_page_upside_down_or_sideways_is_read_upright(rotation: int) -> None:
     assert reading.valid and reading.lines == page.record.lines
     assert reading.portrait is not None
     assert _portrait_correlation(reading.portrait, page.portrait_box) > 0.8
+
+
+def test_legible_but_uncertain_page_is_not_read_again_turned(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kiosk.documents.ocr import reader
+
+    page = sample_page(np.random.default_rng(955), fonts=available_fonts(UNSEEN_FONTS), formats=("TD3",))
+    calls = []
+    monkeypatch.setattr(reader, "locate_mrz", lambda gray: calls.append(1) or locate_mrz(gray))
+    reading = read_data_page(page.image)
+    assert not reading.valid  # a face the classifier never saw: rejected...
+    assert len(calls) == 1  # ...as it lies, without trying the page upside down or sideways
 
 
 def test_image_without_mrz_is_mrz_not_found() -> None:

@@ -79,14 +79,11 @@ def _read(gray: np.ndarray, region: MrzRegion, n: int | None, classifier: CharCl
     return record, decoded, checks, fmt
 
 
-#: Orientations tried in turn, clockwise degrees of the rotation that makes the page upright: a card laid
-#: on the scanner upside down, or a photo taken with the camera held sideways.
-_ORIENTATIONS = {
-    0: None,
-    180: cv2.ROTATE_180,
-    90: cv2.ROTATE_90_CLOCKWISE,
-    270: cv2.ROTATE_90_COUNTERCLOCKWISE,
-}
+#: Rotations tried in turn: a card laid on the scanner upside down, a photo taken with the camera sideways.
+_ROTATIONS = (None, cv2.ROTATE_180, cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_90_COUNTERCLOCKWISE)
+#: Median character probability above which a read is taken as the right way up, valid or not (measured:
+#: upright reads, even rejected ones, >= 0.93; upside-down MRZs read as they lie <= 0.48).
+_LEGIBLE_MEDIAN = 0.8
 
 
 def read_data_page(
@@ -106,13 +103,13 @@ def read_data_page(
     classifier = classifier or CharClassifier.default()
     start = time.perf_counter()
     first: DataPageReading | None = None
-    for rotation in _ORIENTATIONS.values():
+    for rotation in _ROTATIONS:
         image = image_bgr if rotation is None else cv2.rotate(image_bgr, rotation)
         try:
-            reading = _read_upright(image, classifier, face_detector)
+            reading, legibility = _read_upright(image, classifier, face_detector)
         except MrzNotFoundError:
             continue
-        if reading.valid:
+        if reading.valid or legibility >= _LEGIBLE_MEDIAN:
             return _with_total(reading, start)
         first = first or reading
     if first is None:
@@ -127,7 +124,8 @@ def _with_total(reading: DataPageReading, start: float) -> DataPageReading:
 
 def _read_upright(
     image_bgr: np.ndarray, classifier: CharClassifier, face_detector: FaceDetector | None
-) -> DataPageReading:
+) -> tuple[DataPageReading, float]:
+    """The reading of the page as it lies, and its median character probability."""
     start = time.perf_counter()
     gray = image_bgr if image_bgr.ndim == 2 else cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
     region = locate_mrz(gray)
@@ -147,7 +145,8 @@ def _read_upright(
         face_detector=face_detector,
     )
     timings["portrait"] = (time.perf_counter() - t) * 1e3
-    return DataPageReading(record, decoded.lines, decoded.confidence, portrait, checks, timings)
+    reading = DataPageReading(record, decoded.lines, decoded.confidence, portrait, checks, timings)
+    return reading, float(np.median(decoded.chosen_probability))
 
 
 __all__ = ["DataPageReading", "MrzNotFoundError", "read_data_page"]

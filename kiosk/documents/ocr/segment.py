@@ -79,8 +79,9 @@ def rectify(gray: np.ndarray, region: MrzRegion, n: int | None = None) -> tuple[
     return ink_map(_warp(gray, quad, width, span)), n
 
 
-def _line_centre(ink: np.ndarray, expected: float, reach: float) -> float:
-    """Sub-pixel row within ``reach`` of ``expected`` where a cap-high window holds the most ink."""
+def _line_centre(ink: np.ndarray, expected: float) -> float:
+    """Sub-pixel row near ``expected`` where a cap-high window holds the most ink."""
+    reach = 0.35 * LINE_PITCH
     window = np.convolve(ink.sum(axis=1), np.ones(int(CAP)), mode="same")
     lo, hi = max(int(expected - reach), 1), min(int(expected + reach) + 1, len(window) - 1)
     i = lo + int(np.argmax(window[lo:hi]))
@@ -145,7 +146,7 @@ def cell_centres(ink: np.ndarray, lines: int, n: int) -> np.ndarray:
     """(lines * n, 2) x, y of every character cell centre, in reading order."""
     ys, profiles = [], []
     for line in range(lines):
-        cy = _line_centre(ink, MARGIN + CAP / 2 + line * LINE_PITCH, 0.35 * LINE_PITCH)
+        cy = _line_centre(ink, MARGIN + CAP / 2 + line * LINE_PITCH)
         band = ink[max(int(cy - CAP / 2), 0) : int(cy + CAP / 2) + 1]
         ys.append(cy)
         profiles.append(band.sum(axis=0))
