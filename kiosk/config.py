@@ -52,7 +52,9 @@ class KioskConfig:
     extra_state_codes: tuple[str, ...] = ()  # state codes accepted beyond the ICAO list (e.g. "UTO")
     manifest: Path | None = None  # model manifest (default: the project's models/manifest.json)
     watchlist: Path | None = None  # watchlist store; none = no 1:N search
-    log_path: Path | None = None  # decision log database; none = decisions are not logged
+    watchlist_lists: tuple[str, ...] = ()  # lists the gate must have (none: every list in the store)
+    watchlist_max_age_h: float = 72.0  # a list not refreshed for longer stops the kiosk (0: no limit)
+    log_path: Path | None = None  # decision log database; the kiosk refuses to run without one
     key_file: Path | None = None  # decision-log key file; none = the store's default (environment)
     log_synchronous: str = "FULL"  # SQLite fsync policy of the log: FULL survives power loss, NORMAL a crash
     policy: Policy = field(default_factory=Policy)
@@ -64,7 +66,7 @@ _SCHEMA: dict[str, set[str]] = {
     "devices": {"camera", "document_reader", "barrier"},
     "documents": {"trust_store", "extra_state_codes"},
     "matcher": {"manifest"},
-    "watchlist": {"path"},
+    "watchlist": {"path", "lists", "max_age_hours"},
     "store": {"path", "key_file", "synchronous"},
     "policy": set(Policy.__dataclass_fields__),
 }
@@ -111,6 +113,8 @@ def config_from_mapping(
         extra_state_codes=_codes(_table(data, "documents")),
         manifest=_path(_table(data, "matcher"), "manifest", "matcher.manifest", base),
         watchlist=_path(_table(data, "watchlist"), "path", "watchlist.path", base),
+        watchlist_lists=_list_ids(_table(data, "watchlist")),
+        watchlist_max_age_h=_max_age(_table(data, "watchlist")),
         log_path=_path(store, "path", "store.path", base),
         key_file=_path(store, "key_file", "store.key_file", base),
         log_synchronous=_synchronous(store),
@@ -165,6 +169,20 @@ def _synchronous(t: Mapping[str, Any]) -> str:
     value = _str(t, "synchronous", "store.synchronous", "FULL").upper()
     if value not in ("FULL", "NORMAL"):
         raise ConfigError(f"store.synchronous must be FULL or NORMAL, got {value!r}")
+    return value
+
+
+def _list_ids(t: Mapping[str, Any]) -> tuple[str, ...]:
+    value = t.get("lists", [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ConfigError("watchlist.lists must be a list of watchlist ids")
+    return tuple(value)
+
+
+def _max_age(t: Mapping[str, Any]) -> float:
+    value = _float(t, "max_age_hours", "watchlist.max_age_hours", KioskConfig.watchlist_max_age_h)
+    if value < 0:
+        raise ConfigError("watchlist.max_age_hours must be 0 (no limit) or more")
     return value
 
 

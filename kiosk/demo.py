@@ -209,7 +209,7 @@ def build_demo(workdir: Path, engine: Any, *, seed: int = 2024) -> DemoSetup:
         count = DEMO_POLICY.max_match_attempts + 1 if usable else DEMO_POLICY.max_capture_frames
         frames[t.label] = camera_frames(faces[t.face], boxes[t.face], rng, count, usable=usable)
 
-    watchlists = WatchlistStore(workdir / "watchlists")
+    watchlists = WatchlistStore(workdir / "watchlists", create=True)
     watchlists.create_list("demo-list", model_id=engine.model_id, description="demo: one enrolled person")
     enrol_frame = camera_frames(
         faces["hopper"], boxes["hopper"], np.random.default_rng(seed + 1), 1, usable=True

@@ -61,7 +61,9 @@ def decision_json(decision: Decision, details: dict[str, Any] | None = None) -> 
     help="Live capture: an image or a video file.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the decision record as JSON.")
-@click.option("--log", "log_decision", is_flag=True, help="Also append the decision to the configured log.")
+@click.option(
+    "--log", "log_decision", is_flag=True, help="Also append the decision to the configured log (store.path)."
+)
 @_config_option
 def verify(document: Path, live: Path, as_json: bool, log_decision: bool, config_path: Path | None) -> None:
     """Run one gate transaction: document checks, face capture, 1:1, 1:N, decision.
@@ -113,11 +115,21 @@ def demo(workdir: Path | None, as_json: bool) -> None:
 @_config_option
 @click.option("--max-transactions", type=click.IntRange(min=1), default=None, help="Stop after N travellers.")
 @click.option("--json", "as_json", is_flag=True, help="Print events as JSON lines.")
-def run(config_path: Path | None, max_transactions: int | None, as_json: bool) -> None:
-    """Run the kiosk headless on the configured document reader, camera and barrier (Ctrl-C stops)."""
+@click.option(
+    "--no-log",
+    is_flag=True,
+    help="Development only: run without a decision log (decisions recorded nowhere).",
+)
+def run(config_path: Path | None, max_transactions: int | None, as_json: bool, no_log: bool) -> None:
+    """Run the kiosk headless on the configured document reader, camera and barrier (Ctrl-C stops).
+
+    Refuses to start without a decision log (store.path), or with a watchlist store that is missing,
+    holds no list, or has a configured list that is missing, empty or past watchlist.max_age_hours."""
     from kiosk.headless import run_kiosk
 
     config: KioskConfig = load_config(config_path)
+    if no_log:
+        click.echo("WARNING: --no-log: decisions are NOT recorded; never use this at a border", err=True)
     stopping = {"flag": False}
 
     def stop(*_: object) -> None:
@@ -140,7 +152,11 @@ def run(config_path: Path | None, max_transactions: int | None, as_json: bool) -
             click.echo(f"  [{event.state}]", err=True)
 
     served = run_kiosk(
-        config, on_event=on_event, should_stop=lambda: stopping["flag"], max_transactions=max_transactions
+        config,
+        on_event=on_event,
+        should_stop=lambda: stopping["flag"],
+        max_transactions=max_transactions,
+        log_decisions=not no_log,
     )
     click.echo(f"served {served} traveller(s)", err=True)
 

@@ -20,16 +20,24 @@ def run_kiosk(
     should_stop: Callable[[], bool] = lambda: False,
     max_transactions: int | None = None,
     poll_s: float = 0.2,
+    log_decisions: bool = True,
 ) -> int:
     """Serve travellers until ``should_stop()`` or ``max_transactions``; returns the number served.
+
+    Without a configured decision log the kiosk refuses to start (ConfigError) unless ``log_decisions``
+    is False (development only: decisions are then recorded nowhere).
 
     The camera is opened once; a finite frame source (video, folder without loop) that runs dry ends the
     current capture, and later transactions then time out by the policy's capture time-out."""
     if config.document_reader.path is None:
         raise ConfigError("devices.document_reader.path is required to run the kiosk")
-    reader = FolderDocumentReader(config.document_reader.path, done_path=config.document_reader.done_path)
-    camera = open_camera(config.camera)
-    gate = open_gate(config)
+    gate = open_gate(config, log_decisions=log_decisions)
+    try:
+        reader = FolderDocumentReader(config.document_reader.path, done_path=config.document_reader.done_path)
+        camera = open_camera(config.camera)
+    except BaseException:
+        gate.close()
+        raise
     flow = gate.flow
     flow.subscribe(on_event)
     served = 0

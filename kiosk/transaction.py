@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +21,8 @@ from kiosk.devices.barrier import GateBarrier, open_barrier
 from kiosk.devices.camera import IMAGE_SUFFIXES, Camera, CameraExhausted, FrameListCamera
 from kiosk.devices.document_reader import Presentation
 from kiosk.documents.checks import DocumentError
-from kiosk.errors import KioskError
-from kiosk.flow import Clock, DocumentReadFn, GateFlow, State
+from kiosk.errors import ConfigError, KioskError
+from kiosk.flow import Clock, DocumentReadFn, GateFlow, State, SystemClock
 from matcher.errors import ImageError
 
 MAX_VIDEO_FRAMES = 300  # a verify video is read up to this many frames (policy still bounds the capture)
@@ -78,13 +78,14 @@ def open_gate(
     """Load the components the configuration names and return the gate. ``engine`` reuses a loaded one."""
     from matcher import FaceEngine
 
+    if log_decisions and config.log_path is None:
+        raise ConfigError(
+            "store.path is not set: the kiosk does not run without a decision log "
+            "(kiosk run --no-log, for development only)"
+        )
     if engine is None:
         engine = FaceEngine.load(config.manifest, multiple_face_ratio=config.policy.second_face_min_ratio)
-    watchlist = None
-    if config.watchlist is not None:
-        from matcher.watchlist import WatchlistStore
-
-        watchlist = WatchlistStore(config.watchlist)
+    watchlist = open_watchlists(config, (clock or SystemClock()).now())
     decision_log = keys = None
     if log_decisions and config.log_path is not None:
         from kiosk.store import DecisionLog
@@ -106,6 +107,44 @@ def open_gate(
         evidence_factory=make_evidence if decision_log is not None else None,
     )
     return Gate(flow=flow, decision_log=decision_log)
+
+
+def open_watchlists(config: KioskConfig, now: datetime) -> Any | None:
+    """The configured watchlist store, loaded, or None when none is configured. ConfigError when the store
+    does not exist, holds no list, lacks a configured list, or a list is empty or was last refreshed longer
+    ago than ``watchlist.max_age_hours``: a gate must never screen against nothing without a word."""
+    if config.watchlist is None:
+        return None
+    from matcher.watchlist import WatchlistMissingError, WatchlistStore
+    from matcher.watchlist.search import to_epoch
+
+    try:
+        store = WatchlistStore(config.watchlist)
+    except WatchlistMissingError as exc:
+        raise ConfigError(f"watchlist.path: {exc}") from None
+    lists = {li.list_id: li for li in store.lists()}
+    wanted = config.watchlist_lists or tuple(lists)
+    if not wanted:
+        raise ConfigError(
+            f"watchlist store {config.watchlist} holds no list: the gate would screen against nothing"
+        )
+    for list_id in wanted:
+        info = lists.get(list_id)
+        if info is None:
+            raise ConfigError(
+                f"watchlist.lists names {list_id!r}, which is not in the store {config.watchlist}"
+            )
+        if info.entry_count == 0:
+            raise ConfigError(f"watchlist {list_id!r} in {config.watchlist} is empty")
+        refreshed = store.last_bundle(list_id) or info.updated_at
+        age_h = (now.timestamp() - to_epoch(refreshed)) / 3600
+        if config.watchlist_max_age_h and age_h > config.watchlist_max_age_h:
+            raise ConfigError(
+                f"watchlist {list_id!r} was last refreshed at {refreshed} ({age_h:.0f} h ago), longer ago "
+                f"than watchlist.max_age_hours = {config.watchlist_max_age_h:g}"
+            )
+    store.refresh()  # load every index now: a corrupt one stops the start, not a traveller
+    return store
 
 
 def make_evidence(live_face: np.ndarray, template: Any | None) -> Any:

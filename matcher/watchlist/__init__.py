@@ -8,6 +8,7 @@ from matcher.watchlist.store import (
     ListInfo,
     NewEntry,
     WatchlistError,
+    WatchlistMissingError,
     WatchlistStore,
 )
 
@@ -19,5 +20,6 @@ __all__ = [
     "NewEntry",
     "ThresholdPolicy",
     "WatchlistError",
+    "WatchlistMissingError",
     "WatchlistStore",
 ]

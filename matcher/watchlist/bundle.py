@@ -28,8 +28,8 @@ from matcher.atomic import replace_file
 from matcher.errors import MatcherError
 from matcher.types import Template
 from matcher.watchlist.policy import ThresholdPolicy
-from matcher.watchlist.search import to_epoch
-from matcher.watchlist.store import ListInfo, ListSpec, NewEntry, WatchlistStore
+from matcher.watchlist.search import normalise_time, to_epoch
+from matcher.watchlist.store import ListInfo, ListSpec, NewEntry, WatchlistStore, content_hash_of
 
 MAGIC = b"EGATE-WATCHLIST-BUNDLE\x001"
 FORMAT = 1
@@ -246,11 +246,14 @@ def import_bundle(
 ) -> tuple[ListInfo, BundleInfo]:
     """Verify and apply a bundle: the list becomes exactly the bundle's content, as one new version.
 
-    Refuses a bundle issued no later than the last one imported for that list unless ``allow_older``.
-    Nothing changes on any error.
+    Refuses a bundle issued no later than the last one imported for that list unless ``allow_older``;
+    such a bundle with the content the list already holds changes nothing and is no error (a retried
+    import): the returned version is then the current one. Nothing changes on any error.
     """
     spec, entries, binfo = read_bundle(path, trusted_keys)
     last = store.last_bundle(spec.list_id)
+    if last is not None and to_epoch(binfo.issued_at) <= to_epoch(last) and _holds(store, spec, entries):
+        return store.info(spec.list_id), binfo  # the same content again (a sync job retrying): up to date
     if last is not None and not allow_older and to_epoch(binfo.issued_at) <= to_epoch(last):
         raise BundleError(
             f"bundle for {spec.list_id!r} was issued at {binfo.issued_at}, not after the last one imported "
@@ -258,3 +261,12 @@ def import_bundle(
         )
     info = store.replace_contents(spec, entries, bundle_issued_at=binfo.issued_at)
     return info, binfo
+
+
+def _holds(store: WatchlistStore, spec: ListSpec, entries: list[NewEntry]) -> bool:
+    """Whether the store's list already has exactly this definition and content."""
+    info = store.info(spec.list_id)
+    definition = (info.model_id, info.dim, info.policy, info.owner, info.description, info.severity)
+    wanted = (spec.model_id, spec.dim, spec.policy, spec.owner, spec.description, spec.severity)
+    same_expiry = info.valid_until == normalise_time(spec.valid_until)
+    return definition == wanted and same_expiry and info.content_hash == content_hash_of(spec, entries)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -65,13 +69,36 @@ def _echo_json(data: object) -> None:
 )
 @click.pass_context
 def watchlist(ctx: click.Context, store_dir: Path, key_file: Path | None) -> None:
-    """Watchlists searched 1:N against every traveller: create, enrol, search, distribute."""
-    key = read_key_file(Path(key_file)) if key_file else None
-    ctx.obj = WatchlistStore(store_dir, key=key)
+    """Watchlists searched 1:N against every traveller: create, enrol, search, distribute.
+
+    Only `create` makes a store; every other command refuses a store that does not exist."""
+    ctx.obj = _StoreOptions(store_dir, key_file)
+
+
+@dataclass(frozen=True)
+class _StoreOptions:
+    path: Path
+    key_file: Path | None
+
+
+def _pass_store(*, create: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Open the store when the command runs (never for --help), passing it as the first argument."""
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        @click.pass_context
+        @functools.wraps(command)
+        def with_store(ctx: click.Context, /, *args: Any, **kwargs: Any) -> Any:
+            options: _StoreOptions = ctx.obj
+            key = read_key_file(options.key_file) if options.key_file else None
+            return ctx.invoke(command, WatchlistStore(options.path, key=key, create=create), *args, **kwargs)
+
+        return with_store
+
+    return decorate
 
 
 @watchlist.command()
-@click.argument("list_id")
+@click.argument("list_id", required=False)
 @click.option("--model-id", help="Template model id (default: the manifest's default embedder).")
 @click.option("--dim", type=int, default=512, show_default=True, help="Template dimension.")
 @click.option("--fmr", type=float, default=1e-3, show_default=True, help="Target false match rate.")
@@ -87,10 +114,10 @@ def watchlist(ctx: click.Context, store_dir: Path, key_file: Path | None) -> Non
 @click.option("--description", default="")
 @click.option("--severity", type=click.Choice(SEVERITIES), default="high", show_default=True)
 @click.option("--valid-until", help="ISO date after which the whole list stops alerting.")
-@click.pass_obj
+@_pass_store(create=True)
 def create(
     store: WatchlistStore,
-    list_id: str,
+    list_id: str | None,
     model_id: str | None,
     dim: int,
     fmr: float,
@@ -101,7 +128,10 @@ def create(
     severity: str,
     valid_until: str | None,
 ) -> None:
-    """Create an empty list bound to one template model."""
+    """Create the store (when missing) and, given LIST_ID, an empty list bound to one template model."""
+    if list_id is None:
+        click.echo(f"store {store.path}: {len(store.lists())} list(s)")
+        return
     if model_id is None:
         from matcher.models import load_manifest
 
@@ -129,7 +159,7 @@ def create(
 @click.option("--source", "origin", default="", help="Where the entries come from (folder source).")
 @click.option("--replace", is_flag=True, help="Replace entries whose external reference exists already.")
 @click.option("--json", "as_json", is_flag=True, help="Print the enrolment report as JSON.")
-@click.pass_obj
+@_pass_store()
 def add(
     store: WatchlistStore,
     list_id: str,
@@ -167,7 +197,7 @@ def add(
 @watchlist.command()
 @click.argument("list_id")
 @click.argument("refs", nargs=-1, required=True)
-@click.pass_obj
+@_pass_store()
 def remove(store: WatchlistStore, list_id: str, refs: tuple[str, ...]) -> None:
     """Remove entries by external reference (all or nothing)."""
     n = store.remove(list_id, refs)
@@ -179,7 +209,7 @@ def remove(store: WatchlistStore, list_id: str, refs: tuple[str, ...]) -> None:
 @click.option("--top", "top_k", type=click.IntRange(1, 1000), default=5, show_default=True)
 @click.option("--list", "lists", multiple=True, help="Search only these lists (repeatable).")
 @click.option("--json", "as_json", is_flag=True)
-@click.pass_obj
+@_pass_store()
 def search(store: WatchlistStore, probe: Path, top_k: int, lists: tuple[str, ...], as_json: bool) -> None:
     """Search an image or a .tpl template against the lists: candidates above each list's threshold."""
     if probe.suffix.lower() == TEMPLATE_SUFFIX:
@@ -202,7 +232,7 @@ def search(store: WatchlistStore, probe: Path, top_k: int, lists: tuple[str, ...
 @watchlist.command()
 @click.argument("list_id", required=False)
 @click.option("--json", "as_json", is_flag=True)
-@click.pass_obj
+@_pass_store()
 def info(store: WatchlistStore, list_id: str | None, as_json: bool) -> None:
     """Lists with version, content hash, size, index kind, threshold policy and current threshold."""
     infos = [store.info(list_id)] if list_id else store.lists()
@@ -228,7 +258,7 @@ def info(store: WatchlistStore, list_id: str | None, as_json: bool) -> None:
 
 @watchlist.command()
 @click.argument("list_id")
-@click.pass_obj
+@_pass_store()
 def rebuild(store: WatchlistStore, list_id: str) -> None:
     """Recreate a list's index from its stored templates (after a corrupt index file)."""
     li = store.rebuild(list_id)
@@ -238,7 +268,7 @@ def rebuild(store: WatchlistStore, list_id: str) -> None:
 @watchlist.command()
 @click.argument("list_id")
 @click.option("--yes", is_flag=True, required=True, help="Confirm the deletion.")
-@click.pass_obj
+@_pass_store()
 def delete(store: WatchlistStore, list_id: str, yes: bool) -> None:
     """Delete a list with its entries and index files."""
     store.delete_list(list_id)
@@ -254,7 +284,7 @@ def delete(store: WatchlistStore, list_id: str, yes: bool) -> None:
     required=True,
     help="Ed25519 private key (PEM) signing the bundle.",
 )
-@click.pass_obj
+@_pass_store()
 def export_cmd(store: WatchlistStore, list_id: str, out: Path, sign_key: Path) -> None:
     """Write a list as one signed bundle file for distribution."""
     b = export_bundle(store, list_id, out, load_signing_key(sign_key))
@@ -271,12 +301,16 @@ def export_cmd(store: WatchlistStore, list_id: str, out: Path, sign_key: Path) -
     help="Trusted public key file or folder (repeatable); default <store>/trusted_keys.",
 )
 @click.option("--allow-older", is_flag=True, help="Accept a bundle older than the last one imported.")
-@click.pass_obj
+@_pass_store()
 def import_cmd(store: WatchlistStore, bundle: Path, trusted: tuple[Path, ...], allow_older: bool) -> None:
     """Verify a signed bundle and make its list match it (nothing changes if anything is wrong)."""
     default = store.path / "trusted_keys"
     keys = load_trusted_keys(list(trusted) or ([default] if default.is_dir() else []))
+    versions = {li.list_id: li.version for li in store.lists()}
     li, b = import_bundle(store, bundle, keys, allow_older=allow_older)
+    if versions.get(li.list_id) == li.version:
+        click.echo(f"{li.list_id} already up to date: version {li.version}, content {li.content_hash[:16]}")
+        return
     click.echo(f"imported {li.list_id}: {li.entry_count} entries, version {li.version}, signed by {b.key_id}")
 
 
@@ -293,7 +327,7 @@ def keygen(private_key: Path, public_key: Path) -> None:
 @click.argument("list_id")
 @click.option("--probes", type=click.IntRange(min=1), default=200, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
-@click.pass_obj
+@_pass_store()
 def recall(store: WatchlistStore, list_id: str, probes: int, as_json: bool) -> None:
     """Measure the list's index recall@1/@10 against exact search, with mated probes from its entries."""
     from matcher.watchlist.bench import list_recall

@@ -43,6 +43,12 @@ class WatchlistError(MatcherError):
     code = "WATCHLIST_INVALID"
 
 
+class WatchlistMissingError(WatchlistError):
+    """The store folder holds no watchlist store (only ``create=True`` makes one)."""
+
+    code = "WATCHLIST_MISSING"
+
+
 class IndexCorruptError(WatchlistError):
     """An index file is missing, altered or disagrees with the entries; ``rebuild`` recreates it."""
 
@@ -170,6 +176,7 @@ class WatchlistStore:
 
     ``threshold_tables`` maps model id -> {fmr: score}; without it the model manifest supplies the table
     (``matcher.models.load_manifest``). ``key`` (32 bytes) seals templates and index files with AES-GCM.
+    ``create`` makes the store when it does not exist; without it a missing store is an error.
     """
 
     def __init__(
@@ -181,10 +188,16 @@ class WatchlistStore:
         manifest: Path | None = None,
         exact_max: int = wl_index.EXACT_MAX_ENTRIES,
         pq: wl_index.PqParams = wl_index.DEFAULT_PQ,
+        create: bool = False,
     ) -> None:
         self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
-        (self.path / "indexes").mkdir(exist_ok=True)
+        if create:
+            self.path.mkdir(parents=True, exist_ok=True)
+            (self.path / "indexes").mkdir(exist_ok=True)
+        elif not (self.path / "watchlists.db").is_file():
+            # a mistyped path must not become an empty store that screens against nothing
+            hint = f"`matcher watchlist --store {self.path} create` makes one"
+            raise WatchlistMissingError(f"no watchlist store at {self.path} ({hint})")
         self._sealer = Sealer(key) if key is not None else None
         self._tables = dict(threshold_tables) if threshold_tables is not None else None
         self._manifest = manifest
@@ -768,6 +781,15 @@ def _live_ids(db: sqlite3.Connection, list_id: str) -> tuple[np.ndarray, np.ndar
         ids.append(entry_id)
         expiries.append(to_epoch(valid_until))
     return np.array(ids, dtype=np.int64), np.array(expiries, dtype=np.float64)
+
+
+def content_hash_of(spec: ListSpec, entries: Sequence[NewEntry]) -> str:
+    """The content hash a list defined by ``spec`` holding ``entries`` has (``ListInfo.content_hash``)."""
+    digests = [
+        _entry_digest(spec.list_id, e, e.severity or spec.severity, normalise_time(e.valid_until))
+        for e in entries
+    ]
+    return _content_hash(spec.list_id, spec.model_id, digests)
 
 
 def _content_hash(list_id: str, model_id: str, digests: Iterable[str]) -> str:

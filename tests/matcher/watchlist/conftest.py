@@ -18,7 +18,7 @@ def rng() -> np.random.Generator:
 
 @pytest.fixture
 def store(tmp_path: Path) -> WatchlistStore:
-    return WatchlistStore(tmp_path / "wl", threshold_tables={MODEL: TABLE})
+    return WatchlistStore(tmp_path / "wl", threshold_tables={MODEL: TABLE}, create=True)
 
 
 @pytest.fixture

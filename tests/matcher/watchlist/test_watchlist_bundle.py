@@ -37,7 +37,7 @@ def bundle(wanted, keys, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def kiosk(tmp_path: Path) -> WatchlistStore:
-    return WatchlistStore(tmp_path / "kiosk", threshold_tables={MODEL: TABLE})
+    return WatchlistStore(tmp_path / "kiosk", threshold_tables={MODEL: TABLE}, create=True)
 
 
 def test_round_trip_keeps_content_hash_and_alerts(wanted, bundle, keys, kiosk, rng):
@@ -106,3 +106,17 @@ def test_bundle_of_another_model_does_not_replace_a_list(bundle, keys, kiosk):
     with pytest.raises(TemplateMismatchError):
         import_bundle(kiosk, bundle, keys[1])
     assert kiosk.info("wanted").entry_count == 0
+
+
+def test_reimporting_the_same_bundle_is_up_to_date_not_a_rollback(bundle, keys, kiosk):
+    first, _ = import_bundle(kiosk, bundle, keys[1])
+    again, binfo = import_bundle(kiosk, bundle, keys[1])  # a sync job retrying after a lost reply
+    assert again == first and binfo.entry_count == 200
+    assert kiosk.info("wanted").version == first.version
+
+
+def test_older_bundle_with_other_content_is_still_a_rollback(bundle, keys, kiosk):
+    import_bundle(kiosk, bundle, keys[1])
+    kiosk.remove("wanted", ["P00003"])  # the kiosk's copy differs from the bundle now
+    with pytest.raises(BundleError, match="rollback"):
+        import_bundle(kiosk, bundle, keys[1])

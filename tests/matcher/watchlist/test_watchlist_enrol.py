@@ -13,7 +13,7 @@ from wl_helpers import MODEL, TABLE, unit
 
 from matcher.cli import main
 from matcher.types import Template
-from matcher.watchlist import WatchlistError, WatchlistStore
+from matcher.watchlist import WatchlistError, WatchlistMissingError, WatchlistStore
 from matcher.watchlist import cli as wl_cli
 from matcher.watchlist.enrol import enrol, items_from_csv, items_from_folder
 
@@ -31,7 +31,7 @@ def faces_dir(tmp_path: Path, astronaut: np.ndarray, grace_hopper: np.ndarray) -
 
 
 def test_folder_enrolment_reports_failures_and_keeps_the_rest(engine, faces_dir, tmp_path, astronaut):
-    store = WatchlistStore(tmp_path / "wl", threshold_tables={engine.model_id: TABLE})
+    store = WatchlistStore(tmp_path / "wl", threshold_tables={engine.model_id: TABLE}, create=True)
     store.create_list("wanted", model_id=engine.model_id)
     report = enrol(store, "wanted", items_from_folder(faces_dir, category="wanted"), lambda: engine)
     assert sorted(ref for ref, _ in report.added) == ["astronaut", "hopper"]
@@ -63,7 +63,7 @@ def test_csv_of_templates_with_wrong_dimension_reports_it(tmp_path, rng):
         + "\n".join(rows)
         + "\nS,short.tpl,,,,\n"
     )
-    store = WatchlistStore(tmp_path / "wl", threshold_tables={MODEL: TABLE})
+    store = WatchlistStore(tmp_path / "wl", threshold_tables={MODEL: TABLE}, create=True)
     store.create_list("L", model_id=MODEL)
     report = enrol(store, "L", items_from_csv(csv))
     assert len(report.added) == 3
@@ -91,7 +91,7 @@ def test_bad_csv_is_refused_whole_and_list_untouched(tmp_path, rng, body, match)
     _write_templates(tmp_path, unit(rng, 2))
     csv = tmp_path / "bad.csv"
     csv.write_text(body)
-    store = WatchlistStore(tmp_path / "wl", threshold_tables={MODEL: TABLE})
+    store = WatchlistStore(tmp_path / "wl", threshold_tables={MODEL: TABLE}, create=True)
     store.create_list("L", model_id=MODEL)
     before = store.info("L")
     with pytest.raises(WatchlistError, match=match):
@@ -131,12 +131,17 @@ def test_cli_end_to_end(engine, faces_dir, tmp_path, monkeypatch, capsys, astron
     )
     assert code == 0 and "2 entries" in out
     kiosk = ["watchlist", "--store", str(tmp_path / "kiosk")]
+    trusted = ("--trusted-key", str(tmp_path / "k.pem"))
+    code, _, err = run_cli(monkeypatch, capsys, *kiosk, "import", str(bundle), *trusted)
+    assert code == 2 and err.startswith("error: no watchlist store at") and not (tmp_path / "kiosk").exists()
+    code, out, _ = run_cli(monkeypatch, capsys, *kiosk, "create")
+    assert code == 0 and "0 list(s)" in out
     code, _, err = run_cli(monkeypatch, capsys, *kiosk, "import", str(bundle))
     assert code == 2 and err.startswith("error: no trusted keys")
-    code, out, _ = run_cli(
-        monkeypatch, capsys, *kiosk, "import", str(bundle), "--trusted-key", str(tmp_path / "k.pem")
-    )
+    code, out, _ = run_cli(monkeypatch, capsys, *kiosk, "import", str(bundle), *trusted)
     assert code == 0 and "imported wanted: 2 entries" in out
+    code, out, _ = run_cli(monkeypatch, capsys, *kiosk, "import", str(bundle), *trusted)  # a sync retry
+    assert code == 0 and "wanted already up to date: version 2" in out
     code, out, _ = run_cli(monkeypatch, capsys, *kiosk, "info", "--json")
     assert json.loads(out)[0]["threshold"] == 0.35
     code, out, _ = run_cli(monkeypatch, capsys, *kiosk, "remove", "wanted", "astronaut")
@@ -145,3 +150,27 @@ def test_cli_end_to_end(engine, faces_dir, tmp_path, monkeypatch, capsys, astron
     assert out.strip() == "no alert"
     code, _, err = run_cli(monkeypatch, capsys, *kiosk, "remove", "wanted", "nobody")
     assert code == 2 and err.startswith("error: not in list")
+
+
+@pytest.mark.parametrize(
+    "sub", ["create", "add", "remove", "search", "info", "rebuild", "delete", "export", "import", "recall"]
+)
+def test_help_creates_nothing(sub, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run_cli(monkeypatch, capsys, "watchlist", sub, "--help")
+    assert code == 0 and "Usage" in out
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_read_only_commands_on_a_mistyped_store_fail_and_create_nothing(tmp_path, monkeypatch, capsys):
+    typo = tmp_path / "watchlsts"
+    for args in (["info"], ["info", "wanted"], ["rebuild", "wanted"], ["recall", "wanted"]):
+        code, out, err = run_cli(monkeypatch, capsys, "watchlist", "--store", str(typo), *args)
+        assert (code, out) == (2, "")
+        assert (
+            err
+            == f"error: no watchlist store at {typo} (`matcher watchlist --store {typo} create` makes one)\n"
+        )
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(WatchlistMissingError):
+        WatchlistStore(typo)

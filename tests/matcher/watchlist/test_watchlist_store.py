@@ -127,8 +127,8 @@ def test_remove_and_replace_change_version_and_hash(wanted, rng):
 
 def test_content_hash_is_independent_of_history(tmp_path, rng):
     vectors = unit(rng, 20)
-    a = WatchlistStore(tmp_path / "a", threshold_tables={MODEL: TABLE})
-    b = WatchlistStore(tmp_path / "b", threshold_tables={MODEL: TABLE})
+    a = WatchlistStore(tmp_path / "a", threshold_tables={MODEL: TABLE}, create=True)
+    b = WatchlistStore(tmp_path / "b", threshold_tables={MODEL: TABLE}, create=True)
     for s in (a, b):
         s.create_list("L", model_id=MODEL)
     a.add("L", entries(vectors))
@@ -238,7 +238,7 @@ def test_concurrent_search_during_updates(wanted, rng):
 
 
 def test_large_lists_use_pq_scan_with_exact_rescoring(tmp_path, rng):
-    store = WatchlistStore(tmp_path / "pq", threshold_tables={MODEL: TABLE}, exact_max=500)
+    store = WatchlistStore(tmp_path / "pq", threshold_tables={MODEL: TABLE}, exact_max=500, create=True)
     vectors = unit(rng, 800)
     store.create_list("L", model_id=MODEL)
     store.add("L", entries(vectors[:400]))
@@ -261,14 +261,14 @@ def test_large_lists_use_pq_scan_with_exact_rescoring(tmp_path, rng):
 
 def test_encrypted_store_needs_its_key(tmp_path, rng):
     key = bytes(range(32))
-    store = WatchlistStore(tmp_path / "enc", key=key, threshold_tables={MODEL: TABLE})
+    store = WatchlistStore(tmp_path / "enc", key=key, threshold_tables={MODEL: TABLE}, create=True)
     vectors = unit(rng, 5)
     store.create_list("L", model_id=MODEL)
     store.add("L", entries(vectors))
     raw = (tmp_path / "enc" / "watchlists.db").read_bytes()
     assert vectors[0].astype("<f4").tobytes()[:64] not in raw
     assert [a.external_ref for a in store.search(Template(vectors[2], MODEL))] == ["P00002"]
-    other = WatchlistStore(tmp_path / "enc", key=bytes(32), threshold_tables={MODEL: TABLE})
+    other = WatchlistStore(tmp_path / "enc", key=bytes(32), threshold_tables={MODEL: TABLE}, create=True)
     with pytest.raises(Exception, match="wrong key"):
         other.refresh()
 
