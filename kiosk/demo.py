@@ -65,7 +65,11 @@ TRAVELLERS: tuple[Traveller, ...] = (
     Traveller("impostor with Hopper's passport", "hopper", "collins", ("FACE_NO_MATCH",)),
     Traveller("expired passport (Collins)", "collins", "collins", ("DOC_EXPIRED",), expired=True),
     Traveller(
-        "chip portrait swapped (Hopper)", "collins", "hopper", ("CHIP_PA_FAILED",), swapped_chip_portrait=True
+        "chip portrait swapped (Hopper)",
+        "collins",
+        "hopper",
+        ("CHIP_PA_FAILED", "WATCHLIST_HIT"),  # the face is screened even when the document fails
+        swapped_chip_portrait=True,
     ),
     Traveller("watchlist hit (Hopper)", "hopper", "hopper", ("WATCHLIST_HIT",)),
     Traveller("no usable face at the camera", "collins", "collins", ("QUALITY_TIMEOUT",), camera="unusable"),

@@ -8,7 +8,9 @@ Drivers feed it three things: ``present(presentation)`` when a document is put o
 result display). Every state change, coaching message and decision is a ``FlowEvent`` delivered to the
 observers registered with ``subscribe``. Time comes from an injectable ``Clock``, so tests run on fake time.
 
-A failure anywhere (unreadable document, corrupt frame, internal error) ends the transaction with a reason
+A failed document (unreadable, expired, chip or check-digit failure, unusable portrait) refers the traveller,
+but the face is still captured and searched against the watchlists (no 1:1), so the officer learns of a
+watchlist hit either way. Other failures (corrupt frames, internal errors) end the transaction with a reason
 code and REFER; the flow always returns to idle and takes the next traveller."""
 
 from __future__ import annotations
@@ -126,6 +128,7 @@ class _Transaction:
     quality: QualityReport | None = None
     hits: tuple[WatchlistHit, ...] = ()
     timings_ms: dict[str, float] = field(default_factory=dict)
+    error: str = ""  # why the document failed, for the decision event
 
 
 def limits_with(base: QualityLimits, overrides: Mapping[str, Any], where: str) -> QualityLimits:
@@ -289,7 +292,8 @@ class GateFlow:
             code = getattr(exc, "code", "DOC_UNREADABLE")
             txn.reasons.append(code if code.startswith(("DOC_", "CHIP_")) else "DOC_UNREADABLE")
             txn.timings_ms["document"] = _ms(t0)
-            self._decide(error=str(exc))
+            txn.error = str(exc)
+            self._screen_only()
             return
         txn.reading = reading
         txn.checks = list(reading.checks)
@@ -299,7 +303,7 @@ class GateFlow:
         txn.reasons.extend(reasons)
         txn.timings_ms["document"] = _ms(t0)
         if txn.reasons:
-            self._decide()
+            self._screen_only()
             return
         t0 = time.perf_counter()
         try:
@@ -309,10 +313,19 @@ class GateFlow:
         except (KioskError, ImageError, NoFaceError, MultipleFacesError, PoorQualityError) as exc:
             txn.reasons.append("DOC_PORTRAIT_UNUSABLE")
             txn.timings_ms["portrait"] = _ms(t0)
-            self._decide(error=getattr(exc, "code", "DOC_PORTRAIT_UNUSABLE"))
+            txn.error = getattr(exc, "code", "DOC_PORTRAIT_UNUSABLE")
+            self._screen_only()
             return
         txn.timings_ms["portrait"] = _ms(t0)
         self._to(State.DOCUMENT_CHECKED, portrait_source=reading.portrait_source)
+        self._start_capture()
+
+    def _screen_only(self) -> None:
+        """The document failed (the traveller is referred): still capture the face and search the
+        watchlists, when there are any, so a wanted person is flagged to the officer either way."""
+        if self._watchlist is None:
+            self._decide()
+            return
         self._start_capture()
 
     def _start_capture(self) -> None:
@@ -338,6 +351,10 @@ class GateFlow:
             txn.live_template = self.engine.template_for_face(frame, face)
             txn.live_frame = frame
             txn.timings_ms["capture"] += _ms(t0)
+            if txn.doc_template is None:  # the document failed: screening only
+                self._search_watchlists()
+                self._decide()
+                return
             self._match()
             return
         assert issue is not None
@@ -428,6 +445,7 @@ class GateFlow:
         assert txn is not None
         if self.policy.liveness_required and "LIVENESS_NOT_ASSESSED" not in txn.reasons:
             txn.reasons.append("LIVENESS_NOT_ASSESSED")
+        error = error or txn.error
         self._to(State.DECISION)
         decision = self._build_decision()
         if self._log is not None:

@@ -155,7 +155,8 @@ def test_bad_input_refers_and_the_gate_keeps_running(gate_factory, demo_setup, t
     corrupt_page = tmp_path / "page.png"
     corrupt_page.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
     decision = run_transaction(gate.flow, Presentation.from_path(corrupt_page), FrameListCamera([]))
-    assert decision.outcome == "REFER" and decision.reason_codes == ("DOC_UNREADABLE",)
+    # no face came either, so the traveller could not be screened against the watchlists: said so
+    assert decision.outcome == "REFER" and decision.reason_codes == ("DOC_UNREADABLE", "QUALITY_TIMEOUT")
     assert gate.flow.state is State.IDLE
 
     broken_chip = tmp_path / "chip"
@@ -165,7 +166,12 @@ def test_bad_input_refers_and_the_gate_keeps_running(gate_factory, demo_setup, t
     decision = run_transaction(gate.flow, Presentation.from_path(broken_chip), FrameListCamera([]))
     assert decision.outcome == "REFER" and decision.reason_codes
     assert decision.reason_codes[0] == "DOC_UNREADABLE"
-    assert set(decision.reason_codes) <= {"DOC_UNREADABLE", "CHIP_UNREADABLE", "CHIP_PA_FAILED"}
+    assert set(decision.reason_codes) <= {
+        "DOC_UNREADABLE",
+        "CHIP_UNREADABLE",
+        "CHIP_PA_FAILED",
+        "QUALITY_TIMEOUT",
+    }
 
     decision = run_transaction(
         gate.flow,
@@ -280,3 +286,31 @@ def test_one_frame_that_does_not_match_is_face_no_match_only(gate_factory, demo_
     )
     assert decision.reason_codes == ("FACE_NO_MATCH",)  # the retry found no frames: not a quality failure
     assert _states(events).count("face_capture") == 2
+
+
+@pytest.mark.parametrize("document", ["unreadable", "expired"])
+def test_failed_document_still_screens_the_face_against_the_watchlists(
+    document, demo_setup, engine, clock_factory, tmp_path: Path
+) -> None:
+    clock = clock_factory()
+    presentation = demo_setup.presentations[WATCHLISTED]  # Hopper, wanted, with her own passport
+    if document == "unreadable":
+        page = tmp_path / "page.png"
+        page.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
+        presentation, expected = Presentation.from_path(page), "DOC_UNREADABLE"
+    else:
+        clock = clock_factory(wall=datetime.now(UTC) + timedelta(days=6 * 365))  # past its expiry date
+        expected = "DOC_EXPIRED"
+    config = dataclasses.replace(demo_setup.config, log_path=tmp_path / "log.sqlite", watchlist_max_age_h=0.0)
+    gate = open_gate(config, engine=engine, clock=clock)
+    events: list[FlowEvent] = []
+    gate.flow.subscribe(events.append)
+    try:
+        decision = run_transaction(gate.flow, presentation, FrameListCamera(demo_setup.frames[WATCHLISTED]))
+    finally:
+        gate.close()
+    # (six years on, the chip's signer certificate has expired too: CHIP_PA_FAILED may join)
+    assert decision.reason_codes[0] == expected and decision.reason_codes[-1] == "WATCHLIST_HIT"
+    assert decision.face_score is None  # no 1:1 against a document that failed
+    assert "face_capture" in _states(events) and "watchlist_search" in _states(events)
+    assert "document_checked" not in _states(events)
