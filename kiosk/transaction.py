@@ -6,6 +6,7 @@ Python function behind ``kiosk verify``."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -178,25 +179,41 @@ def run_transaction(flow: GateFlow, presentation: Presentation, camera: Camera) 
     return decision
 
 
-def live_frames(path: str | Path, *, max_frames: int = MAX_VIDEO_FRAMES) -> list[np.ndarray | None]:
-    """The frames of a live image or video file (an image is one frame). Raises ImageError if unreadable."""
-    from matcher.imageio import load_image
-
+def live_frames(path: str | Path, *, max_frames: int = MAX_VIDEO_FRAMES) -> list[np.ndarray]:
+    """The frames of a live image or video file (an image is one frame). ImageError naming the file and
+    the cause when it is neither a readable image nor a video with frames."""
     p = Path(path)
-    if not p.is_file():
-        raise ImageError(f"live image or video not found: {p}")
-    frames: list[np.ndarray | None] = []
-    if p.suffix.lower() not in IMAGE_SUFFIXES:
-        frames.extend(_video_frames(p, max_frames))
-    if not frames:
-        try:
-            frames.append(load_image(p))
-        except ImageError:  # a corrupt capture is a bad frame for the flow (CAPTURE_UNREADABLE), not a crash
-            frames.append(None)
-    return frames
+    if p.suffix.lower() in IMAGE_SUFFIXES or not p.is_file():
+        return [read_input_image(p, "live capture")]
+    frames = list(_video_frames(p, max_frames))
+    if frames:
+        return frames
+    try:
+        return [read_input_image(p, "live capture")]  # an image without an image suffix
+    except ImageError:
+        raise ImageError(f"live capture {p}: neither a video with a decodable frame nor an image") from None
+
+
+def read_input_image(path: Path, what: str) -> np.ndarray:
+    """Decode an input file given on the command line; ImageError ``<what> <path>: <cause>`` when it is
+    missing, unreadable, empty, not an image, truncated or too large (an input error, not a traveller's)."""
+    from matcher.imageio import decode_image
+
+    if not path.is_file():
+        raise ImageError(f"{what} {path}: not found or not a regular file")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ImageError(f"{what} {path}: cannot read it ({exc.strerror or exc})") from None
+    try:
+        return decode_image(data)
+    except ImageError as exc:
+        raise type(exc)(f"{what} {path}: {exc}") from None
 
 
 def _video_frames(path: Path, limit: int) -> Iterator[np.ndarray]:
+    # FFmpeg's own log lines ("moov atom not found") would precede the one-line error: quiet them
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     cap = cv2.VideoCapture(str(path))
     try:
         for _ in range(limit):
@@ -217,13 +234,23 @@ def verify(
     log_decisions: bool = False,
 ) -> tuple[Decision, dict[str, Any]]:
     """One transaction: a data-page image or chip folder (or a presentation folder) against a live image or
-    video. Returns the decision and the details of the decision event (reason texts, timings)."""
+    video. Returns the decision and the details of the decision event (reason texts, timings).
+
+    Input errors raise before the gate runs (ImageError / DocumentError naming the file and the cause): a
+    live file that is not a readable image or video, a page image that does not decode, a folder holding
+    neither a page image nor a chip. What the files show (no MRZ, no face, a failed chip) is the decision's.
+    """
+    presentation = Presentation.from_path(document)
+    if presentation.empty:
+        raise DocumentError(f"document {document}: holds neither a data-page image nor a chip folder")
+    if presentation.page is not None:
+        read_input_image(presentation.page, "document page")
+    frames = live_frames(live)
     gate = open_gate(config, engine=engine, log_decisions=log_decisions)
     try:
         details: dict[str, Any] = {}
         gate.flow.subscribe(lambda e: details.update(e.detail) if e.kind == "decision" else None)
-        presentation = Presentation.from_path(document)
-        decision = run_transaction(gate.flow, presentation, FrameListCamera(live_frames(live)))
+        decision = run_transaction(gate.flow, presentation, FrameListCamera(frames))
         return decision, details
     finally:
         gate.close()

@@ -80,23 +80,71 @@ def test_verify_impostor_from_a_video_and_chip_folder(demo_setup, gate_config: P
     assert "does not match the document portrait" in result.stdout  # the officer's text
 
 
-def test_verify_bad_input(demo_setup, gate_config: Path, tmp_path: Path) -> None:
-    corrupt = tmp_path / "live.jpg"
-    corrupt.write_bytes(b"\xff\xd8\xff\xe0 truncated")
-    document = str(demo_setup.presentations[GENUINE].source)
-    result = kiosk(
-        "verify", "--document", document, "--live", str(corrupt), "--json", "--config", str(gate_config)
-    )
-    assert result.returncode == 1
-    assert json.loads(result.stdout)["reason_codes"] == ["CAPTURE_UNREADABLE"]
+def _huge_png(path: Path) -> Path:
+    """A small file whose header declares 9000 x 9000 pixels (81 million: over the decoder's limit)."""
+    from PIL import Image
 
+    Image.new("1", (9000, 9000)).save(path)
+    return path
+
+
+def test_verify_unreadable_input_is_an_error_naming_the_file(
+    demo_setup, gate_config: Path, tmp_path: Path
+) -> None:
+    document = str(demo_setup.presentations[GENUINE].source)
+    live = _frame_file(demo_setup, GENUINE, tmp_path)
+    truncated = tmp_path / "truncated.png"
+    truncated.write_bytes(live.read_bytes()[:2000])
+    bad = {
+        "empty.jpg": b"",
+        "notes.txt": b"not an image",
+        "truncated.jpg": b"\xff\xd8\xff\xe0 truncated",
+        "clip.mp4": b"\x00\x00\x00\x18ftypmp42 and then nothing",
+    }
+    cases = [(tmp_path / name, data) for name, data in bad.items()]
+    for path, data in cases:
+        path.write_bytes(data)
+    cases_live = [p for p, _ in cases] + [truncated, _huge_png(tmp_path / "huge.png")]
+    causes = (
+        "zero bytes",
+        "neither a video with a decodable frame nor an image",
+        "Truncated File Read",
+        "neither a video with a decodable frame nor an image",
+    )
+    for path, cause in zip(cases_live, (*causes, "truncated", "pixels, more than"), strict=True):
+        result = kiosk("verify", "--document", document, "--live", str(path), "--config", str(gate_config))
+        assert result.returncode == 2 and result.stdout == "", path
+        assert result.stderr.startswith(f"error: live capture {path}: ") and cause in result.stderr, (
+            result.stderr
+        )
+        assert result.stderr.count("\n") == 1
+
+    for path in (tmp_path / "notes.txt", truncated):
+        result = kiosk("verify", "--document", str(path), "--live", str(live))
+        assert result.returncode == 2 and result.stderr.startswith(f"error: document page {path}: ")
+        assert result.stderr.count("\n") == 1
+    empty_folder = tmp_path / "presentation"
+    empty_folder.mkdir()
+    result = kiosk("verify", "--document", str(empty_folder), "--live", str(live))
+    assert result.returncode == 2
+    assert (
+        result.stderr
+        == f"error: document {empty_folder}: holds neither a data-page image nor a chip folder\n"
+    )
+
+
+def test_verify_page_without_mrz_is_the_travellers_referral(demo_setup, tmp_path: Path) -> None:
     page = tmp_path / "page.png"
-    page.write_bytes(b"not an image")
+    cv2.imwrite(str(page), demo_setup.frames[GENUINE][0])  # an image, but no document in it
     live = _frame_file(demo_setup, GENUINE, tmp_path)
     result = kiosk("verify", "--document", str(page), "--live", str(live), "--json")
     assert result.returncode == 1
-    assert json.loads(result.stdout)["reason_codes"] == ["DOC_UNREADABLE"]
+    assert json.loads(result.stdout)["reason_codes"][0] == "DOC_UNREADABLE"
 
+
+def test_verify_bad_config_is_one_line(demo_setup, tmp_path: Path) -> None:
+    document = str(demo_setup.presentations[GENUINE].source)
+    live = _frame_file(demo_setup, GENUINE, tmp_path)
     bad_config = tmp_path / "bad.toml"
     bad_config.write_text("[policy]\nfmr = 5\n")
     result = kiosk("verify", "--document", document, "--live", str(live), "--config", str(bad_config))
