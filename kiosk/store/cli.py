@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import asdict
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
 from kiosk.store.chain import VerifyResult
+from kiosk.store.errors import StoreError
 from kiosk.store.keys import generate_key_file
 from kiosk.store.log import DecisionLog
+
+CHAIN_KINDS = ("decision", "resolution")  # problems of these kinds break the audit chain itself
 
 
 def verify_log(path: str | Path, *, expect_head: tuple[int, str] | None = None) -> VerifyResult:
@@ -42,20 +45,40 @@ def _anchor(value: str | None) -> tuple[int, str] | None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def verify_log_command(db: Path, expect_head: str | None, as_json: bool) -> None:
     """Verify the decision log DB: database integrity, the audit chain over decisions and resolutions, and
-    the evidence against the chain. Exit 0 when intact, 1 naming the first broken row."""
-    result = verify_log(db, expect_head=_anchor(expect_head))
+    the evidence against the chain.
+
+    Exit status: 0 intact; 1 broken (the first broken row named) or unreadable (missing, empty, corrupt,
+    not a decision log); 2 usage error."""
+    anchor = _anchor(expect_head)
+    try:
+        result = verify_log(db, expect_head=anchor)
+    except StoreError as exc:  # the log cannot be read at all: as bad as a broken one, and said so
+        if as_json:
+            click.echo(json.dumps({"ok": False, "error": str(exc), "code": exc.code}, indent=2))
+        else:
+            click.echo(f"BROKEN: {exc}")
+        sys.exit(1)
     if as_json:
         data = {"ok": result.ok, **asdict(result)}
         click.echo(json.dumps(data, indent=2))
     elif result.ok:
         click.echo(f"ok: {result.rows} rows, head seq {result.head_seq} hash {result.head_hash}")
     else:
-        first = result.first_broken
-        assert first is not None
-        click.echo(f"BROKEN at seq {first.seq} ({first.kind} {first.id or '-'}): {first.reason}")
-        for problem in result.problems[1:]:
-            click.echo(f"  also: seq {problem.seq} ({problem.kind} {problem.id or '-'}): {problem.reason}")
-        click.echo(f"verified intact up to seq {result.head_seq} (hash {result.head_hash})")
+        for i, problem in enumerate(result.problems):
+            where = f"seq {problem.seq} ({problem.kind} {problem.id or '-'})"
+            click.echo(
+                f"BROKEN at {where}: {problem.reason}" if i == 0 else f"  also: {where}: {problem.reason}"
+            )
+        if any(p.kind in CHAIN_KINDS for p in result.problems):
+            click.echo(
+                f"the chain verifies up to seq {result.head_seq} (hash {result.head_hash}); "
+                f"rows from seq {result.head_seq + 1} on cannot be trusted"
+            )
+        else:
+            click.echo(
+                f"the chain itself verifies through seq {result.head_seq} (hash {result.head_hash}); "
+                "the problems above are outside it"
+            )
     if not result.ok:
         sys.exit(1)
 
@@ -64,11 +87,14 @@ def verify_log_command(db: Path, expect_head: str | None, as_json: bool) -> None
 @click.argument("db", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--now",
-    type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S%z"]),
-    help="Purge as of this time (ISO 8601 with offset); default: now.",
+    type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S%z"]),
+    help="Purge as of this past time: a date (00:00 UTC) or ISO 8601 with offset; default: now. "
+    "A future time is refused.",
 )
 def purge_command(db: Path, now: datetime | None) -> None:
     """Delete encrypted evidence of referred cases whose retention date has passed. Decisions stay."""
+    if now is not None and now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
     count = purge_evidence(db, now=now)
     click.echo(f"purged {count} evidence item(s)")
 

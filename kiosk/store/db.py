@@ -94,6 +94,12 @@ def connect(path: Path, *, readonly: bool = False, synchronous: Synchronous = "F
     exists = path.exists()
     if exists:
         _check_header(path)
+        if path.is_file() and path.stat().st_size == 0:
+            # never turned into a new empty log: that would pass a lost log off as a valid one
+            raise StoreCorruptError(
+                f"decision log {path} is an empty file (0 bytes): its content is lost or it was never a "
+                "log; left untouched"
+            )
     elif readonly:
         raise StoreError(f"decision log {path} does not exist")
     elif not path.parent.is_dir():
@@ -276,6 +282,8 @@ def _check_version(conn: sqlite3.Connection, path: Path, version: int, *, exact:
         raise StoreSchemaError(
             f"decision log {path} has schema version {version}, newer than this program's {SCHEMA_VERSION}"
         )
+    if exact and version == 0:
+        raise StoreSchemaError(f"decision log {path} holds no decision-log schema; left untouched")
     if exact and version < SCHEMA_VERSION:
         raise StoreSchemaError(
             f"decision log {path} has schema version {version}; open it once for writing to migrate"

@@ -42,6 +42,7 @@ from kiosk.store.errors import (
     DuplicateRecordError,
     KeyRingError,
     RecordInvalidError,
+    StoreError,
     UnknownDecisionError,
 )
 from kiosk.store.evidence import Evidence, SealedItem, ciphertext_digest, seal, unseal
@@ -50,6 +51,7 @@ from kiosk.store.keys import KeyRing
 RESOLUTIONS = ("ADMITTED", "REFUSED", "ESCALATED")  # ESCALATED keeps the case open (secondary inspection)
 FINAL_RESOLUTIONS = ("ADMITTED", "REFUSED")
 DEFAULT_RETENTION_DAYS = 30
+PURGE_CLOCK_SKEW = timedelta(minutes=1)  # a purge time later than the clock by more is refused
 
 _JSON_COLUMNS = ("reason_codes", "document_checks", "quality", "liveness", "watchlist_hits", "models")
 _PLAIN_COLUMNS = (
@@ -247,6 +249,11 @@ class DecisionLog:
         writes meanwhile): with a long reader active, old WAL frames stay until overwritten, still encrypted.
         Decisions and the chain are untouched.
         """
+        if now is not None and now > utc_now() + PURGE_CLOCK_SKEW:
+            raise StoreError(
+                f"decision log {self.path}: refusing to purge as of {iso_utc(now)}, a time in the future "
+                "(evidence would go before its retention date); nothing was deleted"
+            )
         cutoff = iso_utc(now or utc_now())
         with self._mutex:
             with write_transaction(self._conn, self.path, "purging expired evidence") as conn:

@@ -39,11 +39,61 @@ def test_verify_log_ok_and_broken(log_path: Path, keys: KeyRing, make_decision) 
     assert data["ok"] is False and data["problems"][0]["seq"] == 2 and data["head_seq"] == 1
 
 
-def test_verify_log_bad_input_is_a_clear_error(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["verify-log", str(tmp_path / "missing.db")])
-    assert result.exit_code != 0 and "does not exist" in str(result.exception)
-    result = CliRunner().invoke(cli, ["verify-log", str(tmp_path / "x.db"), "--expect-head", "12"])
-    assert result.exit_code == 2 and "SEQ:SHA256HEX" in result.output
+def test_verify_log_exit_codes_unreadable_is_broken_never_recreated(tmp_path: Path) -> None:
+    runner = CliRunner()
+    empty = tmp_path / "empty.sqlite"
+    empty.write_bytes(b"")
+    not_sqlite = tmp_path / "text.sqlite"
+    not_sqlite.write_text("hello")
+    corrupt = tmp_path / "corrupt.sqlite"
+    corrupt.write_bytes(b"SQLite format 3\x00" + bytes(range(256)) * 64)
+    cases = {
+        tmp_path / "missing.sqlite": "does not exist",
+        empty: "is an empty file (0 bytes)",
+        not_sqlite: "is not a SQLite database",
+        corrupt: "corrupt",
+    }
+    for path, cause in cases.items():
+        result = runner.invoke(cli, ["verify-log", str(path)])
+        assert result.exit_code == 1, (path, result.output)
+        assert result.output.startswith(f"BROKEN: decision log {path}") and cause in result.output
+        assert "open it" not in result.output and result.output.count("\n") == 1
+        data = json.loads(runner.invoke(cli, ["verify-log", str(path), "--json"]).output)
+        assert data["ok"] is False and cause in data["error"]
+    assert empty.stat().st_size == 0 and not (tmp_path / "missing.sqlite").exists()
+    result = runner.invoke(cli, ["verify-log", str(empty), "--expect-head", "12"])
+    assert result.exit_code == 2 and "SEQ:SHA256HEX" in result.output  # usage
+
+
+def test_verify_log_wording_when_only_evidence_is_missing(
+    log_path: Path, keys: KeyRing, make_decision
+) -> None:
+    with DecisionLog(log_path, keys) as log:
+        log.append(make_decision())
+        refer = make_decision("REFER")
+        future = datetime.now(UTC) + timedelta(days=30)
+        log.append(refer, evidence=Evidence(live_face=b"face", retain_until=future))
+    raw_sql(log_path, "DELETE FROM evidence")
+    result = CliRunner().invoke(cli, ["verify-log", str(log_path)])
+    assert result.exit_code == 1
+    first, last = result.output.splitlines()
+    assert first.startswith(f"BROKEN at seq 2 (evidence {refer.id}): evidence live_face is missing before")
+    assert last.startswith("the chain itself verifies through seq 2 (hash ") and "outside it" in last
+
+
+def test_purge_refuses_a_future_time_and_takes_a_plain_date(log_path: Path, keys: KeyRing, make_decision):
+    with DecisionLog(log_path, keys) as log:
+        refer = make_decision("REFER")
+        in_ten_days = datetime.now(UTC) + timedelta(days=10)
+        log.append(refer, evidence=Evidence(live_face=b"face", retain_until=in_ten_days))
+    runner = CliRunner()
+    for when in ((datetime.now(UTC) + timedelta(days=20)).date().isoformat(), "2999-01-01T00:00:00+00:00"):
+        result = runner.invoke(cli, ["purge", str(log_path), "--now", when])
+        assert result.exit_code != 0 and "in the future" in str(result.exception)
+    result = runner.invoke(cli, ["purge", str(log_path), "--now", datetime.now(UTC).date().isoformat()])
+    assert result.exit_code == 0 and result.output.strip() == "purged 0 evidence item(s)"
+    with DecisionLog(log_path, keys, readonly=True) as log:
+        assert log.evidence(refer.id) == {"live_face": b"face"} and log.verify().ok
 
 
 def test_purge_removes_expired_evidence_only(log_path: Path, keys: KeyRing, make_decision) -> None:

@@ -8,7 +8,6 @@ import os
 import random
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -279,8 +278,8 @@ def test_damaged_database_is_reported_not_silently_accepted(log_path: Path, make
 
 def test_sqlite_level_errors_map_to_named_codes(log_path: Path, keys: KeyRing) -> None:
     DecisionLog(log_path, keys).close()
-    os.truncate(log_path, 0)
-    conn = sqlite3.connect(log_path)  # an empty file is an empty database: no data to lose, it is created
-    conn.close()
-    with DecisionLog(log_path, keys) as log:
-        assert log.head()[0] == 0
+    os.truncate(log_path, 0)  # the log's content is lost: never silently replaced by a new empty log
+    for readonly in (False, True):
+        with pytest.raises(StoreCorruptError, match=r"is an empty file \(0 bytes\).*left untouched"):
+            DecisionLog(log_path, keys, readonly=readonly)
+    assert log_path.stat().st_size == 0
