@@ -9,7 +9,7 @@ from kiosk.documents.cli import document
 from kiosk.errors import KioskError
 from kiosk.gate_cli import bench, demo, run, verify
 from kiosk.store.bench import bench_log_command
-from kiosk.store.cli import keygen_command, purge_command, verify_log_command
+from kiosk.store.cli import key_group, keygen_command, purge_command, verify_log_command
 from matcher.console import run_console
 from matcher.errors import MatcherError
 
@@ -28,6 +28,7 @@ for _command in (
     verify_log_command,
     purge_command,
     keygen_command,
+    key_group,
     bench,
     bench_log_command,
 ):

@@ -12,7 +12,7 @@ import click
 
 from kiosk.store.chain import VerifyResult
 from kiosk.store.errors import StoreError
-from kiosk.store.keys import generate_key_file
+from kiosk.store.keys import KeyRing, generate_key_file
 from kiosk.store.log import DecisionLog
 
 CHAIN_KINDS = ("decision", "resolution")  # problems of these kinds break the audit chain itself
@@ -26,8 +26,19 @@ def verify_log(path: str | Path, *, expect_head: tuple[int, str] | None = None) 
 
 def purge_evidence(path: str | Path, *, now: datetime | None = None) -> int:
     """Delete the evidence whose retention date has passed; returns the number of items deleted."""
+    if not Path(path).is_file():  # a mistyped path must not become a new, empty log
+        raise StoreError(f"decision log {path} does not exist")
     with DecisionLog(path, exclusive=False) as log:
         return log.purge(now)
+
+
+def rotate_log_key(path: str | Path, old_key_file: str | Path, new_key_file: str | Path) -> int:
+    """Switch the log at ``path`` to the key in ``new_key_file`` from its next row on (see
+    :meth:`DecisionLog.rotate_key`); refused while a kiosk has the log open. Returns the first seq."""
+    if not Path(path).is_file():
+        raise StoreError(f"decision log {path} does not exist")
+    with DecisionLog(path, KeyRing.from_file(old_key_file)) as log:
+        return log.rotate_key(KeyRing.from_file(new_key_file))
 
 
 def _anchor(value: str | None) -> tuple[int, str] | None:
@@ -106,3 +117,26 @@ def keygen_command(path: Path) -> None:
     folder's backups, or the evidence encryption is moot."""
     generate_key_file(path)
     click.echo(f"wrote key file {path} (mode 600)")
+
+
+@click.group("key")
+def key_group() -> None:
+    """The decision log's key: a log records the key it is written under and refuses any other."""
+
+
+@key_group.command("rotate")
+@click.argument("db", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--old-key", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Current key."
+)
+@click.option("--new-key", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Next key.")
+def rotate_command(db: Path, old_key: Path, new_key: Path) -> None:
+    """Write the log DB under NEW-KEY from its next row on (stop the kiosk first; `kiosk keygen` makes a key).
+
+    Evidence logged before stays sealed under the old key: keep the old key file to read it. Document-number
+    hashes are keyed, so one passport hashes differently before and after the rotation; the log's key
+    history (seq ranges per key) says which key made which hash."""
+    from_seq = rotate_log_key(db, old_key, new_key)
+    old_id, new_id = KeyRing.from_file(old_key).key_id, KeyRing.from_file(new_key).key_id
+    click.echo(f"{db}: key {old_id} -> {new_id} from seq {from_seq}")
+    click.echo(f"  evidence and document-number hashes before seq {from_seq} stay under key {old_id}")

@@ -155,6 +155,61 @@ class DecisionLog:
             raise
         self.log_id: str = log_id[0] if log_id else ""
         self.genesis = genesis_hash(self.log_id)
+        if keys is not None and not readonly:
+            try:
+                self._check_key(keys)
+            except BaseException:
+                self.close()
+                raise
+
+    # ------------------------------------------------------------------------------------------- keys
+
+    def _check_key(self, keys: KeyRing) -> None:
+        """The log keeps the id of the key it writes under (recorded by the first keyed writer): another
+        key would split one passport's document-number hashes and the evidence across two keys."""
+        with sqlite_errors(self.path, "reading the log's key id"):
+            row = self._conn.execute("SELECT value FROM meta WHERE key = 'key_id'").fetchone()
+        if row is None:
+            with write_transaction(self._conn, self.path, "recording the log's key id") as conn:
+                if conn.execute("SELECT 1 FROM meta WHERE key = 'key_id'").fetchone() is None:
+                    self._record_key(conn, keys.key_id, [])
+        elif row[0] != keys.key_id:
+            raise KeyRingError(
+                f"decision log {self.path} is written under key {row[0]}, not the loaded key {keys.key_id}: "
+                "refusing to log under a second key (`kiosk key rotate` changes the key explicitly)"
+            )
+
+    @staticmethod
+    def _record_key(conn: sqlite3.Connection, key_id: str, history: list[dict[str, Any]]) -> int:
+        head = conn.execute(_HEAD).fetchone()
+        from_seq = (head[0] if head else 0) + 1
+        history = [*history, {"key_id": key_id, "from_seq": from_seq, "since": iso_utc(utc_now())}]
+        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('key_id', ?)", (key_id,))
+        conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('key_history', ?)", (canonical_json(history),)
+        )
+        return from_seq
+
+    def key_history(self) -> list[dict[str, Any]]:
+        """The keys the log was written under, oldest first: ``{key_id, from_seq, since}`` each. Document-
+        number hashes and evidence of rows from ``from_seq`` on are made with that key."""
+        with self._mutex, sqlite_errors(self.path, "reading the key history"):
+            row = self._conn.execute("SELECT value FROM meta WHERE key = 'key_history'").fetchone()
+        return json.loads(row[0]) if row else []
+
+    def rotate_key(self, new_keys: KeyRing) -> int:
+        """Write under ``new_keys`` from the next row on; returns that row's seq. The log must be open with
+        its current key. Earlier evidence stays sealed under the old key (the chain records its digests, so
+        it is never re-encrypted): keep the old key file to read it. Document-number hashes change with the
+        key, so the same passport hashes differently before and after ``from_seq`` (see ``key_history``)."""
+        if self.keys is None:
+            raise KeyRingError("rotating the key needs the log opened with its current key")
+        if new_keys.key_id == self.keys.key_id:
+            raise KeyRingError(f"the new key is the current key ({new_keys.key_id})")
+        with self._mutex, write_transaction(self._conn, self.path, "rotating the key") as conn:
+            from_seq = self._record_key(conn, new_keys.key_id, self.key_history())
+        self.keys = new_keys
+        return from_seq
 
     def close(self) -> None:
         with self._mutex:

@@ -119,3 +119,10 @@ def test_bench_log_prints_latency_figures(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "synchronous=NORMAL median" in result.output and "p99" in result.output
     assert list(tmp_path.iterdir()) == []  # temporary logs are removed
+
+
+def test_purge_of_a_mistyped_path_creates_no_log(tmp_path: Path) -> None:
+    typo = tmp_path / "decisons.sqlite"
+    result = CliRunner().invoke(cli, ["purge", str(typo)])
+    assert result.exit_code != 0 and "does not exist" in str(result.exception)
+    assert list(tmp_path.iterdir()) == []

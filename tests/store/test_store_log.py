@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 import sqlite_utils
+from click.testing import CliRunner
 from store_helpers import raw_sql
 
+from kiosk.cli import cli
 from kiosk.decision import Decision
 from kiosk.store import (
     DecisionLog,
@@ -25,6 +27,7 @@ from kiosk.store import (
 )
 from kiosk.store.chain import DECISION_FIELDS, RESOLUTION_FIELDS
 from kiosk.store.db import SCHEMA_VERSION
+from kiosk.store.keys import generate_key_file
 
 MakeDecision = Callable[..., Decision]
 FACE = b"\xff\xd8 jpeg bytes of the live face crop"
@@ -277,10 +280,50 @@ def test_evidence_is_sealed_checked_and_purged(log_path: Path, keys: KeyRing, ma
         assert log.verify().ok  # the chain keeps the digests, not the blobs
         assert log.purge() == 0
     with (
-        DecisionLog(log_path, KeyRing(b"k" * 32)) as log,
+        DecisionLog(log_path, KeyRing(b"k" * 32), readonly=True) as log,
         pytest.raises(EvidenceError, match="sealed with key"),
     ):
         log.evidence(long.id)
+
+
+def test_log_refuses_appends_under_another_key(log_path: Path, keys: KeyRing, make_decision) -> None:
+    with DecisionLog(log_path, keys) as log:
+        log.append(make_decision())
+    other = KeyRing(b"k" * 32)
+    with pytest.raises(
+        KeyRingError, match=f"written under key {keys.key_id}, not the loaded key {other.key_id}"
+    ):
+        DecisionLog(log_path, other)
+    with DecisionLog(log_path, keys) as log:
+        assert [h["key_id"] for h in log.key_history()] == [keys.key_id]
+
+
+def test_key_rotation_is_explicit_and_keeps_old_evidence_readable(
+    log_path: Path, make_decision, tmp_path: Path
+) -> None:
+    old_file, new_file = generate_key_file(tmp_path / "old.key"), generate_key_file(tmp_path / "new.key")
+    old, new = KeyRing.from_file(old_file), KeyRing.from_file(new_file)
+    old_case, new_case = make_decision("REFER"), make_decision("REFER")
+    with DecisionLog(log_path, old) as log:
+        log.append(old_case, evidence=Evidence(live_face=FACE))
+    result = CliRunner().invoke(
+        cli, ["key", "rotate", str(log_path), "--old-key", str(old_file), "--new-key", str(new_file)]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0].endswith(f"key {old.key_id} -> {new.key_id} from seq 2")
+    with pytest.raises(KeyRingError, match="written under key"):
+        DecisionLog(log_path, old)  # the old key no longer writes
+    with DecisionLog(log_path, new) as log:
+        log.append(new_case, evidence=Evidence(live_face=FACE))
+        history = log.key_history()
+        assert log.verify().ok and log.evidence(new_case.id) == {"live_face": FACE}
+    assert [(h["key_id"], h["from_seq"]) for h in history] == [(old.key_id, 1), (new.key_id, 2)]
+    with DecisionLog(log_path, old, readonly=True) as log:  # old evidence: readable with the old key
+        assert log.evidence(old_case.id) == {"live_face": FACE}
+    again = CliRunner().invoke(
+        cli, ["key", "rotate", str(log_path), "--old-key", str(old_file), "--new-key", str(new_file)]
+    )
+    assert again.exit_code != 0 and "written under key" in str(again.exception)
 
 
 def test_purged_ciphertext_leaves_no_copy_in_the_files(log_path: Path, keys: KeyRing, make_decision) -> None:

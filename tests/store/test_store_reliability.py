@@ -123,7 +123,7 @@ def test_second_kiosk_process_refuses_with_a_clear_error(log_path: Path, keys: K
         assert "LOG_LOCKED" in err and f"pid {os.getpid()}" in err and "already open by another kiosk" in err
         with pytest.raises(StoreLockedError):
             DecisionLog(log_path, keys)
-    DecisionLog(log_path, keys).close()  # released on close (and by the kernel on a crash)
+    DecisionLog(log_path, KeyRing(MASTER)).close()  # released on close (and by the kernel on a crash)
 
 
 def test_concurrent_writers_keep_one_valid_chain(log_path: Path, make_decision) -> None:
