@@ -39,16 +39,23 @@ def run_kiosk(
         gate.close()
         raise
     flow = gate.flow
+    current = None
+
+    def mark_done(event: FlowEvent) -> None:
+        # in the step that commits the decision, not when the result display ends: a kiosk stopped during
+        # the display must not decide the same presentation again after a restart
+        if event.kind == "decision" and current is not None:
+            reader.done(current)
+
+    flow.subscribe(mark_done)
     flow.subscribe(on_event)
     served = 0
-    current = None
     camera_dry = False
     try:
         while not should_stop():
             flow.tick()
             if flow.state is State.IDLE:
                 if current is not None:
-                    reader.done(current)
                     current = None
                     served += 1
                     if max_transactions is not None and served >= max_transactions:

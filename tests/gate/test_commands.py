@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -217,3 +219,64 @@ result_hold_s = 0.0
     assert lines[0].startswith("PASS") and "DOC_EXPIRED" in lines[1]
     assert sorted(p.name for p in (tmp_path / "done").iterdir()) == ["01-collins", "03-collins"]
     assert (tmp_path / "var" / "decisions.sqlite").is_file()
+
+
+def _run_config(demo_setup, tmp_path: Path, labels: tuple[str, ...], hold_s: float) -> Path:
+    reader = tmp_path / "reader"
+    for label in labels:
+        src = demo_setup.presentations[label].source
+        shutil.copytree(src, reader / src.name)
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(3):
+        _frame_file(demo_setup, GENUINE, frames, i)
+    cfg = demo_setup.config
+    config = tmp_path / "kiosk.toml"
+    config.write_text(
+        f"""
+[devices.camera]
+kind = "folder"
+path = "frames"
+loop = true
+[devices.document_reader]
+path = "reader"
+done_path = "done"
+[documents]
+trust_store = "{cfg.trust_store}"
+extra_state_codes = ["UTO"]
+[store]
+path = "var/decisions.sqlite"
+key_file = "{cfg.key_file}"
+[policy]
+result_hold_s = {hold_s}
+"""
+    )
+    return config
+
+
+def _kiosk_process(*args: str) -> subprocess.Popen[str]:
+    script = Path(sys.executable).with_name("kiosk")
+    cmd = [str(script)] if script.is_file() else [sys.executable, "-c", "from kiosk.cli import main; main()"]
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.Popen([*cmd, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def test_sigterm_during_the_result_display_does_not_decide_twice(demo_setup, tmp_path: Path) -> None:
+    config = _run_config(demo_setup, tmp_path, (GENUINE,), hold_s=60.0)
+    proc = _kiosk_process("run", "--config", str(config))
+    try:
+        line = proc.stdout.readline()  # the decision line: committed, result on display for 60 s
+        assert line.startswith("PASS"), line + proc.stderr.read()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+    assert [p.name for p in (tmp_path / "done").iterdir()] == ["01-collins"]
+    proc = _kiosk_process("run", "--config", str(config))  # restarted: nothing left to decide
+    time.sleep(5)  # started and polling the empty reader (the signal handler is set before that)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and out == "" and "served 0 traveller(s)" in err
+    with DecisionLog(tmp_path / "var" / "decisions.sqlite", readonly=True) as log:
+        assert log.head()[0] == 1 and log.verify().ok
