@@ -116,6 +116,19 @@ class Policy:
                 raise ConfigError(f"policy.{name} must be a non-negative number")
         if not (0.0 < self.second_face_min_ratio <= 1.0):
             raise ConfigError("policy.second_face_min_ratio must be in (0, 1]")
+        from matcher.quality import QualityLimits
+
+        limits = set(QualityLimits.__dataclass_fields__)
+        for table in ("quality", "document_quality"):
+            overrides = getattr(self, table)
+            unknown = sorted(set(overrides) - limits)
+            if unknown:  # refused when the file is read, not when the gate first builds its limits
+                known = ", ".join(sorted(limits))
+                raise ConfigError(
+                    f"unknown key(s) in [policy.{table}]: {', '.join(unknown)} (known: {known})"
+                )
+            if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in overrides.values()):
+                raise ConfigError(f"[policy.{table}] values must be numbers")
 
     def is_blocking(self, check_name: str) -> bool:
         def match(patterns: Iterable[str]) -> bool:

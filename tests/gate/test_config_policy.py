@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from kiosk.config import KioskConfig, config_from_mapping, load_config
+from kiosk.config import (
+    _SCHEMA,
+    CameraConfig,
+    DocumentReaderConfig,
+    KioskConfig,
+    config_from_mapping,
+    load_config,
+)
 from kiosk.documents.checks import Check
 from kiosk.errors import ConfigError
 from kiosk.policy import REASON_TEXTS, Policy, reason_for_check, reason_text
@@ -27,6 +35,38 @@ def test_example_file_is_the_defaults() -> None:
     assert cfg.policy == Policy()
     assert cfg.kiosk_id == KioskConfig().kiosk_id
     assert cfg.camera == KioskConfig().camera
+
+
+def _uncommented_example(tmp_path: Path) -> Path:
+    """The example file with every commented-out ``# key = value`` line made live."""
+    text = re.sub(r"(?m)^# ?([a-z_]+ *= *)", r"\1", EXAMPLE.read_text())
+    path = tmp_path / "kiosk.toml"
+    path.write_text(text)
+    return path
+
+
+def test_example_file_with_every_commented_key_loads(tmp_path: Path) -> None:
+    cfg = load_config(_uncommented_example(tmp_path))
+    assert cfg.camera.path == tmp_path / "frames"
+    assert cfg.document_reader.done_path == tmp_path / "var/reader-done"
+    assert cfg.watchlist == tmp_path / "var/watchlists" and cfg.watchlist_lists == ("interpol", "national")
+    assert cfg.log_path == tmp_path / "var/decisions.sqlite" and cfg.key_file == Path("/etc/egate/log.key")
+    assert cfg.policy.quality == {"min_inter_eye_px": 30.0}
+    assert cfg.policy.document_quality == {"min_inter_eye_px": 20.0}
+
+
+def test_example_file_documents_every_key() -> None:
+    text = EXAMPLE.read_text()
+    written = set(re.findall(r"(?m)^(?:# ?)?([a-z_]+) *=", text))
+    keys = {k for table in _SCHEMA.values() for k in table} - {"camera", "document_reader", "barrier"}
+    keys |= set(CameraConfig.__dataclass_fields__) | set(DocumentReaderConfig.__dataclass_fields__)
+    keys -= {"quality", "document_quality"}  # tables of their own
+    assert sorted(keys - written) == []
+
+
+def test_unknown_quality_limit_is_refused_when_the_file_is_read() -> None:
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) in \[policy.quality\]: min_face_px \(known: "):
+        config_from_mapping({"policy": {"quality": {"min_face_px": 80}}})
 
 
 def test_values_and_relative_paths(tmp_path: Path) -> None:
