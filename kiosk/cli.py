@@ -7,7 +7,7 @@ import click
 from kiosk.documents.chip.cli import chip
 from kiosk.documents.cli import document
 from kiosk.errors import KioskError
-from kiosk.gate_cli import bench, demo, run, verify
+from kiosk.gate_cli import bench, config_group, demo, run, verify
 from kiosk.store.bench import bench_log_command
 from kiosk.store.cli import key_group, keygen_command, purge_command, verify_log_command
 from matcher.console import run_console
@@ -23,6 +23,7 @@ for _command in (
     demo,
     run,
     verify,
+    config_group,
     document,
     chip,
     verify_log_command,

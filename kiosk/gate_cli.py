@@ -190,3 +190,37 @@ def bench(transactions: int, directory: Path | None, synchronous: str, as_json: 
     else:
         for line in result["summary"]:
             click.echo(line)
+
+
+@click.group("config")
+def config_group() -> None:
+    """The kiosk configuration file."""
+
+
+@config_group.command("check")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def config_check(path: Path, as_json: bool) -> None:
+    """Check PATH as `kiosk run` would, listing every problem at once (keys, tables, then the start-up
+    checks: decision log and key, document reader, trust store, watchlists), and the effective value of
+    every key with where it came from. Exit status: 0 no problem, 1 problems, 2 usage error."""
+    from kiosk.config_check import check_config
+
+    report = check_config(path)
+    if as_json:
+        values = [
+            {"key": k, "value": str(v) if isinstance(v, Path) else v, "from": o} for k, v, o in report.values
+        ]
+        click.echo(
+            json.dumps(
+                {"ok": report.ok, "problems": report.problems, "values": values}, indent=2, default=str
+            )
+        )
+    else:
+        click.echo(f"{path}: {len(report.problems)} problem(s)" if report.problems else f"{path}: ok")
+        for problem in report.problems:
+            click.echo(f"  problem: {problem}")
+        for key, value, origin in report.values:
+            shown = str(value) if isinstance(value, Path) else repr(value)
+            click.echo(f"  {key} = {shown}  ({path.name if origin == 'file' else 'default'})")
+    sys.exit(0 if report.ok else 1)

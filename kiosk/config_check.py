@@ -1,0 +1,149 @@
+"""``kiosk config check``: every problem of a configuration file at once, with the effective values and
+where each came from, and the checks the kiosk makes when it starts (key, log folder, watchlists, devices).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kiosk.config import KioskConfig, config_from_mapping
+from kiosk.errors import ConfigError, KioskError
+from matcher.errors import MatcherError
+
+# dotted key in the file -> attribute path of KioskConfig
+_ATTRIBUTES = {
+    "kiosk.id": "kiosk_id",
+    "kiosk.data_dir": "data_dir",
+    **{
+        f"devices.camera.{k}": f"camera.{k}"
+        for k in ("kind", "index", "path", "width", "height", "fps", "loop")
+    },
+    **{f"devices.document_reader.{k}": f"document_reader.{k}" for k in ("kind", "path", "done_path")},
+    "devices.barrier.kind": "barrier.kind",
+    "documents.trust_store": "trust_store",
+    "documents.extra_state_codes": "extra_state_codes",
+    "matcher.manifest": "manifest",
+    "watchlist.path": "watchlist",
+    "watchlist.lists": "watchlist_lists",
+    "watchlist.max_age_hours": "watchlist_max_age_h",
+    "store.path": "log_path",
+    "store.key_file": "key_file",
+    "store.synchronous": "log_synchronous",
+}
+
+
+@dataclass
+class ConfigReport:
+    """The problems found (empty: the kiosk would start) and the effective values with their origin."""
+
+    path: Path
+    problems: list[str] = field(default_factory=list)
+    values: list[tuple[str, Any, str]] = field(
+        default_factory=list
+    )  # (dotted key, value, "file" | "default")
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _leaves(data: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    leaves = []
+    for key, value in data.items():
+        if isinstance(value, Mapping) and (*prefix, key) not in (
+            ("policy", "quality"),
+            ("policy", "document_quality"),
+        ):
+            leaves += _leaves(value, (*prefix, key))
+        else:
+            leaves.append(((*prefix, key), value))
+    return leaves
+
+
+def _nest(path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    for key in reversed(path):
+        value = {key: value}
+    return value
+
+
+def check_config(path: str | Path, *, now: datetime | None = None) -> ConfigReport:
+    """Check a configuration file as ``kiosk run`` would, collecting every problem instead of stopping at
+    the first: each key alone, each table, the whole file, then the start-up checks."""
+    path = Path(path)
+    report = ConfigReport(path)
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        report.problems.append(f"invalid TOML: {exc}")
+        return report
+    base = path.resolve().parent
+
+    def attempt(mapping: Mapping[str, Any]) -> KioskConfig | None:
+        try:
+            return config_from_mapping(mapping, base_dir=base, source=path)
+        except ConfigError as exc:
+            if str(exc) not in report.problems:
+                report.problems.append(str(exc))
+            return None
+
+    for key_path, value in _leaves(data):
+        attempt(_nest(key_path, value))
+    valid_tables = [table for table in data if attempt({table: data[table]}) is not None]
+    whole = attempt(data)
+    config = whole or attempt({table: data[table] for table in valid_tables})  # start-up checks still run
+    if config is None:
+        return report
+    if whole is not None:  # effective values only for a file that loads as a whole
+        given = {".".join(k) for k, _ in _leaves(data)}
+        keys = [
+            *_ATTRIBUTES.items(),
+            *((f"policy.{n}", f"policy.{n}") for n in whole.policy.__dataclass_fields__),
+        ]
+        for dotted, attribute in keys:
+            report.values.append((dotted, _get(whole, attribute), "file" if dotted in given else "default"))
+    report.problems += _start_up_problems(config, now or datetime.now(UTC))
+    return report
+
+
+def _get(obj: Any, attribute: str) -> Any:
+    for part in attribute.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _start_up_problems(config: KioskConfig, now: datetime) -> list[str]:
+    """What ``kiosk run`` would refuse at start, each as one line."""
+    from kiosk.store.keys import KeyRing
+    from kiosk.transaction import load_trust_store, open_watchlists
+
+    problems = []
+
+    def check(action: Any) -> None:
+        try:
+            action()
+        except (KioskError, MatcherError, OSError, ValueError) as exc:
+            problems.append(str(exc))
+
+    if config.log_path is None:
+        problems.append("store.path is not set: the kiosk does not run without a decision log")
+    else:
+        if not config.log_path.parent.is_dir():
+            problems.append(f"store.path: folder {config.log_path.parent} does not exist")
+        check(lambda: KeyRing.load(config.key_file))
+    if config.document_reader.path is None:
+        problems.append("devices.document_reader.path is required to run the kiosk")
+    elif not config.document_reader.path.is_dir():
+        problems.append(f"devices.document_reader.path: folder {config.document_reader.path} does not exist")
+    if config.camera.kind != "opencv" and config.camera.path is not None and not config.camera.path.exists():
+        problems.append(f"devices.camera.path: {config.camera.path} does not exist")
+    check(lambda: load_trust_store(config.trust_store))
+    check(lambda: open_watchlists(config, now))
+    return problems

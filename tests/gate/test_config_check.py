@@ -1,0 +1,55 @@
+"""``kiosk config check``: every problem at once, the start-up checks, effective values and their origin."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from kiosk.cli import cli
+
+
+def _check(path: Path) -> tuple[int, list[str]]:
+    result = CliRunner().invoke(cli, ["config", "check", str(path)])
+    return result.exit_code, result.output.splitlines()
+
+
+def test_every_problem_is_listed_at_once(tmp_path: Path) -> None:
+    config = tmp_path / "kiosk.toml"
+    config.write_text(
+        '[kiosk]\nid = ""\n[policy]\nfmr = 5\nmax_capture_frames = 0\n[policy.quality]\nmin_face_px = 3\n'
+        '[watchlist]\npath = "wl"\n[devices.camera]\nkind = "video"\n'
+    )
+    code, lines = _check(config)
+    assert code == 1 and lines[0] == f"{config}: 8 problem(s)"
+    problems = "\n".join(lines[1:])
+    for expected in (
+        "kiosk.id must not be empty",
+        "policy.fmr must be between 0 and 1",
+        "policy.max_capture_frames must be at least 1",
+        "unknown key(s) in [policy.quality]: min_face_px",
+        "devices.camera.path is required for a 'video' camera",
+        "store.path is not set",
+        "devices.document_reader.path is required",
+        f"watchlist.path: no watchlist store at {tmp_path / 'wl'}",
+    ):
+        assert expected in problems
+    assert not (tmp_path / "wl").exists()
+
+
+def test_a_working_configuration_shows_effective_values_and_origins(demo_setup, tmp_path: Path) -> None:
+    cfg = demo_setup.config
+    (tmp_path / "reader").mkdir()
+    config = tmp_path / "kiosk.toml"
+    config.write_text(
+        f'[devices.document_reader]\npath = "reader"\n[documents]\ntrust_store = "{cfg.trust_store}"\n'
+        f'[watchlist]\npath = "{cfg.watchlist}"\n'
+        f'[store]\npath = "decisions.sqlite"\nkey_file = "{cfg.key_file}"\n'
+        "[policy]\nfmr = 0.0001\n"
+    )
+    code, lines = _check(config)
+    assert code == 0 and lines[0] == f"{config}: ok"
+    assert "  policy.fmr = 0.0001  (kiosk.toml)" in lines
+    assert "  policy.max_match_attempts = 2  (default)" in lines
+    assert f"  devices.document_reader.path = {tmp_path / 'reader'}  (kiosk.toml)" in lines
+    assert not (tmp_path / "decisions.sqlite").exists()  # checking creates nothing
