@@ -13,8 +13,12 @@ def run_console(group: click.Group, handled: tuple[type[Exception], ...]) -> Non
         group.main(standalone_mode=False)
     except click.exceptions.Abort:
         sys.exit(130)
+    except click.UsageError as exc:  # one line, like every other error, with where to read more
+        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+        click.echo(f"error: {exc.format_message()}{hint}", err=True)
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"error: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code)
     except handled as exc:
         click.echo(f"error: {exc}", err=True)

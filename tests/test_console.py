@@ -1,0 +1,34 @@
+"""Every command-line failure is one ``error:`` line, usage errors included."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def _run(tool: str, *args: str) -> subprocess.CompletedProcess[str]:
+    script = Path(sys.executable).with_name(tool)
+    return subprocess.run([str(script), *args], capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize(
+    ("tool", "args", "message"),
+    [
+        ("kiosk", ["nonsense"], "error: No such command 'nonsense'. (see 'kiosk --help')"),
+        (
+            "kiosk",
+            ["verify", "--document", "/nonexistent", "--live", "x"],
+            "error: Invalid value for '--document'",
+        ),
+        ("kiosk", ["purge", "log.sqlite", "--now", "tomorrow"], "error: Invalid value for '--now'"),
+        ("matcher", ["compare"], "error: Missing argument 'IMAGE_A'. (see 'matcher compare --help')"),
+        ("matcher", ["watchlist", "search"], "error: Missing argument 'PROBE'."),
+    ],
+)
+def test_usage_errors_are_one_line(tool: str, args: list[str], message: str, tmp_path: Path) -> None:
+    result = _run(tool, *args)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith(message) and result.stderr.count("\n") == 1, result.stderr
