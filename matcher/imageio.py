@@ -61,7 +61,7 @@ def load_image(source: str | Path | bytes, *, max_pixels: int = DEFAULT_MAX_PIXE
     try:
         return decode_image(data, max_pixels=max_pixels)
     except ImageError as exc:
-        raise type(exc)(f"{path.name}: {exc}") from exc.__cause__
+        raise type(exc)(f"{path}: {exc}") from exc.__cause__
 
 
 def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:

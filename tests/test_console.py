@@ -32,3 +32,12 @@ def test_usage_errors_are_one_line(tool: str, args: list[str], message: str, tmp
     result = _run(tool, *args)
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.startswith(message) and result.stderr.count("\n") == 1, result.stderr
+
+
+def test_an_unreadable_file_is_named_once_with_its_path(tmp_path: Path) -> None:
+    page = tmp_path / "page.png"
+    page.write_text("not an image")
+    result = _run("kiosk", "document", "read", str(page))
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: data page image {page}: not a recognised image format")
+    assert result.stderr.count("page.png") == 1 and result.stderr.count("\n") == 1

@@ -129,7 +129,7 @@ def _read_page(page: Path | np.ndarray) -> DataPageReading:
     try:
         image = load_image(page)
     except ImageError as exc:
-        raise DocumentError(f"data page image {Path(page).name}: {exc}") from exc
+        raise DocumentError(f"data page image {exc}") from exc  # the message names the file
     return read_data_page(image)
 
 
