@@ -65,15 +65,15 @@ def _leaves(data: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple
     return leaves
 
 
-def _nest(path: tuple[str, ...], value: Any) -> dict[str, Any]:
-    for key in reversed(path):
-        value = {key: value}
-    return value
+def _merge(mapping: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    for key in path[:-1]:
+        mapping = mapping.setdefault(key, {})
+    mapping[path[-1]] = value
 
 
 def check_config(path: str | Path, *, now: datetime | None = None) -> ConfigReport:
     """Check a configuration file as ``kiosk run`` would, collecting every problem instead of stopping at
-    the first: each key alone, each table, the whole file, then the start-up checks."""
+    the first (each faulty key is taken out in turn), then the start-up checks on the rest."""
     path = Path(path)
     report = ConfigReport(path)
     try:
@@ -86,22 +86,29 @@ def check_config(path: str | Path, *, now: datetime | None = None) -> ConfigRepo
         return report
     base = path.resolve().parent
 
-    def attempt(mapping: Mapping[str, Any]) -> KioskConfig | None:
+    def load(leaves: list[tuple[tuple[str, ...], Any]]) -> KioskConfig | str:
+        mapping: dict[str, Any] = {}
+        for key_path, value in leaves:
+            _merge(mapping, key_path, value)
         try:
             return config_from_mapping(mapping, base_dir=base, source=path)
         except ConfigError as exc:
-            if str(exc) not in report.problems:
-                report.problems.append(str(exc))
-            return None
+            return str(exc)
 
-    for key_path, value in _leaves(data):
-        attempt(_nest(key_path, value))
-    valid_tables = [table for table in data if attempt({table: data[table]}) is not None]
-    whole = attempt(data)
-    config = whole or attempt({table: data[table] for table in valid_tables})  # start-up checks still run
-    if config is None:
-        return report
-    if whole is not None:  # effective values only for a file that loads as a whole
+    # each problem as the file really has it: report the first error, take out the key that causes it
+    # (the one whose removal makes that error go), and load again
+    remaining = _leaves(data)
+    config = whole = load(remaining)
+    while isinstance(config, str):
+        report.problems.append(config)
+        culprit = next(
+            (i for i in range(len(remaining)) if load(remaining[:i] + remaining[i + 1 :]) != config), None
+        )
+        if culprit is None:
+            return report
+        del remaining[culprit]
+        config = load(remaining)  # the file without its faulty keys: the start-up checks still run on it
+    if not isinstance(whole, str):  # effective values only for a file that loads as a whole
         given = {".".join(k) for k, _ in _leaves(data)}
         keys = [
             *_ATTRIBUTES.items(),

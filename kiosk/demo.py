@@ -234,6 +234,63 @@ def build_demo(workdir: Path, engine: Any, *, seed: int = 2024) -> DemoSetup:
     return DemoSetup(config=config, presentations=presentations, frames=frames)
 
 
+def write_demo_config(setup: DemoSetup, workdir: Path) -> Path:
+    """Write ``workdir/kiosk.toml`` for this demo (paths relative to it) and a camera folder of the genuine
+    traveller's frames, so that ``kiosk run``, ``kiosk verify`` and ``kiosk config check`` work on it."""
+    camera = workdir / "camera"
+    camera.mkdir(exist_ok=True)
+    for i, frame in enumerate(setup.frames[TRAVELLERS[0].label]):
+        cv2.imwrite(str(camera / f"frame-{i:02d}.png"), frame)
+    cfg, policy = setup.config, setup.config.policy
+    text = f"""# Written by `kiosk demo --workdir`: the demo kiosk, its files beside this one.
+[kiosk]
+id = "{cfg.kiosk_id}"
+data_dir = "."
+
+[devices.camera]
+kind = "folder"                 # the genuine traveller's frames, again and again
+path = "camera"
+loop = true
+
+[devices.document_reader]
+path = "reader"                 # one sub-folder per presentation: page.png and chip/
+done_path = "reader-done"
+
+[documents]
+trust_store = "trust"
+extra_state_codes = ["{ISSUING_STATE}"]
+
+[watchlist]
+path = "watchlists"
+
+[store]
+path = "decisions.sqlite"
+key_file = "log.key"
+
+[policy]
+max_capture_frames = {policy.max_capture_frames}
+capture_timeout_s = {policy.capture_timeout_s}
+result_hold_s = {policy.result_hold_s}
+"""
+    path = workdir / "kiosk.toml"
+    path.write_text(text)
+    return path
+
+
+def next_commands(setup: DemoSetup, config_file: Path) -> list[str]:
+    """Commands to try on a demo folder."""
+    workdir = config_file.parent
+    first = setup.presentations[TRAVELLERS[0].label].source
+    live = workdir / "camera" / "frame-00.png"
+    return [
+        f"kiosk config check {config_file}",
+        f"kiosk verify --config {config_file} --document {first} --live {live}",
+        f"kiosk run --config {config_file} --max-transactions {len(TRAVELLERS)}",
+        f"kiosk verify-log {setup.config.log_path}",
+        f"matcher watchlist --store {workdir / 'watchlists'} info",
+    ]
+
+
 def run_demo(
     workdir: Path | None = None,
     *,
@@ -265,12 +322,26 @@ def run_demo(
                     on_decision(t.label, t.expected, decision)
         finally:
             gate.close()
-        if echo and temp is None:
-            echo(f"decision log: {setup.config.log_path} (key: {setup.config.key_file})")
+        if temp is None:
+            config_file = write_demo_config(setup, workdir)
+            if echo:
+                echo(f"decision log: {setup.config.log_path} (key: {setup.config.key_file})")
+                echo("next, try:")
+                for command in next_commands(setup, config_file):
+                    echo(f"  {command}")
         return results
     finally:
         if temp is not None:
             shutil.rmtree(temp, ignore_errors=True)
 
 
-__all__ = ["TRAVELLERS", "DemoResult", "DemoSetup", "build_demo", "camera_frames", "run_demo"]
+__all__ = [
+    "TRAVELLERS",
+    "DemoResult",
+    "DemoSetup",
+    "build_demo",
+    "camera_frames",
+    "next_commands",
+    "run_demo",
+    "write_demo_config",
+]

@@ -280,3 +280,18 @@ def test_sigterm_during_the_result_display_does_not_decide_twice(demo_setup, tmp
     assert proc.returncode == 0 and out == "" and "served 0 traveller(s)" in err
     with DecisionLog(tmp_path / "var" / "decisions.sqlite", readonly=True) as log:
         assert log.head()[0] == 1 and log.verify().ok
+
+
+def test_demo_workdir_holds_a_working_configuration_and_says_what_to_try(engine, tmp_path: Path) -> None:
+    from kiosk.config_check import check_config
+
+    lines: list[str] = []
+    run_demo(tmp_path / "demo", engine=engine, echo=lines.append)
+    config = tmp_path / "demo" / "kiosk.toml"
+    report = check_config(config)
+    assert report.ok, report.problems
+    assert lines[-6] == "next, try:" and lines[-5] == f"  kiosk config check {config}"
+    verify_line = lines[-4].split()
+    assert verify_line[:2] == ["kiosk", "verify"]
+    result = kiosk(*verify_line[1:])  # the printed command works as printed
+    assert result.returncode == 0 and result.stdout.startswith("PASS"), result.stderr
