@@ -41,3 +41,20 @@ def test_an_unreadable_file_is_named_once_with_its_path(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.startswith(f"error: data page image {page}: not a recognised image format")
     assert result.stderr.count("page.png") == 1 and result.stderr.count("\n") == 1
+
+
+def test_readme_mrz_example_runs_and_exits_0() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    line = next(
+        ln.strip() for ln in readme.splitlines() if ln.strip().startswith("kiosk document read --mrz")
+    )
+    bin_dir = str(Path(sys.executable).parent)
+    result = subprocess.run(
+        ["bash", "-c", line],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": bin_dir + ":/usr/bin:/bin"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert '"valid": true' in result.stdout
