@@ -190,3 +190,19 @@ def test_palette_and_other_formats(astronaut_rgb: np.ndarray) -> None:
         out = decode_image(_encode(img, fmt, **params))
         assert out.shape == (256, 256, 3), fmt
         assert _mean_abs(out, astronaut_rgb[:, :, ::-1]) < 12, fmt
+
+
+def test_huge_jpeg_decodes_reduced_in_draft_mode(tmp_path: Path) -> None:
+    from matcher.imageio import DRAFT_MIN_SIDE
+
+    big = np.zeros((5000, 8400, 3), np.uint8)
+    big[:, :, 1] = np.linspace(0, 255, 8400, dtype=np.uint8)[None, :]
+    path = tmp_path / "big.jpg"
+    cv2.imwrite(str(path), big)
+    image = load_image(path)
+    assert image.shape == (2500, 4200, 3)  # halved in the DCT: the long side stays >= DRAFT_MIN_SIDE
+    assert image.shape[1] >= DRAFT_MIN_SIDE
+    assert abs(int(image[0, -1, 1]) - 255) < 8  # the same picture, smaller
+    small = tmp_path / "small.jpg"
+    cv2.imwrite(str(small), big[:3000, :4000])
+    assert load_image(small).shape == (3000, 4000, 3)  # at or below the limit: full size
