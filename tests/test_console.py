@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -58,3 +59,15 @@ def test_readme_mrz_example_runs_and_exits_0() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert '"valid": true' in result.stdout
+
+
+def test_commands_started_by_the_tests_write_no_cache_into_home(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**os.environ, "HOME": str(home)}  # XDG_CACHE_HOME / MPLCONFIGDIR come from tests/conftest.py
+    code = "from matcher import FaceEngine; FaceEngine.load(); import matplotlib.font_manager"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert list(home.iterdir()) == []
