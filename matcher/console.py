@@ -21,5 +21,12 @@ def run_console(group: click.Group, handled: tuple[type[Exception], ...]) -> Non
         click.echo(f"error: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code)
     except handled as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {_one_line(exc)}", err=True)
         sys.exit(2)
+
+
+def _one_line(exc: Exception) -> str:
+    """The error as one line: an OSError as 'FILE: cause' rather than '[Errno 2] ...: FILE'."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+    return " ".join(str(exc).split())

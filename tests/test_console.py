@@ -71,3 +71,10 @@ def test_commands_started_by_the_tests_write_no_cache_into_home(tmp_path: Path) 
     )
     assert result.returncode == 0, result.stderr
     assert list(home.iterdir()) == []
+
+
+def test_os_errors_name_the_file_and_the_cause_without_errno_text(tmp_path: Path) -> None:
+    target = tmp_path / "missing" / "upstream.key"
+    result = _run("matcher", "watchlist", "keygen", str(target), str(tmp_path / "upstream.pem"))
+    assert result.returncode == 2
+    assert result.stderr == f"error: {target}: No such file or directory\n"
