@@ -6,6 +6,7 @@ Python function behind ``kiosk verify``."""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from kiosk.documents.checks import DocumentError
 from kiosk.errors import ConfigError, KioskError
 from kiosk.flow import Clock, DocumentReadFn, GateFlow, State, SystemClock
 from matcher.errors import ImageError
+
+log = logging.getLogger("kiosk.transaction")
 
 MAX_VIDEO_FRAMES = 300  # a verify video is read up to this many frames (policy still bounds the capture)
 
@@ -93,6 +96,8 @@ def open_gate(
         from kiosk.store.keys import KeyRing
 
         keys = KeyRing.load(config.key_file)
+        if not config.log_path.exists():  # said aloud: a mistyped store.path would start a second log
+            log.warning("decision log %s does not exist: starting a new, empty log there", config.log_path)
         config.log_path.parent.mkdir(parents=True, exist_ok=True)
         decision_log = DecisionLog(config.log_path, keys, synchronous=config.log_synchronous)
     flow = GateFlow(

@@ -80,3 +80,14 @@ def test_run_and_verify_log_without_a_configured_log_are_errors(demo_setup, tmp_
     live = next(page.glob("*.png"))
     result = kiosk("verify", "--config", str(config), "--document", str(page), "--live", str(live), "--log")
     assert result.returncode == 2 and result.stderr.startswith("error: store.path is not set")
+
+
+def test_a_new_decision_log_is_announced(demo_setup, engine, clock, tmp_path, caplog):
+    config = dataclasses.replace(demo_setup.config, log_path=tmp_path / "var" / "decisons.sqlite")
+    with caplog.at_level("WARNING", logger="kiosk.transaction"):
+        open_gate(config, engine=engine, clock=clock).close()
+    assert f"decision log {config.log_path} does not exist: starting a new, empty log there" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="kiosk.transaction"):
+        open_gate(config, engine=engine, clock=clock).close()
+    assert caplog.text == ""  # the existing log is simply opened
