@@ -10,6 +10,7 @@ from kiosk.devices.camera import CameraExhausted, open_camera
 from kiosk.devices.document_reader import FolderDocumentReader
 from kiosk.errors import ConfigError
 from kiosk.flow import FlowEvent, State
+from kiosk.systemd import Watchdog, notify
 from kiosk.transaction import open_gate
 
 
@@ -50,9 +51,12 @@ def run_kiosk(
     flow.subscribe(mark_done)
     flow.subscribe(on_event)
     served = 0
+    watchdog = Watchdog()
+    notify(f"READY=1\nSTATUS=kiosk {config.kiosk_id}: serving")
     camera_dry = False
     try:
         while not should_stop():
+            watchdog.tick()
             flow.tick()
             if flow.state is State.IDLE:
                 if current is not None:
@@ -79,6 +83,7 @@ def run_kiosk(
             else:
                 time.sleep(0.02)  # result display: tick() returns to idle after policy.result_hold_s
     finally:
+        notify("STOPPING=1")
         camera.close()
         gate.close()
     return served

@@ -254,10 +254,11 @@ result_hold_s = {hold_s}
     return config
 
 
-def _kiosk_process(*args: str) -> subprocess.Popen[str]:
+def _kiosk_process(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     script = Path(sys.executable).with_name("kiosk")
     cmd = [str(script)] if script.is_file() else [sys.executable, "-c", "from kiosk.cli import main; main()"]
-    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    pythonpath = str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")
+    env = {**os.environ, "PYTHONPATH": pythonpath, **(env or {})}
     return subprocess.Popen([*cmd, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
@@ -295,3 +296,29 @@ def test_demo_workdir_holds_a_working_configuration_and_says_what_to_try(engine,
     assert verify_line[:2] == ["kiosk", "verify"]
     result = kiosk(*verify_line[1:])  # the printed command works as printed
     assert result.returncode == 0 and result.stdout.startswith("PASS"), result.stderr
+
+
+def test_run_tells_systemd_it_is_ready_and_pings_the_watchdog(demo_setup, tmp_path: Path) -> None:
+    import socket
+
+    config = _run_config(demo_setup, tmp_path, (), hold_s=0.0)
+    (tmp_path / "reader").mkdir(exist_ok=True)
+    address = str(tmp_path / "notify.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(address)
+        sock.settimeout(60)
+        env = {"NOTIFY_SOCKET": address, "WATCHDOG_USEC": "1000000"}  # WatchdogSec=1: a ping every 0.5 s
+        proc = _kiosk_process("run", "--config", str(config), env=env)
+        try:
+            messages = [sock.recv(4096).decode()]  # READY comes once models, log and devices are open
+            messages += [sock.recv(4096).decode() for _ in range(3)]
+            proc.send_signal(signal.SIGTERM)
+            while messages[-1] != "STOPPING=1":
+                messages.append(sock.recv(4096).decode())
+            assert proc.wait(timeout=30) == 0
+        finally:
+            proc.kill()
+            proc.wait()
+    assert messages[0] == "READY=1\nSTATUS=kiosk KIOSK-01: serving"
+    assert messages[1:4] == ["WATCHDOG=1"] * 3
+    assert set(messages[4:-1]) <= {"WATCHDOG=1"}
