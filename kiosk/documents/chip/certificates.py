@@ -106,7 +106,7 @@ def load_certificate(der: bytes) -> Certificate:
             signature=certificate["signature_value"].native,
         )
     except _PARSE_ERRORS as exc:
-        raise CertificateError(f"not an X.509 certificate ({type(exc).__name__}: {exc})") from exc
+        raise CertificateError(f"not an X.509 certificate ({_first_line(exc)})") from exc
 
 
 def load_certificates(data: bytes) -> list[Certificate]:
@@ -147,7 +147,12 @@ def load_crl(data: bytes) -> Crl:
             signature=crl["signature"].native,
         )
     except _PARSE_ERRORS as exc:
-        raise CertificateError(f"not an X.509 CRL ({type(exc).__name__}: {exc})") from exc
+        raise CertificateError(f"not an X.509 CRL ({_first_line(exc)})") from exc
+
+
+def _first_line(exc: Exception) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else 'malformed'}"
 
 
 def same_name(first: asn1_x509.Name, second: asn1_x509.Name) -> bool:

@@ -103,10 +103,13 @@ P256_SEED = bytes.fromhex("C49D360886E704936A6678E1139D26B7819F7E90")  # FIPS 18
 PARAMETER_STYLES = ("standard", "null", "absent")
 
 
-def _new_key(algorithm: str, curve: str = "secp256r1") -> PrivateKey:
+def _new_key(algorithm: str, curve: str | Curve = "secp256r1") -> PrivateKey:
+    """A key; EC keys on a named curve (by name) or on any ``Curve`` (pure Python where ``cryptography``
+    lacks it)."""
     if algorithm in ("ecdsa", "ecdsa-plain"):
-        curve_class = CRYPTOGRAPHY_CURVES.get(named_curve(curve).name or "")
-        return ec.generate_private_key(curve_class()) if curve_class else EcKey.generate(named_curve(curve))
+        curve = named_curve(curve) if isinstance(curve, str) else curve
+        curve_class = CRYPTOGRAPHY_CURVES.get(curve.name or "")
+        return ec.generate_private_key(curve_class()) if curve_class else EcKey.generate(curve)
     if algorithm in ("rsa", "rsa-pss"):
         return rsa.generate_private_key(public_exponent=65537, key_size=2048)
     raise ValueError(f"unknown algorithm {algorithm!r}; expected one of {', '.join(ALGORITHMS)}")
@@ -136,8 +139,10 @@ def _public_key_info(key: PrivateKey, encoding: CertificateEncoding) -> asn1_key
             "cofactor": curve.h,
         }
         parameters = ("specified", domain)
+    elif curve.name is not None:
+        parameters = ("named", curve.name.lower())
     else:
-        parameters = ("named", str(curve.name).lower())
+        raise ValueError("a curve without a name can only be written with explicit parameters")
     return asn1_keys.PublicKeyInfo(
         {
             "algorithm": {"algorithm": "ec", "parameters": parameters},
@@ -221,7 +226,7 @@ def create_csca(
     country: str = "UT",
     *,
     algorithm: str = "ecdsa",
-    curve: str = "secp256r1",
+    curve: str | Curve = "secp256r1",
     encoding: CertificateEncoding | None = None,
     common_name: str = "Test CSCA",
     not_before: datetime | None = None,
@@ -248,7 +253,7 @@ def create_document_signer(
     csca: Signer,
     *,
     algorithm: str | None = None,
-    curve: str | None = None,
+    curve: str | Curve | None = None,
     encoding: CertificateEncoding | None = None,
     common_name: str = "Test Document Signer",
     not_before: datetime | None = None,
@@ -256,7 +261,7 @@ def create_document_signer(
 ) -> Signer:
     """A document signer certificate issued by ``csca`` (same algorithm and curve unless given)."""
     algorithm = algorithm or csca.algorithm
-    key = _new_key(algorithm, curve or _curve_name(csca.key))
+    key = _new_key(algorithm, curve or _curve_of(csca.key))
     start = not_before or datetime.now(UTC) - timedelta(days=10)
     subject_of_csca = _certificate_of(csca)["tbs_certificate"]["subject"]
     country = subject_of_csca.native.get("country_name", "UT")
@@ -268,15 +273,9 @@ def create_document_signer(
 
 
 def _curve_of(key: PrivateKey) -> Curve:
-    return key.curve if isinstance(key, EcKey) else named_curve(key.curve.name)
-
-
-def _curve_name(key: PrivateKey) -> str:
     if isinstance(key, EcKey):
-        return str(key.curve.name)
-    if isinstance(key, ec.EllipticCurvePrivateKey):
-        return key.curve.name
-    return "secp256r1"
+        return key.curve
+    return named_curve(key.curve.name if isinstance(key, ec.EllipticCurvePrivateKey) else "secp256r1")
 
 
 def create_crl(
@@ -389,8 +388,16 @@ def _sign(signer: Signer, data: bytes, hash_algorithm: str) -> bytes:
     return key.sign(data, padding.PKCS1v15(), hash_)
 
 
-def sign_cms(econtent: bytes, content_type: str, signer: Signer, hash_algorithm: str = "sha256") -> bytes:
-    """CMS ContentInfo(SignedData) over ``econtent``, with signed attributes and the signer certificate."""
+def sign_cms(
+    econtent: bytes,
+    content_type: str,
+    signer: Signer,
+    hash_algorithm: str = "sha256",
+    *,
+    sid_issuer: asn1_x509.Name | None = None,
+) -> bytes:
+    """CMS ContentInfo(SignedData) over ``econtent``, with signed attributes and the signer certificate.
+    ``sid_issuer``: the issuer name the signer info gives (default: the certificate's, as encoded)."""
     cert = asn1_x509.Certificate.load(signer.der)
     signed_attrs = cms.CMSAttributes(
         [
@@ -407,7 +414,7 @@ def sign_cms(econtent: bytes, content_type: str, signer: Signer, hash_algorithm:
         "version": "v1",
         "sid": {
             "issuer_and_serial_number": {
-                "issuer": cert["tbs_certificate"]["issuer"],
+                "issuer": sid_issuer or cert["tbs_certificate"]["issuer"],
                 "serial_number": cert["tbs_certificate"]["serial_number"],
             }
         },
@@ -480,9 +487,13 @@ def personalise_chip(
     container: str = ISO_19794_5,
     hash_algorithm: str = "sha256",
     tamper: str | None = None,
+    content_type: str = LDS_SECURITY_OBJECT_OID,
+    sid_issuer: asn1_x509.Name | None = None,
 ) -> dict[str, bytes]:
     """The chip files of a document: EF.COM, DG1 (``mrz_lines``), DG2 (the portrait), DG14, DG15 and EF.SOD
-    signed by ``ds``; ``tamper`` (one of TAMPERS) spoils them in that named way."""
+    signed by ``ds``; ``tamper`` (one of TAMPERS) spoils them in that named way. ``content_type`` and
+    ``sid_issuer`` reproduce SODs of states that carry the LDS security object as id-data or name the
+    signer's issuer otherwise than its certificate does."""
     if tamper is not None and tamper not in TAMPERS:
         raise ValueError(f"unknown tamper {tamper!r}; expected one of {', '.join(TAMPERS)}")
     image = encode_portrait(portrait_bgr, image_format)
@@ -503,7 +514,7 @@ def personalise_chip(
     if tamper == "sod_missing_dg2":
         del hashes_[2]
     econtent = encode_lds_security_object(hash_algorithm, hashes_, "0108")
-    sod = wrap_sod(sign_cms(econtent, LDS_SECURITY_OBJECT_OID, ds, hash_algorithm))
+    sod = wrap_sod(sign_cms(econtent, content_type, ds, hash_algorithm, sid_issuer=sid_issuer))
     if tamper == "sod_signature":
         sod = _flip(sod, len(sod) - 10)  # the signature value is the last field of EF.SOD
     elif tamper == "sod_truncated":

@@ -119,3 +119,53 @@ def test_master_list_signer_expired(tmp_path: Path, publisher) -> None:
     with pytest.raises(TrustStoreError, match="not valid now"):
         TrustStore.from_master_list(path, at=later)
     assert TrustStore.from_master_list(path, at=datetime.now(UTC)).cscas
+
+
+BROKEN = [  # well-formed DER items that are no parsable certificate, as real master lists carry a few
+    b"\x30\x00",
+    b"\x30\x03\x02\x01\x01",
+    b"\x30\x05\x30\x03\x02\x01\x01",
+    b"\x02\x01\x05",
+    b"\x30\x02\x04\x00",
+    b"\x30\x04\x30\x02\x05\x00",
+]
+
+
+def test_dutch_style_master_list_with_unparseable_entries(tmp_path: Path, publisher, pki, rsa_pki, caplog):
+    """A correctly signed list: its 3 broken entries (and one non-CA) are skipped and named, the rest used."""
+    csca, signer = publisher
+    entries = [csca, *BROKEN[:3], pki.csca, signer, rsa_pki.csca]
+    path = tmp_path / "nl.ml"
+    path.write_bytes(create_master_list(entries, signer))
+    with caplog.at_level("WARNING"):
+        store = TrustStore.from_master_list(path)
+    assert {c.der for c in store.cscas} == {csca.der, pki.csca.der, rsa_pki.csca.der}
+    assert len(store.skipped) == 4 and all("nl.ml entry" in line for line in store.skipped)
+    assert sum("not an X.509 certificate" in line for line in store.skipped) == 3
+    assert sum("Master List Signer" in line and "not a CA" in line for line in store.skipped) == 1
+    assert all("\n" not in line for line in store.skipped)
+    assert "TRUST_ITEM_SKIPPED: 4 item(s)" in caplog.text
+
+
+def test_german_style_master_list_signed_on_brainpool_explicit(
+    tmp_path: Path, pki, mrz_lines, portrait
+) -> None:
+    """Publisher CSCA and master-list signer on brainpoolP384r1/P256r1 with explicit parameters, six
+    unparseable entries: the list loads (its signature and signer chain verified), its CSCAs are used."""
+    from kiosk.documents.chip.personalise import CertificateEncoding
+
+    explicit = CertificateEncoding(explicit=True, hash_algorithm="sha384")
+    csca = create_csca("DE", curve="brainpoolP384r1", encoding=explicit, common_name="CSCA-GERMANY")
+    signer = create_document_signer(csca, curve="brainpoolP256r1", encoding=explicit, common_name="ML Signer")
+    path = tmp_path / "de.ml"
+    path.write_bytes(create_master_list([csca, *BROKEN, pki.csca], signer))
+    store = TrustStore.from_master_list(path)
+    assert {c.der for c in store.cscas} == {csca.der, pki.csca.der} and len(store.skipped) == 6
+    write_chip_folder(tmp_path / "chip", personalise_chip(mrz_lines, portrait, pki.ds))
+    assert read_chip(tmp_path / "chip", store).passive_auth_passed
+    # the signature over the list still binds every entry, broken ones included
+    data = path.read_bytes()
+    tampered = tmp_path / "tampered.ml"
+    tampered.write_bytes(data.replace(b"\x30\x03\x02\x01\x01", b"\x30\x03\x02\x01\x02", 1))
+    with pytest.raises(TrustStoreError, match="signature"):
+        TrustStore.from_master_list(tampered)
