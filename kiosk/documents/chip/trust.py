@@ -92,7 +92,7 @@ class TrustStore:
                     continue
                 for number, certificate in enumerate(found, 1):
                     where = file if len(found) == 1 else f"{file} #{number}"
-                    problem = _csca_problem(certificate)
+                    problem = csca_problem(certificate)
                     if problem:
                         skipped.append(f"{where}: {problem}")
                     else:
@@ -149,7 +149,7 @@ class TrustStore:
             except CertificateError as exc:
                 skipped.append(f"{file} entry {number}: {exc}")
                 continue
-            problem = _csca_problem(certificate)
+            problem = csca_problem(certificate)
             if problem:
                 skipped.append(f"{file} entry {number} ({certificate.subject_text}): {problem}")
             else:
@@ -195,7 +195,7 @@ class TrustStore:
         return any(issued_by(crl, csca) for csca in self.cscas)
 
 
-def _csca_problem(certificate: Certificate) -> str:
+def csca_problem(certificate: Certificate) -> str:
     """Why a certificate cannot serve as a CSCA ("" when it can)."""
     if not certificate.is_ca:
         return f"certificate {certificate.subject_text} is not a CA"
