@@ -26,6 +26,8 @@ REASON_TEXTS: dict[str, str] = {
     "CHIP_PA_FAILED": "Passive authentication of the chip failed: the chip data is not signed by a trusted "
     "issuer, the signer is revoked, or a data group was altered.",
     "CHIP_MRZ_MISMATCH": "The chip data (DG1) does not match the printed machine-readable zone.",
+    "CHIP_AA_FAILED": "The chip failed Active Authentication: it does not hold the private key of its own "
+    "data (possible clone), or it refused the challenge.",
     "CHIP_SOD_DEVIATION": "The chip's security object deviates from ICAO Doc 9303 in a known way that other "
     "readers tolerate (see the chip.sod.deviation checks); the signature itself verified.",
     "QUALITY_TIMEOUT": "No face image of sufficient quality was captured in the allowed attempts and time.",
@@ -63,6 +65,7 @@ _CHECK_REASONS: tuple[tuple[str, str], ...] = (
     ("doc.chip_matches_mrz*", "CHIP_MRZ_MISMATCH"),
     ("chip.pa.*", "CHIP_PA_FAILED"),
     ("chip.sod.deviation.*", "CHIP_SOD_DEVIATION"),
+    ("chip.aa.*", "CHIP_AA_FAILED"),
     ("*check_digit*", "DOC_CHECKSUM"),
     ("chip.*", "CHIP_UNREADABLE"),
     ("*checksum*", "DOC_CHECKSUM"),

@@ -8,6 +8,8 @@ import threading
 from pathlib import Path
 
 import click
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from kiosk.documents.chip.biometric import ISO_19794_5, ISO_39794_5
 from kiosk.documents.chip.personalise import (
@@ -21,6 +23,7 @@ from kiosk.documents.chip.personalise import (
 from kiosk.documents.chip.reader import FolderChipReader, write_chip_folder
 from kiosk.documents.mrz import parse_mrz
 
+AA_KEY_FILE = "aa-key.pem"  # a test chip's Active Authentication private key, beside its files
 _CONTAINERS = {"19794-5": ISO_19794_5, "39794-5": ISO_39794_5}
 
 
@@ -70,9 +73,11 @@ def personalise_command(
     hash_algorithm: str,
     tamper: str | None,
 ) -> None:
-    """Write the chip files (EF.COM, DG1, DG2, DG14, DG15, EF.SOD) of a TEST document into FOLDER."""
+    """Write the chip files (EF.COM, DG1, DG2, DG14, DG15, EF.SOD) of a TEST document into FOLDER, and
+    the chip's Active Authentication private key (aa-key.pem, for 'kiosk chip serve')."""
     from matcher.imageio import load_image
 
+    aa_key = ec.generate_private_key(ec.SECP256R1())
     files = personalise_chip(
         _mrz_lines(mrz_text),
         load_image(portrait),
@@ -81,8 +86,16 @@ def personalise_command(
         container=_CONTAINERS[container],
         hash_algorithm=hash_algorithm,
         tamper=tamper,
+        aa_key=aa_key,
     )
     write_chip_folder(folder, files)
+    key_file = folder / AA_KEY_FILE
+    key_file.touch(mode=0o600)
+    key_file.write_bytes(
+        aa_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     click.echo(f"chip files written to {folder}")
 
 
@@ -106,9 +119,12 @@ def dump_command(folder: Path, mrz_text: str, reader_name: str | None) -> None:
 @click.option("--port", default=35963, show_default=True, help="vpcd's port (its first virtual reader).")
 def serve_command(folder: Path, host: str, port: int) -> None:
     """Insert the chip folder FOLDER as a software card into vpcd's virtual PC/SC reader until Ctrl-C
-    (needs pcscd and vsmartcard-vpcd). A test instrument: BAC only, no chip authentication."""
+    (needs pcscd and vsmartcard-vpcd). A test instrument: BAC, and Active Authentication when FOLDER holds
+    aa-key.pem; no PACE, no chip authentication."""
     from kiosk.documents.chip.virtual_card import SoftwareEmrtd, serve_vpcd
 
-    card = SoftwareEmrtd(FolderChipReader(folder).read_files())
+    key_file = folder / AA_KEY_FILE
+    aa_key = serialization.load_pem_private_key(key_file.read_bytes(), None) if key_file.is_file() else None
+    card = SoftwareEmrtd(FolderChipReader(folder).read_files(), aa_key)
     click.echo(f"serving {folder} on vpcd {host}:{port}; Ctrl-C to remove the card")
     serve_vpcd(card, threading.Event(), host=host, port=port)

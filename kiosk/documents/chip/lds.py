@@ -110,10 +110,22 @@ class _SecurityInfos(core.SetOf):
 
 def parse_dg14(data: bytes) -> tuple[str, ...]:
     """The protocol OIDs of DG14's SecurityInfos (chip authentication, PACE, ...)."""
+    return tuple(protocol for protocol, _, _ in security_infos(data))
+
+
+def security_infos(data: bytes) -> list[tuple[str, bytes, bytes | None]]:
+    """DG14's SecurityInfos: (protocol OID, DER of requiredData, DER of optionalData or None) each."""
     dg14 = read_single(data, DG_TAGS[14])
     try:
         infos = _SecurityInfos.load(dg14.value, strict=True)
-        return tuple(info["protocol"].dotted for info in infos)
+        return [
+            (
+                info["protocol"].dotted,
+                info["required_data"].dump(),
+                None if isinstance(info["optional_data"], core.Void) else info["optional_data"].dump(),
+            )
+            for info in infos
+        ]
     except (ValueError, TypeError, KeyError) as exc:
         raise TlvError(f"DG14 SecurityInfos: {exc}") from exc
 

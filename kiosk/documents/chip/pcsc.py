@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from kiosk.documents.checks import DocumentError
+from kiosk.documents.chip.active_auth import ChallengeResponse
 from kiosk.documents.chip.lds import EMRTD_AID, FILE_IDS
 from kiosk.documents.chip.reader import MAX_FILE_BYTES, ChipReader
 from kiosk.documents.chip.secure_messaging import (
@@ -81,11 +82,19 @@ class BacChipReader(ChipReader):
                 content = self._read_file(session, FILE_IDS[name])
                 if content is not None:
                     files[name] = content
+            if "DG15" in files:
+                self.active_authentication = self._active_authentication(session)
         except (SecureMessagingError, TlvError) as exc:
             raise DocumentError(f"reading the chip failed: {exc}") from exc
         if not files:
             raise DocumentError("the chip returned no files")
         return files
+
+    def _active_authentication(self, session: SessionKeys) -> ChallengeResponse:
+        """INTERNAL AUTHENTICATE with a fresh 8-byte challenge (verified later against DG15)."""
+        challenge = os.urandom(8)
+        response, status = self._command(session, 0x88, 0x00, 0x00, challenge, le=0)
+        return ChallengeResponse(challenge, response, status)
 
     def _basic_access_control(self) -> SessionKeys:
         rnd_ic, status = self.transport.transmit(bytes.fromhex("0084000008"))
@@ -199,7 +208,10 @@ class PcscChipReader(ChipReader):
             except (NoCardException, CardConnectionException):
                 continue
             try:
-                return BacChipReader(PcscTransport(connection), self.key, self.file_names).read_files()
+                reader = BacChipReader(PcscTransport(connection), self.key, self.file_names)
+                files = reader.read_files()
+                self.active_authentication = reader.active_authentication
+                return files
             finally:
                 connection.disconnect()
         raise DocumentError("no card on any PC/SC reader" if available else "no PC/SC reader found")

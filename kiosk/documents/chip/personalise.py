@@ -47,7 +47,6 @@ TAMPERS = (
 )
 _AA_PROTOCOL = "2.23.136.1.1.5"  # id-icao-mrtd-security-aaProtocolObject
 _ECDSA_PLAIN_OIDS = {hash_name: oid for oid, hash_name in ECDSA_PLAIN_OIDS.items()}
-_ECDSA_PLAIN_SHA256 = _ECDSA_PLAIN_OIDS["sha256"]
 
 
 @dataclass(frozen=True)
@@ -458,10 +457,10 @@ def encode_portrait(portrait_bgr: np.ndarray, image_format: str = "jpeg") -> byt
     return buffer.getvalue()
 
 
-def active_authentication_infos() -> bytes:
-    """SecurityInfos with one ActiveAuthenticationInfo (protocol, version 1, ecdsa-plain-SHA256)."""
+def active_authentication_infos(hash_algorithm: str = "sha256") -> bytes:
+    """SecurityInfos with one ActiveAuthenticationInfo (protocol, version 1, ecdsa-plain-<hash>)."""
     info = core.ObjectIdentifier(_AA_PROTOCOL).dump() + core.Integer(1).dump()
-    info += core.ObjectIdentifier(_ECDSA_PLAIN_SHA256).dump()
+    info += core.ObjectIdentifier(_ECDSA_PLAIN_OIDS[hash_algorithm]).dump()
     return encode_tlv(0x31, encode_tlv(0x30, info))
 
 
@@ -489,11 +488,14 @@ def personalise_chip(
     tamper: str | None = None,
     content_type: str = LDS_SECURITY_OBJECT_OID,
     sid_issuer: asn1_x509.Name | None = None,
+    aa_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | None = None,
+    aa_hash_algorithm: str = "sha256",
 ) -> dict[str, bytes]:
     """The chip files of a document: EF.COM, DG1 (``mrz_lines``), DG2 (the portrait), DG14, DG15 and EF.SOD
     signed by ``ds``; ``tamper`` (one of TAMPERS) spoils them in that named way. ``content_type`` and
     ``sid_issuer`` reproduce SODs of states that carry the LDS security object as id-data or name the
-    signer's issuer otherwise than its certificate does."""
+    signer's issuer otherwise than its certificate does. ``aa_key``: the Active Authentication key whose
+    public half DG15 holds (default: a throw-away P-256 key); DG14 names ``aa_hash_algorithm`` for ECDSA."""
     if tamper is not None and tamper not in TAMPERS:
         raise ValueError(f"unknown tamper {tamper!r}; expected one of {', '.join(TAMPERS)}")
     image = encode_portrait(portrait_bgr, image_format)
@@ -501,13 +503,15 @@ def personalise_chip(
     dg2 = encode_dg2(image, width, height, container)
     if tamper == "dg2_container":
         dg2 = _spoil_face_container(dg2)
-    aa_key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    aa_public = (aa_key or ec.generate_private_key(ec.SECP256R1())).public_key()
     groups = {
         1: encode_dg1(tuple(mrz_lines)),
         2: dg2,
-        14: encode_dg14(active_authentication_infos()),
+        14: encode_dg14(active_authentication_infos(aa_hash_algorithm)),
         15: encode_dg15(
-            aa_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+            aa_public.public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
         ),
     }
     hashes_ = {n: digest(hash_algorithm, data) for n, data in groups.items()}

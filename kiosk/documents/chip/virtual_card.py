@@ -1,17 +1,23 @@
 """A software eMRTD: answers the APDUs of an inspection system (select the eMRTD application, Basic Access
-Control, secure-messaging protected SELECT / READ BINARY of EF.COM, EF.SOD and the data groups).
+Control, secure-messaging protected SELECT / READ BINARY of EF.COM, EF.SOD and the data groups, and INTERNAL
+AUTHENTICATE for Active Authentication when given the private key of its DG15).
 
 It serves the PC/SC reader's tests and demos through ``vpcd`` (Debian's ``vsmartcard-vpcd``, a virtual
 reader driver for ``pcscd``): :func:`serve_vpcd` connects to vpcd's socket and plays the card. It is a test
-instrument, not a chip: no PACE, no chip or active authentication, no anti-cloning of any kind."""
+instrument, not a chip: no PACE, no chip authentication, its keys are in memory."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import select
 import socket
 import threading
 
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+from kiosk.documents.chip.active_auth import ISO9796_HASHES, aa_hash
 from kiosk.documents.chip.lds import EMRTD_AID, FILE_IDS, parse_dg1_lines
 from kiosk.documents.chip.secure_messaging import (
     SecureMessagingError,
@@ -23,6 +29,7 @@ from kiosk.documents.chip.secure_messaging import (
     pad,
     retail_mac,
 )
+from kiosk.documents.chip.signature import HASHES
 from kiosk.documents.mrz import check_digit, parse_mrz
 
 ATR = bytes.fromhex("3B80800101")  # PC/SC part 3 ATR of an ISO/IEC 14443-4 card without historical bytes
@@ -39,8 +46,19 @@ SW_INS = 0x6D00
 class SoftwareEmrtd:
     """The card's state machine over a dict of chip files (``EF.COM``, ``DG1`` ..., ``EF.SOD``)."""
 
-    def __init__(self, files: dict[str, bytes]) -> None:
+    def __init__(
+        self,
+        files: dict[str, bytes],
+        aa_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | None = None,
+        *,
+        aa_rsa_hash: str = "sha1",
+    ) -> None:
+        """``aa_key``: the private key of DG15 (none: INTERNAL AUTHENTICATE is refused); ``aa_rsa_hash``:
+        the ISO/IEC 9796-2 hash an RSA key signs with (ECDSA uses the hash DG14 names)."""
         self.files = {FILE_IDS[name]: data for name, data in files.items()}
+        self._aa_key = aa_key
+        self._aa_rsa_hash = aa_rsa_hash
+        self._aa_ec_hash = aa_hash(files.get("DG14")) or "sha256"
         record = parse_mrz("\n".join(parse_dg1_lines(files["DG1"])))
         self._seed = bac_key_seed(
             record.document_number, record.date_of_birth_raw, record.expiry_date_raw, check_digit
@@ -111,7 +129,27 @@ class SoftwareEmrtd:
             if offset > len(content):
                 return session.wrap_response(b"", SW_WRONG_OFFSET)
             return session.wrap_response(content[offset : offset + (le or 256)], SW_OK)
+        if ins == 0x88 and self._aa_key is not None and len(data) == 8:
+            return session.wrap_response(self._sign_challenge(data), SW_OK)
         return session.wrap_response(b"", SW_INS)
+
+    def _sign_challenge(self, challenge: bytes) -> bytes:
+        """Active Authentication: ISO/IEC 9796-2 scheme 1 (RSA) or plain ECDSA over the challenge."""
+        key = self._aa_key
+        if isinstance(key, ec.EllipticCurvePrivateKey):
+            r, s = decode_dss_signature(key.sign(challenge, ec.ECDSA(HASHES[self._aa_ec_hash]())))
+            size = (key.curve.key_size + 7) // 8
+            return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+        numbers = key.private_numbers()
+        n = numbers.public_numbers.n
+        size = (n.bit_length() + 7) // 8
+        hash_name = self._aa_rsa_hash
+        codes = {name: code for code, name in ISO9796_HASHES.items()}
+        trailer = b"\xbc" if hash_name == "sha1" else bytes([codes[hash_name], 0xCC])
+        m1 = os.urandom(size - 1 - hashlib.new(hash_name).digest_size - len(trailer))
+        block = b"\x6a" + m1 + hashlib.new(hash_name, m1 + challenge).digest() + trailer
+        signature = pow(int.from_bytes(block, "big"), numbers.d, n)
+        return min(signature, n - signature).to_bytes(size, "big")
 
 
 def _sw(status: int) -> bytes:

@@ -26,6 +26,7 @@ def test_pki_personalise_and_read(tmp_path: Path, mrz_lines, portrait) -> None:
     assert result.exit_code == 0, result.output
     result = runner.invoke(chip, ["personalise", str(tmp_path / "bad"), *common, "--tamper", "sod_signature"])
     assert result.exit_code == 0, result.output
+    assert (tmp_path / "good" / "aa-key.pem").stat().st_mode & 0o077 == 0  # the chip's AA key, for serve
     trust = TrustStore.from_folder(tmp_path / "pki" / "trust")
     good = read_chip(tmp_path / "good", trust)
     assert good.valid and good.face.image_format == "jpeg2000"

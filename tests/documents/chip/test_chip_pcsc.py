@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kiosk.documents.checks import DocumentError
 from kiosk.documents.chip import read_chip
@@ -61,9 +62,11 @@ def pcscd() -> Iterator[None]:
 
 @pytest.fixture
 def inserted_card(pcscd, pki, mrz_lines, portrait) -> Iterator[dict[str, bytes]]:
-    files = personalise_chip(mrz_lines, portrait, pki.ds, image_format="jpeg2000")
+    aa_key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    files = personalise_chip(mrz_lines, portrait, pki.ds, image_format="jpeg2000", aa_key=aa_key)
     stop = threading.Event()
-    thread = threading.Thread(target=serve_vpcd, args=(SoftwareEmrtd(files), stop), daemon=True)
+    card = SoftwareEmrtd(files, aa_key)
+    thread = threading.Thread(target=serve_vpcd, args=(card, stop), daemon=True)
     thread.start()
     yield files
     stop.set()
@@ -92,6 +95,7 @@ def test_read_and_verify_through_pcsc(inserted_card, mrz_lines, trust) -> None:
     reader = PcscChipReader(BacKey.from_mrz(parse_mrz("\n".join(mrz_lines))), READER)
     reading = read_chip(reader, trust)
     assert reading.valid and reading.passive_auth_passed
+    assert "RSA ISO/IEC 9796-2" in reading.check("chip.aa.signature").detail
     assert reading.dg1 is not None and reading.dg1.lines == mrz_lines
     assert reading.portrait is not None
     assert reading.data_groups == ("DG1", "DG2", "DG14", "DG15")
