@@ -20,10 +20,10 @@ from kiosk.documents.chip.personalise import (
     personalise_chip,
     write_pki,
 )
-from kiosk.documents.chip.reader import FolderChipReader, write_chip_folder
+from kiosk.documents.chip.reader import write_chip_folder
+from kiosk.documents.chip.virtual_card import AA_KEY_FILE, CA_KEY_FILE
 from kiosk.documents.mrz import parse_mrz
 
-AA_KEY_FILE = "aa-key.pem"  # a test chip's Active Authentication private key, beside its files
 _CONTAINERS = {"19794-5": ISO_19794_5, "39794-5": ISO_39794_5}
 
 
@@ -73,11 +73,11 @@ def personalise_command(
     hash_algorithm: str,
     tamper: str | None,
 ) -> None:
-    """Write the chip files (EF.COM, DG1, DG2, DG14, DG15, EF.SOD) of a TEST document into FOLDER, and
-    the chip's Active Authentication private key (aa-key.pem, for 'kiosk chip serve')."""
+    """Write the chip files (EF.COM, DG1, DG2, DG14, DG15, EF.SOD) of a TEST document into FOLDER, and the
+    chip's Active and Chip Authentication private keys (aa-key.pem, ca-key.pem) for 'kiosk chip serve'."""
     from matcher.imageio import load_image
 
-    aa_key = ec.generate_private_key(ec.SECP256R1())
+    aa_key, ca_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
     files = personalise_chip(
         _mrz_lines(mrz_text),
         load_image(portrait),
@@ -87,15 +87,17 @@ def personalise_command(
         hash_algorithm=hash_algorithm,
         tamper=tamper,
         aa_key=aa_key,
+        ca_key=ca_key,
     )
     write_chip_folder(folder, files)
-    key_file = folder / AA_KEY_FILE
-    key_file.touch(mode=0o600)
-    key_file.write_bytes(
-        aa_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    for name, key in ((AA_KEY_FILE, aa_key), (CA_KEY_FILE, ca_key)):
+        key_file = folder / name
+        key_file.touch(mode=0o600)
+        key_file.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
         )
-    )
     click.echo(f"chip files written to {folder}")
 
 
@@ -119,12 +121,10 @@ def dump_command(folder: Path, mrz_text: str, reader_name: str | None) -> None:
 @click.option("--port", default=35963, show_default=True, help="vpcd's port (its first virtual reader).")
 def serve_command(folder: Path, host: str, port: int) -> None:
     """Insert the chip folder FOLDER as a software card into vpcd's virtual PC/SC reader until Ctrl-C
-    (needs pcscd and vsmartcard-vpcd). A test instrument: BAC, and Active Authentication when FOLDER holds
-    aa-key.pem; no PACE, no chip authentication."""
-    from kiosk.documents.chip.virtual_card import SoftwareEmrtd, serve_vpcd
+    (needs pcscd and vsmartcard-vpcd). A test instrument: BAC, and Active / Chip Authentication when FOLDER
+    holds aa-key.pem / ca-key.pem; no PACE."""
+    from kiosk.documents.chip.virtual_card import load_software_chip, serve_vpcd
 
-    key_file = folder / AA_KEY_FILE
-    aa_key = serialization.load_pem_private_key(key_file.read_bytes(), None) if key_file.is_file() else None
-    card = SoftwareEmrtd(FolderChipReader(folder).read_files(), aa_key)
+    card = load_software_chip(folder)
     click.echo(f"serving {folder} on vpcd {host}:{port}; Ctrl-C to remove the card")
     serve_vpcd(card, threading.Event(), host=host, port=port)

@@ -12,8 +12,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from kiosk.documents.checks import DocumentError
+from kiosk.documents.checks import Check, DocumentError
 from kiosk.documents.chip.active_auth import ChallengeResponse
+from kiosk.documents.chip.chip_auth import (
+    CA_CHECK,
+    NO_CHIP_AUTHENTICATION,
+    chip_authentication_key,
+    key_agreement,
+)
 from kiosk.documents.chip.lds import EMRTD_AID, FILE_IDS
 from kiosk.documents.chip.reader import MAX_FILE_BYTES, ChipReader
 from kiosk.documents.chip.secure_messaging import (
@@ -84,6 +90,8 @@ class BacChipReader(ChipReader):
                     files[name] = content
             if "DG15" in files:
                 self.active_authentication = self._active_authentication(session)
+            if "DG14" in files:
+                self.chip_authentication = self._chip_authentication(session, files["DG14"])
         except (SecureMessagingError, TlvError) as exc:
             raise DocumentError(f"reading the chip failed: {exc}") from exc
         if not files:
@@ -95,6 +103,27 @@ class BacChipReader(ChipReader):
         challenge = os.urandom(8)
         response, status = self._command(session, 0x88, 0x00, 0x00, challenge, le=0)
         return ChallengeResponse(challenge, response, status)
+
+    def _chip_authentication(self, session: SessionKeys, dg14: bytes) -> Check | None:
+        """ECDH with DG14's key (MSE:Set KAT), then DG14 read again under the agreed 3DES keys: only the chip
+        holding the private key answers under them. None when DG14 offers no Chip Authentication."""
+        found = chip_authentication_key(dg14)
+        if isinstance(found, str):
+            return None if found == NO_CHIP_AUTHENTICATION else Check(CA_CHECK, False, found)
+        data, secret = key_agreement(found)
+        _, status = self._command(session, 0x22, 0x41, 0xA6, data)
+        if status != 0x9000:
+            return Check(CA_CHECK, False, f"the chip refused MSE:Set KAT (status {status:04X})")
+        agreed = SessionKeys.from_seed(secret, 0)
+        try:
+            again = self._read_file(agreed, FILE_IDS["DG14"])
+        except (SecureMessagingError, TlvError) as exc:
+            return Check(CA_CHECK, False, f"the chip does not answer under the agreed keys ({exc})")
+        if again != dg14:
+            return Check(CA_CHECK, False, "DG14 read under the agreed keys differs")
+        return Check(
+            CA_CHECK, True, f"ECDH on {found.key.description}: the chip answers under the agreed keys"
+        )
 
     def _basic_access_control(self) -> SessionKeys:
         rnd_ic, status = self.transport.transmit(bytes.fromhex("0084000008"))
@@ -211,6 +240,7 @@ class PcscChipReader(ChipReader):
                 reader = BacChipReader(PcscTransport(connection), self.key, self.file_names)
                 files = reader.read_files()
                 self.active_authentication = reader.active_authentication
+                self.chip_authentication = reader.chip_authentication
                 return files
             finally:
                 connection.disconnect()

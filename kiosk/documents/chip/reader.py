@@ -6,7 +6,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from pathlib import Path
 
-from kiosk.documents.checks import DocumentError
+from kiosk.documents.checks import Check, DocumentError
 from kiosk.documents.chip.active_auth import ChallengeResponse
 
 CHIP_FILE_NAMES = ("EF.COM", *(f"DG{n}" for n in range(1, 17)), "EF.SOD")
@@ -14,10 +14,12 @@ MAX_FILE_BYTES = 1 << 20  # no LDS file is anywhere near 1 MiB (the largest, DG2
 
 
 class ChipReader(ABC):
-    """A source of eMRTD chip files. A reader talking to a live chip that has DG15 also records the chip's
-    answer to an Active Authentication challenge in ``active_authentication`` while reading."""
+    """A source of eMRTD chip files. A reader talking to a live chip also records, while reading, the chip's
+    answer to an Active Authentication challenge (``active_authentication``, when it has DG15) and the
+    outcome of Chip Authentication (``chip_authentication``, when its DG14 offers it)."""
 
     active_authentication: ChallengeResponse | None = None
+    chip_authentication: Check | None = None
 
     @abstractmethod
     def read_files(self) -> dict[str, bytes]:

@@ -1,6 +1,7 @@
 """``read_chip``: parse every chip file, decode the portrait and run passive authentication, turning each
 step into a named :class:`Check` (``chip.parse.*``, ``chip.dg2.image_decoded``, ``chip.pa.*``, and
-``chip.aa.signature`` when a live chip answered an Active Authentication challenge).
+``chip.aa.signature`` / ``chip.ca.key_agreement`` when a live chip was challenged for Active / Chip
+Authentication).
 
 Malformed input of any kind (truncated, wrong tags, bad ASN.1, undecodable image) yields failed checks,
 never an exception; only a chip that cannot be read at all raises DocumentError."""
@@ -140,6 +141,8 @@ def read_chip(
         checks.append(
             verify_active_authentication(data_groups[15], data_groups.get(14), reader.active_authentication)
         )
+    if reader.chip_authentication is not None:
+        checks.append(reader.chip_authentication)
 
     return ChipReading(
         dg1=dg1,

@@ -1,10 +1,11 @@
 """A software eMRTD: answers the APDUs of an inspection system (select the eMRTD application, Basic Access
 Control, secure-messaging protected SELECT / READ BINARY of EF.COM, EF.SOD and the data groups, and INTERNAL
-AUTHENTICATE for Active Authentication when given the private key of its DG15).
+AUTHENTICATE for Active Authentication and MSE:Set KAT for Chip Authentication (ECDH, 3DES) when given their
+private keys).
 
 It serves the PC/SC reader's tests and demos through ``vpcd`` (Debian's ``vsmartcard-vpcd``, a virtual
 reader driver for ``pcscd``): :func:`serve_vpcd` connects to vpcd's socket and plays the card. It is a test
-instrument, not a chip: no PACE, no chip authentication, its keys are in memory."""
+instrument, not a chip: no PACE, its keys are in memory."""
 
 from __future__ import annotations
 
@@ -13,12 +14,17 @@ import os
 import select
 import socket
 import threading
+from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from kiosk.documents.chip.active_auth import ISO9796_HASHES, aa_hash
+from kiosk.documents.chip.chip_auth import chip_side_secret
+from kiosk.documents.chip.curves import Curve, named_curve
 from kiosk.documents.chip.lds import EMRTD_AID, FILE_IDS, parse_dg1_lines
+from kiosk.documents.chip.reader import FolderChipReader
 from kiosk.documents.chip.secure_messaging import (
     SecureMessagingError,
     SessionKeys,
@@ -40,7 +46,10 @@ SW_SECURITY = 0x6982
 SW_SM_OBJECTS = 0x6988
 SW_AUTH_FAILED = 0x6300
 SW_WRONG_OFFSET = 0x6B00
+AA_KEY_FILE = "aa-key.pem"  # beside a test chip's files: its Active Authentication private key
+CA_KEY_FILE = "ca-key.pem"  # and its Chip Authentication private key
 SW_INS = 0x6D00
+SW_WRONG_DATA = 0x6A80
 
 
 class SoftwareEmrtd:
@@ -52,9 +61,12 @@ class SoftwareEmrtd:
         aa_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | None = None,
         *,
         aa_rsa_hash: str = "sha1",
+        ca_key: tuple[Curve, int] | None = None,
     ) -> None:
         """``aa_key``: the private key of DG15 (none: INTERNAL AUTHENTICATE is refused); ``aa_rsa_hash``:
-        the ISO/IEC 9796-2 hash an RSA key signs with (ECDSA uses the hash DG14 names)."""
+        the ISO/IEC 9796-2 hash an RSA key signs with (ECDSA uses the hash DG14 names); ``ca_key``: the
+        curve and private value of DG14's Chip Authentication key (none: MSE:Set KAT is refused)."""
+        self._ca_key = ca_key
         self.files = {FILE_IDS[name]: data for name, data in files.items()}
         self._aa_key = aa_key
         self._aa_rsa_hash = aa_rsa_hash
@@ -131,6 +143,14 @@ class SoftwareEmrtd:
             return session.wrap_response(content[offset : offset + (le or 256)], SW_OK)
         if ins == 0x88 and self._aa_key is not None and len(data) == 8:
             return session.wrap_response(self._sign_challenge(data), SW_OK)
+        if (ins, p1, p2) == (0x22, 0x41, 0xA6) and self._ca_key is not None:
+            try:
+                secret = chip_side_secret(*self._ca_key, data)
+            except (ValueError, KeyError):
+                return session.wrap_response(b"", SW_WRONG_DATA)
+            response = session.wrap_response(b"", SW_OK)  # still under the old keys
+            self._session = SessionKeys.from_seed(secret, 0)  # Chip Authentication: 3DES keys from K
+            return response
         return session.wrap_response(b"", SW_INS)
 
     def _sign_challenge(self, challenge: bytes) -> bytes:
@@ -150,6 +170,21 @@ class SoftwareEmrtd:
         block = b"\x6a" + m1 + hashlib.new(hash_name, m1 + challenge).digest() + trailer
         signature = pow(int.from_bytes(block, "big"), numbers.d, n)
         return min(signature, n - signature).to_bytes(size, "big")
+
+
+def load_software_chip(folder: Path) -> SoftwareEmrtd:
+    """The software chip of a chip folder written by ``kiosk chip personalise``: its files, and its Active and
+    Chip Authentication private keys when the folder holds them (test keys, unencrypted)."""
+    folder = Path(folder)
+    keys = {}
+    for name in (AA_KEY_FILE, CA_KEY_FILE):
+        path = folder / name
+        keys[name] = serialization.load_pem_private_key(path.read_bytes(), None) if path.is_file() else None
+    ca_key = keys[CA_KEY_FILE]
+    ca = None
+    if isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        ca = (named_curve(ca_key.curve.name), ca_key.private_numbers().private_value)
+    return SoftwareEmrtd(FolderChipReader(folder).read_files(), keys[AA_KEY_FILE], ca_key=ca)
 
 
 def _sw(status: int) -> bytes:

@@ -17,8 +17,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kiosk.documents.checks import DocumentError
 from kiosk.documents.chip import read_chip
+from kiosk.documents.chip.curves import named_curve
 from kiosk.documents.chip.pcsc import BacKey, ChipAccessError, PcscChipReader
-from kiosk.documents.chip.personalise import personalise_chip
+from kiosk.documents.chip.personalise import EcKey, personalise_chip
 from kiosk.documents.chip.virtual_card import SoftwareEmrtd, serve_vpcd
 from kiosk.documents.mrz import parse_mrz
 
@@ -63,9 +64,12 @@ def pcscd() -> Iterator[None]:
 @pytest.fixture
 def inserted_card(pcscd, pki, mrz_lines, portrait) -> Iterator[dict[str, bytes]]:
     aa_key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
-    files = personalise_chip(mrz_lines, portrait, pki.ds, image_format="jpeg2000", aa_key=aa_key)
+    ca_key = EcKey.generate(named_curve("brainpoolP256r1"))
+    files = personalise_chip(
+        mrz_lines, portrait, pki.ds, image_format="jpeg2000", aa_key=aa_key, ca_key=ca_key
+    )
     stop = threading.Event()
-    card = SoftwareEmrtd(files, aa_key)
+    card = SoftwareEmrtd(files, aa_key, ca_key=(ca_key.curve, ca_key.private))
     thread = threading.Thread(target=serve_vpcd, args=(card, stop), daemon=True)
     thread.start()
     yield files
@@ -96,6 +100,7 @@ def test_read_and_verify_through_pcsc(inserted_card, mrz_lines, trust) -> None:
     reading = read_chip(reader, trust)
     assert reading.valid and reading.passive_auth_passed
     assert "RSA ISO/IEC 9796-2" in reading.check("chip.aa.signature").detail
+    assert "brainpoolP256r1" in reading.check("chip.ca.key_agreement").detail
     assert reading.dg1 is not None and reading.dg1.lines == mrz_lines
     assert reading.portrait is not None
     assert reading.data_groups == ("DG1", "DG2", "DG14", "DG15")
