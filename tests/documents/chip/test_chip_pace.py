@@ -1,0 +1,117 @@
+"""PACE ECDH Generic Mapping against the ICAO Doc 9303-11 Appendix G.1 worked example (brainpoolP256r1,
+AES-128, MRZ password T22000129 / 640812 / 101031): every intermediate value of the terminal side, and both
+sides of a run with fresh keys on every cipher suite agreeing on keys and tokens."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+
+from kiosk.documents.chip.curves import NAMED_CURVES
+from kiosk.documents.chip.pace import (
+    PACE_ECDH_GM,
+    PaceError,
+    Suite,
+    can_password,
+    map_generator,
+    mrz_password,
+    shared_secret,
+)
+
+BP256 = NAMED_CURVES["brainpoolP256r1"]
+G1 = {  # Doc 9303-11 Appendix G.1
+    "K": "7E2D2A41C74EA0B38CD36F863939BFA8E9032AAD",
+    "K_pi": "89DED1B26624EC1E634C1989302849DD",
+    "z": "95A3A016522EE98D01E76CB6B98B42C3",
+    "s": "3F00C4D39D153F2B2A214A078D899B22",
+    "SK_map_IFD": "7F4EF07B9EA82FD78AD689B38D0BC78CF21F249D953BC46F4C6E19259C010F99",
+    "PK_map_IFD": "047ACF3EFC982EC45565A4B155129EFBC74650DCBFA6362D896FC70262E0C2CC5E"
+    "544552DCB6725218799115B55C9BAA6D9F6BC3A9618E70C25AF71777A9C4922D",
+    "PK_map_IC": "04824FBA91C9CBE26BEF53A0EBE7342A3BF178CEA9F45DE0B70AA601651FBA3F57"
+    "30D8C879AAA9C9F73991E61B58F4D52EB87A0A0C709A49DC63719363CCD13C54",
+    "H": "0460332EF2450B5D247EF6D3868397D398852ED6E8CAF6FFEEF6BF85CA57057FD5"
+    "0840CA7415BAF3E43BD414D35AA4608B93A2CAF3A4E3EA4E82C9C13D03EB7181",
+    "G_hat": "048CED63C91426D4F0EB1435E7CB1D74A46723A0AF21C89634F65A9AE87A9265E2"
+    "8C879506743F8611AC33645C5B985C80B5F09A0B83407C1B6A4D857AE76FE522",
+    "SK_DH_IFD": "A73FB703AC1436A18E0CFA5ABB3F7BEC7A070E7A6788486BEE230C4A22762595",
+    "PK_DH_IFD": "042DB7A64C0355044EC9DF190514C625CBA2CEA48754887122F3A5EF0D5EDD301C"
+    "3556F3B3B186DF10B857B58F6A7EB80F20BA5DC7BE1D43D9BF850149FBB36462",
+    "PK_DH_IC": "049E880F842905B8B3181F7AF7CAA9F0EFB743847F44A306D2D28C1D9EC65DF6DB"
+    "7764B22277A2EDDC3C265A9F018F9CB852E111B768B326904B59A0193776F094",
+    "K_shared": "28768D20701247DAE81804C9E780EDE582A9996DB4A315020B2733197DB84925",
+    "KS_enc": "F5F0E35C0D7161EE6724EE513A0D9A7F",
+    "KS_mac": "FE251C7858B356B24514B3BD5F4297D1",
+    "T_IFD": "C2B0BD78D94BA866",
+    "T_IC": "3ABB9674BCE93C08",
+}
+AES_128 = "0.4.0.127.0.7.2.2.4.2.2"
+
+
+def h(name: str) -> bytes:
+    return bytes.fromhex(G1[name])
+
+
+def test_appendix_g1_terminal_side() -> None:
+    suite = Suite.of(AES_128)
+    k = mrz_password("T22000129", "640812", "101031")
+    assert k == h("K")
+    k_pi = suite.kdf(k, 3)
+    assert k_pi == h("K_pi")
+    s = suite.decrypt_nonce(k_pi, h("z"))
+    assert s == h("s") and suite.encrypt_nonce(k_pi, s) == h("z")
+
+    sk_map = int(G1["SK_map_IFD"], 16)
+    assert BP256.encode_point(BP256.public_point(sk_map)) == h("PK_map_IFD")
+    mapped, point_h = map_generator(BP256, s, sk_map, BP256.decode_point(h("PK_map_IC")))
+    assert BP256.encode_point(point_h) == h("H")
+    assert BP256.encode_point((mapped.gx, mapped.gy)) == h("G_hat")
+
+    sk_dh = int(G1["SK_DH_IFD"], 16)
+    assert mapped.encode_point(mapped.public_point(sk_dh)) == h("PK_DH_IFD")
+    secret = shared_secret(mapped, sk_dh, BP256.decode_point(h("PK_DH_IC")))
+    assert secret == h("K_shared")
+    ks_enc, ks_mac = suite.kdf(secret, 1), suite.kdf(secret, 2)
+    assert (ks_enc, ks_mac) == (h("KS_enc"), h("KS_mac"))
+    assert suite.token(ks_mac, h("PK_DH_IC")) == h("T_IFD")
+    assert suite.token(ks_mac, h("PK_DH_IFD")) == h("T_IC")
+
+
+@pytest.mark.parametrize("oid", list(PACE_ECDH_GM))
+@pytest.mark.parametrize("curve", ["brainpoolP256r1", "secp384r1", "brainpoolP224r1"])
+def test_both_sides_agree(oid: str, curve: str) -> None:
+    """Terminal and chip with fresh keys (MRZ for AES, CAN for 3DES) derive the same keys and tokens; a
+    wrong password gives another generator and tokens that do not verify."""
+    base = NAMED_CURVES[curve]
+    suite = Suite.of(oid)
+    password = (
+        can_password("123456") if suite.cipher == "3des" else mrz_password("L898902C", "740812", "120415")
+    )
+    s = secrets.token_bytes(16 if suite.cipher == "aes" else 8)
+    z = suite.encrypt_nonce(suite.kdf(password, 3), s)  # chip
+
+    def run(terminal_password: bytes) -> tuple[bytes, bytes, bytes, bytes]:
+        nonce = suite.decrypt_nonce(suite.kdf(terminal_password, 3), z)
+        map_t, map_c = (secrets.randbelow(base.n - 1) + 1 for _ in range(2))
+        mapped_t, _ = map_generator(base, nonce, map_t, base.public_point(map_c))
+        mapped_c, _ = map_generator(base, s, map_c, base.public_point(map_t))
+        dh_t, dh_c = (secrets.randbelow(base.n - 1) + 1 for _ in range(2))
+        pk_t, pk_c = mapped_t.public_point(dh_t), mapped_c.public_point(dh_c)
+        k_t, k_c = shared_secret(mapped_t, dh_t, pk_c), shared_secret(mapped_c, dh_c, pk_t)
+        mac_t, mac_c = suite.kdf(k_t, 2), suite.kdf(k_c, 2)
+        token_from_terminal = suite.token(mac_t, base.encode_point(pk_c))
+        expected_by_chip = suite.token(mac_c, base.encode_point(pk_c))
+        return k_t, k_c, token_from_terminal, expected_by_chip
+
+    k_t, k_c, sent, expected = run(password)
+    assert k_t == k_c and sent == expected and len(sent) == 8
+    k_t, k_c, sent, expected = run(can_password("654321"))
+    assert k_t != k_c and sent != expected
+
+
+def test_unknown_protocol_and_degenerate_points() -> None:
+    with pytest.raises(PaceError, match="not supported"):
+        Suite.of("0.4.0.127.0.7.2.2.4.4.2")  # Integrated Mapping
+    mapped, _ = map_generator(BP256, h("s"), 5, BP256.public_point(7))
+    with pytest.raises(PaceError, match="generator"):
+        shared_secret(mapped, 3, (mapped.gx, mapped.gy))
