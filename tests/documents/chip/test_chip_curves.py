@@ -107,12 +107,20 @@ def test_german_style_brainpool_explicit_csca_and_ds(tmp_path, mrz_lines, portra
     assert failed(read_chip(tmp_path / "chip", TrustStore.from_folder(trust))) == {"chip.pa.crl"}
 
 
-def test_russian_style_p256_explicit_with_seed(tmp_path, mrz_lines, portrait) -> None:
-    seeded = CertificateEncoding(explicit=True, seed=P256_SEED)
+@pytest.mark.parametrize(
+    ("seed", "compressed"),
+    [(P256_SEED, False), (P256_SEED, True), (bytes(range(20)), False)],
+    ids=["nist-seed", "nist-seed-compressed", "other-seed"],
+)
+def test_russian_style_p256_explicit_with_seed(seed, compressed, tmp_path, mrz_lines, portrait) -> None:
+    """P-256 spelled out with a seed: matched by its parameters whatever the seed (cryptography 50 / OpenSSL
+    only accept P-256's own seed, uncompressed: the other two cases failed on the old code)."""
+    seeded = CertificateEncoding(explicit=True, seed=seed, compressed=compressed)
     csca = create_csca("RU", curve="secp256r1", encoding=seeded)
     ds = create_document_signer(csca, encoding=seeded)
-    assert spki_of(ds)["algorithm"]["parameters"].chosen["curve"]["seed"].native == P256_SEED
+    assert spki_of(ds)["algorithm"]["parameters"].chosen["curve"]["seed"].native == seed
     assert failed(verify_chip(tmp_path, csca, ds, mrz_lines, portrait)) == set()
+    assert load_certificate(ds.der).public_key().curve.name == "secp256r1"
 
 
 @pytest.mark.parametrize("name", ["brainpoolP160r1", "brainpoolP224r1", "secp224r1", "brainpoolP512r1"])
