@@ -103,10 +103,10 @@ def personalise_command(
 
 @chip.command("dump")
 @click.argument("folder", type=click.Path(path_type=Path))
-@click.option("--mrz", "mrz_text", required=True, help="The document's MRZ: the Basic Access Control key.")
+@click.option("--mrz", "mrz_text", required=True, help="The document's MRZ: the PACE or BAC password.")
 @click.option("--reader", "reader_name", help="Use the first PC/SC reader whose name contains this.")
 def dump_command(folder: Path, mrz_text: str, reader_name: str | None) -> None:
-    """Read a chip on a PC/SC reader (BAC + secure messaging) and save its files raw into FOLDER."""
+    """Read a chip on a PC/SC reader (PACE or BAC, secure messaging) and save its files raw into FOLDER."""
     from kiosk.documents.chip.pcsc import BacKey, PcscChipReader
 
     key = BacKey.from_mrz(parse_mrz("\n".join(_mrz_lines(mrz_text))))
@@ -119,12 +119,13 @@ def dump_command(folder: Path, mrz_text: str, reader_name: str | None) -> None:
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Where vpcd listens.")
 @click.option("--port", default=35963, show_default=True, help="vpcd's port (its first virtual reader).")
-def serve_command(folder: Path, host: str, port: int) -> None:
+@click.option("--pace", is_flag=True, help="Offer PACE (ECDH-GM, AES-128, brainpoolP256r1) and refuse BAC.")
+def serve_command(folder: Path, host: str, port: int, pace: bool) -> None:
     """Insert the chip folder FOLDER as a software card into vpcd's virtual PC/SC reader until Ctrl-C
-    (needs pcscd and vsmartcard-vpcd). A test instrument: BAC, and Active / Chip Authentication when FOLDER
-    holds aa-key.pem / ca-key.pem; no PACE."""
+    (needs pcscd and vsmartcard-vpcd). A test instrument: BAC or PACE, and Active / Chip Authentication
+    when FOLDER holds aa-key.pem / ca-key.pem."""
     from kiosk.documents.chip.virtual_card import load_software_chip, serve_vpcd
 
-    card = load_software_chip(folder)
+    card = load_software_chip(folder, pace=pace)
     click.echo(f"serving {folder} on vpcd {host}:{port}; Ctrl-C to remove the card")
     serve_vpcd(card, threading.Event(), host=host, port=port)

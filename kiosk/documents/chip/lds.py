@@ -115,9 +115,13 @@ def parse_dg14(data: bytes) -> tuple[str, ...]:
 
 def security_infos(data: bytes) -> list[tuple[str, bytes, bytes | None]]:
     """DG14's SecurityInfos: (protocol OID, DER of requiredData, DER of optionalData or None) each."""
-    dg14 = read_single(data, DG_TAGS[14])
+    return parse_security_infos(read_single(data, DG_TAGS[14]).value)
+
+
+def parse_security_infos(der: bytes) -> list[tuple[str, bytes, bytes | None]]:
+    """SecurityInfos (DG14, EF.CardAccess): (protocol OID, DER of requiredData, DER of optionalData)."""
     try:
-        infos = _SecurityInfos.load(dg14.value, strict=True)
+        infos = _SecurityInfos.load(der, strict=True)
         return [
             (
                 info["protocol"].dotted,
@@ -127,7 +131,7 @@ def security_infos(data: bytes) -> list[tuple[str, bytes, bytes | None]]:
             for info in infos
         ]
     except (ValueError, TypeError, KeyError) as exc:
-        raise TlvError(f"DG14 SecurityInfos: {exc}") from exc
+        raise TlvError(f"SecurityInfos: {exc}") from exc
 
 
 def encode_dg14(security_infos_der: bytes) -> bytes:

@@ -9,13 +9,16 @@ Steps (terminal side; the chip mirrors them):
    ``KS_mac = KDF(K, 2)``;
 4. authentication tokens: ``T = MAC(KS_mac, 7F49 { 06 OID, 86 other side's public point })``, 8 bytes.
 
-Cipher suites: 3DES and AES-128/192/256 (id-PACE-ECDH-GM-*) on any prime curve of
-:mod:`kiosk.documents.chip.curves`. Not yet here: the PACE APDU exchange and AES secure messaging in the chip
-reader, DH and Integrated Mapping (see the README)."""
+Cipher suites: 3DES and AES-128/192/256 (id-PACE-ECDH-GM-*) on the standardized domain parameters (Doc
+9303-11 table 6: NIST and brainpool curves). :func:`establish` runs the terminal's side of the APDU exchange
+(MSE:Set AT, four chained GENERAL AUTHENTICATE) and returns the secure-messaging keys; :class:`PaceChip` is
+the chip's side for the software chip. Not supported: DH, Integrated and Chip Authentication Mapping."""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import secrets
 from dataclasses import dataclass
 
 from asn1crypto import core
@@ -23,9 +26,10 @@ from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives import cmac
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from kiosk.documents.chip.curves import Curve, Point
-from kiosk.documents.chip.secure_messaging import pad, retail_mac
-from kiosk.documents.chip.tlv import encode_tlv
+from kiosk.documents.chip.curves import NAMED_CURVES, Curve, CurveError, Point
+from kiosk.documents.chip.lds import parse_security_infos
+from kiosk.documents.chip.secure_messaging import SessionKeys, pad, retail_mac
+from kiosk.documents.chip.tlv import TlvError, encode_tlv, iter_tlv
 from kiosk.documents.mrz import check_digit
 
 PACE_ECDH_GM = {  # protocol OID -> (cipher, key length in bytes)
@@ -34,6 +38,22 @@ PACE_ECDH_GM = {  # protocol OID -> (cipher, key length in bytes)
     "0.4.0.127.0.7.2.2.4.2.3": ("aes", 24),
     "0.4.0.127.0.7.2.2.4.2.4": ("aes", 32),
 }
+
+
+PARAMETER_IDS = {  # Doc 9303-11 table 6: standardized domain parameters (ECP)
+    8: "secp192r1",
+    9: "brainpoolP192r1",
+    10: "secp224r1",
+    11: "brainpoolP224r1",
+    12: "secp256r1",
+    13: "brainpoolP256r1",
+    14: "brainpoolP320r1",
+    15: "secp384r1",
+    16: "brainpoolP384r1",
+    17: "brainpoolP512r1",
+    18: "secp521r1",
+}
+MRZ_PASSWORD, CAN_PASSWORD = 1, 2  # password references of MSE:Set AT (tag 83)
 
 
 class PaceError(ValueError):
@@ -108,3 +128,134 @@ def shared_secret(mapped: Curve, private: int, other_public: Point) -> bytes:
     if point is None:
         raise PaceError("the key agreement gives the point at infinity")
     return point[0].to_bytes(mapped.size, "big")
+
+
+def card_access(oid: str, parameter_id: int) -> bytes:
+    """EF.CardAccess offering one PACEInfo (version 2) with standardized domain parameters."""
+    info = core.ObjectIdentifier(oid).dump() + core.Integer(2).dump() + core.Integer(parameter_id).dump()
+    return encode_tlv(0x31, encode_tlv(0x30, info))
+
+
+def supported_pace(card_access_der: bytes) -> tuple[Suite, int] | None:
+    """The first PACEInfo of EF.CardAccess this reader can run (suite, parameter id), or None."""
+    try:
+        infos = parse_security_infos(card_access_der)
+    except TlvError:
+        return None
+    for protocol, _version, parameter in infos:
+        if protocol in PACE_ECDH_GM and parameter is not None:
+            parameter_id = core.Integer.load(parameter).native
+            if parameter_id in PARAMETER_IDS:
+                return Suite.of(protocol), parameter_id
+    return None
+
+
+def establish(transmit, password: bytes, reference: int, suite: Suite, parameter_id: int) -> SessionKeys:
+    """The terminal's side of PACE over ``transmit(apdu) -> (data, status)``: the secure-messaging keys with
+    SSC 0. PaceError names the step that failed (a wrong password fails at the chip's token)."""
+    curve = NAMED_CURVES[PARAMETER_IDS[parameter_id]]
+    oid = core.ObjectIdentifier(suite.oid).contents
+    mse = (
+        encode_tlv(0x80, oid) + encode_tlv(0x83, bytes([reference])) + encode_tlv(0x84, bytes([parameter_id]))
+    )
+    _, status = transmit(bytes([0x00, 0x22, 0xC1, 0xA4, len(mse)]) + mse)
+    if status != 0x9000:
+        raise PaceError(f"the chip refused MSE:Set AT (status {status:04X})")
+    z = _general_authenticate(transmit, b"", 0x80)
+    s = suite.decrypt_nonce(suite.kdf(password, 3), z)
+    map_private = _private(curve)
+    chip_map = _general_authenticate(
+        transmit, encode_tlv(0x81, curve.encode_point(curve.public_point(map_private))), 0x82
+    )
+    try:
+        mapped, _ = map_generator(curve, s, map_private, curve.decode_point(chip_map))
+        dh_private = _private(mapped)
+        own = mapped.encode_point(mapped.public_point(dh_private))
+        chip_key = _general_authenticate(transmit, encode_tlv(0x83, own), 0x84)
+        if chip_key == own:
+            raise PaceError("the chip returned the terminal's own key")
+        secret = shared_secret(mapped, dh_private, mapped.decode_point(chip_key))
+    except CurveError as exc:
+        raise PaceError(f"the chip sent an invalid point: {exc}") from exc
+    ks_enc, ks_mac = suite.kdf(secret, 1), suite.kdf(secret, 2)
+    chip_token = _general_authenticate(
+        transmit, encode_tlv(0x85, suite.token(ks_mac, chip_key)), 0x86, last=True
+    )
+    if not hmac.compare_digest(chip_token, suite.token(ks_mac, own)):
+        raise PaceError("the chip's authentication token does not verify")
+    return SessionKeys(ks_enc, ks_mac, 0, suite.cipher)
+
+
+def _private(curve: Curve) -> int:
+    return secrets.randbelow(curve.n - 1) + 1
+
+
+def _general_authenticate(transmit, data: bytes, expected: int, *, last: bool = False) -> bytes:
+    body = encode_tlv(0x7C, data)
+    apdu = bytes([0x00 if last else 0x10, 0x86, 0x00, 0x00, len(body)]) + body + b"\x00"
+    response, status = transmit(apdu)
+    if status != 0x9000:
+        raise PaceError(f"GENERAL AUTHENTICATE refused (status {status:04X}): check the MRZ or CAN")
+    try:
+        outer = {item.tag: item.value for item in iter_tlv(response)}
+        objects = {item.tag: item.value for item in iter_tlv(outer[0x7C])}
+        return objects[expected]
+    except (TlvError, KeyError) as exc:
+        raise PaceError(f"malformed GENERAL AUTHENTICATE answer (no tag {expected:02X})") from exc
+
+
+class PaceChip:
+    """The chip's side of PACE (software chip): fed the terminal's MSE:Set AT and GENERAL AUTHENTICATE data,
+    it answers and, after the tokens, yields the secure-messaging keys."""
+
+    def __init__(self, passwords: dict[int, bytes], suite: Suite, parameter_id: int) -> None:
+        self.passwords = passwords
+        self.suite = suite
+        self.curve = NAMED_CURVES[PARAMETER_IDS[parameter_id]]
+        self.step = 0
+        self.keys: SessionKeys | None = None
+
+    def set_at(self, data: bytes) -> bool:
+        objects = {item.tag: item.value for item in iter_tlv(data)}
+        if objects.get(0x80) != core.ObjectIdentifier(self.suite.oid).contents:
+            return False
+        reference = objects.get(0x83, b"\x00")[0]
+        if reference not in self.passwords:
+            return False
+        self._password, self.step, self.keys = self.passwords[reference], 1, None
+        return True
+
+    def general_authenticate(self, data: bytes) -> bytes | None:
+        """The dynamic authentication data answer (7C ...), or None when the step fails."""
+        try:
+            objects = {item.tag: item.value for item in iter_tlv(next(iter(iter_tlv(data))).value)}
+        except (TlvError, StopIteration):
+            return None
+        curve, suite = self.curve, self.suite
+        try:
+            if self.step == 1:
+                self._s = secrets.token_bytes(16 if suite.cipher == "aes" else 8)
+                answer = encode_tlv(0x80, suite.encrypt_nonce(suite.kdf(self._password, 3), self._s))
+            elif self.step == 2:
+                own = _private(curve)
+                self._mapped, _ = map_generator(curve, self._s, own, curve.decode_point(objects[0x81]))
+                answer = encode_tlv(0x82, curve.encode_point(curve.public_point(own)))
+            elif self.step == 3:
+                self._private = _private(self._mapped)
+                self._terminal_key = objects[0x83]
+                self._own_key = self._mapped.encode_point(self._mapped.public_point(self._private))
+                secret = shared_secret(self._mapped, self._private, self._mapped.decode_point(objects[0x83]))
+                self._enc, self._mac = suite.kdf(secret, 1), suite.kdf(secret, 2)
+                answer = encode_tlv(0x84, self._own_key)
+            elif self.step == 4:
+                if not hmac.compare_digest(objects[0x85], suite.token(self._mac, self._own_key)):
+                    return None
+                self.keys = SessionKeys(self._enc, self._mac, 0, suite.cipher)
+                answer = encode_tlv(0x86, suite.token(self._mac, self._terminal_key))
+            else:
+                return None
+        except (KeyError, CurveError, PaceError):
+            self.step = 0
+            return None
+        self.step += 1
+        return encode_tlv(0x7C, answer)

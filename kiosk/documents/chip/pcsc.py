@@ -1,4 +1,5 @@
-"""Reading a chip through a PC/SC reader (``pyscard``) with Basic Access Control and secure messaging.
+"""Reading a chip through a PC/SC reader (``pyscard``): PACE where EF.CardAccess offers it, Basic Access
+Control otherwise, then secure messaging, Active and Chip Authentication.
 
 :class:`BacChipReader` holds the protocol over any APDU transport; :class:`PcscChipReader` is that reader on
 a PC/SC card connection. The access key comes from the MRZ (printed, OCR-read or typed): document number,
@@ -21,6 +22,7 @@ from kiosk.documents.chip.chip_auth import (
     key_agreement,
 )
 from kiosk.documents.chip.lds import EMRTD_AID, FILE_IDS
+from kiosk.documents.chip.pace import MRZ_PASSWORD, PaceError, establish, mrz_password, supported_pace
 from kiosk.documents.chip.reader import MAX_FILE_BYTES, ChipReader
 from kiosk.documents.chip.secure_messaging import (
     SecureMessagingError,
@@ -65,12 +67,19 @@ class BacKey:
     def seed(self) -> bytes:
         return bac_key_seed(self.document_number, self.date_of_birth, self.expiry_date, check_digit)
 
+    def pace_password(self) -> bytes:
+        return mrz_password(self.document_number, self.date_of_birth, self.expiry_date)
+
     def __repr__(self) -> str:  # never print the access key material
         return "BacKey(...)"
 
 
 class BacChipReader(ChipReader):
-    """Select the eMRTD application, run BAC, read the files under secure messaging."""
+    """Open the chip with PACE when its EF.CardAccess offers a supported variant (ECDH Generic Mapping),
+    otherwise with BAC; select the eMRTD application and read the files under secure messaging.
+    ``access_control`` says which ran."""
+
+    access_control = ""
 
     def __init__(self, transport: ApduTransport, key: BacKey, files: Sequence[str] = DEFAULT_FILES) -> None:
         self.transport = transport
@@ -78,10 +87,18 @@ class BacChipReader(ChipReader):
         self.file_names = tuple(files)
 
     def read_files(self) -> dict[str, bytes]:
-        _data, status = self.transport.transmit(bytes.fromhex("00A4040C07") + EMRTD_AID)
-        if status != 0x9000:
-            raise DocumentError(f"the card has no eMRTD application (status {status:04X})")
-        session = self._basic_access_control()
+        session = self._pace()
+        if session is None:
+            _data, status = self.transport.transmit(bytes.fromhex("00A4040C07") + EMRTD_AID)
+            if status != 0x9000:
+                raise DocumentError(f"the card has no eMRTD application (status {status:04X})")
+            session = self._basic_access_control()
+            self.access_control = "BAC"
+        else:
+            _, status = self._command(session, 0xA4, 0x04, 0x0C, EMRTD_AID)
+            if status != 0x9000:
+                raise DocumentError(f"the card has no eMRTD application (status {status:04X})")
+            self.access_control = "PACE"
         files: dict[str, bytes] = {}
         try:
             for name in self.file_names:
@@ -97,6 +114,32 @@ class BacChipReader(ChipReader):
         if not files:
             raise DocumentError("the chip returned no files")
         return files
+
+    def _pace(self) -> SessionKeys | None:
+        """PACE with the MRZ password when EF.CardAccess offers a supported variant; None when it offers none
+        (then BAC). A chip that offers PACE and refuses the password raises ChipAccessError."""
+        _, status = self.transport.transmit(bytes.fromhex("00A4020C02011C"))
+        if status != 0x9000:
+            return None
+        head, status = self.transport.transmit(bytes.fromhex("00B0000000"))
+        try:
+            length = _total_length(head) if status in (0x9000, 0x6282) else 0
+        except TlvError:
+            return None
+        content = head
+        while len(content) < length <= MAX_FILE_BYTES:
+            offset = len(content)
+            chunk, status = self.transport.transmit(bytes([0x00, 0xB0, offset >> 8, offset & 0xFF, 0x00]))
+            if status not in (0x9000, 0x6282) or not chunk:
+                return None
+            content += chunk
+        offered = supported_pace(content[:length])
+        if offered is None:
+            return None
+        try:
+            return establish(self.transport.transmit, self.key.pace_password(), MRZ_PASSWORD, *offered)
+        except PaceError as exc:
+            raise ChipAccessError(f"PACE failed: {exc}") from exc
 
     def _active_authentication(self, session: SessionKeys) -> ChallengeResponse:
         """INTERNAL AUTHENTICATE with a fresh 8-byte challenge (verified later against DG15)."""
@@ -211,7 +254,9 @@ class PcscTransport:
 
 class PcscChipReader(ChipReader):
     """A chip on a PC/SC reader: the first reader whose name contains ``reader_name`` (default: any) that
-    holds a card, read with BAC."""
+    holds a card, read as :class:`BacChipReader` does (PACE, else BAC)."""
+
+    access_control = ""
 
     def __init__(
         self, key: BacKey, reader_name: str | None = None, files: Sequence[str] = DEFAULT_FILES
@@ -241,6 +286,7 @@ class PcscChipReader(ChipReader):
                 files = reader.read_files()
                 self.active_authentication = reader.active_authentication
                 self.chip_authentication = reader.chip_authentication
+                self.access_control = reader.access_control
                 return files
             finally:
                 connection.disconnect()

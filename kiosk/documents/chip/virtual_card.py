@@ -1,11 +1,11 @@
-"""A software eMRTD: answers the APDUs of an inspection system (select the eMRTD application, Basic Access
-Control, secure-messaging protected SELECT / READ BINARY of EF.COM, EF.SOD and the data groups, and INTERNAL
-AUTHENTICATE for Active Authentication and MSE:Set KAT for Chip Authentication (ECDH, 3DES) when given their
-private keys).
+"""A software eMRTD: answers the APDUs of an inspection system (EF.CardAccess and PACE when configured,
+select the eMRTD application, Basic Access Control unless refused, secure-messaging protected SELECT / READ
+BINARY of EF.COM, EF.SOD and the data groups, and INTERNAL AUTHENTICATE for Active Authentication and MSE:Set
+KAT for Chip Authentication (ECDH, 3DES) when given their private keys).
 
 It serves the PC/SC reader's tests and demos through ``vpcd`` (Debian's ``vsmartcard-vpcd``, a virtual
 reader driver for ``pcscd``): :func:`serve_vpcd` connects to vpcd's socket and plays the card. It is a test
-instrument, not a chip: no PACE, its keys are in memory."""
+instrument, not a chip: its keys are in memory, its protocols are the reader's own code mirrored."""
 
 from __future__ import annotations
 
@@ -24,6 +24,15 @@ from kiosk.documents.chip.active_auth import ISO9796_HASHES, aa_hash
 from kiosk.documents.chip.chip_auth import chip_side_secret
 from kiosk.documents.chip.curves import Curve, named_curve
 from kiosk.documents.chip.lds import EMRTD_AID, FILE_IDS, parse_dg1_lines
+from kiosk.documents.chip.pace import (
+    CAN_PASSWORD,
+    MRZ_PASSWORD,
+    PaceChip,
+    Suite,
+    can_password,
+    card_access,
+    mrz_password,
+)
 from kiosk.documents.chip.reader import FolderChipReader
 from kiosk.documents.chip.secure_messaging import (
     SecureMessagingError,
@@ -46,6 +55,7 @@ SW_SECURITY = 0x6982
 SW_SM_OBJECTS = 0x6988
 SW_AUTH_FAILED = 0x6300
 SW_WRONG_OFFSET = 0x6B00
+DEFAULT_PACE = ("0.4.0.127.0.7.2.2.4.2.2", 13)  # id-PACE-ECDH-GM-AES-CBC-CMAC-128 on brainpoolP256r1
 AA_KEY_FILE = "aa-key.pem"  # beside a test chip's files: its Active Authentication private key
 CA_KEY_FILE = "ca-key.pem"  # and its Chip Authentication private key
 SW_INS = 0x6D00
@@ -62,11 +72,18 @@ class SoftwareEmrtd:
         *,
         aa_rsa_hash: str = "sha1",
         ca_key: tuple[Curve, int] | None = None,
+        pace: tuple[str, int] | None = None,
+        can: str | None = None,
+        bac: bool = True,
     ) -> None:
         """``aa_key``: the private key of DG15 (none: INTERNAL AUTHENTICATE is refused); ``aa_rsa_hash``:
         the ISO/IEC 9796-2 hash an RSA key signs with (ECDSA uses the hash DG14 names); ``ca_key``: the
-        curve and private value of DG14's Chip Authentication key (none: MSE:Set KAT is refused)."""
+        curve and private value of DG14's Chip Authentication key (none: MSE:Set KAT is refused); ``pace``:
+        the PACE protocol OID and standardized parameter id it offers in EF.CardAccess (MRZ password, and
+        ``can`` when given); ``bac``: whether it also answers BAC (a German ID card does not)."""
         self._ca_key = ca_key
+        self._bac = bac
+        self._card_access = None if pace is None else card_access(*pace)
         self.files = {FILE_IDS[name]: data for name, data in files.items()}
         self._aa_key = aa_key
         self._aa_rsa_hash = aa_rsa_hash
@@ -75,6 +92,16 @@ class SoftwareEmrtd:
         self._seed = bac_key_seed(
             record.document_number, record.date_of_birth_raw, record.expiry_date_raw, check_digit
         )
+        self._pace = None
+        if pace is not None:
+            passwords = {
+                MRZ_PASSWORD: mrz_password(
+                    record.document_number, record.date_of_birth_raw, record.expiry_date_raw
+                )
+            }
+            if can is not None:
+                passwords[CAN_PASSWORD] = can_password(can)
+            self._pace = PaceChip(passwords, Suite.of(pace[0]), pace[1])
         self.reset()
 
     def reset(self) -> None:
@@ -82,6 +109,7 @@ class SoftwareEmrtd:
         self._challenge: bytes | None = None
         self._session: SessionKeys | None = None
         self._selected: int | None = None
+        self._card_access_selected = False
 
     def process(self, apdu: bytes) -> bytes:
         """The response APDU (data + status word) for one command APDU."""
@@ -92,11 +120,31 @@ class SoftwareEmrtd:
             return self._protected(apdu)
         self._session = None  # an unprotected command ends secure messaging
         data = apdu[5 : 5 + apdu[4]] if len(apdu) > 5 else b""
+        self._card_access_selected &= ins == 0xB0
+        if ins == 0xA4 and p1 == 0x02 and data == b"\x01\x1c":  # EF.CardAccess: the one file read in clear
+            self._card_access_selected = self._card_access is not None
+            return _sw(SW_OK if self._card_access_selected else SW_NOT_FOUND)
+        if ins == 0xB0 and self._card_access_selected:
+            offset = (p1 << 8) | apdu[3]
+            return self._card_access[offset : offset + ((apdu[4] or 256) if len(apdu) == 5 else 256)] + _sw(
+                SW_OK
+            )
+        if self._pace is not None and ins == 0x22 and apdu[2:4] == b"\xc1\xa4":
+            return _sw(SW_OK if self._pace.set_at(data) else SW_WRONG_DATA)
+        if self._pace is not None and ins == 0x86:
+            answer = self._pace.general_authenticate(data)
+            if answer is None:
+                return _sw(SW_AUTH_FAILED)
+            if self._pace.keys is not None:
+                self._session = self._pace.keys  # PACE done: secure messaging under its keys
+            return answer + _sw(SW_OK)
         if ins == 0xA4 and p1 == 0x04:
             self._applet = data == EMRTD_AID
             return _sw(SW_OK if self._applet else SW_NOT_FOUND)
         if not self._applet:
             return _sw(SW_NOT_FOUND)
+        if not self._bac:
+            return _sw(SW_INS)
         if ins == 0x84:
             self._challenge = os.urandom(8)
             return self._challenge + _sw(SW_OK)
@@ -129,6 +177,9 @@ class SoftwareEmrtd:
             self._session = None
             return _sw(SW_SM_OBJECTS)
         ins, p1, p2 = header[1], header[2], header[3]
+        if ins == 0xA4 and p1 == 0x04:  # the eMRTD application, selected under PACE's secure messaging
+            self._applet = data == EMRTD_AID
+            return session.wrap_response(b"", SW_OK if self._applet else SW_NOT_FOUND)
         if ins == 0xA4 and p1 == 0x02:
             fid = int.from_bytes(data, "big") if len(data) == 2 else -1
             self._selected = fid if fid in self.files else None
@@ -172,9 +223,10 @@ class SoftwareEmrtd:
         return min(signature, n - signature).to_bytes(size, "big")
 
 
-def load_software_chip(folder: Path) -> SoftwareEmrtd:
+def load_software_chip(folder: Path, *, pace: bool = False) -> SoftwareEmrtd:
     """The software chip of a chip folder written by ``kiosk chip personalise``: its files, and its Active and
-    Chip Authentication private keys when the folder holds them (test keys, unencrypted)."""
+    Chip Authentication private keys when the folder holds them (test keys, unencrypted). ``pace``: offer
+    PACE (ECDH Generic Mapping, AES-128, brainpoolP256r1) and refuse BAC, as a German ID card."""
     folder = Path(folder)
     keys = {}
     for name in (AA_KEY_FILE, CA_KEY_FILE):
@@ -184,7 +236,10 @@ def load_software_chip(folder: Path) -> SoftwareEmrtd:
     ca = None
     if isinstance(ca_key, ec.EllipticCurvePrivateKey):
         ca = (named_curve(ca_key.curve.name), ca_key.private_numbers().private_value)
-    return SoftwareEmrtd(FolderChipReader(folder).read_files(), keys[AA_KEY_FILE], ca_key=ca)
+    offered = DEFAULT_PACE if pace else None
+    return SoftwareEmrtd(
+        FolderChipReader(folder).read_files(), keys[AA_KEY_FILE], ca_key=ca, pace=offered, bac=not pace
+    )
 
 
 def _sw(status: int) -> bytes:

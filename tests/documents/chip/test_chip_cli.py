@@ -46,7 +46,7 @@ def test_bad_mrz_and_missing_signer(tmp_path: Path, portrait) -> None:
 
 
 def test_served_chip_does_active_and_chip_authentication(tmp_path: Path, mrz_lines, portrait) -> None:
-    """What 'kiosk chip serve' plays (load_software_chip), read as a live chip: AA and CA both pass."""
+    """What 'kiosk chip serve --pace' plays (load_software_chip), read as a live chip: PACE, AA and CA."""
     from kiosk.documents.chip.pcsc import BacChipReader, BacKey
     from kiosk.documents.chip.virtual_card import load_software_chip
     from kiosk.documents.mrz import parse_mrz
@@ -67,7 +67,7 @@ def test_served_chip_does_active_and_chip_authentication(tmp_path: Path, mrz_lin
         str(tmp_path / "pki"),
     ]
     assert runner.invoke(chip, args).exit_code == 0
-    card = load_software_chip(tmp_path / "c")
+    card = load_software_chip(tmp_path / "c", pace=True)
 
     class Direct:
         def transmit(self, apdu: bytes) -> tuple[bytes, int]:
@@ -78,3 +78,4 @@ def test_served_chip_does_active_and_chip_authentication(tmp_path: Path, mrz_lin
     reading = read_chip(reader, TrustStore.from_folder(tmp_path / "pki" / "trust"))
     assert reading.valid, reading.as_dict()["check_details"]
     assert reading.check("chip.aa.signature").passed and reading.check("chip.ca.key_agreement").passed
+    assert reader.access_control == "PACE"

@@ -1,6 +1,7 @@
 """PACE ECDH Generic Mapping against the ICAO Doc 9303-11 Appendix G.1 worked example (brainpoolP256r1,
-AES-128, MRZ password T22000129 / 640812 / 101031): every intermediate value of the terminal side, and both
-sides of a run with fresh keys on every cipher suite agreeing on keys and tokens."""
+AES-128, MRZ password T22000129 / 640812 / 101031): every intermediate value of the terminal side and the
+first AES secure-messaging command; both sides with fresh keys agreeing on every cipher suite; and the
+reader opening a PACE-only software chip (MRZ and CAN passwords, each suite)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,24 @@ import secrets
 
 import pytest
 
+from kiosk.documents.chip import read_chip
 from kiosk.documents.chip.curves import NAMED_CURVES
 from kiosk.documents.chip.pace import (
+    CAN_PASSWORD,
     PACE_ECDH_GM,
     PaceError,
     Suite,
     can_password,
+    establish,
     map_generator,
     mrz_password,
     shared_secret,
 )
+from kiosk.documents.chip.pcsc import BacChipReader, BacKey, ChipAccessError
+from kiosk.documents.chip.personalise import personalise_chip
+from kiosk.documents.chip.secure_messaging import SessionKeys
+from kiosk.documents.chip.virtual_card import SoftwareEmrtd
+from kiosk.documents.mrz import parse_mrz
 
 BP256 = NAMED_CURVES["brainpoolP256r1"]
 G1 = {  # Doc 9303-11 Appendix G.1
@@ -115,3 +124,69 @@ def test_unknown_protocol_and_degenerate_points() -> None:
     mapped, _ = map_generator(BP256, h("s"), 5, BP256.public_point(7))
     with pytest.raises(PaceError, match="generator"):
         shared_secret(mapped, 3, (mapped.gx, mapped.gy))
+
+
+def test_appendix_g1_aes_secure_messaging() -> None:
+    """The first command under the G.1 session keys (SSC 0): SELECT of the eMRTD application."""
+    session = SessionKeys(h("KS_enc"), h("KS_mac"), 0, "aes")
+    command = session.wrap_command(0x00, 0xA4, 0x04, 0x0C, bytes.fromhex("A0000002471001"))
+    assert command.hex().upper() == ("0CA4040C1D871101752F676B09FAC86A87D632749A49C7CC8E08C18BA1FCE707BD9F00")
+    assert session.unwrap_response(bytes.fromhex("990290008E08BEA7B381C494A079")) == (b"", 0x9000)
+    chip = SessionKeys(h("KS_enc"), h("KS_mac"), 0, "aes")
+    assert chip.unwrap_command(command) == (bytes.fromhex("00A4040C"), bytes.fromhex("A0000002471001"), None)
+    assert chip.wrap_response(b"", 0x9000) == bytes.fromhex("990290008E08BEA7B381C494A0799000")
+
+
+class DirectTransport:
+    def __init__(self, card: SoftwareEmrtd) -> None:
+        self.card = card
+        self.commands: list[bytes] = []
+
+    def transmit(self, apdu: bytes) -> tuple[bytes, int]:
+        self.commands.append(apdu)
+        response = self.card.process(apdu)
+        return response[:-2], int.from_bytes(response[-2:], "big")
+
+
+@pytest.mark.parametrize(
+    ("oid", "parameter_id"),
+    [
+        (AES_128, 13),
+        ("0.4.0.127.0.7.2.2.4.2.4", 18),
+        ("0.4.0.127.0.7.2.2.4.2.3", 16),
+        ("0.4.0.127.0.7.2.2.4.2.1", 12),
+    ],
+    ids=["aes128-bp256", "aes256-p521", "aes192-bp384", "3des-p256"],
+)
+def test_read_a_pace_only_chip(oid, parameter_id, pki, trust, mrz_lines, portrait) -> None:
+    """PACE first: a chip answering only PACE (as a German ID card) is read under its secure messaging."""
+    files = personalise_chip(mrz_lines, portrait, pki.ds)
+    card = SoftwareEmrtd(files, pace=(oid, parameter_id), bac=False)
+    transport = DirectTransport(card)
+    reader = BacChipReader(transport, BacKey.from_mrz(parse_mrz("\n".join(mrz_lines))))
+    reading = read_chip(reader, trust)
+    assert reader.access_control == "PACE"
+    assert reading.passive_auth_passed and reading.dg1.lines == mrz_lines
+    assert not any(apdu[1] in (0x84, 0x82) for apdu in transport.commands)  # no BAC attempted
+
+
+def test_bac_when_the_chip_offers_no_pace(pki, mrz_lines, portrait) -> None:
+    files = personalise_chip(mrz_lines, portrait, pki.ds)
+    reader = BacChipReader(
+        DirectTransport(SoftwareEmrtd(files)), BacKey.from_mrz(parse_mrz("\n".join(mrz_lines)))
+    )
+    assert reader.read_files() == files and reader.access_control == "BAC"
+
+
+def test_wrong_password_and_can(pki, mrz_lines, portrait) -> None:
+    files = personalise_chip(mrz_lines, portrait, pki.ds)
+    card = SoftwareEmrtd(files, pace=(AES_128, 13), can="123456", bac=False)
+    with pytest.raises(ChipAccessError, match="PACE failed"):
+        BacChipReader(DirectTransport(card), BacKey("SPECI2021", "650310", "310803")).read_files()
+    suite = Suite.of(AES_128)
+    transport = DirectTransport(card)
+    transport.transmit(bytes.fromhex("00A4020C02011C"))
+    keys = establish(transport.transmit, can_password("123456"), CAN_PASSWORD, suite, 13)
+    assert keys.cipher == "aes" and len(keys.enc) == 16
+    with pytest.raises(PaceError, match="GENERAL AUTHENTICATE refused"):
+        establish(transport.transmit, can_password("123457"), CAN_PASSWORD, suite, 13)
