@@ -129,3 +129,17 @@ def serve_command(folder: Path, host: str, port: int, pace: bool) -> None:
     card = load_software_chip(folder, pace=pace)
     click.echo(f"serving {folder} on vpcd {host}:{port}; Ctrl-C to remove the card")
     serve_vpcd(card, threading.Event(), host=host, port=port)
+
+
+@chip.command("bench")
+@click.option("--repeats", default=10, show_default=True, type=click.IntRange(1, 1000))
+def bench_command(repeats: int) -> None:
+    """Time a full chip read and verification (BAC and PACE; DG1, ~20 KB DG2, DG14, DG15, SOD; passive,
+    Active and Chip Authentication) on a software chip in process, and print the figures."""
+    from kiosk.documents.chip.bench import bench_chip_read
+
+    result = bench_chip_read(repeats)
+    click.echo(f"DG2 {result['dg2_bytes']} bytes, {repeats} reads each")
+    for access in ("bac", "pace"):
+        median, worst = result[f"{access}_median_ms"], result[f"{access}_max_ms"]
+        click.echo(f"{access.upper():<4}  median {median} ms  max {worst} ms")

@@ -41,7 +41,7 @@ def test_bad_mrz_and_missing_signer(tmp_path: Path, portrait) -> None:
     args = ["personalise", str(tmp_path / "x"), "--mrz", "nonsense", "--portrait", str(face)]
     result = runner.invoke(chip, [*args, "--signer", str(tmp_path)])
     assert result.exit_code == 2 and "not an MRZ" in result.output
-    for command in ("pki", "personalise", "dump", "serve"):
+    for command in ("pki", "personalise", "dump", "serve", "bench"):
         assert runner.invoke(chip, [command, "--help"]).exit_code == 0
 
 
@@ -79,3 +79,10 @@ def test_served_chip_does_active_and_chip_authentication(tmp_path: Path, mrz_lin
     assert reading.valid, reading.as_dict()["check_details"]
     assert reading.check("chip.aa.signature").passed and reading.check("chip.ca.key_agreement").passed
     assert reader.access_control == "PACE"
+
+
+def test_bench_reads_and_verifies_with_bac_and_pace() -> None:
+    result = CliRunner().invoke(chip, ["bench", "--repeats", "1"])
+    assert result.exit_code == 0, result.output
+    assert "BAC" in result.output and "PACE" in result.output
+    assert int(result.output.split("DG2 ")[1].split(" bytes")[0]) > 15000  # a realistic DG2 was read
