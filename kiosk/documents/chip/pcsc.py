@@ -17,9 +17,12 @@ from kiosk.documents.checks import Check, DocumentError
 from kiosk.documents.chip.active_auth import ChallengeResponse
 from kiosk.documents.chip.chip_auth import (
     CA_CHECK,
+    CA_ECDH_3DES,
     NO_CHIP_AUTHENTICATION,
+    aes_set_at,
     chip_authentication_key,
     key_agreement,
+    session_keys,
 )
 from kiosk.documents.chip.lds import EMRTD_AID, FILE_IDS
 from kiosk.documents.chip.pace import MRZ_PASSWORD, PaceError, establish, mrz_password, supported_pace
@@ -31,7 +34,7 @@ from kiosk.documents.chip.secure_messaging import (
     mutual_authenticate_command,
     open_authentication_response,
 )
-from kiosk.documents.chip.tlv import TlvError
+from kiosk.documents.chip.tlv import TlvError, encode_tlv, iter_tlv
 from kiosk.documents.mrz import MrzRecord, check_digit
 
 DEFAULT_FILES = ("EF.COM", "DG1", "DG2", "DG14", "DG15", "EF.SOD")
@@ -148,24 +151,34 @@ class BacChipReader(ChipReader):
         return ChallengeResponse(challenge, response, status)
 
     def _chip_authentication(self, session: SessionKeys, dg14: bytes) -> Check | None:
-        """ECDH with DG14's key (MSE:Set KAT), then DG14 read again under the agreed 3DES keys: only the chip
-        holding the private key answers under them. None when DG14 offers no Chip Authentication."""
+        """ECDH with DG14's key (3DES: MSE:Set KAT; AES: MSE:Set AT + GENERAL AUTHENTICATE), then DG14 read
+        again under the agreed keys: only the chip holding the private key answers under them. None when
+        DG14 offers no Chip Authentication."""
         found = chip_authentication_key(dg14)
         if isinstance(found, str):
             return None if found == NO_CHIP_AUTHENTICATION else Check(CA_CHECK, False, found)
         data, secret = key_agreement(found)
-        _, status = self._command(session, 0x22, 0x41, 0xA6, data)
+        if found.protocol == CA_ECDH_3DES:
+            _, status = self._command(session, 0x22, 0x41, 0xA6, data)
+        else:
+            _, status = self._command(session, 0x22, 0x41, 0xA4, aes_set_at(found))
+            if status == 0x9000:
+                point = next(iter(iter_tlv(data))).value  # tag 91's ephemeral point goes in tag 80
+                _, status = self._command(
+                    session, 0x86, 0x00, 0x00, encode_tlv(0x7C, encode_tlv(0x80, point)), le=0
+                )
         if status != 0x9000:
-            return Check(CA_CHECK, False, f"the chip refused MSE:Set KAT (status {status:04X})")
-        agreed = SessionKeys.from_seed(secret, 0)
+            return Check(CA_CHECK, False, f"the chip refused Chip Authentication (status {status:04X})")
+        agreed = session_keys(found.protocol, secret)
         try:
             again = self._read_file(agreed, FILE_IDS["DG14"])
         except (SecureMessagingError, TlvError) as exc:
             return Check(CA_CHECK, False, f"the chip does not answer under the agreed keys ({exc})")
         if again != dg14:
             return Check(CA_CHECK, False, "DG14 read under the agreed keys differs")
+        kind = "3DES" if found.protocol == CA_ECDH_3DES else f"AES-{8 * len(agreed.enc)}"
         return Check(
-            CA_CHECK, True, f"ECDH on {found.key.description}: the chip answers under the agreed keys"
+            CA_CHECK, True, f"ECDH on {found.key.description}, {kind}: the chip answers under the agreed keys"
         )
 
     def _basic_access_control(self) -> SessionKeys:

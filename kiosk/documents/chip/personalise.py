@@ -459,16 +459,17 @@ def encode_portrait(portrait_bgr: np.ndarray, image_format: str = "jpeg") -> byt
 
 
 def active_authentication_infos(
-    hash_algorithm: str = "sha256", ca_public_key_info: bytes | None = None
+    hash_algorithm: str = "sha256", ca_public_key_info: bytes | None = None, ca_protocol: str = CA_ECDH_3DES
 ) -> bytes:
     """SecurityInfos: an ActiveAuthenticationInfo (protocol, version 1, ecdsa-plain-<hash>) and, with
-    ``ca_public_key_info`` (DER SubjectPublicKeyInfo of an EC key), Chip Authentication by ECDH with 3DES."""
+    ``ca_public_key_info`` (DER SubjectPublicKeyInfo of an EC key), Chip Authentication by ECDH with the
+    ``ca_protocol`` variant (3DES or AES)."""
     info = core.ObjectIdentifier(_AA_PROTOCOL).dump() + core.Integer(1).dump()
     info += core.ObjectIdentifier(_ECDSA_PLAIN_OIDS[hash_algorithm]).dump()
     infos = [encode_tlv(0x30, info)]
     if ca_public_key_info is not None:
         infos.append(encode_tlv(0x30, core.ObjectIdentifier(PK_ECDH).dump() + ca_public_key_info))
-        infos.append(encode_tlv(0x30, core.ObjectIdentifier(CA_ECDH_3DES).dump() + core.Integer(1).dump()))
+        infos.append(encode_tlv(0x30, core.ObjectIdentifier(ca_protocol).dump() + core.Integer(1).dump()))
     return encode_tlv(0x31, b"".join(sorted(infos)))  # DER orders a SET OF by encoding
 
 
@@ -505,13 +506,15 @@ def personalise_chip(
     aa_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | None = None,
     aa_hash_algorithm: str = "sha256",
     ca_key: ec.EllipticCurvePrivateKey | EcKey | None = None,
+    ca_protocol: str = CA_ECDH_3DES,
 ) -> dict[str, bytes]:
     """The chip files of a document: EF.COM, DG1 (``mrz_lines``), DG2 (the portrait), DG14, DG15 and EF.SOD
     signed by ``ds``; ``tamper`` (one of TAMPERS) spoils them in that named way. ``content_type`` and
     ``sid_issuer`` reproduce SODs of states that carry the LDS security object as id-data or name the
     signer's issuer otherwise than its certificate does. ``aa_key``: the Active Authentication key whose
     public half DG15 holds (default: a throw-away P-256 key); DG14 names ``aa_hash_algorithm`` for ECDSA.
-    ``ca_key``: the Chip Authentication key whose public half DG14 offers (ECDH, 3DES)."""
+    ``ca_key``: the Chip Authentication key whose public half DG14 offers, for ``ca_protocol`` (ECDH with
+    3DES or AES)."""
     if tamper is not None and tamper not in TAMPERS:
         raise ValueError(f"unknown tamper {tamper!r}; expected one of {', '.join(TAMPERS)}")
     image = encode_portrait(portrait_bgr, image_format)
@@ -523,7 +526,9 @@ def personalise_chip(
     groups = {
         1: encode_dg1(tuple(mrz_lines)),
         2: dg2,
-        14: encode_dg14(active_authentication_infos(aa_hash_algorithm, _ca_public_key_info(ca_key))),
+        14: encode_dg14(
+            active_authentication_infos(aa_hash_algorithm, _ca_public_key_info(ca_key), ca_protocol)
+        ),
         15: encode_dg15(
             aa_public.public_bytes(
                 serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo

@@ -16,12 +16,13 @@ import socket
 import threading
 from pathlib import Path
 
+from asn1crypto import core
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from kiosk.documents.chip.active_auth import ISO9796_HASHES, aa_hash
-from kiosk.documents.chip.chip_auth import chip_side_secret
+from kiosk.documents.chip.chip_auth import CA_ECDH_3DES, chip_side_secret, session_keys
 from kiosk.documents.chip.curves import Curve, named_curve
 from kiosk.documents.chip.lds import EMRTD_AID, FILE_IDS, parse_dg1_lines
 from kiosk.documents.chip.pace import (
@@ -45,6 +46,7 @@ from kiosk.documents.chip.secure_messaging import (
     retail_mac,
 )
 from kiosk.documents.chip.signature import HASHES
+from kiosk.documents.chip.tlv import encode_tlv, iter_tlv
 from kiosk.documents.mrz import check_digit, parse_mrz
 
 ATR = bytes.fromhex("3B80800101")  # PC/SC part 3 ATR of an ISO/IEC 14443-4 card without historical bytes
@@ -110,6 +112,7 @@ class SoftwareEmrtd:
         self._session: SessionKeys | None = None
         self._selected: int | None = None
         self._card_access_selected = False
+        self._ca_protocol: bytes | None = None
 
     def process(self, apdu: bytes) -> bytes:
         """The response APDU (data + status word) for one command APDU."""
@@ -200,7 +203,20 @@ class SoftwareEmrtd:
             except (ValueError, KeyError):
                 return session.wrap_response(b"", SW_WRONG_DATA)
             response = session.wrap_response(b"", SW_OK)  # still under the old keys
-            self._session = SessionKeys.from_seed(secret, 0)  # Chip Authentication: 3DES keys from K
+            self._session = session_keys(CA_ECDH_3DES, secret)  # Chip Authentication: 3DES keys from K
+            return response
+        if (ins, p1, p2) == (0x22, 0x41, 0xA4) and self._ca_key is not None:
+            self._ca_protocol = dict((item.tag, item.value) for item in iter_tlv(data)).get(0x80)
+            return session.wrap_response(b"", SW_OK)
+        if ins == 0x86 and self._ca_key is not None and self._ca_protocol is not None:
+            protocol = core.ObjectIdentifier.load(encode_tlv(0x06, self._ca_protocol)).dotted
+            try:
+                inner = next(iter(iter_tlv(data))).value
+                secret = chip_side_secret(*self._ca_key, encode_tlv(0x91, next(iter(iter_tlv(inner))).value))
+            except (ValueError, KeyError, StopIteration):
+                return session.wrap_response(b"", SW_WRONG_DATA)
+            response = session.wrap_response(encode_tlv(0x7C, b""), SW_OK)
+            self._session = session_keys(protocol, secret)
             return response
         return session.wrap_response(b"", SW_INS)
 

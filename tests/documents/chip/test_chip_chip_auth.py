@@ -1,5 +1,5 @@
 """Chip Authentication (clone detection): ephemeral-static ECDH with the key DG14 offers, then secure
-messaging under 3DES keys from the shared secret. The software chip holding DG14's private key passes
+messaging under 3DES or AES keys from the shared secret. The software chip holding DG14's private key passes
 ``chip.ca.key_agreement``; a clone with copied files (another key) or a refusing chip fails it."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from kiosk.documents.chip import read_chip
-from kiosk.documents.chip.chip_auth import CA_CHECK
+from kiosk.documents.chip.chip_auth import CA_CHECK, CA_ECDH_AES
 from kiosk.documents.chip.curves import named_curve
 from kiosk.documents.chip.keys import CRYPTOGRAPHY_CURVES
 from kiosk.documents.chip.lds import encode_dg14
@@ -78,12 +78,30 @@ def test_no_check_when_dg14_offers_none(pki, trust, mrz_lines, portrait) -> None
     assert read_live(SoftwareEmrtd(files), mrz_lines, trust).check(CA_CHECK) is None
 
 
-def test_aes_only_chip_authentication_is_named_unsupported(pki, trust, mrz_lines, portrait) -> None:
+@pytest.mark.parametrize(
+    "protocol", ["0.4.0.127.0.7.2.2.3.2.2", "0.4.0.127.0.7.2.2.3.2.3", "0.4.0.127.0.7.2.2.3.2.4"]
+)
+@pytest.mark.parametrize("access", ["bac", "pace"])
+def test_aes_chip_authentication(protocol, access, pki, trust, mrz_lines, portrait) -> None:
+    """MSE:Set AT + GENERAL AUTHENTICATE, then AES secure messaging (after BAC's 3DES or PACE's AES)."""
+    key, private = chip_key("brainpoolP256r1")
+    files = personalise_chip(mrz_lines, portrait, pki.ds, ca_key=key, ca_protocol=protocol)
+    pace = ("0.4.0.127.0.7.2.2.4.2.2", 13) if access == "pace" else None
+    reading = read_live(SoftwareEmrtd(files, ca_key=private, pace=pace), mrz_lines, trust)
+    check = reading.check(CA_CHECK)
+    bits = CA_ECDH_AES[protocol] * 8
+    assert check.passed and f"AES-{bits}" in check.detail
+    _, clone = chip_key("brainpoolP256r1")
+    reading = read_live(SoftwareEmrtd(files, ca_key=clone, pace=pace), mrz_lines, trust)
+    assert not reading.check(CA_CHECK).passed
+
+
+def test_dh_only_chip_authentication_is_named_unsupported(pki, trust, mrz_lines, portrait) -> None:
     from asn1crypto import core
 
-    aes = encode_tlv(0x30, core.ObjectIdentifier("0.4.0.127.0.7.2.2.3.2.2").dump() + core.Integer(1).dump())
+    dh = encode_tlv(0x30, core.ObjectIdentifier("0.4.0.127.0.7.2.2.3.1.2").dump() + core.Integer(1).dump())
     files = personalise_chip(mrz_lines, portrait, pki.ds)
-    files["DG14"] = encode_dg14(encode_tlv(0x31, aes))
+    files["DG14"] = encode_dg14(encode_tlv(0x31, dh))
     reading = read_live(SoftwareEmrtd(files), mrz_lines, trust)
     check = reading.check(CA_CHECK)
     assert not check.passed and "not supported" in check.detail
