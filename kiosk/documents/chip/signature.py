@@ -1,5 +1,6 @@
-"""Signature verification for CMS SignedData (EF.SOD, master lists): RSA PKCS#1 v1.5, RSA-PSS and ECDSA
-(X9.62 DER signatures and the BSI TR-03111 "plain" r||s format some issuing states use)."""
+"""Signature verification for CMS SignedData (EF.SOD, master lists), certificates and CRLs: RSA PKCS#1 v1.5,
+RSA-PSS and ECDSA (X9.62 DER signatures and the BSI TR-03111 "plain" r||s format some issuing states use) on
+the keys of :mod:`kiosk.documents.chip.keys` (any named or explicit prime curve)."""
 
 from __future__ import annotations
 
