@@ -216,10 +216,13 @@ class PaceChip:
         self.keys: SessionKeys | None = None
 
     def set_at(self, data: bytes) -> bool:
-        objects = {item.tag: item.value for item in iter_tlv(data)}
+        try:
+            objects = {item.tag: item.value for item in iter_tlv(data)}
+        except TlvError:
+            return False
         if objects.get(0x80) != core.ObjectIdentifier(self.suite.oid).contents:
             return False
-        reference = objects.get(0x83, b"\x00")[0]
+        reference = (objects.get(0x83) or b"\x00")[0]
         if reference not in self.passwords:
             return False
         self._password, self.step, self.keys = self.passwords[reference], 1, None

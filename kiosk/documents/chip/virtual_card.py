@@ -46,7 +46,7 @@ from kiosk.documents.chip.secure_messaging import (
     retail_mac,
 )
 from kiosk.documents.chip.signature import HASHES
-from kiosk.documents.chip.tlv import encode_tlv, iter_tlv
+from kiosk.documents.chip.tlv import TlvError, encode_tlv, iter_tlv
 from kiosk.documents.mrz import check_digit, parse_mrz
 
 ATR = bytes.fromhex("3B80800101")  # PC/SC part 3 ATR of an ISO/IEC 14443-4 card without historical bytes
@@ -206,14 +206,17 @@ class SoftwareEmrtd:
             self._session = session_keys(CA_ECDH_3DES, secret)  # Chip Authentication: 3DES keys from K
             return response
         if (ins, p1, p2) == (0x22, 0x41, 0xA4) and self._ca_key is not None:
-            self._ca_protocol = dict((item.tag, item.value) for item in iter_tlv(data)).get(0x80)
+            try:
+                self._ca_protocol = {item.tag: item.value for item in iter_tlv(data)}.get(0x80)
+            except TlvError:
+                return session.wrap_response(b"", SW_WRONG_DATA)
             return session.wrap_response(b"", SW_OK)
         if ins == 0x86 and self._ca_key is not None and self._ca_protocol is not None:
-            protocol = core.ObjectIdentifier.load(encode_tlv(0x06, self._ca_protocol)).dotted
             try:
+                protocol = core.ObjectIdentifier.load(encode_tlv(0x06, self._ca_protocol)).dotted
                 inner = next(iter(iter_tlv(data))).value
                 secret = chip_side_secret(*self._ca_key, encode_tlv(0x91, next(iter(iter_tlv(inner))).value))
-            except (ValueError, KeyError, StopIteration):
+            except (ValueError, KeyError, StopIteration, TlvError):
                 return session.wrap_response(b"", SW_WRONG_DATA)
             response = session.wrap_response(encode_tlv(0x7C, b""), SW_OK)
             self._session = session_keys(protocol, secret)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import secrets
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kiosk.documents.chip import read_chip
 from kiosk.documents.chip.curves import NAMED_CURVES
@@ -190,3 +192,20 @@ def test_wrong_password_and_can(pki, mrz_lines, portrait) -> None:
     assert keys.cipher == "aes" and len(keys.enc) == 16
     with pytest.raises(PaceError, match="GENERAL AUTHENTICATE refused"):
         establish(transport.transmit, can_password("123457"), CAN_PASSWORD, suite, 13)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(["0022C1A4", "10860000", "00860000", "00B00000", "00A4020C"]),
+                          st.binary(max_size=70)), max_size=6))  # fmt: skip
+def test_fuzz_a_pace_chip_answers_every_apdu(pace_files, apdus) -> None:
+    """The software chip answers malformed PACE commands with a status word, never an exception."""
+    card = SoftwareEmrtd(pace_files, pace=(AES_128, 13), bac=False)
+    assert card.process(bytes.fromhex("0022C1A40F800A04007F00070202040202830101")) == b"\x90\x00"
+    for header, body in apdus:
+        response = card.process(bytes.fromhex(header) + bytes([len(body)]) + body)
+        assert len(response) >= 2
+
+
+@pytest.fixture(scope="module")
+def pace_files(pki, mrz_lines, portrait) -> dict[str, bytes]:
+    return personalise_chip(mrz_lines, portrait, pki.ds)
