@@ -12,7 +12,8 @@ Steps (terminal side; the chip mirrors them):
 Cipher suites: 3DES and AES-128/192/256 (id-PACE-ECDH-GM-*) on the standardized domain parameters (Doc
 9303-11 table 6: NIST and brainpool curves). :func:`establish` runs the terminal's side of the APDU exchange
 (MSE:Set AT, four chained GENERAL AUTHENTICATE) and returns the secure-messaging keys; :class:`PaceChip` is
-the chip's side for the software chip. Not supported: DH, Integrated and Chip Authentication Mapping."""
+the chip's side for the software chip. Integrated Mapping (G^ = f_G(R(s, t)), Appendix B point encoding) with
+AES-128 on curves with p = 3 mod 4. Not supported: DH, IM with other ciphers, Chip Authentication Mapping."""
 
 from __future__ import annotations
 
@@ -32,6 +33,9 @@ from kiosk.documents.chip.secure_messaging import SessionKeys, pad, retail_mac
 from kiosk.documents.chip.tlv import TlvError, encode_tlv, iter_tlv
 from kiosk.documents.mrz import check_digit
 
+PACE_ECDH_IM_AES_128 = "0.4.0.127.0.7.2.2.4.4.2"  # Integrated Mapping: AES-128 only here
+_IM_C0 = bytes.fromhex("a668892a7c41e3ca739f40b057d85904")  # Doc 9303-11 4.4.3.3.2, 128-bit block ciphers
+_IM_C1 = bytes.fromhex("a4e136ac725f738b01c1f60217c188ad")
 PACE_ECDH_GM = {  # protocol OID -> (cipher, key length in bytes)
     "0.4.0.127.0.7.2.2.4.2.1": ("3des", 16),
     "0.4.0.127.0.7.2.2.4.2.2": ("aes", 16),
@@ -65,11 +69,16 @@ class Suite:
     oid: str
     cipher: str  # "3des" or "aes"
     key_length: int  # bytes
+    integrated: bool = False  # Integrated Mapping instead of Generic Mapping
 
     @classmethod
     def of(cls, oid: str) -> Suite:
+        if oid == PACE_ECDH_IM_AES_128:
+            return cls(oid, "aes", 16, integrated=True)
         if oid not in PACE_ECDH_GM:
-            raise PaceError(f"PACE protocol {oid} is not supported (ECDH Generic Mapping only)")
+            raise PaceError(
+                f"PACE protocol {oid} is not supported (ECDH Generic Mapping, or IM with AES-128)"
+            )
         return cls(oid, *PACE_ECDH_GM[oid])
 
     def kdf(self, secret: bytes, counter: int) -> bytes:
@@ -120,6 +129,45 @@ def map_generator(curve: Curve, s: bytes, map_private: int, other_map_public: Po
     return Curve(None, curve.p, curve.a, curve.b, *mapped, curve.n, curve.h), h
 
 
+def pseudo_random(s: bytes, t: bytes, p: int) -> int:
+    """Integrated Mapping's R(s, t) mod p (Doc 9303-11 4.4.3.3.2) with AES-128: k0 = E(t, s), then blocks
+    x_i = E(k_i, c1), k_(i+1) = E(k_i, c0) until log2(p) + 64 bits."""
+
+    def block(key: bytes, data: bytes) -> bytes:
+        encryptor = Cipher(algorithms.AES(key), modes.ECB()).encryptor()
+        return encryptor.update(data) + encryptor.finalize()
+
+    key, out = block(t, s), b""
+    for _ in range(-(-(p.bit_length() + 64) // 128)):
+        out += block(key, _IM_C1)
+        key = block(key, _IM_C0)
+    return int.from_bytes(out, "big") % p
+
+
+def encode_to_point(curve: Curve, t: int) -> Point:
+    """Doc 9303-11 Appendix B.2 (affine): the point a field element maps to; needs p = 3 mod 4."""
+    p, a, b = curve.p, curve.a, curve.b
+    if p % 4 != 3:
+        raise PaceError("Integrated Mapping needs a prime p = 3 mod 4")
+    alpha = -t * t % p
+    alpha_sum = (alpha + alpha * alpha) % p
+    x2 = -b * (1 + alpha_sum) * pow(a * alpha_sum, p - 2, p) % p
+    x3 = alpha * x2 % p
+    h2 = (x2**3 + a * x2 + b) % p
+    u = pow(t, 3, p) * h2 % p
+    big_a = pow(h2, p - 1 - (p + 1) // 4, p)
+    point = (x2, big_a * h2 % p) if big_a * big_a * h2 % p == 1 else (x3, big_a * u % p)
+    return point if curve.h == 1 else curve.multiply(curve.h, point)
+
+
+def map_integrated(curve: Curve, s: bytes, t: bytes) -> Curve:
+    """Integrated Mapping: the curve with generator G^ = f_G(R(s, t))."""
+    mapped = encode_to_point(curve, pseudo_random(s, t, curve.p))
+    if mapped is None or not curve.contains(mapped):
+        raise PaceError("the integrated mapping gives no point of the curve")
+    return Curve(None, curve.p, curve.a, curve.b, *mapped, curve.n, curve.h)
+
+
 def shared_secret(mapped: Curve, private: int, other_public: Point) -> bytes:
     """K: the x coordinate of private * other_public, as many bytes as a field element."""
     if other_public == (mapped.gx, mapped.gy):
@@ -143,7 +191,7 @@ def supported_pace(card_access_der: bytes) -> tuple[Suite, int] | None:
     except TlvError:
         return None
     for protocol, _version, parameter in infos:
-        if protocol in PACE_ECDH_GM and parameter is not None:
+        if (protocol in PACE_ECDH_GM or protocol == PACE_ECDH_IM_AES_128) and parameter is not None:
             parameter_id = core.Integer.load(parameter).native
             if parameter_id in PARAMETER_IDS:
                 return Suite.of(protocol), parameter_id
@@ -163,12 +211,16 @@ def establish(transmit, password: bytes, reference: int, suite: Suite, parameter
         raise PaceError(f"the chip refused MSE:Set AT (status {status:04X})")
     z = _general_authenticate(transmit, b"", 0x80)
     s = suite.decrypt_nonce(suite.kdf(password, 3), z)
-    map_private = _private(curve)
-    chip_map = _general_authenticate(
-        transmit, encode_tlv(0x81, curve.encode_point(curve.public_point(map_private))), 0x82
-    )
     try:
-        mapped, _ = map_generator(curve, s, map_private, curve.decode_point(chip_map))
+        if suite.integrated:
+            t = secrets.token_bytes(16)
+            _general_authenticate(transmit, encode_tlv(0x81, t), None)
+            mapped = map_integrated(curve, s, t)
+        else:
+            map_private = _private(curve)
+            map_public = curve.encode_point(curve.public_point(map_private))
+            chip_map = _general_authenticate(transmit, encode_tlv(0x81, map_public), 0x82)
+            mapped, _ = map_generator(curve, s, map_private, curve.decode_point(chip_map))
         dh_private = _private(mapped)
         own = mapped.encode_point(mapped.public_point(dh_private))
         chip_key = _general_authenticate(transmit, encode_tlv(0x83, own), 0x84)
@@ -190,7 +242,7 @@ def _private(curve: Curve) -> int:
     return secrets.randbelow(curve.n - 1) + 1
 
 
-def _general_authenticate(transmit, data: bytes, expected: int, *, last: bool = False) -> bytes:
+def _general_authenticate(transmit, data: bytes, expected: int | None, *, last: bool = False) -> bytes:
     body = encode_tlv(0x7C, data)
     apdu = bytes([0x00 if last else 0x10, 0x86, 0x00, 0x00, len(body)]) + body + b"\x00"
     response, status = transmit(apdu)
@@ -199,9 +251,9 @@ def _general_authenticate(transmit, data: bytes, expected: int, *, last: bool = 
     try:
         outer = {item.tag: item.value for item in iter_tlv(response)}
         objects = {item.tag: item.value for item in iter_tlv(outer[0x7C])}
-        return objects[expected]
+        return b"" if expected is None else objects[expected]
     except (TlvError, KeyError) as exc:
-        raise PaceError(f"malformed GENERAL AUTHENTICATE answer (no tag {expected:02X})") from exc
+        raise PaceError(f"malformed GENERAL AUTHENTICATE answer (no tag {expected or 0:02X})") from exc
 
 
 class PaceChip:
@@ -239,6 +291,8 @@ class PaceChip:
             if self.step == 1:
                 self._s = secrets.token_bytes(16 if suite.cipher == "aes" else 8)
                 answer = encode_tlv(0x80, suite.encrypt_nonce(suite.kdf(self._password, 3), self._s))
+            elif self.step == 2 and suite.integrated:
+                self._mapped, answer = map_integrated(curve, self._s, objects[0x81]), b""
             elif self.step == 2:
                 own = _private(curve)
                 self._mapped, _ = map_generator(curve, self._s, own, curve.decode_point(objects[0x81]))
@@ -257,7 +311,7 @@ class PaceChip:
                 answer = encode_tlv(0x86, suite.token(self._mac, self._terminal_key))
             else:
                 return None
-        except (KeyError, CurveError, PaceError):
+        except (KeyError, ValueError):  # CurveError, PaceError, a wrong-sized nonce t
             self.step = 0
             return None
         self.step += 1

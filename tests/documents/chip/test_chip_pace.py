@@ -21,7 +21,9 @@ from kiosk.documents.chip.pace import (
     can_password,
     establish,
     map_generator,
+    map_integrated,
     mrz_password,
+    pseudo_random,
     shared_secret,
 )
 from kiosk.documents.chip.pcsc import BacChipReader, BacKey, ChipAccessError
@@ -122,7 +124,7 @@ def test_both_sides_agree(oid: str, curve: str) -> None:
 
 def test_unknown_protocol_and_degenerate_points() -> None:
     with pytest.raises(PaceError, match="not supported"):
-        Suite.of("0.4.0.127.0.7.2.2.4.4.2")  # Integrated Mapping
+        Suite.of("0.4.0.127.0.7.2.2.4.4.4")  # Integrated Mapping with AES-256
     mapped, _ = map_generator(BP256, h("s"), 5, BP256.public_point(7))
     with pytest.raises(PaceError, match="generator"):
         shared_secret(mapped, 3, (mapped.gx, mapped.gy))
@@ -209,3 +211,53 @@ def test_fuzz_a_pace_chip_answers_every_apdu(pace_files, apdus) -> None:
 @pytest.fixture(scope="module")
 def pace_files(pki, mrz_lines, portrait) -> dict[str, bytes]:
     return personalise_chip(mrz_lines, portrait, pki.ds)
+
+
+H1 = {  # Doc 9303-11 Appendix H.1: PACE Integrated Mapping, ECDH (brainpoolP256r1, AES-128)
+    "K_pi": "591468CDA83D65219CCCB8560233600F",
+    "z": "143DC40C08C8E891FBED7DEDB92B64AD",
+    "s": "2923BE84E16CD6AE529049F1F1BBE9EB",
+    "t": "5DD4CBFC96F5453B130D890A1CDBAE32",
+    "R_mod_p": "A2F8FF2DF50E52C6599F386ADCB595D229F6A167ADE2BE5F2C3296ADD5B7430E",
+    "G_hat": "048E82D31559ED0FDE92A4D0498ADD3C23BABA94FB77691E31E90AEA77FB17D427"
+    "4C1AE14BD0C3DBAC0C871B7F3608169364437CA30AC243A089D3F266C1E60FAD",
+    "SK_DH_IFD": "A73FB703AC1436A18E0CFA5ABB3F7BEC7A070E7A6788486BEE230C4A22762595",
+    "PK_DH_IFD": "0489CBA23FFE96AA18D824627C3E934E54A9FD0B87A95D1471DC1C0ABFDCD640D4"
+    "6755DE9B7B778280B6BEBD57439ADFEB0E21FD4ED6DF42578C13418A59B34C37",
+    "PK_DH_IC": "0467F78E5F7F7686082B293E8D087E056916D0F74BC01A5F8957D0DE45691E51E8"
+    "932B69A962B52A0985AD2C0A271EE6A13A8ADDDCD1A3A994B9DED257F4D22753",
+    "K": "4F150FDE1D4F0E38E95017B891BAE17133A0DF45B0D3E18B60BA7BEAFDC2C713",
+    "KS_enc": "0D3FEB33251A6370893D62AE8DAAF51B",
+    "KS_mac": "B01E89E3D9E8719E586B50B4A7506E0B",
+    "T_IFD": "450F02B86F6A0909",
+    "T_IC": "75D4D96E8D5B0308",
+}
+
+
+def test_appendix_h1_integrated_mapping() -> None:
+    def v(name: str) -> bytes:
+        return bytes.fromhex(H1[name])
+
+    suite = Suite.of("0.4.0.127.0.7.2.2.4.4.2")
+    assert suite.integrated
+    s = suite.decrypt_nonce(v("K_pi"), v("z"))
+    assert s == v("s")
+    assert pseudo_random(s, v("t"), BP256.p) == int(H1["R_mod_p"], 16)
+    mapped = map_integrated(BP256, s, v("t"))
+    assert BP256.encode_point((mapped.gx, mapped.gy)) == v("G_hat")
+    sk = int(H1["SK_DH_IFD"], 16)
+    assert mapped.encode_point(mapped.public_point(sk)) == v("PK_DH_IFD")
+    secret = shared_secret(mapped, sk, BP256.decode_point(v("PK_DH_IC")))
+    assert secret == v("K")
+    ks_mac = suite.kdf(secret, 2)
+    assert (suite.kdf(secret, 1), ks_mac) == (v("KS_enc"), v("KS_mac"))
+    assert suite.token(ks_mac, v("PK_DH_IC")) == v("T_IFD")
+    assert suite.token(ks_mac, v("PK_DH_IFD")) == v("T_IC")
+
+
+def test_read_a_chip_with_integrated_mapping(pki, trust, mrz_lines, portrait) -> None:
+    files = personalise_chip(mrz_lines, portrait, pki.ds)
+    card = SoftwareEmrtd(files, pace=("0.4.0.127.0.7.2.2.4.4.2", 13), bac=False)
+    reader = BacChipReader(DirectTransport(card), BacKey.from_mrz(parse_mrz("\n".join(mrz_lines))))
+    reading = read_chip(reader, trust)
+    assert reader.access_control == "PACE" and reading.passive_auth_passed
