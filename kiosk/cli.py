@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from kiosk.documents.chip.cli import chip
+from kiosk.documents.chip.trust_cli import trust
 from kiosk.documents.cli import document
 from kiosk.errors import KioskError
 from kiosk.gate_cli import bench, config_group, demo, run, verify
@@ -26,6 +27,7 @@ for _command in (
     config_group,
     document,
     chip,
+    trust,
     verify_log_command,
     purge_command,
     keygen_command,

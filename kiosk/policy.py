@@ -26,6 +26,12 @@ REASON_TEXTS: dict[str, str] = {
     "CHIP_PA_FAILED": "Passive authentication of the chip failed: the chip data is not signed by a trusted "
     "issuer, the signer is revoked, or a data group was altered.",
     "CHIP_MRZ_MISMATCH": "The chip data (DG1) does not match the printed machine-readable zone.",
+    "CHIP_AA_FAILED": "The chip failed Active Authentication: it does not hold the private key of its own "
+    "data (possible clone), or it refused the challenge.",
+    "CHIP_CA_FAILED": "The chip failed Chip Authentication: it does not hold the private key of its DG14 "
+    "(possible clone), refused the protocol, or offers only a variant this reader does not support.",
+    "CHIP_SOD_DEVIATION": "The chip's security object deviates from ICAO Doc 9303 in a known way that other "
+    "readers tolerate (see the chip.sod.deviation checks); the signature itself verified.",
     "QUALITY_TIMEOUT": "No face image of sufficient quality was captured in the allowed attempts and time.",
     "MULTIPLE_FACES": "More than one face stayed in front of the camera: possible tailgating.",
     "CAPTURE_UNREADABLE": "The camera delivered no decodable image.",
@@ -60,6 +66,9 @@ _CHECK_REASONS: tuple[tuple[str, str], ...] = (
     ("doc.not_expired", "DOC_EXPIRED"),
     ("doc.chip_matches_mrz*", "CHIP_MRZ_MISMATCH"),
     ("chip.pa.*", "CHIP_PA_FAILED"),
+    ("chip.sod.deviation.*", "CHIP_SOD_DEVIATION"),
+    ("chip.aa.*", "CHIP_AA_FAILED"),
+    ("chip.ca.*", "CHIP_CA_FAILED"),
     ("*check_digit*", "DOC_CHECKSUM"),
     ("chip.*", "CHIP_UNREADABLE"),
     ("*checksum*", "DOC_CHECKSUM"),

@@ -3,7 +3,8 @@ authentication against trusted CSCA certificates.
 
 ``read_chip(folder_or_reader, trust)`` returns a ChipReading whose ``checks`` name every step; see
 :mod:`kiosk.documents.chip.reading`. Chip readers: ``FolderChipReader`` (raw chip files in a folder) and
-``pcsc.PcscChipReader`` (a PC/SC reader, Basic Access Control and secure messaging, needs ``pyscard``)."""
+``pcsc.PcscChipReader`` (a PC/SC reader: PACE or Basic Access Control, secure messaging, Active and Chip
+Authentication; needs ``pyscard``)."""
 
 from kiosk.documents.chip.reader import ChipReader, FolderChipReader
 from kiosk.documents.chip.reading import ChipReading, read_chip

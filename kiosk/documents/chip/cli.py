@@ -8,6 +8,8 @@ import threading
 from pathlib import Path
 
 import click
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from kiosk.documents.chip.biometric import ISO_19794_5, ISO_39794_5
 from kiosk.documents.chip.personalise import (
@@ -18,7 +20,8 @@ from kiosk.documents.chip.personalise import (
     personalise_chip,
     write_pki,
 )
-from kiosk.documents.chip.reader import FolderChipReader, write_chip_folder
+from kiosk.documents.chip.reader import write_chip_folder
+from kiosk.documents.chip.virtual_card import AA_KEY_FILE, CA_KEY_FILE
 from kiosk.documents.mrz import parse_mrz
 
 _CONTAINERS = {"19794-5": ISO_19794_5, "39794-5": ISO_39794_5}
@@ -70,9 +73,11 @@ def personalise_command(
     hash_algorithm: str,
     tamper: str | None,
 ) -> None:
-    """Write the chip files (EF.COM, DG1, DG2, DG14, DG15, EF.SOD) of a TEST document into FOLDER."""
+    """Write the chip files (EF.COM, DG1, DG2, DG14, DG15, EF.SOD) of a TEST document into FOLDER, and the
+    chip's Active and Chip Authentication private keys (aa-key.pem, ca-key.pem) for 'kiosk chip serve'."""
     from matcher.imageio import load_image
 
+    aa_key, ca_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
     files = personalise_chip(
         _mrz_lines(mrz_text),
         load_image(portrait),
@@ -81,17 +86,27 @@ def personalise_command(
         container=_CONTAINERS[container],
         hash_algorithm=hash_algorithm,
         tamper=tamper,
+        aa_key=aa_key,
+        ca_key=ca_key,
     )
     write_chip_folder(folder, files)
+    for name, key in ((AA_KEY_FILE, aa_key), (CA_KEY_FILE, ca_key)):
+        key_file = folder / name
+        key_file.touch(mode=0o600)
+        key_file.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
     click.echo(f"chip files written to {folder}")
 
 
 @chip.command("dump")
 @click.argument("folder", type=click.Path(path_type=Path))
-@click.option("--mrz", "mrz_text", required=True, help="The document's MRZ: the Basic Access Control key.")
+@click.option("--mrz", "mrz_text", required=True, help="The document's MRZ: the PACE or BAC password.")
 @click.option("--reader", "reader_name", help="Use the first PC/SC reader whose name contains this.")
 def dump_command(folder: Path, mrz_text: str, reader_name: str | None) -> None:
-    """Read a chip on a PC/SC reader (BAC + secure messaging) and save its files raw into FOLDER."""
+    """Read a chip on a PC/SC reader (PACE or BAC, secure messaging) and save its files raw into FOLDER."""
     from kiosk.documents.chip.pcsc import BacKey, PcscChipReader
 
     key = BacKey.from_mrz(parse_mrz("\n".join(_mrz_lines(mrz_text))))
@@ -104,11 +119,27 @@ def dump_command(folder: Path, mrz_text: str, reader_name: str | None) -> None:
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Where vpcd listens.")
 @click.option("--port", default=35963, show_default=True, help="vpcd's port (its first virtual reader).")
-def serve_command(folder: Path, host: str, port: int) -> None:
+@click.option("--pace", is_flag=True, help="Offer PACE (ECDH-GM, AES-128, brainpoolP256r1) and refuse BAC.")
+def serve_command(folder: Path, host: str, port: int, pace: bool) -> None:
     """Insert the chip folder FOLDER as a software card into vpcd's virtual PC/SC reader until Ctrl-C
-    (needs pcscd and vsmartcard-vpcd). A test instrument: BAC only, no chip authentication."""
-    from kiosk.documents.chip.virtual_card import SoftwareEmrtd, serve_vpcd
+    (needs pcscd and vsmartcard-vpcd). A test instrument: BAC or PACE, and Active / Chip Authentication
+    when FOLDER holds aa-key.pem / ca-key.pem."""
+    from kiosk.documents.chip.virtual_card import load_software_chip, serve_vpcd
 
-    card = SoftwareEmrtd(FolderChipReader(folder).read_files())
+    card = load_software_chip(folder, pace=pace)
     click.echo(f"serving {folder} on vpcd {host}:{port}; Ctrl-C to remove the card")
     serve_vpcd(card, threading.Event(), host=host, port=port)
+
+
+@chip.command("bench")
+@click.option("--repeats", default=10, show_default=True, type=click.IntRange(1, 1000))
+def bench_command(repeats: int) -> None:
+    """Time a full chip read and verification (BAC and PACE; DG1, ~20 KB DG2, DG14, DG15, SOD; passive,
+    Active and Chip Authentication) on a software chip in process, and print the figures."""
+    from kiosk.documents.chip.bench import bench_chip_read
+
+    result = bench_chip_read(repeats)
+    click.echo(f"DG2 {result['dg2_bytes']} bytes, {repeats} reads each")
+    for access in ("bac", "pace"):
+        median, worst = result[f"{access}_median_ms"], result[f"{access}_max_ms"]
+        click.echo(f"{access.upper():<4}  median {median} ms  max {worst} ms")

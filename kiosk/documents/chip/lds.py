@@ -110,12 +110,28 @@ class _SecurityInfos(core.SetOf):
 
 def parse_dg14(data: bytes) -> tuple[str, ...]:
     """The protocol OIDs of DG14's SecurityInfos (chip authentication, PACE, ...)."""
-    dg14 = read_single(data, DG_TAGS[14])
+    return tuple(protocol for protocol, _, _ in security_infos(data))
+
+
+def security_infos(data: bytes) -> list[tuple[str, bytes, bytes | None]]:
+    """DG14's SecurityInfos: (protocol OID, DER of requiredData, DER of optionalData or None) each."""
+    return parse_security_infos(read_single(data, DG_TAGS[14]).value)
+
+
+def parse_security_infos(der: bytes) -> list[tuple[str, bytes, bytes | None]]:
+    """SecurityInfos (DG14, EF.CardAccess): (protocol OID, DER of requiredData, DER of optionalData)."""
     try:
-        infos = _SecurityInfos.load(dg14.value, strict=True)
-        return tuple(info["protocol"].dotted for info in infos)
+        infos = _SecurityInfos.load(der, strict=True)
+        return [
+            (
+                info["protocol"].dotted,
+                info["required_data"].dump(),
+                None if isinstance(info["optional_data"], core.Void) else info["optional_data"].dump(),
+            )
+            for info in infos
+        ]
     except (ValueError, TypeError, KeyError) as exc:
-        raise TlvError(f"DG14 SecurityInfos: {exc}") from exc
+        raise TlvError(f"SecurityInfos: {exc}") from exc
 
 
 def encode_dg14(security_infos_der: bytes) -> bytes:

@@ -2,11 +2,18 @@
 
 - ``chip.pa.sod_signature``: the SOD's CMS signature (signed attributes + signature) with the DS key;
 - ``chip.pa.ds_certificate_chain``: the DS certificate is signed by a CSCA of the trust store;
-- ``chip.pa.ds_validity`` / ``chip.pa.csca_validity``: both certificates are valid at the check time;
+- ``chip.pa.ds_validity``: the DS certificate is valid at the check time;
+- ``chip.pa.csca_validity``: the CSCA was valid when it issued the DS certificate (at the DS's notBefore);
+- ``chip.pa.csca_current``: the CSCA is still valid at the check time. Doc 9303-12 sizes a CSCA's validity to
+  cover every DS and document it signs, so by default (the shell model) an expired CSCA refers the traveller;
+  a state whose CSCA expired although its DS was issued within the CSCA's validity fails only this check, so a
+  deployment that accepts the chain model lists ``chip.pa.csca_current`` in ``policy.non_blocking_checks``;
 - ``chip.pa.crl``: every CRL of the DS issuer's name is signed by a trusted CSCA of that name, is current,
   and does not revoke the DS certificate (with no such CRL it passes, unless the trust store requires one);
 - ``chip.pa.dgN_hash``: every data group read from the chip hashes to the value the SOD lists;
-- ``chip.pa.unlisted_data_group``: no data group was read that the SOD does not list."""
+- ``chip.pa.unlisted_data_group``: no data group was read that the SOD does not list;
+- ``chip.sod.deviation.*``: one check per tolerated deviation of the SOD from Doc 9303 (see
+  :data:`kiosk.documents.chip.sod.DEVIATIONS`), failed when the SOD has it, so the policy decides."""
 
 from __future__ import annotations
 
@@ -14,23 +21,23 @@ import hmac
 from collections.abc import Mapping
 from datetime import datetime
 
-from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
-
 from kiosk.documents.checks import Check
+from kiosk.documents.chip.certificates import Certificate
+from kiosk.documents.chip.keys import UnusableKey
 from kiosk.documents.chip.signature import (
     SignatureFailure,
     digest,
     issued_by,
     verify_signer_info,
 )
-from kiosk.documents.chip.sod import LDS_SECURITY_OBJECT_OID, SecurityObject
+from kiosk.documents.chip.sod import DEVIATIONS, SecurityObject
 from kiosk.documents.chip.trust import TrustStore
 
 SOD_SIGNATURE = "chip.pa.sod_signature"
 DS_CHAIN = "chip.pa.ds_certificate_chain"
 DS_VALIDITY = "chip.pa.ds_validity"
 CSCA_VALIDITY = "chip.pa.csca_validity"
+CSCA_CURRENT = "chip.pa.csca_current"
 CRL = "chip.pa.crl"
 UNLISTED = "chip.pa.unlisted_data_group"
 
@@ -53,7 +60,7 @@ def passive_authentication(
     step sees a failure rather than a missing check."""
     if sod is None:
         reason = f"no usable EF.SOD: {sod_problem}" if sod_problem else "no EF.SOD"
-        names = [SOD_SIGNATURE, DS_CHAIN, DS_VALIDITY, CSCA_VALIDITY, CRL, UNLISTED]
+        names = [SOD_SIGNATURE, DS_CHAIN, DS_VALIDITY, CSCA_VALIDITY, CSCA_CURRENT, CRL, UNLISTED]
         names += [hash_check_name(n) for n in sorted(data_groups)]
         return [Check(name, False, reason) for name in names]
     ds = sod.signer_certificate
@@ -62,32 +69,47 @@ def passive_authentication(
     checks.append(chain_check)
     checks.append(_validity(DS_VALIDITY, "DS", ds, at))
     if csca is None:
-        checks.append(Check(CSCA_VALIDITY, False, "no trusted CSCA for the DS certificate"))
-        checks.append(Check(CRL, False, "no trusted CSCA for the DS certificate"))
+        for name in (CSCA_VALIDITY, CSCA_CURRENT, CRL):
+            checks.append(Check(name, False, "no trusted CSCA for the DS certificate"))
     else:
-        checks.append(_validity(CSCA_VALIDITY, "CSCA", csca, at))
+        checks.append(_issued_within(ds, csca))
+        checks.append(_validity(CSCA_CURRENT, "CSCA", csca, at))
         checks.append(_revocation(ds, csca, trust, at))
     checks.extend(_hashes(data_groups, sod))
+    checks.extend(
+        Check(name, name not in sod.deviations, _deviation_detail(name, sod)) for name in DEVIATIONS
+    )
     return checks
+
+
+def _deviation_detail(name: str, sod: SecurityObject) -> str:
+    return f"tolerated deviation: {DEVIATIONS[name]}" if name in sod.deviations else "as Doc 9303 specifies"
+
+
+def _issued_within(ds: Certificate | None, csca: Certificate) -> Check:
+    if ds is None:
+        return Check(CSCA_VALIDITY, False, "no DS certificate")
+    issued = ds.not_valid_before
+    if not csca.not_valid_before <= issued <= csca.not_valid_after:
+        return Check(CSCA_VALIDITY, False, f"the DS was issued {issued.date()}, outside the CSCA's validity")
+    return Check(CSCA_VALIDITY, True, f"the CSCA was valid when it issued the DS ({issued.date()})")
 
 
 def _sod_signature(sod: SecurityObject) -> Check:
     if sod.signer_certificate is None:
         return Check(SOD_SIGNATURE, False, sod.signer_certificate_problem)
     try:
-        verify_signer_info(
-            sod.signer, sod.econtent, LDS_SECURITY_OBJECT_OID, sod.signer_certificate.public_key()
-        )
+        verify_signer_info(sod.signer, sod.econtent, sod.content_type, sod.signer_certificate.public_key())
     except SignatureFailure as exc:
         return Check(SOD_SIGNATURE, False, str(exc))
-    except (ValueError, UnsupportedAlgorithm) as exc:  # the DS key itself cannot be loaded
+    except UnusableKey as exc:  # the DS key itself cannot be loaded
         return Check(SOD_SIGNATURE, False, f"the DS public key is unusable: {exc}")
     return Check(SOD_SIGNATURE, True, "the SOD signature verifies with the DS certificate")
 
 
 def _ds_chain(
-    ds: x509.Certificate | None, problem: str, trust: TrustStore | None
-) -> tuple[x509.Certificate | None, Check]:
+    ds: Certificate | None, problem: str, trust: TrustStore | None
+) -> tuple[Certificate | None, Check]:
     if ds is None:
         return None, Check(DS_CHAIN, False, problem)
     if trust is None or not trust.cscas:
@@ -99,7 +121,7 @@ def _ds_chain(
     candidates = trust.issuer_candidates(ds)
     for csca in candidates:
         if issued_by(ds, csca):
-            return csca, Check(DS_CHAIN, True, f"DS signed by CSCA {csca.subject.rfc4514_string()}")
+            return csca, Check(DS_CHAIN, True, f"DS signed by CSCA {csca.subject_text}")
     if candidates:
         return None, Check(
             DS_CHAIN, False, "the DS signature does not verify with any CSCA of its issuer name"
@@ -107,27 +129,16 @@ def _ds_chain(
     return None, Check(DS_CHAIN, False, "the DS issuer is not a trusted CSCA")
 
 
-def _may_sign_documents(ds: x509.Certificate) -> bool:
-    """Doc 9303-12 profile: a document signer has the digitalSignature key usage and is not a CA."""
-    try:
-        extensions = ds.extensions
-    except ValueError:  # duplicate or malformed extensions
-        return False
-    try:
-        if not extensions.get_extension_for_class(x509.KeyUsage).value.digital_signature:
-            return False
-    except x509.ExtensionNotFound:
-        pass  # mandatory in the profile, but some issuers omit it; the CSCA signature still binds the key
-    try:
-        return not extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-    except x509.ExtensionNotFound:
-        return True
+def _may_sign_documents(ds: Certificate) -> bool:
+    """Doc 9303-12 profile: a document signer has the digitalSignature key usage and is not a CA (the key
+    usage is mandatory in the profile, but some issuers omit it; the CSCA signature still binds the key)."""
+    return ds.digital_signature is not False and not ds.is_ca
 
 
-def _validity(name: str, role: str, certificate: x509.Certificate | None, at: datetime) -> Check:
+def _validity(name: str, role: str, certificate: Certificate | None, at: datetime) -> Check:
     if certificate is None:
         return Check(name, False, f"no {role} certificate")
-    start, end = certificate.not_valid_before_utc, certificate.not_valid_after_utc
+    start, end = certificate.not_valid_before, certificate.not_valid_after
     if at < start:
         return Check(name, False, f"{role} certificate not valid before {start.isoformat()}")
     if at > end:
@@ -135,7 +146,7 @@ def _validity(name: str, role: str, certificate: x509.Certificate | None, at: da
     return Check(name, True, f"{role} certificate valid until {end.isoformat()}")
 
 
-def _revocation(ds: x509.Certificate, csca: x509.Certificate, trust: TrustStore, at: datetime) -> Check:
+def _revocation(ds: Certificate, csca: Certificate, trust: TrustStore, at: datetime) -> Check:
     crls = trust.crls_for(csca.subject)
     if not crls:
         if trust.require_crl:
@@ -144,12 +155,11 @@ def _revocation(ds: x509.Certificate, csca: x509.Certificate, trust: TrustStore,
     for crl in crls:
         if not trust.crl_is_authentic(crl):
             return Check(CRL, False, "a CRL naming the CSCA is not signed by the CSCA")
-        next_update = crl.next_update_utc
-        if crl.last_update_utc > at or (next_update is not None and next_update < at):
+        if crl.this_update > at or (crl.next_update is not None and crl.next_update < at):
             return Check(CRL, False, "the CSCA's CRL is not current")
-        revoked = crl.get_revoked_certificate_by_serial_number(ds.serial_number)
+        revoked = crl.revoked.get(ds.serial_number)
         if revoked is not None:
-            return Check(CRL, False, f"the DS certificate was revoked {revoked.revocation_date_utc.date()}")
+            return Check(CRL, False, f"the DS certificate was revoked {revoked.date()}")
     return Check(CRL, True, f"DS not revoked ({len(crls)} current CRL(s) of the CSCA)")
 
 

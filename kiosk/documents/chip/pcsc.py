@@ -1,4 +1,5 @@
-"""Reading a chip through a PC/SC reader (``pyscard``) with Basic Access Control and secure messaging.
+"""Reading a chip through a PC/SC reader (``pyscard``): PACE where EF.CardAccess offers it, Basic Access
+Control otherwise, then secure messaging, Active and Chip Authentication.
 
 :class:`BacChipReader` holds the protocol over any APDU transport; :class:`PcscChipReader` is that reader on
 a PC/SC card connection. The access key comes from the MRZ (printed, OCR-read or typed): document number,
@@ -12,8 +13,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from kiosk.documents.checks import DocumentError
+from kiosk.documents.checks import Check, DocumentError
+from kiosk.documents.chip.active_auth import ChallengeResponse
+from kiosk.documents.chip.chip_auth import (
+    CA_CHECK,
+    CA_ECDH_3DES,
+    NO_CHIP_AUTHENTICATION,
+    aes_set_at,
+    chip_authentication_key,
+    key_agreement,
+    session_keys,
+)
 from kiosk.documents.chip.lds import EMRTD_AID, FILE_IDS
+from kiosk.documents.chip.pace import MRZ_PASSWORD, PaceError, establish, mrz_password, supported_pace
 from kiosk.documents.chip.reader import MAX_FILE_BYTES, ChipReader
 from kiosk.documents.chip.secure_messaging import (
     SecureMessagingError,
@@ -22,7 +34,7 @@ from kiosk.documents.chip.secure_messaging import (
     mutual_authenticate_command,
     open_authentication_response,
 )
-from kiosk.documents.chip.tlv import TlvError
+from kiosk.documents.chip.tlv import TlvError, encode_tlv, iter_tlv
 from kiosk.documents.mrz import MrzRecord, check_digit
 
 DEFAULT_FILES = ("EF.COM", "DG1", "DG2", "DG14", "DG15", "EF.SOD")
@@ -58,12 +70,19 @@ class BacKey:
     def seed(self) -> bytes:
         return bac_key_seed(self.document_number, self.date_of_birth, self.expiry_date, check_digit)
 
+    def pace_password(self) -> bytes:
+        return mrz_password(self.document_number, self.date_of_birth, self.expiry_date)
+
     def __repr__(self) -> str:  # never print the access key material
         return "BacKey(...)"
 
 
 class BacChipReader(ChipReader):
-    """Select the eMRTD application, run BAC, read the files under secure messaging."""
+    """Open the chip with PACE when its EF.CardAccess offers a supported variant (ECDH Generic Mapping),
+    otherwise with BAC; select the eMRTD application and read the files under secure messaging.
+    ``access_control`` says which ran."""
+
+    access_control = ""
 
     def __init__(self, transport: ApduTransport, key: BacKey, files: Sequence[str] = DEFAULT_FILES) -> None:
         self.transport = transport
@@ -71,21 +90,96 @@ class BacChipReader(ChipReader):
         self.file_names = tuple(files)
 
     def read_files(self) -> dict[str, bytes]:
-        _data, status = self.transport.transmit(bytes.fromhex("00A4040C07") + EMRTD_AID)
-        if status != 0x9000:
-            raise DocumentError(f"the card has no eMRTD application (status {status:04X})")
-        session = self._basic_access_control()
+        session = self._pace()
+        if session is None:
+            _data, status = self.transport.transmit(bytes.fromhex("00A4040C07") + EMRTD_AID)
+            if status != 0x9000:
+                raise DocumentError(f"the card has no eMRTD application (status {status:04X})")
+            session = self._basic_access_control()
+            self.access_control = "BAC"
+        else:
+            _, status = self._command(session, 0xA4, 0x04, 0x0C, EMRTD_AID)
+            if status != 0x9000:
+                raise DocumentError(f"the card has no eMRTD application (status {status:04X})")
+            self.access_control = "PACE"
         files: dict[str, bytes] = {}
         try:
             for name in self.file_names:
                 content = self._read_file(session, FILE_IDS[name])
                 if content is not None:
                     files[name] = content
+            if "DG15" in files:
+                self.active_authentication = self._active_authentication(session)
+            if "DG14" in files:
+                self.chip_authentication = self._chip_authentication(session, files["DG14"])
         except (SecureMessagingError, TlvError) as exc:
             raise DocumentError(f"reading the chip failed: {exc}") from exc
         if not files:
             raise DocumentError("the chip returned no files")
         return files
+
+    def _pace(self) -> SessionKeys | None:
+        """PACE with the MRZ password when EF.CardAccess offers a supported variant; None when it offers none
+        (then BAC). A chip that offers PACE and refuses the password raises ChipAccessError."""
+        _, status = self.transport.transmit(bytes.fromhex("00A4020C02011C"))
+        if status != 0x9000:
+            return None
+        head, status = self.transport.transmit(bytes.fromhex("00B0000000"))
+        try:
+            length = _total_length(head) if status in (0x9000, 0x6282) else 0
+        except TlvError:
+            return None
+        content = head
+        while len(content) < length <= MAX_FILE_BYTES:
+            offset = len(content)
+            chunk, status = self.transport.transmit(bytes([0x00, 0xB0, offset >> 8, offset & 0xFF, 0x00]))
+            if status not in (0x9000, 0x6282) or not chunk:
+                return None
+            content += chunk
+        offered = supported_pace(content[:length])
+        if offered is None:
+            return None
+        try:
+            return establish(self.transport.transmit, self.key.pace_password(), MRZ_PASSWORD, *offered)
+        except PaceError as exc:
+            raise ChipAccessError(f"PACE failed: {exc}") from exc
+
+    def _active_authentication(self, session: SessionKeys) -> ChallengeResponse:
+        """INTERNAL AUTHENTICATE with a fresh 8-byte challenge (verified later against DG15)."""
+        challenge = os.urandom(8)
+        response, status = self._command(session, 0x88, 0x00, 0x00, challenge, le=0)
+        return ChallengeResponse(challenge, response, status)
+
+    def _chip_authentication(self, session: SessionKeys, dg14: bytes) -> Check | None:
+        """ECDH with DG14's key (3DES: MSE:Set KAT; AES: MSE:Set AT + GENERAL AUTHENTICATE), then DG14 read
+        again under the agreed keys: only the chip holding the private key answers under them. None when
+        DG14 offers no Chip Authentication."""
+        found = chip_authentication_key(dg14)
+        if isinstance(found, str):
+            return None if found == NO_CHIP_AUTHENTICATION else Check(CA_CHECK, False, found)
+        data, secret = key_agreement(found)
+        if found.protocol == CA_ECDH_3DES:
+            _, status = self._command(session, 0x22, 0x41, 0xA6, data)
+        else:
+            _, status = self._command(session, 0x22, 0x41, 0xA4, aes_set_at(found))
+            if status == 0x9000:
+                point = next(iter(iter_tlv(data))).value  # tag 91's ephemeral point goes in tag 80
+                _, status = self._command(
+                    session, 0x86, 0x00, 0x00, encode_tlv(0x7C, encode_tlv(0x80, point)), le=0
+                )
+        if status != 0x9000:
+            return Check(CA_CHECK, False, f"the chip refused Chip Authentication (status {status:04X})")
+        agreed = session_keys(found.protocol, secret)
+        try:
+            again = self._read_file(agreed, FILE_IDS["DG14"])
+        except (SecureMessagingError, TlvError) as exc:
+            return Check(CA_CHECK, False, f"the chip does not answer under the agreed keys ({exc})")
+        if again != dg14:
+            return Check(CA_CHECK, False, "DG14 read under the agreed keys differs")
+        kind = "3DES" if found.protocol == CA_ECDH_3DES else f"AES-{8 * len(agreed.enc)}"
+        return Check(
+            CA_CHECK, True, f"ECDH on {found.key.description}, {kind}: the chip answers under the agreed keys"
+        )
 
     def _basic_access_control(self) -> SessionKeys:
         rnd_ic, status = self.transport.transmit(bytes.fromhex("0084000008"))
@@ -173,7 +267,9 @@ class PcscTransport:
 
 class PcscChipReader(ChipReader):
     """A chip on a PC/SC reader: the first reader whose name contains ``reader_name`` (default: any) that
-    holds a card, read with BAC."""
+    holds a card, read as :class:`BacChipReader` does (PACE, else BAC)."""
+
+    access_control = ""
 
     def __init__(
         self, key: BacKey, reader_name: str | None = None, files: Sequence[str] = DEFAULT_FILES
@@ -199,7 +295,12 @@ class PcscChipReader(ChipReader):
             except (NoCardException, CardConnectionException):
                 continue
             try:
-                return BacChipReader(PcscTransport(connection), self.key, self.file_names).read_files()
+                reader = BacChipReader(PcscTransport(connection), self.key, self.file_names)
+                files = reader.read_files()
+                self.active_authentication = reader.active_authentication
+                self.chip_authentication = reader.chip_authentication
+                self.access_control = reader.access_control
+                return files
             finally:
                 connection.disconnect()
         raise DocumentError("no card on any PC/SC reader" if available else "no PC/SC reader found")

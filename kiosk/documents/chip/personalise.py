@@ -1,29 +1,36 @@
 """Personalisation for tests and demos: a throw-away PKI (CSCA, document signer, CRL, master list) and the
 chip files of a document (EF.COM, DG1, DG2, DG14, DG15, EF.SOD), valid or tampered in a named way.
 
-Everything here is real cryptography (``cryptography`` keys and certificates, CMS built with ``asn1crypto``);
-the keys are generated on the spot and never meant for production."""
+Everything here is real cryptography (``cryptography`` keys, or pure-Python ECDSA on the curves it lacks;
+certificates, CRLs and CMS built with ``asn1crypto`` so that every encoding states use can be reproduced:
+explicit EC parameters with or without seed, compressed points, NULL or absent algorithm parameters); the
+keys are generated on the spot and never meant for production."""
 
 from __future__ import annotations
 
+import hashlib
 import io
+import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-from asn1crypto import algos, cms, core
+from asn1crypto import algos, cms, core, pem
+from asn1crypto import crl as asn1_crl
 from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 from PIL import Image
 
 from kiosk.documents.chip.biometric import ISO_19794_5, encode_dg2
+from kiosk.documents.chip.chip_auth import CA_ECDH_3DES, PK_ECDH
+from kiosk.documents.chip.curves import Curve, named_curve
+from kiosk.documents.chip.keys import CRYPTOGRAPHY_CURVES
 from kiosk.documents.chip.lds import encode_dg1, encode_dg14, encode_dg15, encode_ef_com
 from kiosk.documents.chip.signature import ECDSA_PLAIN_OIDS, HASHES, digest
 from kiosk.documents.chip.sod import LDS_SECURITY_OBJECT_OID, encode_lds_security_object, wrap_sod
@@ -41,163 +48,317 @@ TAMPERS = (
 )
 _AA_PROTOCOL = "2.23.136.1.1.5"  # id-icao-mrtd-security-aaProtocolObject
 _ECDSA_PLAIN_OIDS = {hash_name: oid for oid, hash_name in ECDSA_PLAIN_OIDS.items()}
-_ECDSA_PLAIN_SHA256 = _ECDSA_PLAIN_OIDS["sha256"]
+
+
+@dataclass(frozen=True)
+class EcKey:
+    """A test EC private key on any prime curve (pure Python), for the curves ``cryptography`` lacks."""
+
+    curve: Curve
+    private: int
+
+    @classmethod
+    def generate(cls, curve: Curve) -> EcKey:
+        return cls(curve, secrets.randbelow(curve.n - 1) + 1)
+
+    def public_point(self) -> tuple[int, int]:
+        return self.curve.public_point(self.private)
+
+
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | EcKey
 
 
 @dataclass(frozen=True)
 class Signer:
-    certificate: x509.Certificate
-    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+    der: bytes  # the certificate, as encoded
+    key: PrivateKey
     algorithm: str  # one of ALGORITHMS
+
+    @property
+    def certificate(self) -> x509.Certificate:
+        """The certificate as ``cryptography`` reads it (which refuses some encodings states use, e.g.
+        ecdsa-with-SHA384 with NULL parameters: use ``der`` for those)."""
+        return x509.load_der_x509_certificate(self.der)
 
 
 @dataclass(frozen=True)
 class Pki:
     csca: Signer
     ds: Signer
-    crl: x509.CertificateRevocationList
+    crl: bytes  # DER
 
 
-def _new_key(algorithm: str) -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey:
+@dataclass(frozen=True)
+class CertificateEncoding:
+    """How a test certificate is written, to reproduce what issuing states do."""
+
+    explicit: bool = False  # EC domain parameters spelled out instead of the curve's name
+    seed: bytes | None = None  # with ``explicit``: the curve seed (Russian certificates carry P-256's)
+    compressed: bool = False  # EC points (key and base point) compressed
+    hash_algorithm: str = "sha256"  # of the issuer's signature
+    parameters: str = "standard"  # signature AlgorithmIdentifier parameters: "standard", "null" or "absent"
+
+
+P256_SEED = bytes.fromhex("C49D360886E704936A6678E1139D26B7819F7E90")  # FIPS 186-4 D.1.2.3
+PARAMETER_STYLES = ("standard", "null", "absent")
+
+
+def _new_key(algorithm: str, curve: str | Curve = "secp256r1") -> PrivateKey:
+    """A key; EC keys on a named curve (by name) or on any ``Curve`` (pure Python where ``cryptography``
+    lacks it)."""
     if algorithm in ("ecdsa", "ecdsa-plain"):
-        return ec.generate_private_key(ec.SECP256R1())
+        curve = named_curve(curve) if isinstance(curve, str) else curve
+        curve_class = CRYPTOGRAPHY_CURVES.get(curve.name or "")
+        return ec.generate_private_key(curve_class()) if curve_class else EcKey.generate(curve)
     if algorithm in ("rsa", "rsa-pss"):
         return rsa.generate_private_key(public_exponent=65537, key_size=2048)
     raise ValueError(f"unknown algorithm {algorithm!r}; expected one of {', '.join(ALGORITHMS)}")
 
 
-def _pss() -> padding.PSS:
-    return padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
-
-
-def _name(country: str, common_name: str) -> x509.Name:
-    return x509.Name(
-        [
-            x509.NameAttribute(NameOID.COUNTRY_NAME, country),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Test Passport Authority"),
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-        ]
+def _public_key_info(key: PrivateKey, encoding: CertificateEncoding) -> asn1_keys.PublicKeyInfo:
+    if isinstance(key, rsa.RSAPrivateKey):
+        spki = key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return asn1_keys.PublicKeyInfo.load(spki)
+    if isinstance(key, EcKey):
+        curve, point = key.curve, key.public_point()
+    else:
+        numbers = key.public_key().public_numbers()
+        curve, point = named_curve(key.curve.name), (numbers.x, numbers.y)
+    if encoding.explicit:
+        shape = {"a": curve.a.to_bytes(curve.size, "big"), "b": curve.b.to_bytes(curve.size, "big")}
+        if encoding.seed is not None:
+            shape["seed"] = encoding.seed
+        domain = {
+            "version": "ecdpVer1",
+            "field_id": {"field_type": "prime_field", "parameters": curve.p},
+            "curve": shape,
+            "base": curve.encode_point((curve.gx, curve.gy), compressed=encoding.compressed),
+            "order": curve.n,
+            "cofactor": curve.h,
+        }
+        parameters = ("specified", domain)
+    elif curve.name is not None:
+        parameters = ("named", curve.name.lower())
+    else:
+        raise ValueError("a curve without a name can only be written with explicit parameters")
+    return asn1_keys.PublicKeyInfo(
+        {
+            "algorithm": {"algorithm": "ec", "parameters": parameters},
+            "public_key": curve.encode_point(point, compressed=encoding.compressed),
+        }
     )
 
 
-def _sign_builder(builder, key, algorithm: str):  # x509 certificate or CRL builder
-    return builder.sign(key, hashes.SHA256(), rsa_padding=_pss() if algorithm == "rsa-pss" else None)
+def _name(country: str, common_name: str) -> asn1_x509.Name:
+    return asn1_x509.Name.build(
+        {"country_name": country, "organization_name": "Test Passport Authority", "common_name": common_name}
+    )
+
+
+def _algorithm_identifier(signer: Signer, encoding: CertificateEncoding) -> algos.SignedDigestAlgorithm:
+    algorithm = signer.algorithm
+    algorithm = "ecdsa" if algorithm == "ecdsa-plain" else algorithm  # certificates use X9.62 signatures
+    identifier = algos.SignedDigestAlgorithm(_signature_algorithm(algorithm, encoding.hash_algorithm))
+    if encoding.parameters == "null" and algorithm != "rsa-pss":
+        identifier["parameters"] = core.Null()
+    elif encoding.parameters == "absent" and algorithm != "rsa-pss":
+        identifier = algos.SignedDigestAlgorithm.load(encode_tlv(0x30, identifier["algorithm"].dump()))
+    elif encoding.parameters not in PARAMETER_STYLES:
+        raise ValueError(f"unknown parameter style {encoding.parameters!r}")
+    return identifier
+
+
+def _certificate(
+    subject: asn1_x509.Name,
+    key: PrivateKey,
+    issuer: Signer | None,
+    algorithm: str,
+    extensions: list[dict],
+    start: datetime,
+    validity: timedelta,
+    encoding: CertificateEncoding,
+) -> Signer:
+    """A certificate for ``key`` signed by ``issuer`` (or self-signed), written as ``encoding`` says."""
+    spki = _public_key_info(key, encoding)
+    key_id = hashlib.sha1(spki["public_key"].contents[1:]).digest()  # RFC 5280 4.2.1.2 method 1
+    signing = issuer or Signer(b"", key, algorithm)
+    issuer_name = subject if issuer is None else _certificate_of(issuer)["tbs_certificate"]["subject"]
+    authority = key_id if issuer is None else _certificate_of(issuer).key_identifier
+    identifier = _algorithm_identifier(signing, encoding)
+    extensions = [
+        *extensions,
+        {"extn_id": "key_identifier", "critical": False, "extn_value": key_id},
+        {
+            "extn_id": "authority_key_identifier",
+            "critical": False,
+            "extn_value": {"key_identifier": authority},
+        },
+    ]
+    tbs = asn1_x509.TbsCertificate(
+        {
+            "version": "v3",
+            "serial_number": x509.random_serial_number(),
+            "signature": identifier,
+            "issuer": issuer_name,
+            "validity": {
+                "not_before": asn1_x509.Time(name="utc_time", value=start.replace(microsecond=0)),
+                "not_after": asn1_x509.Time(name="utc_time", value=(start + validity).replace(microsecond=0)),
+            },
+            "subject": subject,
+            "subject_public_key_info": spki,
+            "extensions": extensions,
+        }
+    )
+    signature = _sign(signing, tbs.dump(), encoding.hash_algorithm)
+    certificate = asn1_x509.Certificate(
+        {"tbs_certificate": tbs, "signature_algorithm": identifier, "signature_value": signature}
+    )
+    return Signer(certificate.dump(), key, algorithm)
+
+
+def _certificate_of(signer: Signer) -> asn1_x509.Certificate:
+    return asn1_x509.Certificate.load(signer.der)
 
 
 def create_csca(
     country: str = "UT",
     *,
     algorithm: str = "ecdsa",
+    curve: str | Curve = "secp256r1",
+    encoding: CertificateEncoding | None = None,
     common_name: str = "Test CSCA",
     not_before: datetime | None = None,
     validity: timedelta = timedelta(days=365 * 15),
 ) -> Signer:
-    """A self-signed Country Signing CA."""
-    key = _new_key(algorithm)
+    """A self-signed Country Signing CA (EC keys on ``curve``, a name of :data:`curves.NAMED_CURVES`)."""
+    key = _new_key(algorithm, curve)
+    extensions = [
+        {
+            "extn_id": "basic_constraints",
+            "critical": True,
+            "extn_value": {"ca": True, "path_len_constraint": 0},
+        },
+        {"extn_id": "key_usage", "critical": True, "extn_value": {"key_cert_sign", "crl_sign"}},
+    ]
     start = not_before or datetime.now(UTC) - timedelta(days=30)
     name = _name(country, common_name)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + validity)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    return _certificate(
+        name, key, None, algorithm, extensions, start, validity, encoding or CertificateEncoding()
     )
-    return Signer(_sign_builder(builder, key, algorithm), key, algorithm)
 
 
 def create_document_signer(
     csca: Signer,
     *,
     algorithm: str | None = None,
+    curve: str | Curve | None = None,
+    encoding: CertificateEncoding | None = None,
     common_name: str = "Test Document Signer",
     not_before: datetime | None = None,
     validity: timedelta = timedelta(days=365 * 11),
 ) -> Signer:
-    """A document signer certificate issued by ``csca`` (same algorithm unless given)."""
+    """A document signer certificate issued by ``csca`` (same algorithm and curve unless given)."""
     algorithm = algorithm or csca.algorithm
-    key = _new_key(algorithm)
+    key = _new_key(algorithm, curve or _curve_of(csca.key))
     start = not_before or datetime.now(UTC) - timedelta(days=10)
-    country = csca.certificate.subject.get_attributes_for_oid(NameOID.COUNTRY_NAME)[0].value
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(str(country), common_name))
-        .issuer_name(csca.certificate.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + validity)
-        .add_extension(
-            x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True
-        )
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(csca.key.public_key()), critical=False
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    subject_of_csca = _certificate_of(csca)["tbs_certificate"]["subject"]
+    country = subject_of_csca.native.get("country_name", "UT")
+    extensions = [{"extn_id": "key_usage", "critical": True, "extn_value": {"digital_signature"}}]
+    name = _name(country, common_name)
+    return _certificate(
+        name, key, csca, algorithm, extensions, start, validity, encoding or CertificateEncoding()
     )
-    return Signer(_sign_builder(builder, csca.key, csca.algorithm), key, algorithm)
+
+
+def _curve_of(key: PrivateKey) -> Curve:
+    if isinstance(key, EcKey):
+        return key.curve
+    return named_curve(key.curve.name if isinstance(key, ec.EllipticCurvePrivateKey) else "secp256r1")
 
 
 def create_crl(
     issuer: Signer,
     *,
-    revoked: Iterable[x509.Certificate] = (),
-    issuer_name: x509.Name | None = None,
+    revoked: Iterable[Signer | x509.Certificate] = (),
+    issuer_name: asn1_x509.Name | x509.Name | None = None,
     last_update: datetime | None = None,
     next_update: datetime | None = None,
-) -> x509.CertificateRevocationList:
-    """A CRL signed by ``issuer`` revoking ``revoked``; ``issuer_name`` overrides the name it claims."""
+    encoding: CertificateEncoding | None = None,
+) -> bytes:
+    """A DER CRL signed by ``issuer`` revoking ``revoked``; ``issuer_name`` overrides the name it claims."""
+    encoding = encoding or CertificateEncoding()
     now = datetime.now(UTC)
-    last = last_update or now - timedelta(days=1)
-    builder = (
-        x509.CertificateRevocationListBuilder()
-        .issuer_name(issuer_name or issuer.certificate.subject)
-        .last_update(last)
-        .next_update(next_update or last + timedelta(days=90))
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), critical=False
-        )
-        .add_extension(x509.CRLNumber(1), critical=False)
+    last = (last_update or now - timedelta(days=1)).replace(microsecond=0)
+    if isinstance(issuer_name, x509.Name):
+        issuer_name = asn1_x509.Name.load(issuer_name.public_bytes())
+    identifier = _algorithm_identifier(issuer, encoding)
+    serials = [
+        r.serial_number if isinstance(r, x509.Certificate) else _certificate_of(r).serial_number
+        for r in revoked
+    ]
+    tbs = asn1_crl.TbsCertList(
+        {
+            "version": "v2",
+            "signature": identifier,
+            "issuer": issuer_name or _certificate_of(issuer)["tbs_certificate"]["subject"],
+            "this_update": asn1_x509.Time(name="utc_time", value=last),
+            "next_update": asn1_x509.Time(
+                name="utc_time", value=(next_update or last + timedelta(days=90)).replace(microsecond=0)
+            ),
+            "revoked_certificates": [
+                {"user_certificate": serial, "revocation_date": asn1_x509.Time(name="utc_time", value=last)}
+                for serial in serials
+            ],
+            "crl_extensions": [
+                {
+                    "extn_id": "authority_key_identifier",
+                    "critical": False,
+                    "extn_value": {"key_identifier": _certificate_of(issuer).key_identifier},
+                },
+                {"extn_id": "crl_number", "critical": False, "extn_value": 1},
+            ],
+        }
     )
-    for certificate in revoked:
-        builder = builder.add_revoked_certificate(
-            x509.RevokedCertificateBuilder()
-            .serial_number(certificate.serial_number)
-            .revocation_date(last)
-            .build()
-        )
-    return _sign_builder(builder, issuer.key, issuer.algorithm)
+    signature = _sign(issuer, tbs.dump(), encoding.hash_algorithm)
+    return asn1_crl.CertificateList(
+        {"tbs_cert_list": tbs, "signature_algorithm": identifier, "signature": signature}
+    ).dump()
 
 
-def create_pki(country: str = "UT", *, algorithm: str = "ecdsa") -> Pki:
+def create_pki(country: str = "UT", *, algorithm: str = "ecdsa", curve: str = "secp256r1") -> Pki:
     """A CSCA, a document signer it issued and its (empty) CRL."""
-    csca = create_csca(country, algorithm=algorithm)
+    csca = create_csca(country, algorithm=algorithm, curve=curve)
     ds = create_document_signer(csca)
     return Pki(csca, ds, create_crl(csca))
 
 
+def _der(item: x509.Certificate | x509.CertificateRevocationList | Signer | bytes) -> bytes:
+    if isinstance(item, bytes):
+        return item
+    if isinstance(item, Signer):
+        return item.der
+    return item.public_bytes(serialization.Encoding.DER)
+
+
 def write_trust_folder(
-    folder: Path, cscas: Iterable[x509.Certificate], crls: Iterable[x509.CertificateRevocationList] = ()
+    folder: Path,
+    cscas: Iterable[x509.Certificate | Signer | bytes],
+    crls: Iterable[x509.CertificateRevocationList | bytes] = (),
 ) -> Path:
     """CSCA certificates (``csca-N.cer``, DER) and CRLs (``csca-N.crl``) in the layout TrustStore reads."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for i, certificate in enumerate(cscas):
-        (folder / f"csca-{i}.cer").write_bytes(certificate.public_bytes(serialization.Encoding.DER))
+        (folder / f"csca-{i}.cer").write_bytes(_der(certificate))
     for i, crl in enumerate(crls):
-        (folder / f"csca-{i}.crl").write_bytes(crl.public_bytes(serialization.Encoding.DER))
+        (folder / f"csca-{i}.crl").write_bytes(_der(crl))
     return folder
 
 
-def _signature_algorithm(signer: Signer, hash_algorithm: str) -> dict:
-    if signer.algorithm == "rsa-pss":
+def _signature_algorithm(algorithm: str, hash_algorithm: str) -> dict:
+    if algorithm == "rsa-pss":
         return {
             "algorithm": "rsassa_pss",
             "parameters": {
@@ -207,25 +368,37 @@ def _signature_algorithm(signer: Signer, hash_algorithm: str) -> dict:
                 "trailer_field": "trailer_field_bc",
             },
         }
-    if signer.algorithm == "ecdsa-plain":
+    if algorithm == "ecdsa-plain":
         return {"algorithm": _ECDSA_PLAIN_OIDS[hash_algorithm]}
-    suffix = "ecdsa" if signer.algorithm == "ecdsa" else "rsa"
+    suffix = "ecdsa" if algorithm == "ecdsa" else "rsa"
     return {"algorithm": f"{hash_algorithm}_{suffix}"}
 
 
 def _sign(signer: Signer, data: bytes, hash_algorithm: str) -> bytes:
+    """A DER (X9.62) ECDSA or an RSA signature of ``data`` by the signer's key."""
     hash_ = HASHES[hash_algorithm]()
-    if signer.algorithm in ("ecdsa", "ecdsa-plain"):
-        return signer.key.sign(data, ec.ECDSA(hash_))
+    key = signer.key
+    if isinstance(key, EcKey):
+        return encode_dss_signature(*key.curve.sign(key.private, digest(hash_algorithm, data)))
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return key.sign(data, ec.ECDSA(hash_))
     if signer.algorithm == "rsa-pss":
         pad = padding.PSS(mgf=padding.MGF1(HASHES[hash_algorithm]()), salt_length=hash_.digest_size)
-        return signer.key.sign(data, pad, hash_)
-    return signer.key.sign(data, padding.PKCS1v15(), hash_)
+        return key.sign(data, pad, hash_)
+    return key.sign(data, padding.PKCS1v15(), hash_)
 
 
-def sign_cms(econtent: bytes, content_type: str, signer: Signer, hash_algorithm: str = "sha256") -> bytes:
-    """CMS ContentInfo(SignedData) over ``econtent``, with signed attributes and the signer certificate."""
-    cert = asn1_x509.Certificate.load(signer.certificate.public_bytes(serialization.Encoding.DER))
+def sign_cms(
+    econtent: bytes,
+    content_type: str,
+    signer: Signer,
+    hash_algorithm: str = "sha256",
+    *,
+    sid_issuer: asn1_x509.Name | None = None,
+) -> bytes:
+    """CMS ContentInfo(SignedData) over ``econtent``, with signed attributes and the signer certificate.
+    ``sid_issuer``: the issuer name the signer info gives (default: the certificate's, as encoded)."""
+    cert = asn1_x509.Certificate.load(signer.der)
     signed_attrs = cms.CMSAttributes(
         [
             {"type": "content_type", "values": [content_type]},
@@ -235,19 +408,19 @@ def sign_cms(econtent: bytes, content_type: str, signer: Signer, hash_algorithm:
     signature = _sign(signer, signed_attrs.dump(), hash_algorithm)
     if signer.algorithm == "ecdsa-plain":
         r, s = decode_dss_signature(signature)
-        size = (signer.key.curve.key_size + 7) // 8
+        size = _curve_of(signer.key).order_size
         signature = r.to_bytes(size, "big") + s.to_bytes(size, "big")
     signer_info = {
         "version": "v1",
         "sid": {
             "issuer_and_serial_number": {
-                "issuer": cert["tbs_certificate"]["issuer"],
+                "issuer": sid_issuer or cert["tbs_certificate"]["issuer"],
                 "serial_number": cert["tbs_certificate"]["serial_number"],
             }
         },
         "digest_algorithm": {"algorithm": hash_algorithm},
         "signed_attrs": signed_attrs,
-        "signature_algorithm": _signature_algorithm(signer, hash_algorithm),
+        "signature_algorithm": _signature_algorithm(signer.algorithm, hash_algorithm),
         "signature": signature,
     }
     signed_data = cms.SignedData(
@@ -265,10 +438,10 @@ def sign_cms(econtent: bytes, content_type: str, signer: Signer, hash_algorithm:
     return cms.ContentInfo({"content_type": "signed_data", "content": signed_data}).dump()
 
 
-def create_master_list(cscas: Sequence[x509.Certificate], signer: Signer) -> bytes:
-    """An ICAO CSCA master list (CMS SignedData) listing ``cscas``, signed by ``signer``."""
-    certificates = [asn1_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER)) for c in cscas]
-    econtent = CscaMasterList({"version": 0, "cert_list": certificates}).dump()
+def create_master_list(cscas: Sequence[x509.Certificate | Signer | bytes], signer: Signer) -> bytes:
+    """An ICAO CSCA master list (CMS SignedData) listing ``cscas`` (any DER, even malformed, as real lists
+    carry a few), signed by ``signer``."""
+    econtent = CscaMasterList({"version": 0, "cert_list": [core.Any.load(_der(c)) for c in cscas]}).dump()
     return sign_cms(econtent, MASTER_LIST_OID, signer)
 
 
@@ -285,11 +458,25 @@ def encode_portrait(portrait_bgr: np.ndarray, image_format: str = "jpeg") -> byt
     return buffer.getvalue()
 
 
-def active_authentication_infos() -> bytes:
-    """SecurityInfos with one ActiveAuthenticationInfo (protocol, version 1, ecdsa-plain-SHA256)."""
+def active_authentication_infos(
+    hash_algorithm: str = "sha256", ca_public_key_info: bytes | None = None, ca_protocol: str = CA_ECDH_3DES
+) -> bytes:
+    """SecurityInfos: an ActiveAuthenticationInfo (protocol, version 1, ecdsa-plain-<hash>) and, with
+    ``ca_public_key_info`` (DER SubjectPublicKeyInfo of an EC key), Chip Authentication by ECDH with the
+    ``ca_protocol`` variant (3DES or AES)."""
     info = core.ObjectIdentifier(_AA_PROTOCOL).dump() + core.Integer(1).dump()
-    info += core.ObjectIdentifier(_ECDSA_PLAIN_SHA256).dump()
-    return encode_tlv(0x31, encode_tlv(0x30, info))
+    info += core.ObjectIdentifier(_ECDSA_PLAIN_OIDS[hash_algorithm]).dump()
+    infos = [encode_tlv(0x30, info)]
+    if ca_public_key_info is not None:
+        infos.append(encode_tlv(0x30, core.ObjectIdentifier(PK_ECDH).dump() + ca_public_key_info))
+        infos.append(encode_tlv(0x30, core.ObjectIdentifier(ca_protocol).dump() + core.Integer(1).dump()))
+    return encode_tlv(0x31, b"".join(sorted(infos)))  # DER orders a SET OF by encoding
+
+
+def _ca_public_key_info(key: ec.EllipticCurvePrivateKey | EcKey | None) -> bytes | None:
+    if key is None:
+        return None
+    return _public_key_info(key, CertificateEncoding(explicit=True)).dump()  # as German chips: explicit
 
 
 def _spoil_face_container(dg2: bytes) -> bytes:
@@ -314,9 +501,20 @@ def personalise_chip(
     container: str = ISO_19794_5,
     hash_algorithm: str = "sha256",
     tamper: str | None = None,
+    content_type: str = LDS_SECURITY_OBJECT_OID,
+    sid_issuer: asn1_x509.Name | None = None,
+    aa_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | None = None,
+    aa_hash_algorithm: str = "sha256",
+    ca_key: ec.EllipticCurvePrivateKey | EcKey | None = None,
+    ca_protocol: str = CA_ECDH_3DES,
 ) -> dict[str, bytes]:
     """The chip files of a document: EF.COM, DG1 (``mrz_lines``), DG2 (the portrait), DG14, DG15 and EF.SOD
-    signed by ``ds``; ``tamper`` (one of TAMPERS) spoils them in that named way."""
+    signed by ``ds``; ``tamper`` (one of TAMPERS) spoils them in that named way. ``content_type`` and
+    ``sid_issuer`` reproduce SODs of states that carry the LDS security object as id-data or name the
+    signer's issuer otherwise than its certificate does. ``aa_key``: the Active Authentication key whose
+    public half DG15 holds (default: a throw-away P-256 key); DG14 names ``aa_hash_algorithm`` for ECDSA.
+    ``ca_key``: the Chip Authentication key whose public half DG14 offers, for ``ca_protocol`` (ECDH with
+    3DES or AES)."""
     if tamper is not None and tamper not in TAMPERS:
         raise ValueError(f"unknown tamper {tamper!r}; expected one of {', '.join(TAMPERS)}")
     image = encode_portrait(portrait_bgr, image_format)
@@ -324,20 +522,24 @@ def personalise_chip(
     dg2 = encode_dg2(image, width, height, container)
     if tamper == "dg2_container":
         dg2 = _spoil_face_container(dg2)
-    aa_key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    aa_public = (aa_key or ec.generate_private_key(ec.SECP256R1())).public_key()
     groups = {
         1: encode_dg1(tuple(mrz_lines)),
         2: dg2,
-        14: encode_dg14(active_authentication_infos()),
+        14: encode_dg14(
+            active_authentication_infos(aa_hash_algorithm, _ca_public_key_info(ca_key), ca_protocol)
+        ),
         15: encode_dg15(
-            aa_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+            aa_public.public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
         ),
     }
     hashes_ = {n: digest(hash_algorithm, data) for n, data in groups.items()}
     if tamper == "sod_missing_dg2":
         del hashes_[2]
     econtent = encode_lds_security_object(hash_algorithm, hashes_, "0108")
-    sod = wrap_sod(sign_cms(econtent, LDS_SECURITY_OBJECT_OID, ds, hash_algorithm))
+    sod = wrap_sod(sign_cms(econtent, content_type, ds, hash_algorithm, sid_issuer=sid_issuer))
     if tamper == "sod_signature":
         sod = _flip(sod, len(sod) - 10)  # the signature value is the last field of EF.SOD
     elif tamper == "sod_truncated":
@@ -358,7 +560,7 @@ def write_pki(folder: Path, pki: Pki) -> Path:
     write_trust_folder(folder / "trust", [pki.csca.certificate], [pki.crl])
     signer = folder / "signer"
     signer.mkdir(parents=True, exist_ok=True)
-    (signer / "ds.pem").write_bytes(pki.ds.certificate.public_bytes(serialization.Encoding.PEM))
+    (signer / "ds.pem").write_bytes(pem.armor("CERTIFICATE", pki.ds.der))
     key = pki.ds.key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
@@ -375,7 +577,7 @@ def load_signer(folder: Path) -> Signer:
     if (folder / "signer").is_dir():
         folder = folder / "signer"
     try:
-        certificate = x509.load_pem_x509_certificate((folder / "ds.pem").read_bytes())
+        _, _, certificate = pem.unarmor((folder / "ds.pem").read_bytes())
         key = serialization.load_pem_private_key((folder / "ds.key").read_bytes(), password=None)
         algorithm = (folder / "algorithm").read_text().strip()
     except OSError as exc:
@@ -383,49 +585,3 @@ def load_signer(folder: Path) -> Signer:
     if algorithm not in ALGORITHMS or not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
         raise ValueError(f"{folder}: unsupported signer algorithm {algorithm!r}")
     return Signer(certificate, key, algorithm)
-
-
-# NIST P-256 domain parameters (FIPS 186-4, D.1.2.3), for certificates with explicit EC parameters.
-_P256_PRIME = int("FFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF", 16)
-_P256_B = int("5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B", 16)
-_P256_ORDER = int("FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551", 16)
-
-
-def with_explicit_ec_parameters(subject: Signer, issuer: Signer | None = None) -> Signer:
-    """``subject`` with its certificate re-encoded to carry explicit P-256 domain parameters instead of the
-    curve's name (as many eMRTD PKIs do), re-signed by ``issuer`` (default: itself, for a CSCA)."""
-    if not isinstance(subject.key, ec.EllipticCurvePrivateKey) or subject.key.curve.name != "secp256r1":
-        raise ValueError("explicit parameters are only produced for P-256 keys")
-    issuer = issuer or subject
-    generator = ec.derive_private_key(1, ec.SECP256R1()).public_key()
-    point = subject.key.public_key().public_bytes(
-        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-    )
-    domain = {
-        "version": "ecdpVer1",
-        "field_id": {"field_type": "prime_field", "parameters": _P256_PRIME},
-        "curve": {
-            "a": (_P256_PRIME - 3).to_bytes(32, "big"),
-            "b": _P256_B.to_bytes(32, "big"),
-        },
-        "base": generator.public_bytes(
-            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-        ),
-        "order": _P256_ORDER,
-        "cofactor": 1,
-    }
-    spki = asn1_keys.PublicKeyInfo(
-        {"algorithm": {"algorithm": "ec", "parameters": ("specified", domain)}, "public_key": point}
-    )
-    original = asn1_x509.Certificate.load(subject.certificate.public_bytes(serialization.Encoding.DER))
-    tbs = original["tbs_certificate"]
-    tbs["subject_public_key_info"] = spki
-    signature = _sign(issuer, tbs.dump(force=True), "sha256")
-    certificate = asn1_x509.Certificate(
-        {
-            "tbs_certificate": tbs,
-            "signature_algorithm": original["signature_algorithm"],
-            "signature_value": signature,
-        }
-    )
-    return Signer(x509.load_der_x509_certificate(certificate.dump()), subject.key, subject.algorithm)

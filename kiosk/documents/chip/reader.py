@@ -6,14 +6,20 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from pathlib import Path
 
-from kiosk.documents.checks import DocumentError
+from kiosk.documents.checks import Check, DocumentError
+from kiosk.documents.chip.active_auth import ChallengeResponse
 
 CHIP_FILE_NAMES = ("EF.COM", *(f"DG{n}" for n in range(1, 17)), "EF.SOD")
 MAX_FILE_BYTES = 1 << 20  # no LDS file is anywhere near 1 MiB (the largest, DG2, is ~15-100 kB)
 
 
 class ChipReader(ABC):
-    """A source of eMRTD chip files."""
+    """A source of eMRTD chip files. A reader talking to a live chip also records, while reading, the chip's
+    answer to an Active Authentication challenge (``active_authentication``, when it has DG15) and the
+    outcome of Chip Authentication (``chip_authentication``, when its DG14 offers it)."""
+
+    active_authentication: ChallengeResponse | None = None
+    chip_authentication: Check | None = None
 
     @abstractmethod
     def read_files(self) -> dict[str, bytes]:

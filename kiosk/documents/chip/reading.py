@@ -1,5 +1,7 @@
 """``read_chip``: parse every chip file, decode the portrait and run passive authentication, turning each
-step into a named :class:`Check` (``chip.parse.*``, ``chip.dg2.image_decoded``, ``chip.pa.*``).
+step into a named :class:`Check` (``chip.parse.*``, ``chip.dg2.image_decoded``, ``chip.pa.*``, and
+``chip.aa.signature`` / ``chip.ca.key_agreement`` when a live chip was challenged for Active / Chip
+Authentication).
 
 Malformed input of any kind (truncated, wrong tags, bad ASN.1, undecodable image) yields failed checks,
 never an exception; only a chip that cannot be read at all raises DocumentError."""
@@ -15,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from kiosk.documents.checks import Check
+from kiosk.documents.chip.active_auth import verify_active_authentication
 from kiosk.documents.chip.biometric import FaceImage, decode_portrait, parse_dg2
 from kiosk.documents.chip.lds import parse_dg1_lines, parse_dg14, parse_dg15, parse_ef_com
 from kiosk.documents.chip.passive_auth import passive_authentication
@@ -134,6 +137,12 @@ def read_chip(
     else:
         checks.append(Check("chip.parse.sod", False, sod_problem))
     checks.extend(passive_authentication(data_groups, sod, trust, at=when, sod_problem=sod_problem))
+    if reader.active_authentication is not None and 15 in data_groups:
+        checks.append(
+            verify_active_authentication(data_groups[15], data_groups.get(14), reader.active_authentication)
+        )
+    if reader.chip_authentication is not None:
+        checks.append(reader.chip_authentication)
 
     return ChipReading(
         dg1=dg1,

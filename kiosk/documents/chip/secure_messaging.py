@@ -1,4 +1,4 @@
-"""Basic Access Control and 3DES secure messaging (ICAO Doc 9303 part 11, sections 4.3 and 9.8).
+"""Basic Access Control and secure messaging, 3DES and AES (ICAO Doc 9303 part 11, sections 4.3 and 9.8).
 
 Both sides of the protocol live here, the inspection system's and the chip's, so the PC/SC reader and the
 software card used to test it share the same primitives: key derivation from the MRZ, ISO/IEC 9797-1
@@ -13,7 +13,8 @@ import hmac
 from dataclasses import dataclass
 
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
-from cryptography.hazmat.primitives.ciphers import Cipher, modes
+from cryptography.hazmat.primitives import cmac
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from kiosk.documents.chip.tlv import TlvError, encode_tlv, iter_tlv
 from kiosk.errors import KioskError
@@ -27,10 +28,10 @@ class SecureMessagingError(KioskError):
     code = "CHIP_SECURE_MESSAGING"
 
 
-def pad(data: bytes) -> bytes:
-    """ISO/IEC 9797-1 padding method 2 to a multiple of 8 bytes."""
+def pad(data: bytes, block: int = 8) -> bytes:
+    """ISO/IEC 9797-1 padding method 2 to a multiple of ``block`` bytes."""
     data = data + b"\x80"
-    return data + bytes(-len(data) % 8)
+    return data + bytes(-len(data) % block)
 
 
 def unpad(data: bytes) -> bytes:
@@ -84,49 +85,78 @@ def retail_mac(key: bytes, data: bytes) -> bytes:
 
 @dataclass
 class SessionKeys:
+    """Secure-messaging keys and send sequence counter: 3DES (BAC, Chip Authentication; 8-byte SSC, retail
+    MAC, zero IV) or AES (PACE; 16-byte SSC, CMAC, IV = E(KS_enc, SSC), Doc 9303-11 9.8.6)."""
+
     enc: bytes
     mac: bytes
-    ssc: int  # send sequence counter, 8 bytes
+    ssc: int  # send sequence counter
+    cipher: str = "3des"  # or "aes"
 
     @classmethod
     def from_seed(cls, seed: bytes, ssc: int) -> SessionKeys:
         return cls(derive_key(seed, 1), derive_key(seed, 2), ssc)
 
-    def _next_ssc(self) -> bytes:
-        self.ssc = (self.ssc + 1) % (1 << 64)
-        return self.ssc.to_bytes(8, "big")
+    @property
+    def _block(self) -> int:
+        return 16 if self.cipher == "aes" else 8
 
-    def _mac(self, data: bytes) -> bytes:
-        return retail_mac(self.mac, pad(self._next_ssc() + data))
+    def _next_ssc(self) -> bytes:
+        bits = 8 * self._block
+        self.ssc = (self.ssc + 1) % (1 << bits)
+        return self.ssc.to_bytes(self._block, "big")
+
+    def _mac(self, ssc: bytes, data: bytes) -> bytes:
+        message = pad(ssc + data, self._block)
+        if self.cipher == "aes":
+            mac = cmac.CMAC(algorithms.AES(self.mac))
+            mac.update(message)
+            return mac.finalize()[:8]
+        return retail_mac(self.mac, message)
+
+    def _cbc(self, ssc: bytes) -> Cipher:
+        if self.cipher == "aes":
+            iv_encryptor = Cipher(algorithms.AES(self.enc), modes.ECB()).encryptor()
+            return Cipher(algorithms.AES(self.enc), modes.CBC(iv_encryptor.update(ssc)))
+        return Cipher(_two_key(self.enc), modes.CBC(_ZERO_IV))
+
+    def _encrypt(self, ssc: bytes, data: bytes) -> bytes:
+        encryptor = self._cbc(ssc).encryptor()
+        return b"\x01" + encryptor.update(pad(data, self._block)) + encryptor.finalize()
+
+    def _decrypt(self, ssc: bytes, data: bytes) -> bytes:
+        if not data.startswith(b"\x01"):
+            raise SecureMessagingError("unknown padding indicator in DO'87'")
+        if (len(data) - 1) % self._block:
+            raise SecureMessagingError("encrypted data is not a whole number of blocks")
+        decryptor = self._cbc(ssc).decryptor()
+        return unpad(decryptor.update(data[1:]) + decryptor.finalize())
 
     # Inspection-system side
 
     def wrap_command(
         self, cla: int, ins: int, p1: int, p2: int, data: bytes = b"", le: int | None = None
     ) -> bytes:
+        ssc = self._next_ssc()
         header = bytes([cla | 0x0C, ins, p1, p2])
         body = b""
         if data:
-            body += encode_tlv(0x87, b"\x01" + encrypt(self.enc, pad(data)))
+            body += encode_tlv(0x87, self._encrypt(ssc, data))
         if le is not None:
             body += encode_tlv(0x97, bytes([le & 0xFF]))
-        body += encode_tlv(0x8E, self._mac(pad(header) + body))
+        body += encode_tlv(0x8E, self._mac(ssc, pad(header, self._block) + body))
         return header + bytes([len(body)]) + body + b"\x00"
 
     def unwrap_response(self, response: bytes) -> tuple[bytes, int]:
         """(data, status word) of a protected response; SecureMessagingError when its MAC is wrong."""
+        ssc = self._next_ssc()
         objects = _objects(response)
         if 0x8E not in objects or 0x99 not in objects:
             raise SecureMessagingError("protected response lacks its status or MAC")
         covered = b"".join(encode_tlv(tag, objects[tag]) for tag in (0x87, 0x99) if tag in objects)
-        if not hmac.compare_digest(self._mac(covered), objects[0x8E]):
+        if not hmac.compare_digest(self._mac(ssc, covered), objects[0x8E]):
             raise SecureMessagingError("the response MAC does not verify")
-        data = b""
-        if 0x87 in objects:
-            encrypted = objects[0x87]
-            if not encrypted.startswith(b"\x01"):
-                raise SecureMessagingError("unknown padding indicator in DO'87'")
-            data = unpad(decrypt(self.enc, encrypted[1:]))
+        data = self._decrypt(ssc, objects[0x87]) if 0x87 in objects else b""
         return data, int.from_bytes(objects[0x99], "big")
 
     # Chip side
@@ -135,24 +165,24 @@ class SessionKeys:
         """(header with plain CLA, data, Le) of a protected command; SecureMessagingError on a bad MAC."""
         if len(apdu) < 6 or not apdu[0] & 0x0C:
             raise SecureMessagingError("command is not protected")
+        ssc = self._next_ssc()
         header, length = apdu[:4], apdu[4]
         body = apdu[5 : 5 + length]
         objects = _objects(body)
         if 0x8E not in objects:
             raise SecureMessagingError("protected command lacks its MAC")
         covered = body[: body.rindex(encode_tlv(0x8E, objects[0x8E]))]
-        if not hmac.compare_digest(self._mac(pad(header) + covered), objects[0x8E]):
+        if not hmac.compare_digest(self._mac(ssc, pad(header, self._block) + covered), objects[0x8E]):
             raise SecureMessagingError("the command MAC does not verify")
-        data = b""
-        if 0x87 in objects:
-            data = unpad(decrypt(self.enc, objects[0x87][1:]))
+        data = self._decrypt(ssc, objects[0x87]) if 0x87 in objects else b""
         le = objects[0x97][0] if 0x97 in objects else None
         return bytes([header[0] & ~0x0C & 0xFF]) + header[1:], data, le
 
     def wrap_response(self, data: bytes, status: int) -> bytes:
-        body = encode_tlv(0x87, b"\x01" + encrypt(self.enc, pad(data))) if data else b""
+        ssc = self._next_ssc()
+        body = encode_tlv(0x87, self._encrypt(ssc, data)) if data else b""
         body += encode_tlv(0x99, status.to_bytes(2, "big"))
-        return body + encode_tlv(0x8E, self._mac(body)) + b"\x90\x00"
+        return body + encode_tlv(0x8E, self._mac(ssc, body)) + b"\x90\x00"
 
 
 def _objects(data: bytes) -> dict[int, bytes]:

@@ -1,18 +1,26 @@
-"""Signature verification for CMS SignedData (EF.SOD, master lists): RSA PKCS#1 v1.5, RSA-PSS and ECDSA
-(X9.62 DER signatures and the BSI TR-03111 "plain" r||s format some issuing states use)."""
+"""Signature verification for CMS SignedData (EF.SOD, master lists), certificates and CRLs: RSA PKCS#1 v1.5,
+RSA-PSS and ECDSA (X9.62 DER signatures and the BSI TR-03111 "plain" r||s format some issuing states use) on
+the keys of :mod:`kiosk.documents.chip.keys` (any named or explicit prime curve)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 
-from asn1crypto import cms
-from cryptography import x509
+from asn1crypto import algos, cms, core
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from kiosk.documents.chip.certificates import (
+    Certificate,
+    CertificateError,
+    Crl,
+    load_certificate,
+    same_attributes_reordered,
+    same_name,
+)
+from kiosk.documents.chip.keys import EcPublicKey, PublicKey, UnusableKey
 from kiosk.documents.chip.tlv import encode_tlv
 
 HASHES: dict[str, type[hashes.HashAlgorithm]] = {
@@ -42,6 +50,9 @@ def digest(algorithm: str, data: bytes) -> bytes:
 
 
 def _pss_padding(params: object) -> tuple[padding.PSS, hashes.HashAlgorithm]:
+    """RSASSA-PSS parameters; absent ones take the RFC 4055 defaults (SHA-1, MGF1-SHA-1, salt 20)."""
+    if params is None or isinstance(params, core.Void | core.Null):
+        params = algos.RSASSAPSSParams({})
     hash_name = params["hash_algorithm"]["algorithm"].native
     mgf = params["mask_gen_algorithm"]
     if mgf["algorithm"].native != "mgf1":
@@ -55,7 +66,7 @@ def _pss_padding(params: object) -> tuple[padding.PSS, hashes.HashAlgorithm]:
 
 
 def verify_signer_info(
-    signer: cms.SignerInfo, econtent: bytes, content_type: str, public_key: object
+    signer: cms.SignerInfo, econtent: bytes, content_type: str, public_key: PublicKey
 ) -> None:
     """Verify one SignerInfo over ``econtent``: signed attributes (content type, message digest) and the
     signature with ``public_key``. Raises SignatureFailure naming the first failed step."""
@@ -88,7 +99,7 @@ def verify_signer_info(
 
 
 def verify_signature(
-    public_key: object,
+    public_key: PublicKey,
     signature: bytes,
     data: bytes,
     oid: str,
@@ -96,7 +107,9 @@ def verify_signature(
     digest_name: str,
     parameters: object = None,
 ) -> None:
-    """Verify ``signature`` over ``data`` for the CMS signature algorithm ``oid``/``name``."""
+    """Verify ``signature`` over ``data`` for the signature algorithm ``oid``/``name`` (asn1crypto's name;
+    ``digest_name`` for the algorithms that do not name their hash). Parameters other than RSA-PSS's are
+    ignored, so NULL and absent ones are both accepted."""
     try:
         if name == "rsassa_pss":
             if not isinstance(public_key, rsa.RSAPublicKey):
@@ -109,24 +122,26 @@ def verify_signature(
             hash_name = digest_name if name == "rsassa_pkcs1v15" else name.removesuffix("_rsa")
             public_key.verify(signature, data, padding.PKCS1v15(), _hash(hash_name))
         elif name.endswith("_ecdsa") or name == "ecdsa" or oid in ECDSA_PLAIN_OIDS:
-            if not isinstance(public_key, ec.EllipticCurvePublicKey):
+            if not isinstance(public_key, EcPublicKey):
                 raise SignatureFailure("ECDSA signature but the signer key is not EC")
             if oid in ECDSA_PLAIN_OIDS:
                 hash_name = ECDSA_PLAIN_OIDS[oid]
                 half = len(signature) // 2
                 if not signature or len(signature) % 2:
                     raise SignatureFailure("plain ECDSA signature has an odd length")
-                signature = encode_dss_signature(
-                    int.from_bytes(signature[:half], "big"), int.from_bytes(signature[half:], "big")
-                )
+                r, s = int.from_bytes(signature[:half], "big"), int.from_bytes(signature[half:], "big")
             else:
                 hash_name = digest_name if name == "ecdsa" else name.removesuffix("_ecdsa")
-            public_key.verify(signature, data, ec.ECDSA(_hash(hash_name)))
+                values = algos.DSASignature.load(signature, strict=True).native
+                r, s = values["r"], values["s"]
+            _hash(hash_name)
+            if not public_key.verify(r, s, data, hash_name):
+                raise InvalidSignature
         else:
             raise SignatureFailure(f"signature algorithm {name} ({oid}) is not supported")
     except InvalidSignature as exc:
         raise SignatureFailure("the signature does not verify with the signer's public key") from exc
-    except (UnsupportedAlgorithm, ValueError, TypeError, KeyError) as exc:
+    except (UnsupportedAlgorithm, ValueError, TypeError, KeyError, IndexError) as exc:
         raise SignatureFailure(f"the signature cannot be verified: {exc}") from exc
 
 
@@ -136,43 +151,54 @@ def _hash(name: str) -> hashes.HashAlgorithm:
     return HASHES[name]()
 
 
-def find_signer_certificate(signed_data: cms.SignedData, signer: cms.SignerInfo) -> x509.Certificate:
-    """The certificate in ``signed_data`` that the signer info identifies (issuer and serial, or key id)."""
+def find_signer_certificate(signed_data: cms.SignedData, signer: cms.SignerInfo) -> tuple[Certificate, bool]:
+    """The certificate in ``signed_data`` that the signer info identifies (issuer and serial number, or
+    subject key identifier), and whether it was only found with the issuer's name attributes reordered
+    (a deviation some states' SODs have: :func:`same_attributes_reordered`)."""
     try:
         sid = signer["sid"]
+        candidates = []
         for choice in signed_data["certificates"] or []:
-            if choice.name != "certificate":
-                continue
-            candidate = choice.chosen
-            tbs = candidate["tbs_certificate"]
-            if sid.name == "issuer_and_serial_number":
-                matches = (
-                    tbs["serial_number"].native == sid.chosen["serial_number"].native
-                    and tbs["issuer"] == sid.chosen["issuer"]
-                )
-            else:
-                matches = candidate.key_identifier == sid.chosen.native
-            if matches:
-                return x509.load_der_x509_certificate(candidate.dump())
+            if choice.name == "certificate":
+                candidates.append(load_certificate(choice.chosen.dump()))
+        if sid.name == "issuer_and_serial_number":
+            serial = sid.chosen["serial_number"].native
+            issuer = sid.chosen["issuer"]
+            same_serial = [c for c in candidates if c.serial_number == serial]
+            for candidate in same_serial:
+                if same_name(candidate.issuer, issuer):
+                    return candidate, False
+            for candidate in same_serial:
+                if same_attributes_reordered(candidate.issuer, issuer):
+                    return candidate, True
+        else:
+            for candidate in candidates:
+                if candidate.subject_key_id is not None and candidate.subject_key_id == sid.chosen.native:
+                    return candidate, False
+    except CertificateError as exc:
+        raise SignatureFailure(f"malformed signer certificate: {exc}") from exc
     except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
         raise SignatureFailure(f"malformed signer certificate: {exc}") from exc
     raise SignatureFailure("the signer's certificate is not in the signed data")
 
 
-def issued_by(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:
-    """True when ``issuer``'s name is the certificate's issuer and its key verifies the signature."""
-    if certificate.issuer != issuer.subject:
+def issued_by(certificate: Certificate | Crl, issuer: Certificate) -> bool:
+    """True when ``issuer``'s name is the certificate's (or CRL's) issuer under RFC 5280 comparison and its
+    key verifies the signature."""
+    if not same_name(certificate.issuer, issuer.subject):
         return False
+    algorithm = certificate.signature_algorithm
     try:
         key = issuer.public_key()
-        parameters = certificate.signature_algorithm_parameters
-        data, signature = certificate.tbs_certificate_bytes, certificate.signature
-        if isinstance(key, rsa.RSAPublicKey) and isinstance(parameters, padding.PSS | padding.PKCS1v15):
-            key.verify(signature, data, parameters, certificate.signature_hash_algorithm)
-        elif isinstance(key, ec.EllipticCurvePublicKey) and isinstance(parameters, ec.ECDSA):
-            key.verify(signature, data, parameters)
-        else:
-            return False  # key and signature algorithm do not go together (or are unsupported)
-    except (InvalidSignature, ValueError, UnsupportedAlgorithm, TypeError):
+        verify_signature(
+            key,
+            certificate.signature,
+            certificate.tbs,
+            algorithm["algorithm"].dotted,
+            algorithm["algorithm"].native,
+            "",
+            algorithm["parameters"],
+        )
+    except (SignatureFailure, UnusableKey):
         return False
     return True

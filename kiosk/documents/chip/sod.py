@@ -7,13 +7,23 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from asn1crypto import algos, cms, core
-from cryptography import x509
 
+from kiosk.documents.chip.certificates import Certificate
 from kiosk.documents.chip.lds import EF_SOD_TAG
 from kiosk.documents.chip.signature import HASHES, SignatureFailure, find_signer_certificate
 from kiosk.documents.chip.tlv import TlvError, encode_tlv, read_single
 
 LDS_SECURITY_OBJECT_OID = "2.23.136.1.1.1"
+ID_DATA_OID = "1.2.840.113549.1.7.1"
+# Deviations from Doc 9303 that other readers accept; each is reported as a named check the policy rules on.
+DEVIATION_ID_DATA = "chip.sod.deviation.content_type_id_data"  # LDSSecurityObject carried as id-data
+DEVIATION_NAME_ORDER = "chip.sod.deviation.signer_name_order"  # signer's issuer name in another RDN order
+DEVIATIONS = {
+    DEVIATION_ID_DATA: "the LDS security object is carried with content type id-data, not "
+    "id-icao-mrtd-security-ldsSecurityObject",
+    DEVIATION_NAME_ORDER: "the SOD names its signer's issuer with the name attributes in another order "
+    "than the DS certificate",
+}
 DIGEST_SIZES = {"sha1": 20, "sha224": 28, "sha256": 32, "sha384": 48, "sha512": 64}
 _PARSE_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError, AttributeError)
 
@@ -58,8 +68,10 @@ class SecurityObject:
     lds_version: str | None
     econtent: bytes  # the DER LDSSecurityObject the signature covers
     signer: cms.SignerInfo
-    signer_certificate: x509.Certificate | None  # the document signer certificate carried in the SOD
+    signer_certificate: Certificate | None  # the document signer certificate carried in the SOD
     signer_certificate_problem: str  # why it is None
+    content_type: str = LDS_SECURITY_OBJECT_OID  # the encapsulated content type the signature must name
+    deviations: frozenset[str] = frozenset()  # DEVIATIONS found (and tolerated) in this SOD
 
 
 def parse_sod(data: bytes) -> SecurityObject:
@@ -74,8 +86,10 @@ def parse_sod(data: bytes) -> SecurityObject:
             raise SodError("EF.SOD does not hold CMS SignedData")
         signed = info["content"]
         encap = signed["encap_content_info"]
-        if encap["content_type"].dotted != LDS_SECURITY_OBJECT_OID:
+        content_type = encap["content_type"].dotted
+        if content_type not in (LDS_SECURITY_OBJECT_OID, ID_DATA_OID):
             raise SodError("EF.SOD content is not an LDSSecurityObject")
+        deviations = {DEVIATION_ID_DATA} if content_type == ID_DATA_OID else set()
         if encap["content"].native is None:
             raise SodError("EF.SOD has no encapsulated content")
         econtent = encap["content"].contents
@@ -104,10 +118,23 @@ def parse_sod(data: bytes) -> SecurityObject:
     except _PARSE_ERRORS as exc:
         raise SodError(f"EF.SOD is malformed: {type(exc).__name__}") from exc
     try:
-        certificate, problem = find_signer_certificate(signed, signer), ""
+        certificate, reordered = find_signer_certificate(signed, signer)
+        problem = ""
+        if reordered:
+            deviations.add(DEVIATION_NAME_ORDER)
     except SignatureFailure as exc:
         certificate, problem = None, str(exc)
-    return SecurityObject(hash_algorithm, hashes, lds_version, econtent, signer, certificate, problem)
+    return SecurityObject(
+        hash_algorithm,
+        hashes,
+        lds_version,
+        econtent,
+        signer,
+        certificate,
+        problem,
+        content_type,
+        frozenset(deviations),
+    )
 
 
 def encode_lds_security_object(

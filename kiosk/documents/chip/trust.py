@@ -1,21 +1,33 @@
 """The trusted Country Signing CA (CSCA) certificates and their CRLs, from a folder or an ICAO master list.
 
 Passive authentication only ever trusts these: a document signer certificate carried by the chip is
-accepted when one of them signed it, never on its own."""
+accepted when one of them signed it, never on its own.
+
+Trust material as states publish it has flaws: a master list of hundreds of CSCAs with a few that no parser
+reads, a CSCA folder with one bad file. One such item never rejects the rest: it is left out and named in
+``TrustStore.skipped`` (and logged once as ``TRUST_ITEM_SKIPPED``). What is never tolerated: a master list
+whose own signature or signer chain fails, and a folder that does not exist."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
 
 from asn1crypto import cms, core
-from asn1crypto import x509 as asn1_x509
-from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes
 
+from kiosk.documents.chip.certificates import (
+    Certificate,
+    CertificateError,
+    Crl,
+    load_certificate,
+    load_certificates,
+    load_crl,
+    same_name,
+)
+from kiosk.documents.chip.keys import UnusableKey
 from kiosk.documents.chip.signature import (
     SignatureFailure,
     find_signer_certificate,
@@ -28,52 +40,74 @@ MASTER_LIST_OID = "2.23.136.1.1.2"
 CERTIFICATE_SUFFIXES = {".cer", ".crt", ".der", ".pem"}
 CRL_SUFFIXES = {".crl"}
 MASTER_LIST_SUFFIXES = {".ml"}
+SKIPPED_WARNING = "TRUST_ITEM_SKIPPED"
 _MAX_FILE_BYTES = 64 * 1024 * 1024
+_PARSE_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError, AttributeError)
+log = logging.getLogger(__name__)
 
 
 class TrustStoreError(ConfigError):
-    """A trust-store file cannot be used (unreadable, malformed, not a CA, bad master-list signature)."""
+    """A trust-store file cannot be used (unreadable, malformed, bad master-list signature)."""
 
     code = "TRUST_STORE_INVALID"
 
 
-class _CertificateSet(core.SetOf):
-    _child_spec = asn1_x509.Certificate
+class _AnySet(core.SetOf):
+    _child_spec = core.Any  # each certificate is parsed on its own, so one bad entry spoils only itself
 
 
 class CscaMasterList(core.Sequence):
-    _fields: ClassVar[list] = [("version", core.Integer), ("cert_list", _CertificateSet)]
+    _fields: ClassVar[list] = [("version", core.Integer), ("cert_list", _AnySet)]
 
 
 @dataclass(frozen=True)
 class TrustStore:
-    """CSCA certificates and CRLs. ``require_crl``: fail ``chip.pa.crl`` when no CRL covers the CSCA."""
+    """CSCA certificates and CRLs. ``require_crl``: fail ``chip.pa.crl`` when no CRL covers the CSCA.
+    ``skipped``: one line per certificate or CRL left out, with where it was and why."""
 
-    cscas: tuple[x509.Certificate, ...] = ()
-    crls: tuple[x509.CertificateRevocationList, ...] = ()
+    cscas: tuple[Certificate, ...] = ()
+    crls: tuple[Crl, ...] = ()
     require_crl: bool = False
     sources: tuple[str, ...] = field(default=(), compare=False)
+    skipped: tuple[str, ...] = field(default=(), compare=False)
 
     @classmethod
-    def from_folder(cls, path: Path, *, require_crl: bool = False) -> TrustStore:
+    def from_folder(cls, path: Path, *, require_crl: bool = False, at: datetime | None = None) -> TrustStore:
         """Every ``*.cer/*.crt/*.der/*.pem`` (CSCA certificates), ``*.crl`` and ``*.ml`` (master lists,
-        verified as in :meth:`from_master_list`) in ``path``; other files are ignored."""
+        verified as in :meth:`from_master_list` at ``at``) in ``path``; other files are ignored. A
+        certificate or CRL that cannot be used is skipped and listed in ``skipped``."""
         path = Path(path)
         if not path.is_dir():
             raise TrustStoreError(f"trust store folder {path} does not exist")
-        cscas: list[x509.Certificate] = []
-        crls: list[x509.CertificateRevocationList] = []
+        cscas: list[Certificate] = []
+        crls: list[Crl] = []
+        skipped: list[str] = []
         for file in sorted(path.iterdir()):
             suffix = file.suffix.lower()
             if suffix in CERTIFICATE_SUFFIXES:
-                cscas.extend(_load_certificates(file))
+                try:
+                    found = load_certificates(_read(file))
+                except CertificateError as exc:
+                    skipped.append(f"{file}: {exc}")
+                    continue
+                for number, certificate in enumerate(found, 1):
+                    where = file if len(found) == 1 else f"{file} #{number}"
+                    problem = csca_problem(certificate)
+                    if problem:
+                        skipped.append(f"{where}: {problem}")
+                    else:
+                        cscas.append(certificate)
             elif suffix in CRL_SUFFIXES:
-                crls.append(_load_crl(file))
-        store = cls(tuple(cscas), tuple(crls), require_crl, (str(path),))
+                try:
+                    crls.append(load_crl(_read(file)))
+                except CertificateError as exc:
+                    skipped.append(f"{file}: {exc}")
+        store = cls(_unique(cscas), tuple(crls), require_crl, (str(path),), ())
         for file in sorted(path.iterdir()):
             if file.suffix.lower() in MASTER_LIST_SUFFIXES:
-                store = store.merged(cls.from_master_list(file))
-        return store
+                store = store.merged(cls.from_master_list(file, at=at))  # logs its own skipped items
+        _warn(tuple(skipped))
+        return TrustStore(store.cscas, store.crls, require_crl, store.sources, tuple(skipped) + store.skipped)
 
     @classmethod
     def from_master_list(
@@ -81,9 +115,10 @@ class TrustStore:
     ) -> TrustStore:
         """The CSCA certificates of an ICAO master list (CMS SignedData, content ``CscaMasterList``).
 
-        The CMS signature must verify with the master-list signer certificate, and that certificate must be
-        issued by a CSCA in ``anchors`` (when given) or else by a CSCA in the list itself (the usual
-        self-contained form: the publishing state's CSCA signs its master-list signer)."""
+        The CMS signature must verify with the master-list signer certificate, that certificate must be valid
+        at ``at`` (default now) and issued by a CSCA in ``anchors`` (when given) or else by a CSCA in the list
+        itself (the usual self-contained form: the publishing state's CSCA signs its master-list signer).
+        Listed certificates that cannot be parsed or are no CA are skipped and named in ``skipped``."""
         data = _read(Path(file))
         try:
             info = cms.ContentInfo.load(data, strict=True)
@@ -94,90 +129,96 @@ class TrustStore:
             if encap["content_type"].dotted != MASTER_LIST_OID:
                 raise TrustStoreError(f"{file}: not an ICAO CSCA master list")
             econtent = encap["content"].contents
-            listed = [
-                x509.load_der_x509_certificate(c.dump())
-                for c in CscaMasterList.load(econtent, strict=True)["cert_list"]
-            ]
+            entries = [item.dump() for item in CscaMasterList.load(econtent, strict=True)["cert_list"]]
             signers = signed["signer_infos"]
             if len(signers) != 1:
                 raise TrustStoreError(f"{file}: {len(signers)} signer infos, expected 1")
-            signer_certificate = find_signer_certificate(signed, signers[0])
+            signer_certificate, _ = find_signer_certificate(signed, signers[0])
             verify_signer_info(signers[0], econtent, MASTER_LIST_OID, signer_certificate.public_key())
         except TrustStoreError:
             raise
-        except SignatureFailure as exc:
+        except (SignatureFailure, UnusableKey) as exc:
             raise TrustStoreError(f"{file}: master list signature: {exc}") from exc
-        except (ValueError, TypeError, KeyError, IndexError, OverflowError, AttributeError) as exc:
+        except _PARSE_ERRORS as exc:
             raise TrustStoreError(f"{file}: malformed master list ({type(exc).__name__})") from exc
+        listed: list[Certificate] = []
+        skipped: list[str] = []
+        for number, der in enumerate(entries, 1):
+            try:
+                certificate = load_certificate(der)
+            except CertificateError as exc:
+                skipped.append(f"{file} entry {number}: {exc}")
+                continue
+            problem = csca_problem(certificate)
+            if problem:
+                skipped.append(f"{file} entry {number} ({certificate.subject_text}): {problem}")
+            else:
+                listed.append(certificate)
         issuers = (anchors.cscas if anchors is not None else ()) or tuple(listed)
         when = at or datetime.now(UTC)
         if not any(issued_by(signer_certificate, ca) for ca in issuers):
             raise TrustStoreError(f"{file}: the master list signer is not issued by a trusted CSCA")
-        if not signer_certificate.not_valid_before_utc <= when <= signer_certificate.not_valid_after_utc:
+        if not signer_certificate.not_valid_before <= when <= signer_certificate.not_valid_after:
             raise TrustStoreError(f"{file}: the master list signer certificate is not valid now")
-        cscas = tuple(c for c in listed if _is_ca(c))
-        return cls(cscas, (), False, (str(file),))
+        store = cls(_unique(listed), (), False, (str(file),), tuple(skipped))
+        _warn(store.skipped)
+        return store
 
     def merged(self, other: TrustStore) -> TrustStore:
-        seen = {c.fingerprint(hashes.SHA256()) for c in self.cscas}
-        extra = tuple(c for c in other.cscas if c.fingerprint(hashes.SHA256()) not in seen)
+        """Both stores' CSCAs (without duplicates), CRLs, sources and skipped items."""
         return TrustStore(
-            self.cscas + extra,
+            _unique(self.cscas + other.cscas),
             self.crls + other.crls,
             self.require_crl or other.require_crl,
             self.sources + other.sources,
+            self.skipped + other.skipped,
         )
 
-    def issuer_candidates(self, certificate: x509.Certificate) -> list[x509.Certificate]:
+    def issuer_candidates(self, certificate: Certificate) -> list[Certificate]:
         """CSCAs whose subject is the certificate's issuer (and key id, when both carry one)."""
-        aki = _authority_key_id(certificate)
         found = []
         for csca in self.cscas:
-            if csca.subject != certificate.issuer:
+            if not same_name(csca.subject, certificate.issuer):
                 continue
-            ski = _subject_key_id(csca)
+            aki, ski = certificate.authority_key_id, csca.subject_key_id
             if aki is not None and ski is not None and aki != ski:
                 continue
             found.append(csca)
         return found
 
-    def crls_for(self, issuer: x509.Name) -> list[x509.CertificateRevocationList]:
-        return [crl for crl in self.crls if crl.issuer == issuer]
+    def crls_for(self, issuer: object) -> list[Crl]:
+        return [crl for crl in self.crls if same_name(crl.issuer, issuer)]
 
-    def crl_is_authentic(self, crl: x509.CertificateRevocationList) -> bool:
+    def crl_is_authentic(self, crl: Crl) -> bool:
         """True when a trusted CSCA of the CRL's issuer name signed it (after a CSCA key rollover the new
         key signs the CRLs that cover certificates issued under the old one)."""
-        for csca in self.cscas:
-            if csca.subject != crl.issuer:
-                continue
-            try:
-                if crl.is_signature_valid(csca.public_key()):
-                    return True
-            except (ValueError, TypeError, UnsupportedAlgorithm):  # a key this CRL's algorithm cannot use
-                continue
-        return False
+        return any(issued_by(crl, csca) for csca in self.cscas)
 
 
-def _is_ca(certificate: x509.Certificate) -> bool:
+def csca_problem(certificate: Certificate) -> str:
+    """Why a certificate cannot serve as a CSCA ("" when it can)."""
+    if not certificate.is_ca:
+        return f"certificate {certificate.subject_text} is not a CA"
     try:
-        return certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-    except (x509.ExtensionNotFound, ValueError):
-        return False
+        certificate.public_key()
+    except UnusableKey as exc:
+        return f"certificate {certificate.subject_text}: {exc}"
+    return ""
 
 
-def _authority_key_id(certificate: x509.Certificate) -> bytes | None:
-    try:
-        ext = certificate.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier)
-        return ext.value.key_identifier
-    except (x509.ExtensionNotFound, ValueError):
-        return None
+def _unique(certificates: tuple[Certificate, ...] | list[Certificate]) -> tuple[Certificate, ...]:
+    seen: set[bytes] = set()
+    unique = []
+    for certificate in certificates:
+        if certificate.der not in seen:
+            seen.add(certificate.der)
+            unique.append(certificate)
+    return tuple(unique)
 
 
-def _subject_key_id(certificate: x509.Certificate) -> bytes | None:
-    try:
-        return certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
-    except (x509.ExtensionNotFound, ValueError):
-        return None
+def _warn(skipped: tuple[str, ...]) -> None:
+    if skipped:
+        log.warning("%s: %d item(s) left out: %s", SKIPPED_WARNING, len(skipped), "; ".join(skipped))
 
 
 def _read(file: Path) -> bytes:
@@ -187,29 +228,3 @@ def _read(file: Path) -> bytes:
         return file.read_bytes()
     except OSError as exc:
         raise TrustStoreError(f"{file}: {exc.strerror or exc}") from exc
-
-
-def _load_certificates(file: Path) -> list[x509.Certificate]:
-    data = _read(file)
-    try:
-        certificates = (
-            x509.load_pem_x509_certificates(data)
-            if b"-----BEGIN" in data
-            else [x509.load_der_x509_certificate(data)]
-        )
-    except ValueError as exc:
-        raise TrustStoreError(f"{file}: not an X.509 certificate ({exc})") from exc
-    for certificate in certificates:
-        if not _is_ca(certificate):
-            raise TrustStoreError(f"{file}: certificate {certificate.subject.rfc4514_string()} is not a CA")
-    return certificates
-
-
-def _load_crl(file: Path) -> x509.CertificateRevocationList:
-    data = _read(file)
-    try:
-        if b"-----BEGIN" in data:
-            return x509.load_pem_x509_crl(data)
-        return x509.load_der_x509_crl(data)
-    except ValueError as exc:
-        raise TrustStoreError(f"{file}: not an X.509 CRL ({exc})") from exc

@@ -13,11 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kiosk.documents.checks import DocumentError
 from kiosk.documents.chip import read_chip
+from kiosk.documents.chip.curves import named_curve
 from kiosk.documents.chip.pcsc import BacKey, ChipAccessError, PcscChipReader
-from kiosk.documents.chip.personalise import personalise_chip
+from kiosk.documents.chip.personalise import EcKey, personalise_chip
 from kiosk.documents.chip.virtual_card import SoftwareEmrtd, serve_vpcd
 from kiosk.documents.mrz import parse_mrz
 
@@ -59,11 +61,21 @@ def pcscd() -> Iterator[None]:
         process.wait(timeout=10)
 
 
-@pytest.fixture
-def inserted_card(pcscd, pki, mrz_lines, portrait) -> Iterator[dict[str, bytes]]:
-    files = personalise_chip(mrz_lines, portrait, pki.ds, image_format="jpeg2000")
+@pytest.fixture(params=["bac", "pace"])
+def inserted_card(request, pcscd, pki, mrz_lines, portrait) -> Iterator[dict[str, bytes]]:
+    """A software chip with Active and Chip Authentication keys, opened by BAC or by PACE (AES-128,
+    brainpoolP256r1, BAC refused)."""
+    aa_key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    ca_key = EcKey.generate(named_curve("brainpoolP256r1"))
+    files = personalise_chip(
+        mrz_lines, portrait, pki.ds, image_format="jpeg2000", aa_key=aa_key, ca_key=ca_key
+    )
     stop = threading.Event()
-    thread = threading.Thread(target=serve_vpcd, args=(SoftwareEmrtd(files), stop), daemon=True)
+    pace = ("0.4.0.127.0.7.2.2.4.2.2", 13) if request.param == "pace" else None
+    card = SoftwareEmrtd(
+        files, aa_key, ca_key=(ca_key.curve, ca_key.private), pace=pace, bac=request.param == "bac"
+    )
+    thread = threading.Thread(target=serve_vpcd, args=(card, stop), daemon=True)
     thread.start()
     yield files
     stop.set()
@@ -87,11 +99,14 @@ def _wait_for_card(timeout: float = 5.0) -> None:
     raise AssertionError("the virtual card never appeared in the reader")
 
 
-def test_read_and_verify_through_pcsc(inserted_card, mrz_lines, trust) -> None:
+def test_read_and_verify_through_pcsc(request, inserted_card, mrz_lines, trust) -> None:
     _wait_for_card()
     reader = PcscChipReader(BacKey.from_mrz(parse_mrz("\n".join(mrz_lines))), READER)
     reading = read_chip(reader, trust)
     assert reading.valid and reading.passive_auth_passed
+    assert "RSA ISO/IEC 9796-2" in reading.check("chip.aa.signature").detail
+    assert "brainpoolP256r1" in reading.check("chip.ca.key_agreement").detail
+    assert reader.access_control == request.node.callspec.params["inserted_card"].upper()
     assert reading.dg1 is not None and reading.dg1.lines == mrz_lines
     assert reading.portrait is not None
     assert reading.data_groups == ("DG1", "DG2", "DG14", "DG15")
