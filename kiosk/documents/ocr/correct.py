@@ -10,10 +10,14 @@
    share is its probability among all listed codes (spellings that are no code are ruled out anyway).
 5. ``Decoded.confidence`` is the lowest probability of any chosen character; the reader fails a read whose
    unguarded characters (names) or guarded characters fall below their thresholds instead of guessing.
+6. ``Decoded.ambiguous`` names the document-number, date and optional-data fields the check digits cannot
+   settle (see ``ambiguous_fields``): a check digit confirms a reading only when the classifier's own choice
+   passes it and no other plausible reading does.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 from dataclasses import dataclass
@@ -43,6 +47,16 @@ _ALTERNATIVES = 4  # per position, for the k-best search
 _K_BEST = 40
 _FLOOR = 1e-9
 _RESIDUE = np.array([0 if c == "<" else int(c, 36) % 10 for c in ALPHABET])  # check-digit value mod 10
+_WEIGHTS = (7, 3, 1)
+#: An alternative whose probability reaches this fraction of the classifier's first choice is a plausible
+#: reading of its position. On generated pages a correct character's best alternative stays below 0.06 of it
+#: (about 1% of positions reach 0.01); on real scans the classifier put wrong O/0 reads 10-100 times above
+#: the truth, so the bar is low: a single plausible alternative costs nothing (the check digit rules it out),
+#: only several that the check digit cannot tell apart reject the read.
+PLAUSIBLE_RATIO = 0.01
+#: Readings enumerated per field at most; a field with more plausible readings is ambiguous outright.
+_MAX_READINGS = 4096
+_CHECKED_FIELDS = ("document_number", "date_of_birth", "expiry_date", "optional_data")
 
 
 @dataclass(frozen=True)
@@ -52,6 +66,7 @@ class Decoded:
     class_share: np.ndarray  # (lines, n) its share among alternatives its guard cannot tell from it
     guarded: np.ndarray  # (lines, n) bool: covered by a check digit that agreed, or by the code list
     confidence: float  # lowest chosen probability
+    ambiguous: tuple[str, ...] = ()  # fields whose check digits do not settle the reading
 
 
 def _mask(probabilities: np.ndarray, fmt: str) -> np.ndarray:
@@ -202,9 +217,101 @@ class _Decoder:
         return float(chosen / listed.sum())
 
 
+def _plausible(row: np.ndarray) -> list[int]:
+    """Class indices of a position's plausible readings, the first choice first."""
+    order = np.argsort(row)[::-1]
+    return [int(i) for i in order if row[i] >= PLAUSIBLE_RATIO * row[order[0]]]
+
+
+def _agrees(fmt: str, name: str, value: str, digit: str) -> bool:
+    """The check digit of ``name`` confirms ``value`` (filler digits where the standard allows them)."""
+    if name == "document_number" and "<" in value.rstrip("<"):
+        return False
+    if digit == check_digit(value):
+        return True
+    if digit != "<":
+        return False
+    if name == "optional_data":
+        return set(value) == {"<"}
+    return name == "document_number" and fmt in ("TD1", "TD2") and not value.endswith("<")
+
+
+def _readings(probs: np.ndarray, positions: list[tuple[int, int]]) -> list[tuple[int, ...]] | None:
+    """Every combination of plausible class indices over ``positions``; None when there are too many."""
+    options = [_plausible(probs[line, i]) for line, i in positions]
+    if np.prod([len(o) for o in options], dtype=float) > _MAX_READINGS:
+        return None
+    return list(itertools.product(*options))
+
+
+def _composite_weights(fmt: str) -> dict[tuple[int, int], int]:
+    """The composite check digit's weight of each (line, position) it covers."""
+    positions = [(line, i) for line, a, b in COMPOSITE_SPANS.get(fmt, ()) for i in range(a, b)]
+    return {pos: _WEIGHTS[k % 3] for k, pos in enumerate(positions)}
+
+
+def _convolve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Counts of residue sums modulo 10."""
+    return np.array([sum(int(a[x]) * int(b[(r - x) % 10]) for x in range(10)) for r in range(10)])
+
+
+def ambiguous_fields(probabilities: np.ndarray, lines: tuple[str, ...], fmt: str) -> tuple[str, ...]:
+    """Fields of the decoded ``lines`` that the check digits do not settle. ``probabilities``: masked.
+
+    A field is ambiguous when the chosen reading differs from the classifier's first choice at any of its
+    positions (it won only through the check digit), or when more than one combination of plausible
+    characters (``PLAUSIBLE_RATIO``) passes every check digit: the 7-3-1 weights cannot tell ``O`` from
+    ``0`` at two positions whose weights sum to 10, and a wrong document number would then verify. Optional
+    data no check digit covers (visas) is ambiguous as soon as one of its positions has a plausible
+    alternative."""
+    fields = {f.name: f for f in FIELD_LAYOUTS[fmt]}
+    weights = _composite_weights(fmt)
+    chosen = [[ALPHABET.index(c) for c in line] for line in lines]
+    ambiguous: list[str] = []
+    tables: dict[str, np.ndarray] = {}  # readings passing the field's own digit, by composite residue
+    for name in (*_CHECKED_FIELDS, "optional_data_2"):
+        field, check = fields.get(name), fields.get(f"{name}_check")
+        if field is None:
+            continue
+        positions = [(field.line, i) for i in range(field.start, field.end)]
+        positions += [(check.line, check.start)] if check else []
+        top = [int(probabilities[line, i].argmax()) for line, i in positions]
+        readings = _readings(probabilities, positions)
+        if top != [chosen[line][i] for line, i in positions] or readings is None:
+            ambiguous.append(name)
+            continue
+        table = np.zeros(10, np.int64)
+        for reading in readings:
+            text = "".join(ALPHABET[j] for j in reading)
+            if check is None or _agrees(fmt, name, text[:-1], text[-1]):
+                residue = sum(
+                    _RESIDUE[j] * weights.get(p, 0) for j, p in zip(reading, positions, strict=True)
+                )
+                table[residue % 10] += 1
+        if weights and positions[0] in weights:
+            tables[name] = table
+        elif table.sum() > 1:
+            ambiguous.append(name)
+    composite = fields.get("composite_check")
+    if composite is None or ambiguous:
+        return tuple(ambiguous)
+    line, i = composite.line, composite.start
+    if int(probabilities[line, i].argmax()) != chosen[line][i]:
+        return ("composite",)
+    joint = np.zeros(10, np.int64)
+    joint[0] = 1
+    for table in tables.values():
+        joint = _convolve(joint, table)
+    digits = [int(ALPHABET[j]) for j in _plausible(probabilities[line, i]) if ALPHABET[j] != "<"]
+    if sum(int(joint[d]) for d in digits) > 1:
+        return tuple(name for name, table in tables.items() if table.sum() > 1) or ("composite",)
+    return ()
+
+
 def decode(probabilities: np.ndarray, fmt: str) -> Decoded:
     """Decode (lines, n, len(ALPHABET)) probabilities as an MRZ of format ``fmt``."""
     decoder = _Decoder(_mask(probabilities, fmt), fmt)
     decoder.repair_names()
     decoder.decode_checked()
-    return decoder.result()
+    decoded = decoder.result()
+    return dataclasses.replace(decoded, ambiguous=ambiguous_fields(decoder.probs, decoded.lines, fmt))

@@ -34,7 +34,7 @@ class DataPageReading:
     lines: tuple[str, ...]
     confidence: float  # lowest probability of any character read
     portrait: np.ndarray | None
-    checks: tuple[Check, ...]  # the MRZ checks plus ``ocr.confidence``
+    checks: tuple[Check, ...]  # the MRZ checks plus ``ocr.confidence`` and ``ocr.ambiguous_field``
     timings: dict[str, float] = field(default_factory=dict)  # milliseconds per stage
 
     @property
@@ -62,6 +62,13 @@ def _confidence_check(decoded: Decoded) -> Check:
     return Check("ocr.confidence", passed, detail)
 
 
+def _ambiguity_check(decoded: Decoded) -> Check:
+    if not decoded.ambiguous:
+        return Check("ocr.ambiguous_field", True)
+    names = ", ".join(decoded.ambiguous)
+    return Check("ocr.ambiguous_field", False, f"check digits do not settle the reading of: {names}")
+
+
 def _read(gray: np.ndarray, region: MrzRegion, n: int | None, classifier: CharClassifier, timings: dict):
     t0 = time.perf_counter()
     ink, n = rectify(gray, region, n)
@@ -75,7 +82,7 @@ def _read(gray: np.ndarray, region: MrzRegion, n: int | None, classifier: CharCl
     record = parse_mrz("\n".join(decoded.lines))
     t3 = time.perf_counter()
     timings.update(segment=(t1 - t0) * 1e3, classify=(t2 - t1) * 1e3, decode=(t3 - t2) * 1e3)
-    checks = (*record.checks, _confidence_check(decoded))
+    checks = (*record.checks, _confidence_check(decoded), _ambiguity_check(decoded))
     return record, decoded, checks, fmt
 
 
