@@ -28,6 +28,7 @@ from kiosk.documents.icao_codes import KNOWN_CODES, is_known_code
 from kiosk.documents.mrz import check_digit
 from kiosk.documents.mrz_layouts import COMPOSITE_SPANS, FIELD_LAYOUTS, MrzField
 from kiosk.documents.ocr.classify import ALPHABET
+from kiosk.documents.ocr.glyphs import settle_confusables
 
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _DIGITS = "0123456789"
@@ -48,12 +49,22 @@ _K_BEST = 40
 _FLOOR = 1e-9
 _RESIDUE = np.array([0 if c == "<" else int(c, 36) % 10 for c in ALPHABET])  # check-digit value mod 10
 _WEIGHTS = (7, 3, 1)
+#: Glyphs OCR confuses on real prints (Doc 9303's OCR-B draws them close; at 8-12 px per character a
+#: classifier trained on other renderings tells them apart badly).
+CONFUSABLE_GROUPS = ("0ODQ", "1I", "8B", "5S", "2Z", "6G", "<K")
 #: An alternative whose probability reaches this fraction of the classifier's first choice is a plausible
-#: reading of its position. On generated pages a correct character's best alternative stays below 0.06 of it
-#: (about 1% of positions reach 0.01); on real scans the classifier put wrong O/0 reads 10-100 times above
-#: the truth, so the bar is low: a single plausible alternative costs nothing (the check digit rules it out),
-#: only several that the check digit cannot tell apart reject the read.
+#: reading of its position: ``PLAUSIBLE_RATIO`` for a glyph confusable with the first choice, ``RIVAL_RATIO``
+#: for any other. On generated pages a correct character's best alternative stays below 0.06 of it (about
+#: 1% of positions reach 0.01); on real scans the classifier put wrong O/0 reads 10-100 times above the
+#: truth, so the bar for confusables is low: a single plausible alternative costs nothing (the check digit
+#: rules it out), only several that the check digit cannot tell apart reject the read.
 PLAUSIBLE_RATIO = 0.01
+RIVAL_RATIO = 0.1
+_CONFUSABLE = np.zeros((len(ALPHABET), len(ALPHABET)), bool)
+for _group in CONFUSABLE_GROUPS:
+    for _a in _group:
+        for _b in _group:
+            _CONFUSABLE[ALPHABET.index(_a), ALPHABET.index(_b)] = True
 #: Readings enumerated per field at most; a field with more plausible readings is ambiguous outright.
 _MAX_READINGS = 4096
 _CHECKED_FIELDS = ("document_number", "date_of_birth", "expiry_date", "optional_data")
@@ -217,10 +228,17 @@ class _Decoder:
         return float(chosen / listed.sum())
 
 
+def plausible_mask(probabilities: np.ndarray) -> np.ndarray:
+    """(..., C) bool: the plausible readings of each position (the first choice always among them)."""
+    top = probabilities.argmax(axis=-1)
+    ratio = np.where(_CONFUSABLE[top], PLAUSIBLE_RATIO, RIVAL_RATIO)
+    return probabilities >= ratio * probabilities.max(axis=-1, keepdims=True)
+
+
 def _plausible(row: np.ndarray) -> list[int]:
     """Class indices of a position's plausible readings, the first choice first."""
-    order = np.argsort(row)[::-1]
-    return [int(i) for i in order if row[i] >= PLAUSIBLE_RATIO * row[order[0]]]
+    mask = plausible_mask(row)
+    return [int(i) for i in np.argsort(row)[::-1] if mask[i]]
 
 
 def _agrees(fmt: str, name: str, value: str, digit: str) -> bool:
@@ -308,9 +326,13 @@ def ambiguous_fields(probabilities: np.ndarray, lines: tuple[str, ...], fmt: str
     return ()
 
 
-def decode(probabilities: np.ndarray, fmt: str) -> Decoded:
-    """Decode (lines, n, len(ALPHABET)) probabilities as an MRZ of format ``fmt``."""
-    decoder = _Decoder(_mask(probabilities, fmt), fmt)
+def decode(probabilities: np.ndarray, fmt: str, cells: np.ndarray | None = None) -> Decoded:
+    """Decode (lines, n, len(ALPHABET)) probabilities as an MRZ of format ``fmt``; with the (lines, n, H, W)
+    ``cells``, confusable characters are first settled by the page's own glyphs where they can be."""
+    masked = _mask(probabilities, fmt)
+    if cells is not None:
+        masked = settle_confusables(masked, plausible_mask(masked), cells, fmt)
+    decoder = _Decoder(masked, fmt)
     decoder.repair_names()
     decoder.decode_checked()
     decoded = decoder.result()

@@ -78,7 +78,7 @@ def _read(gray: np.ndarray, region: MrzRegion, n: int | None, classifier: CharCl
     probs = classifier.probabilities(cells).reshape(len(_TTA_OFFSETS), region.lines, n, len(ALPHABET)).mean(0)
     t2 = time.perf_counter()
     fmt = _format(region.lines, n, ALPHABET[int(probs[0, 0].argmax())])
-    decoded = decode(probs, fmt)
+    decoded = decode(probs, fmt, cells[: region.lines * n].reshape(region.lines, n, *cells.shape[1:]))
     record = parse_mrz("\n".join(decoded.lines))
     t3 = time.perf_counter()
     timings.update(segment=(t1 - t0) * 1e3, classify=(t2 - t1) * 1e3, decode=(t3 - t2) * 1e3)
