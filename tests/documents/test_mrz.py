@@ -299,12 +299,20 @@ def test_code_list_size() -> None:
 
 @pytest.mark.parametrize(
     ("fmt", "bad_code"),
-    [("TD3", "I<"), ("TD1", "P<"), ("TD2", "P<"), ("TD1", "V<"), ("TD1", "IV"), ("TD3", "P1")],
+    [("TD3", "I<"), ("TD1", "P<"), ("TD2", "P<"), ("TD1", "V<"), ("TD1", "IV"), ("TD3", "1P"), ("TD1", "C*")],
 )
 def test_document_code_must_fit_the_format(fmt: str, bad_code: str) -> None:
     text = replace(SPECIMENS[fmt], 0, 0, bad_code)
     record = parse(text)
     assert "mrz.document_code.valid" in failed(record)
+
+
+@pytest.mark.parametrize(("fmt", "code"), [("TD1", "C1"), ("TD1", "IR"), ("TD2", "AC"), ("TD3", "PD")])
+def test_document_codes_as_issued(fmt: str, code: str) -> None:
+    record = parse(replace(SPECIMENS[fmt], 0, 0, code))
+    check = next(c for c in record.checks if c.name == "mrz.document_code.valid")
+    assert check.passed
+    assert ("quirk" in check.detail) == code[1].isdigit()
 
 
 def test_td2_size_and_p_code_is_td2_not_visa() -> None:

@@ -202,3 +202,13 @@ def test_unchecked_visa_optional_data_with_a_plausible_alternative_is_ambiguous(
     assert decode(probs, "MRVA").ambiguous == ()
     _confuse(probs, 1, 29, "O", 0.2, "0")  # "Z0" or "ZO": no check digit covers visa optional data
     assert decode(probs, "MRVA").ambiguous == ("optional_data",)
+
+
+def test_a_digit_in_the_document_code_is_read_but_not_guessed() -> None:
+    truth = ("C1" + TRUTH[0][2:], TRUTH[1])
+    probs = _confident(truth)
+    assert decode(probs, "TD3").lines[0][:2] == "C1"
+    _confuse(probs, 0, 1, "I", 0.3, "1")  # C1 or CI: no check digit covers the document code
+    decoded = decode(probs, "TD3")
+    assert decoded.lines[0][:2] == "C1"
+    assert "document_code" in decoded.ambiguous

@@ -41,6 +41,7 @@ _ALLOWED = {
 }
 _FIELD_ALLOWED = {"sex": "MFX<"}  # narrower than the field's kind
 _CODE_FIELDS = ("issuing_state", "nationality")
+_DIGIT_INDICES = [ALPHABET.index(c) for c in _DIGITS]
 _KNOWN_CODE_INDICES = np.array(
     [[ALPHABET.index(c) for c in code.ljust(3, "<")] for code in sorted(KNOWN_CODES) if len(code) in (1, 3)]
 )
@@ -88,6 +89,8 @@ def _mask(probabilities: np.ndarray, fmt: str) -> np.ndarray:
         chars = _FIELD_ALLOWED.get(field.name, _ALLOWED[field.kind])
         allowed[[ALPHABET.index(c) for c in chars]] = True
         masked[field.line, field.start : field.end, ~allowed] = 0
+    # the document code's second character may be a digit (national use: C1 on US permanent-resident cards)
+    masked[0, 1, _DIGIT_INDICES] = probabilities[0, 1, _DIGIT_INDICES]
     masked += _FLOOR
     return masked / masked.sum(axis=2, keepdims=True)
 
@@ -286,6 +289,10 @@ def ambiguous_fields(probabilities: np.ndarray, lines: tuple[str, ...], fmt: str
     weights = _composite_weights(fmt)
     chosen = [[ALPHABET.index(c) for c in line] for line in lines]
     ambiguous: list[str] = []
+    # a digit as the document code's second character is a national quirk: it must not be a guess (C1 / CI)
+    code_readings = _plausible(probabilities[0, 1])
+    if len({ALPHABET[j].isdigit() for j in code_readings}) > 1:
+        ambiguous.append("document_code")
     tables: dict[str, np.ndarray] = {}  # readings passing the field's own digit, by composite residue
     for name in (*_CHECKED_FIELDS, "optional_data_2"):
         field, check = fields.get(name), fields.get(f"{name}_check")
