@@ -13,7 +13,7 @@ import pytest
 from kiosk.documents.checks import DocumentError
 from kiosk.documents.ocr import MrzNotFoundError, read_data_page
 from kiosk.documents.ocr.classify import CharClassifier
-from kiosk.documents.ocr.locate import locate_mrz
+from kiosk.documents.ocr.locate import locate_candidates
 from kiosk.documents.synth import (
     UNSEEN_FONTS,
     available_fonts,
@@ -89,7 +89,7 @@ def test_legible_but_uncertain_page_is_not_read_again_turned(monkeypatch: pytest
 
     page = sample_page(np.random.default_rng(955), fonts=available_fonts(UNSEEN_FONTS), formats=("TD3",))
     calls = []
-    monkeypatch.setattr(reader, "locate_mrz", lambda gray: calls.append(1) or locate_mrz(gray))
+    monkeypatch.setattr(reader, "locate_candidates", lambda gray: calls.append(1) or locate_candidates(gray))
     reading = read_data_page(page.image)
     assert not reading.valid  # a face the classifier never saw: rejected...
     assert len(calls) == 1  # ...as it lies, without trying the page upside down or sideways

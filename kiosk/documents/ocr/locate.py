@@ -128,16 +128,37 @@ def _pick_group(lines: list[_Line]) -> list[_Line]:
     return best
 
 
-def locate_mrz(gray: np.ndarray) -> MrzRegion:
-    """Locate the MRZ of a grayscale page image; MrzNotFoundError when no MRZ-like line group exists."""
+def locate_candidates(gray: np.ndarray):  # -> Iterator[MrzRegion]
+    """MRZ-like line groups of a grayscale page image, most likely first, computed lazily: the lowest
+    group at Otsu's threshold, then at each stricter threshold a group elsewhere on the page (a busy
+    background pattern can hide the MRZ at Otsu's threshold and leave another text block looking like one)."""
     if gray.ndim != 2 or min(gray.shape) < 64:
         raise MrzNotFoundError("image too small or not grayscale")
     factor = int(np.ceil(gray.shape[1] / WORK_WIDTH))  # integer factors take OpenCV's fast area path
     scale = 1.0 / factor
     work = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if factor > 1 else gray
-    group = next((g for g in map(_pick_group, map(_line_candidates, _text_masks(work))) if g), None)
-    if not group:
+    seen: list[np.ndarray] = []
+    for mask in _text_masks(work):
+        group = _pick_group(_line_candidates(mask))
+        if not group:
+            continue
+        region = _region(group, scale)
+        centre = region.quad.mean(axis=0)
+        if any(np.linalg.norm(centre - c) < region.line_height for c in seen):
+            continue
+        seen.append(centre)
+        yield region
+
+
+def locate_mrz(gray: np.ndarray) -> MrzRegion:
+    """The most likely MRZ of a grayscale page image; MrzNotFoundError when no MRZ-like line group exists."""
+    region = next(locate_candidates(gray), None)
+    if region is None:
         raise MrzNotFoundError("no MRZ found in the image")
+    return region
+
+
+def _region(group: list[_Line], scale: float) -> MrzRegion:
     angle = float(np.mean([ln.angle for ln in group]))
     theta = np.deg2rad(angle)
     along, across = np.array([np.cos(theta), np.sin(theta)]), np.array([-np.sin(theta), np.cos(theta)])

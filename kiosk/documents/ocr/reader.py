@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass, field
 
@@ -12,7 +13,7 @@ from kiosk.documents.checks import Check, DocumentError
 from kiosk.documents.mrz import MrzRecord, parse_mrz
 from kiosk.documents.ocr.classify import ALPHABET, CharClassifier
 from kiosk.documents.ocr.correct import Decoded, decode
-from kiosk.documents.ocr.locate import MrzNotFoundError, MrzRegion, locate_mrz
+from kiosk.documents.ocr.locate import MrzNotFoundError, MrzRegion, locate_candidates
 from kiosk.documents.ocr.portrait import FaceDetector, crop_portrait
 from kiosk.documents.ocr.segment import cut_cells, rectify
 
@@ -91,6 +92,8 @@ _ROTATIONS = (None, cv2.ROTATE_180, cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_90_COUNT
 #: Median character probability above which a read is taken as the right way up, valid or not (measured:
 #: upright reads, even rejected ones, >= 0.93; upside-down MRZs read as they lie <= 0.48).
 _LEGIBLE_MEDIAN = 0.8
+#: MRZ candidates read per orientation at most (see ``locate_candidates``).
+_MAX_CANDIDATES = 3
 
 
 def read_data_page(
@@ -132,11 +135,32 @@ def _with_total(reading: DataPageReading, start: float) -> DataPageReading:
 def _read_upright(
     image_bgr: np.ndarray, classifier: CharClassifier, face_detector: FaceDetector | None
 ) -> tuple[DataPageReading, float]:
-    """The reading of the page as it lies, and its median character probability."""
+    """The reading of the page as it lies, and its median character probability: the first MRZ candidate
+    whose read passes every check, else the most legible one (MrzNotFoundError when there is none)."""
     start = time.perf_counter()
     gray = image_bgr if image_bgr.ndim == 2 else cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
-    region = locate_mrz(gray)
-    timings = {"locate": (time.perf_counter() - start) * 1e3}
+    best: tuple[DataPageReading, float] | None = None
+    for region in itertools.islice(locate_candidates(gray), _MAX_CANDIDATES):
+        timings = {"locate": (time.perf_counter() - start) * 1e3}
+        reading, legibility = _read_region(image_bgr, gray, region, classifier, face_detector, timings)
+        if reading.valid:
+            return reading, legibility
+        if best is None or legibility > best[1]:
+            best = reading, legibility
+        start = time.perf_counter()
+    if best is None:
+        raise MrzNotFoundError("no MRZ found in the image")
+    return best
+
+
+def _read_region(
+    image_bgr: np.ndarray,
+    gray: np.ndarray,
+    region: MrzRegion,
+    classifier: CharClassifier,
+    face_detector: FaceDetector | None,
+    timings: dict[str, float],
+) -> tuple[DataPageReading, float]:
     record, decoded, checks, fmt = _read(gray, region, None, classifier, timings)
     if not all(c.passed for c in checks) and region.lines == 2:
         # the pitch estimate may have picked the wrong line length: try the other one
