@@ -212,3 +212,12 @@ def test_a_digit_in_the_document_code_is_read_but_not_guessed() -> None:
     decoded = decode(probs, "TD3")
     assert decoded.lines[0][:2] == "C1"
     assert "document_code" in decoded.ambiguous
+
+
+def test_fillers_never_stand_in_an_expiry_date_or_half_a_day() -> None:
+    probs = _confident(TRUTH)
+    # "<" and "0" weigh the same for the check digit: only the grammar can refuse the filler
+    _confuse(probs, 1, 23, "<", 0.6, "0")  # expiry 120415 read as 12<415
+    _confuse(probs, 1, 15, "<", 0.6, "0")  # birth 740812 read as 74<812
+    decoded = decode(probs, "TD3")
+    assert decoded.lines == TRUTH

@@ -91,6 +91,20 @@ def _mask(probabilities: np.ndarray, fmt: str) -> np.ndarray:
         masked[field.line, field.start : field.end, ~allowed] = 0
     # the document code's second character may be a digit (national use: C1 on US permanent-resident cards)
     masked[0, 1, _DIGIT_INDICES] = probabilities[0, 1, _DIGIT_INDICES]
+    # fillers stand only for an unknown day or month of birth, for an empty personal number's check digit
+    # and in a long document number's check-digit position: never in a year, an expiry date or other digits
+    fields = {f.name: f for f in FIELD_LAYOUTS[fmt]}
+    for name in (
+        "date_of_birth",
+        "expiry_date",
+        "date_of_birth_check",
+        "expiry_date_check",
+        "composite_check",
+    ):
+        field = fields.get(name)
+        if field is not None:
+            end = field.start + 2 if name == "date_of_birth" else field.end
+            masked[field.line, field.start : end, ALPHABET.index("<")] = 0
     masked += _FLOOR
     return masked / masked.sum(axis=2, keepdims=True)
 
@@ -132,21 +146,11 @@ class _Decoder:
         field, check = self.fields[name], self.fields[f"{name}_check"]
         found = []
         for text, logp in _k_best([*self.options(field), *self.options(check)[:3]], _K_BEST):
-            value, digit = text[:-1], text[-1]
-            if name == "document_number" and "<" in value.rstrip("<"):
-                continue  # fillers only pad a document number at its end
-            agrees = digit == check_digit(value) or (digit == "<" and self._filler_check_allowed(name, value))
-            if agrees:
+            if _agrees(self.fmt, name, text[:-1], text[-1]):
                 found.append((text, logp))
                 if len(found) == limit:
                     break
         return found
-
-    def _filler_check_allowed(self, name: str, value: str) -> bool:
-        if name == "optional_data":
-            return set(value) == {"<"}
-        # TD1/TD2 long document number: the check digit moves into the optional data (composite covers it)
-        return name == "document_number" and self.fmt in ("TD1", "TD2") and not value.endswith("<")
 
     def put(self, field: MrzField, text: str, guarded: bool) -> None:
         end = field.start + len(text)
@@ -245,9 +249,12 @@ def _plausible(row: np.ndarray) -> list[int]:
 
 
 def _agrees(fmt: str, name: str, value: str, digit: str) -> bool:
-    """The check digit of ``name`` confirms ``value`` (filler digits where the standard allows them)."""
+    """``value`` is well formed and the check digit of ``name`` confirms it (filler digits where the
+    standard allows them)."""
     if name == "document_number" and "<" in value.rstrip("<"):
-        return False
+        return False  # fillers only pad a document number at its end
+    if name == "date_of_birth" and any("<" in value[a : a + 2] and value[a : a + 2] != "<<" for a in (2, 4)):
+        return False  # an unknown month or day is "<<", never half a filler
     if digit == check_digit(value):
         return True
     if digit != "<":
