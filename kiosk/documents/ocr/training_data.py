@@ -1,8 +1,6 @@
 """Training cells for the MRZ character classifier, made the way the reader makes them at run time.
 
-Each sample is a small MRZ block (2 or 3 lines) rendered in a training font at a random resolution (half
-of them at 7-14 px per character, as real scans and web images are), half of them printed and scanned
-(``print_and_scan``: ink spread or thinning, a halftone screen, a low-resolution copy scaled back up),
+Each sample is a small MRZ block (2 or 3 lines) rendered in a training font at a random resolution,
 degraded like a capture (rotation, perspective, light, glare, blur, noise, JPEG), then located, rectified
 and cut by the reader's own code; the cells are paired with the rendered characters. Nothing here is drawn
 from the benchmark's seeds."""
@@ -33,22 +31,6 @@ def _random_lines(rng: np.random.Generator, fmt: str) -> tuple[str, ...]:
     return tuple("".join(rng.choice(list(ALPHABET), size=width, p=_CHAR_WEIGHTS)) for _ in range(lines))
 
 
-#: Passport printers' OCR-B draws the digit 0 as a narrow oval beside a round letter O (measured on real
-#: data pages: about 0.8 of its width); the OCR-B font file draws them almost alike. Half the blocks get the
-#: printers' zero.
-_NARROW_ZERO = (0.72, 0.9)
-
-
-def _draw_squeezed(image: Image.Image, xy: tuple[float, float], ch: str, font, fill, factor: float) -> None:
-    """Draw ``ch`` anchored at its baseline middle, squeezed horizontally by ``factor``."""
-    size = font.size
-    layer = Image.new("L", (3 * size, 3 * size), 0)
-    ImageDraw.Draw(layer).text((1.5 * size, 2 * size), ch, fill=255, font=font, anchor="ms")
-    narrow = layer.resize((max(1, round(3 * size * factor)), 3 * size), Image.Resampling.LANCZOS)
-    left, top = round(xy[0] - narrow.width / 2), round(xy[1] - 2 * size)
-    image.paste(Image.new("RGB", narrow.size, fill), (left, top), narrow)
-
-
 def render_block(lines: tuple[str, ...], font: str, pitch_px: float, rng: np.random.Generator) -> np.ndarray:
     """An MRZ block on a security-print background, ``pitch_px`` pixels per character (BGR)."""
     n = len(lines[0])
@@ -61,41 +43,13 @@ def render_block(lines: tuple[str, ...], font: str, pitch_px: float, rng: np.ran
     cap = pitch_px * rng.uniform(0.85, 1.05)
     mrz_font = _font(path, round(cap / _cap_ratio(path)))
     ink = tuple(int(v) for v in rng.integers(5, 60, 3))
-    zero = rng.uniform(*_NARROW_ZERO) if rng.random() < 0.5 else 1.0
     for k, text in enumerate(lines):
         baseline = (1.5 + k) * line_pitch + cap / 2
         for i, ch in enumerate(text):
-            xy = (3 * pitch_px + (i + 0.5) * pitch_px, baseline)
-            if ch == "0" and zero < 1.0:
-                _draw_squeezed(image, xy, ch, mrz_font, ink, zero)
-            else:
-                draw.text(xy, ch, fill=ink, font=mrz_font, anchor="ms")
+            draw.text(
+                (3 * pitch_px + (i + 0.5) * pitch_px, baseline), ch, fill=ink, font=mrz_font, anchor="ms"
+            )
     return np.ascontiguousarray(np.asarray(image)[..., ::-1])
-
-
-def print_and_scan(block: np.ndarray, pitch_px: float, rng: np.random.Generator) -> np.ndarray:
-    """The block as a printed page scanned again: ink spread or thinned (blur, then a shifted contrast
-    curve), sometimes a halftone screen, sometimes a copy at lower resolution scaled back up (web images)."""
-    import cv2
-
-    g = block.astype(np.float32) / 255.0
-    sigma = rng.uniform(0.04, 0.09) * pitch_px
-    g = cv2.GaussianBlur(g, (0, 0), sigma)
-    level = rng.uniform(0.35, 0.75)  # above 0.5 the strokes grow (ink spread), below they thin
-    g = 1.0 / (1.0 + np.exp(-(g - level) / rng.uniform(0.06, 0.15)))
-    if rng.random() < 0.3:
-        yy, xx = np.mgrid[0 : g.shape[0], 0 : g.shape[1]].astype(np.float32)
-        period, angle = rng.uniform(2.5, 4.5), rng.uniform(0, np.pi)
-        u, v = xx * np.cos(angle) + yy * np.sin(angle), -xx * np.sin(angle) + yy * np.cos(angle)
-        screen = np.cos(2 * np.pi * u / period) * np.cos(2 * np.pi * v / period)
-        g = g + rng.uniform(0.05, 0.15) * screen[..., None] * (1 - g)
-    out = np.clip(g * 255.0, 0, 255).astype(np.uint8)
-    if rng.random() < 0.5:
-        factor = rng.uniform(1.2, 1.8)
-        h, w = out.shape[:2]
-        small = cv2.resize(out, (round(w / factor), round(h / factor)), interpolation=cv2.INTER_AREA)
-        out = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
-    return out
 
 
 def make_cells(
@@ -109,10 +63,7 @@ def make_cells(
     for _ in range(blocks):
         fmt = str(rng.choice(list(_SHAPES)))
         lines = _random_lines(rng, fmt)
-        pitch = rng.uniform(7, 14) if rng.random() < 0.5 else rng.uniform(9, 42)
-        block = render_block(lines, str(rng.choice(fonts)), pitch, rng)
-        if rng.random() < 0.5:
-            block = print_and_scan(block, pitch, rng)
+        block = render_block(lines, str(rng.choice(fonts)), rng.uniform(9, 42), rng)
         gray = cv2.cvtColor(degrade(block, rng, spec), cv2.COLOR_BGR2GRAY)
         try:
             region = locate_mrz(gray)
