@@ -12,7 +12,9 @@
    unguarded characters (names) or guarded characters fall below their thresholds instead of guessing.
 6. ``Decoded.ambiguous`` names the document-number, date and optional-data fields the check digits cannot
    settle (see ``ambiguous_fields``): a check digit confirms a reading only when the classifier's own choice
-   passes it and no other plausible reading does.
+   passes it and no other plausible reading does. Confusable glyphs are first settled by the page's own
+   glyphs where it prints both unmistakably (``glyphs.settle_confusables``). The document code's second
+   character may be a digit (``C1``), but not a guess between a digit and a letter.
 """
 
 from __future__ import annotations

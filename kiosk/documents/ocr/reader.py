@@ -107,7 +107,8 @@ def read_data_page(
 
     ``face_detector`` (e.g. a ``matcher.FaceEngine``) re-centres the portrait crop on the printed face.
     Raises DocumentError (code ``MRZ_NOT_FOUND``) when the image holds no MRZ. A read that is uncertain
-    or fails a check digit is returned with failed checks, never silently corrected into a guess."""
+    (``ocr.confidence``), that the check digits cannot settle (``ocr.ambiguous_field``) or that fails a check
+    digit is returned with failed checks, never silently corrected into a guess."""
     if not isinstance(image_bgr, np.ndarray) or image_bgr.dtype != np.uint8 or image_bgr.ndim not in (2, 3):
         raise DocumentError("data page image must be a uint8 BGR or grayscale array")
     classifier = classifier or CharClassifier.default()
