@@ -243,6 +243,8 @@ def _dates_consistent(birth: MrzDate, expiry: MrzDate) -> Check:
 def _code_check(name: str, field: str, extra_codes: frozenset[str]) -> Check:
     if is_known_code(field) or normalise_code(field) in extra_codes:
         return Check(name, True)
+    if set(field) == {"<"}:  # e.g. Macau resident cards print no nationality
+        return Check(name, False, "empty: the issuer states no code (national quirk)")
     return Check(name, False, "not a code of the ICAO Doc 9303 list")
 
 

@@ -292,6 +292,12 @@ def test_unknown_codes(code: str) -> None:
     assert "mrz.nationality.known_code" in failed(record)
 
 
+def test_empty_nationality_is_a_named_quirk_not_a_pass() -> None:
+    record = parse_mrz(replace(SPECIMENS["TD3"], 1, 10, "<<<"), today=TODAY)
+    check = next(c for c in record.checks if c.name == "mrz.nationality.known_code")
+    assert not check.passed and "empty" in check.detail
+
+
 def test_code_list_size() -> None:
     # 248 ISO 3166-1 states and territories (DEU replaced by D) plus the Doc 9303 additions.
     assert len(KNOWN_CODES) > 270 and "DEU" not in KNOWN_CODES
