@@ -9,9 +9,11 @@ locate and a tuple of named checks (``mrz.format``, ``mrz.charset``, ``mrz.docum
   character outside ``A-Z 0-9 <`` fails ``mrz.charset`` (a printed MRZ never has them, so they reveal an OCR
   error or a forgery, and silently fixing them would hide that); the fields are still parsed.
 
-National quirks handled: Germany's one-letter code ``D<<``; the TD3 personal-number check digit printed as
-``<`` when the personal number is empty; TD1/TD2 document numbers longer than nine characters, continued in
-the optional data with ``<`` in the check-digit position; ``X`` as sex; unknown day / month of birth (``<<``).
+National quirks handled: Germany's one-letter code ``D<<``; a digit as the document code's second character
+(the US permanent-resident card's ``C1``, noted in the check's detail); the TD3 personal-number check digit
+printed as ``<`` when the personal number is empty; TD1/TD2 document numbers longer than nine characters,
+continued in the optional data with ``<`` in the check-digit position; ``X`` as sex; unknown day / month of
+birth (``<<``).
 Dates: see ``kiosk.documents.mrz_dates`` for the two-digit-year rule. The ``mrz.*`` checks cover the MRZ
 itself; whether the document has expired is the reader's ``doc.not_expired`` (``kiosk.documents.reader``).
 
@@ -241,6 +243,8 @@ def _dates_consistent(birth: MrzDate, expiry: MrzDate) -> Check:
 def _code_check(name: str, field: str, extra_codes: frozenset[str]) -> Check:
     if is_known_code(field) or normalise_code(field) in extra_codes:
         return Check(name, True)
+    if set(field) == {"<"}:  # e.g. Macau resident cards print no nationality
+        return Check(name, False, "empty: the issuer states no code (national quirk)")
     return Check(name, False, "not a code of the ICAO Doc 9303 list")
 
 
@@ -249,10 +253,12 @@ def _document_code_check(fmt: str, code: str) -> Check:
     if len(code) != 2 or code[0] not in _FIRST_LETTERS[fmt]:
         allowed = " or ".join(_FIRST_LETTERS[fmt])
         return Check(name, False, f"{fmt} document code must start with {allowed}")
-    if not ("A" <= code[1] <= "Z" or code[1] == "<"):
-        return Check(name, False, "second character must be a letter or <")
+    if not ("A" <= code[1] <= "Z" or code[1] == "<" or "0" <= code[1] <= "9"):
+        return Check(name, False, "second character must be a letter, a digit or <")
     if fmt in ("TD1", "TD2") and code[1] == "V":
         return Check(name, False, "V as second character is reserved (Doc 9303 Parts 5-6)")
+    if code[1].isdigit():  # national use, e.g. C1 on the US permanent-resident card
+        return Check(name, True, "national quirk: digit as second character")
     return Check(name, True)
 
 

@@ -10,7 +10,8 @@
   authentication), else the portrait cropped from the data page; ``portrait_source`` says which;
 - ``checks``: every named check of every source (``mrz.*``, ``ocr.*``, ``chip.*``), plus ``doc.not_expired``
   (expiry date on or after today: a document is valid through its expiry day) and
-  ``doc.chip_matches_mrz``. ``valid`` is true when all pass.
+  ``doc.chip_matches_mrz``. ``valid`` is true when all pass. An OCR read the check digits could not settle
+  (``ocr.ambiguous_field``) is settled when the chip's DG1 holds exactly the reading chosen.
 
 A source that cannot be read at all raises DocumentError when it is the only one; beside another source it
 becomes a failed check (``doc.data_page.readable`` / ``doc.chip.readable``) and the reading goes on.
@@ -114,6 +115,14 @@ def chip_matches_mrz_check(printed: MrzRecord, chip: MrzRecord) -> Check:
     return Check(name, False, "differs in " + (", ".join(differing) or "check digits"))
 
 
+def _settled_by_chip(check: Check) -> Check:
+    """``ocr.ambiguous_field`` passes when the chip's DG1 holds exactly the reading the OCR chose (the
+    chip's own checks, passive authentication among them, stand beside it)."""
+    if check.name != "ocr.ambiguous_field" or check.passed:
+        return check
+    return Check(check.name, True, "settled by the chip: DG1 holds the reading chosen")
+
+
 def _renamed_dg1_checks(record: MrzRecord) -> list[Check]:
     return [Check("chip.dg1." + c.name.removeprefix("mrz."), c.passed, c.detail) for c in record.checks]
 
@@ -210,6 +219,8 @@ def read_document(
     if chip_mrz is not None and printed is not None:
         mrz_checks += _renamed_dg1_checks(chip_mrz)
         mrz_checks.append(chip_matches_mrz_check(printed, chip_mrz))
+        if printed.lines == chip_mrz.lines:
+            checks = [_settled_by_chip(c) for c in checks]
     mrz_checks.append(not_expired_check(mrz, day))
 
     portrait, portrait_source = None, None

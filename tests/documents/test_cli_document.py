@@ -183,7 +183,9 @@ def test_help() -> None:
 
 
 def test_bench_reports_every_page_once_with_the_degradation_used() -> None:
-    result = kiosk("document", "bench", "--count", "4", "--seed", "5", "--max-blur", "0.8", "--json")
+    result = kiosk(
+        "document", "bench", "--count", "4", "--seed", "5", "--max-blur", "0.8", "--no-real", "--json"
+    )
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout)
     assert figures["pages"] == 4

@@ -292,6 +292,12 @@ def test_unknown_codes(code: str) -> None:
     assert "mrz.nationality.known_code" in failed(record)
 
 
+def test_empty_nationality_is_a_named_quirk_not_a_pass() -> None:
+    record = parse_mrz(replace(SPECIMENS["TD3"], 1, 10, "<<<"), today=TODAY)
+    check = next(c for c in record.checks if c.name == "mrz.nationality.known_code")
+    assert not check.passed and "empty" in check.detail
+
+
 def test_code_list_size() -> None:
     # 248 ISO 3166-1 states and territories (DEU replaced by D) plus the Doc 9303 additions.
     assert len(KNOWN_CODES) > 270 and "DEU" not in KNOWN_CODES
@@ -299,12 +305,20 @@ def test_code_list_size() -> None:
 
 @pytest.mark.parametrize(
     ("fmt", "bad_code"),
-    [("TD3", "I<"), ("TD1", "P<"), ("TD2", "P<"), ("TD1", "V<"), ("TD1", "IV"), ("TD3", "P1")],
+    [("TD3", "I<"), ("TD1", "P<"), ("TD2", "P<"), ("TD1", "V<"), ("TD1", "IV"), ("TD3", "1P"), ("TD1", "C*")],
 )
 def test_document_code_must_fit_the_format(fmt: str, bad_code: str) -> None:
     text = replace(SPECIMENS[fmt], 0, 0, bad_code)
     record = parse(text)
     assert "mrz.document_code.valid" in failed(record)
+
+
+@pytest.mark.parametrize(("fmt", "code"), [("TD1", "C1"), ("TD1", "IR"), ("TD2", "AC"), ("TD3", "PD")])
+def test_document_codes_as_issued(fmt: str, code: str) -> None:
+    record = parse(replace(SPECIMENS[fmt], 0, 0, code))
+    check = next(c for c in record.checks if c.name == "mrz.document_code.valid")
+    assert check.passed
+    assert ("quirk" in check.detail) == code[1].isdigit()
 
 
 def test_td2_size_and_p_code_is_td2_not_visa() -> None:

@@ -146,3 +146,78 @@ def test_state_code_stays_uncertain_against_another_listed_code() -> None:
 def test_unlisted_state_code_is_not_guarded() -> None:
     decoded = decode(_confident(TRUTH), "TD3")  # UTO, the specimen state, is not on the list
     assert not decoded.guarded[0, 2:5].any()
+
+
+def _with_document_number(number: str, fmt: str = "TD3") -> tuple[str, ...]:
+    code = "V<" if fmt == "MRVA" else "P<"
+    text = compose_mrz(
+        fmt,
+        document_code=code,
+        issuing_state="UTO",
+        surname="ERIKSSON",
+        given_names="ANNA",
+        document_number=number,
+        nationality="UTO",
+        date_of_birth="740812",
+        sex="F",
+        expiry_date="120415",
+        optional_data="Z0" if fmt == "MRVA" else "",
+    )
+    return tuple(text.split("\n"))
+
+
+def test_clean_read_is_not_ambiguous() -> None:
+    assert decode(_confident(TRUTH), "TD3").ambiguous == ()
+
+
+def test_o_and_zero_that_the_check_digit_cannot_tell_apart_are_ambiguous() -> None:
+    truth = _with_document_number("T22000129")
+    probs = _confident(truth)
+    # positions 3 and 4 weigh 7 and 3: reading both zeros as O adds 24 * 10 and still verifies
+    _confuse(probs, 1, 3, "O", 0.3, "0")
+    _confuse(probs, 1, 4, "O", 0.3, "0")
+    decoded = decode(probs, "TD3")
+    assert decoded.lines == truth  # the classifier's own choice...
+    assert decoded.ambiguous == ("document_number",)  # ...but T22OO0129 passes the check digit as well
+
+
+def test_a_plausible_alternative_the_check_digit_rules_out_is_not_ambiguous() -> None:
+    truth = _with_document_number("T22000129")
+    probs = _confident(truth)
+    _confuse(probs, 1, 3, "O", 0.3, "0")  # T22O00129 fails the check digit: the read stands
+    decoded = decode(probs, "TD3")
+    assert decoded.lines == truth
+    assert decoded.ambiguous == ()
+
+
+def test_a_reading_that_wins_only_through_the_check_digit_is_ambiguous() -> None:
+    probs = _confident(TRUTH)
+    _confuse(probs, 1, 1, "3", 0.6, "8")  # the classifier prefers "3"; only the check digit says "8"
+    assert decode(probs, "TD3").ambiguous == ("document_number",)
+
+
+def test_unchecked_visa_optional_data_with_a_plausible_alternative_is_ambiguous() -> None:
+    truth = _with_document_number("L898902C3", "MRVA")
+    probs = _confident(truth)
+    assert decode(probs, "MRVA").ambiguous == ()
+    _confuse(probs, 1, 29, "O", 0.2, "0")  # "Z0" or "ZO": no check digit covers visa optional data
+    assert decode(probs, "MRVA").ambiguous == ("optional_data",)
+
+
+def test_a_digit_in_the_document_code_is_read_but_not_guessed() -> None:
+    truth = ("C1" + TRUTH[0][2:], TRUTH[1])
+    probs = _confident(truth)
+    assert decode(probs, "TD3").lines[0][:2] == "C1"
+    _confuse(probs, 0, 1, "I", 0.3, "1")  # C1 or CI: no check digit covers the document code
+    decoded = decode(probs, "TD3")
+    assert decoded.lines[0][:2] == "C1"
+    assert "document_code" in decoded.ambiguous
+
+
+def test_fillers_never_stand_in_an_expiry_date_or_half_a_day() -> None:
+    probs = _confident(TRUTH)
+    # "<" and "0" weigh the same for the check digit: only the grammar can refuse the filler
+    _confuse(probs, 1, 23, "<", 0.6, "0")  # expiry 120415 read as 12<415
+    _confuse(probs, 1, 15, "<", 0.6, "0")  # birth 740812 read as 74<812
+    decoded = decode(probs, "TD3")
+    assert decoded.lines == TRUTH

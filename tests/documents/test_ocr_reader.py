@@ -13,7 +13,7 @@ import pytest
 from kiosk.documents.checks import DocumentError
 from kiosk.documents.ocr import MrzNotFoundError, read_data_page
 from kiosk.documents.ocr.classify import CharClassifier
-from kiosk.documents.ocr.locate import locate_mrz
+from kiosk.documents.ocr.locate import locate_candidates, locate_mrz
 from kiosk.documents.synth import (
     UNSEEN_FONTS,
     available_fonts,
@@ -89,10 +89,21 @@ def test_legible_but_uncertain_page_is_not_read_again_turned(monkeypatch: pytest
 
     page = sample_page(np.random.default_rng(955), fonts=available_fonts(UNSEEN_FONTS), formats=("TD3",))
     calls = []
-    monkeypatch.setattr(reader, "locate_mrz", lambda gray: calls.append(1) or locate_mrz(gray))
+    monkeypatch.setattr(reader, "locate_candidates", lambda gray: calls.append(1) or locate_candidates(gray))
     reading = read_data_page(page.image)
     assert not reading.valid  # a face the classifier never saw: rejected...
     assert len(calls) == 1  # ...as it lies, without trying the page upside down or sideways
+
+
+def test_mrz_beside_a_card_edge_is_found() -> None:
+    # closing links the characters into lines; it used to weld them to the edge into one piece
+    record = random_record(np.random.default_rng(3), "TD3")
+    page = render_data_page(record, default_portrait(), font=FONT, dpi=300, rng=np.random.default_rng(1))
+    quad = locate_mrz(cv2.cvtColor(page, cv2.COLOR_BGR2GRAY)).quad
+    x = int(quad[:, 0].max()) + 12
+    cv2.line(page, (x, 0), (x, page.shape[0] - 1), (0, 0, 0), 3)
+    reading = read_data_page(page)
+    assert reading.valid and reading.lines == record.lines
 
 
 def test_image_without_mrz_is_mrz_not_found() -> None:

@@ -217,3 +217,24 @@ def test_page_without_mrz(tmp_path: Path, pki, trust: TrustStore, ocr_model: Non
     reading = read_document(page=blank, chip=_chip(tmp_path / "chip", pki, _mrz()), trust=trust)
     assert failed(reading) == {"doc.data_page.readable"}
     assert reading.sources == ("chip",)
+
+
+@pytest.mark.shared
+def test_chip_settles_a_read_the_check_digits_cannot(
+    tmp_path: Path, pki, trust: TrustStore, ocr_model: None, shared_dir: Path
+) -> None:
+    import cv2
+
+    # a real scan whose document number 007007007 reads right but O/0 stay plausible (OO7OO7OO7 verifies too)
+    page = cv2.imread(str(shared_dir / "data" / "mrz-real-dev" / "02_PassportEye-hrv-pass.jpg"))
+    alone = read_document(page=page, today=dt.date(2013, 1, 1))
+    assert "ocr.ambiguous_field" in failed(alone)
+    truth = "\n".join(alone.mrz.lines)
+    both = read_document(
+        page=page, chip=_chip(tmp_path / "chip", pki, truth), trust=trust, today=dt.date(2013, 1, 1)
+    )
+    assert both.check("ocr.ambiguous_field").passed
+    assert both.check("doc.chip_matches_mrz").passed
+    other = truth.replace("0070070071", "OO7OO7OO71")  # the chip holds the other reading: not settled
+    mismatch = read_document(page=page, chip=_chip(tmp_path / "other", pki, other), trust=trust)
+    assert {"ocr.ambiguous_field", "doc.chip_matches_mrz"} <= failed(mismatch)

@@ -1,19 +1,29 @@
-"""``kiosk document bench``: the OCR benchmark on generated data pages (see ``kiosk.documents.ocr.bench``)."""
+"""``kiosk document bench``: the OCR benchmark on generated data pages and, beside it, on real images
+(see ``kiosk.documents.ocr.bench``)."""
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict
+from pathlib import Path
 
 import click
 
-from kiosk.documents.ocr.bench import DEFAULT_FONTS, DEFAULT_FORMATS, run_benchmark
+from kiosk.documents.ocr.bench import DEFAULT_FONTS, DEFAULT_FORMATS, run_benchmark, run_real_benchmark
 from kiosk.documents.synth import UNSEEN_FONTS, Degradation, available_fonts
 from kiosk.documents.synth.layout import LAYOUTS
 
 
 def _names(value: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def _default_real_folder() -> Path | None:
+    """``$EGATE_SHARED/data/mrz-real-dev`` when it holds a truth.json."""
+    shared = os.environ.get("EGATE_SHARED")
+    folder = Path(shared) / "data" / "mrz-real-dev" if shared else None
+    return folder if folder is not None and (folder / "truth.json").is_file() else None
 
 
 @click.command("bench")
@@ -52,6 +62,13 @@ def _names(value: str) -> tuple[str, ...]:
     type=click.IntRange(5, 95),
     help="Lowest JPEG quality.",
 )
+@click.option(
+    "--real",
+    "real_folder",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Folder of real images with truth.json [default: $EGATE_SHARED/data/mrz-real-dev when present].",
+)
+@click.option("--no-real", is_flag=True, help="Skip the real images.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.option("--progress", is_flag=True, help="Print running counts every 20 pages.")
 def bench(
@@ -64,12 +81,15 @@ def bench(
     max_blur: float,
     max_noise: float,
     min_jpeg: int,
+    real_folder: Path | None,
+    no_real: bool,
     as_json: bool,
     progress: bool,
 ) -> None:
     """Generate data pages and read them (150-600 dpi, blur, noise, rotation up to 5 degrees, perspective,
     uneven light, glare, JPEG) and report the exact-read rate, the silently-wrong rate (every check
-    passed but the MRZ differs from the truth; must be 0), the rejection rate and the time per page."""
+    passed but the MRZ differs from the truth; must be 0), the rejection rate and the time per page; then the
+    same figures on the real images of ``--real`` (per image with ``--json``)."""
     chosen = available_fonts(UNSEEN_FONTS) if unseen_font else _names(fonts)
     missing = set(chosen) - set(available_fonts(chosen))
     if missing or not chosen:
@@ -92,10 +112,13 @@ def bench(
         spec=spec,
         progress=progress and not as_json,
     )
+    folder = None if no_real else real_folder or _default_real_folder()
+    real = run_real_benchmark(folder) if folder is not None else None
     if as_json:
-        click.echo(
-            json.dumps({**asdict(result), "fonts": list(chosen), "degradation": asdict(spec)}, indent=2)
-        )
+        figures = {**asdict(result), "fonts": list(chosen), "degradation": asdict(spec)}
+        figures["real"] = real.as_dict() if real else None
+        click.echo(json.dumps(figures, indent=2))
     else:
         click.echo(f"fonts: {', '.join(chosen)}")
         click.echo(result.summary())
+        click.echo(real.summary() if real else "real images: none (--real DIR or EGATE_SHARED)")

@@ -10,10 +10,16 @@
    share is its probability among all listed codes (spellings that are no code are ruled out anyway).
 5. ``Decoded.confidence`` is the lowest probability of any chosen character; the reader fails a read whose
    unguarded characters (names) or guarded characters fall below their thresholds instead of guessing.
+6. ``Decoded.ambiguous`` names the document-number, date and optional-data fields the check digits cannot
+   settle (see ``ambiguous_fields``): a check digit confirms a reading only when the classifier's own choice
+   passes it and no other plausible reading does. Confusable glyphs are first settled by the page's own
+   glyphs where it prints both unmistakably (``glyphs.settle_confusables``). The document code's second
+   character may be a digit (``C1``), but not a guess between a digit and a letter.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 from dataclasses import dataclass
@@ -24,6 +30,7 @@ from kiosk.documents.icao_codes import KNOWN_CODES, is_known_code
 from kiosk.documents.mrz import check_digit
 from kiosk.documents.mrz_layouts import COMPOSITE_SPANS, FIELD_LAYOUTS, MrzField
 from kiosk.documents.ocr.classify import ALPHABET
+from kiosk.documents.ocr.glyphs import settle_confusables
 
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _DIGITS = "0123456789"
@@ -36,6 +43,7 @@ _ALLOWED = {
 }
 _FIELD_ALLOWED = {"sex": "MFX<"}  # narrower than the field's kind
 _CODE_FIELDS = ("issuing_state", "nationality")
+_DIGIT_INDICES = [ALPHABET.index(c) for c in _DIGITS]
 _KNOWN_CODE_INDICES = np.array(
     [[ALPHABET.index(c) for c in code.ljust(3, "<")] for code in sorted(KNOWN_CODES) if len(code) in (1, 3)]
 )
@@ -43,6 +51,26 @@ _ALTERNATIVES = 4  # per position, for the k-best search
 _K_BEST = 40
 _FLOOR = 1e-9
 _RESIDUE = np.array([0 if c == "<" else int(c, 36) % 10 for c in ALPHABET])  # check-digit value mod 10
+_WEIGHTS = (7, 3, 1)
+#: Glyphs OCR confuses on real prints (Doc 9303's OCR-B draws them close; at 8-12 px per character a
+#: classifier trained on other renderings tells them apart badly).
+CONFUSABLE_GROUPS = ("0ODQ", "1I", "8B", "5S", "2Z", "6G", "<K")
+#: An alternative whose probability reaches this fraction of the classifier's first choice is a plausible
+#: reading of its position: ``PLAUSIBLE_RATIO`` for a glyph confusable with the first choice, ``RIVAL_RATIO``
+#: for any other. On generated pages a correct character's best alternative stays below 0.06 of it (about
+#: 1% of positions reach 0.01); on real scans the classifier put wrong O/0 reads 10-100 times above the
+#: truth, so the bar for confusables is low: a single plausible alternative costs nothing (the check digit
+#: rules it out), only several that the check digit cannot tell apart reject the read.
+PLAUSIBLE_RATIO = 0.01
+RIVAL_RATIO = 0.1
+_CONFUSABLE = np.zeros((len(ALPHABET), len(ALPHABET)), bool)
+for _group in CONFUSABLE_GROUPS:
+    for _a in _group:
+        for _b in _group:
+            _CONFUSABLE[ALPHABET.index(_a), ALPHABET.index(_b)] = True
+#: Readings enumerated per field at most; a field with more plausible readings is ambiguous outright.
+_MAX_READINGS = 4096
+_CHECKED_FIELDS = ("document_number", "date_of_birth", "expiry_date", "optional_data")
 
 
 @dataclass(frozen=True)
@@ -52,6 +80,7 @@ class Decoded:
     class_share: np.ndarray  # (lines, n) its share among alternatives its guard cannot tell from it
     guarded: np.ndarray  # (lines, n) bool: covered by a check digit that agreed, or by the code list
     confidence: float  # lowest chosen probability
+    ambiguous: tuple[str, ...] = ()  # fields whose check digits do not settle the reading
 
 
 def _mask(probabilities: np.ndarray, fmt: str) -> np.ndarray:
@@ -62,6 +91,22 @@ def _mask(probabilities: np.ndarray, fmt: str) -> np.ndarray:
         chars = _FIELD_ALLOWED.get(field.name, _ALLOWED[field.kind])
         allowed[[ALPHABET.index(c) for c in chars]] = True
         masked[field.line, field.start : field.end, ~allowed] = 0
+    # the document code's second character may be a digit (national use: C1 on US permanent-resident cards)
+    masked[0, 1, _DIGIT_INDICES] = probabilities[0, 1, _DIGIT_INDICES]
+    # fillers stand only for an unknown day or month of birth, for an empty personal number's check digit
+    # and in a long document number's check-digit position: never in a year, an expiry date or other digits
+    fields = {f.name: f for f in FIELD_LAYOUTS[fmt]}
+    for name in (
+        "date_of_birth",
+        "expiry_date",
+        "date_of_birth_check",
+        "expiry_date_check",
+        "composite_check",
+    ):
+        field = fields.get(name)
+        if field is not None:
+            end = field.start + 2 if name == "date_of_birth" else field.end
+            masked[field.line, field.start : end, ALPHABET.index("<")] = 0
     masked += _FLOOR
     return masked / masked.sum(axis=2, keepdims=True)
 
@@ -103,21 +148,11 @@ class _Decoder:
         field, check = self.fields[name], self.fields[f"{name}_check"]
         found = []
         for text, logp in _k_best([*self.options(field), *self.options(check)[:3]], _K_BEST):
-            value, digit = text[:-1], text[-1]
-            if name == "document_number" and "<" in value.rstrip("<"):
-                continue  # fillers only pad a document number at its end
-            agrees = digit == check_digit(value) or (digit == "<" and self._filler_check_allowed(name, value))
-            if agrees:
+            if _agrees(self.fmt, name, text[:-1], text[-1]):
                 found.append((text, logp))
                 if len(found) == limit:
                     break
         return found
-
-    def _filler_check_allowed(self, name: str, value: str) -> bool:
-        if name == "optional_data":
-            return set(value) == {"<"}
-        # TD1/TD2 long document number: the check digit moves into the optional data (composite covers it)
-        return name == "document_number" and self.fmt in ("TD1", "TD2") and not value.endswith("<")
 
     def put(self, field: MrzField, text: str, guarded: bool) -> None:
         end = field.start + len(text)
@@ -202,9 +237,119 @@ class _Decoder:
         return float(chosen / listed.sum())
 
 
-def decode(probabilities: np.ndarray, fmt: str) -> Decoded:
-    """Decode (lines, n, len(ALPHABET)) probabilities as an MRZ of format ``fmt``."""
-    decoder = _Decoder(_mask(probabilities, fmt), fmt)
+def plausible_mask(probabilities: np.ndarray) -> np.ndarray:
+    """(..., C) bool: the plausible readings of each position (the first choice always among them)."""
+    top = probabilities.argmax(axis=-1)
+    ratio = np.where(_CONFUSABLE[top], PLAUSIBLE_RATIO, RIVAL_RATIO)
+    return probabilities >= ratio * probabilities.max(axis=-1, keepdims=True)
+
+
+def _plausible(row: np.ndarray) -> list[int]:
+    """Class indices of a position's plausible readings, the first choice first."""
+    mask = plausible_mask(row)
+    return [int(i) for i in np.argsort(row)[::-1] if mask[i]]
+
+
+def _agrees(fmt: str, name: str, value: str, digit: str) -> bool:
+    """``value`` is well formed and the check digit of ``name`` confirms it (filler digits where the
+    standard allows them)."""
+    if name == "document_number" and "<" in value.rstrip("<"):
+        return False  # fillers only pad a document number at its end
+    if name == "date_of_birth" and any("<" in value[a : a + 2] and value[a : a + 2] != "<<" for a in (2, 4)):
+        return False  # an unknown month or day is "<<", never half a filler
+    if digit == check_digit(value):
+        return True
+    if digit != "<":
+        return False
+    if name == "optional_data":
+        return set(value) == {"<"}
+    return name == "document_number" and fmt in ("TD1", "TD2") and not value.endswith("<")
+
+
+def _readings(probs: np.ndarray, positions: list[tuple[int, int]]) -> list[tuple[int, ...]] | None:
+    """Every combination of plausible class indices over ``positions``; None when there are too many."""
+    options = [_plausible(probs[line, i]) for line, i in positions]
+    if np.prod([len(o) for o in options], dtype=float) > _MAX_READINGS:
+        return None
+    return list(itertools.product(*options))
+
+
+def _composite_weights(fmt: str) -> dict[tuple[int, int], int]:
+    """The composite check digit's weight of each (line, position) it covers."""
+    positions = [(line, i) for line, a, b in COMPOSITE_SPANS.get(fmt, ()) for i in range(a, b)]
+    return {pos: _WEIGHTS[k % 3] for k, pos in enumerate(positions)}
+
+
+def _convolve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Counts of residue sums modulo 10."""
+    return np.array([sum(int(a[x]) * int(b[(r - x) % 10]) for x in range(10)) for r in range(10)])
+
+
+def ambiguous_fields(probabilities: np.ndarray, lines: tuple[str, ...], fmt: str) -> tuple[str, ...]:
+    """Fields of the decoded ``lines`` that the check digits do not settle. ``probabilities``: masked.
+
+    A field is ambiguous when the chosen reading differs from the classifier's first choice at any of its
+    positions (it won only through the check digit), or when more than one combination of plausible
+    characters (``PLAUSIBLE_RATIO``) passes every check digit: the 7-3-1 weights cannot tell ``O`` from
+    ``0`` at two positions whose weights sum to 10, and a wrong document number would then verify. Optional
+    data no check digit covers (visas) is ambiguous as soon as one of its positions has a plausible
+    alternative."""
+    fields = {f.name: f for f in FIELD_LAYOUTS[fmt]}
+    weights = _composite_weights(fmt)
+    chosen = [[ALPHABET.index(c) for c in line] for line in lines]
+    ambiguous: list[str] = []
+    # a digit as the document code's second character is a national quirk: it must not be a guess (C1 / CI)
+    code_readings = _plausible(probabilities[0, 1])
+    if len({ALPHABET[j].isdigit() for j in code_readings}) > 1:
+        ambiguous.append("document_code")
+    tables: dict[str, np.ndarray] = {}  # readings passing the field's own digit, by composite residue
+    for name in (*_CHECKED_FIELDS, "optional_data_2"):
+        field, check = fields.get(name), fields.get(f"{name}_check")
+        if field is None:
+            continue
+        positions = [(field.line, i) for i in range(field.start, field.end)]
+        positions += [(check.line, check.start)] if check else []
+        top = [int(probabilities[line, i].argmax()) for line, i in positions]
+        readings = _readings(probabilities, positions)
+        if top != [chosen[line][i] for line, i in positions] or readings is None:
+            ambiguous.append(name)
+            continue
+        table = np.zeros(10, np.int64)
+        for reading in readings:
+            text = "".join(ALPHABET[j] for j in reading)
+            if check is None or _agrees(fmt, name, text[:-1], text[-1]):
+                residue = sum(
+                    _RESIDUE[j] * weights.get(p, 0) for j, p in zip(reading, positions, strict=True)
+                )
+                table[residue % 10] += 1
+        if weights and positions[0] in weights:
+            tables[name] = table
+        elif table.sum() > 1:
+            ambiguous.append(name)
+    composite = fields.get("composite_check")
+    if composite is None or ambiguous:
+        return tuple(ambiguous)
+    line, i = composite.line, composite.start
+    if int(probabilities[line, i].argmax()) != chosen[line][i]:
+        return ("composite",)
+    joint = np.zeros(10, np.int64)
+    joint[0] = 1
+    for table in tables.values():
+        joint = _convolve(joint, table)
+    digits = [int(ALPHABET[j]) for j in _plausible(probabilities[line, i]) if ALPHABET[j] != "<"]
+    if sum(int(joint[d]) for d in digits) > 1:
+        return tuple(name for name, table in tables.items() if table.sum() > 1) or ("composite",)
+    return ()
+
+
+def decode(probabilities: np.ndarray, fmt: str, cells: np.ndarray | None = None) -> Decoded:
+    """Decode (lines, n, len(ALPHABET)) probabilities as an MRZ of format ``fmt``; with the (lines, n, H, W)
+    ``cells``, confusable characters are first settled by the page's own glyphs where they can be."""
+    masked = _mask(probabilities, fmt)
+    if cells is not None:
+        masked = settle_confusables(masked, plausible_mask(masked), cells, fmt)
+    decoder = _Decoder(masked, fmt)
     decoder.repair_names()
     decoder.decode_checked()
-    return decoder.result()
+    decoded = decoder.result()
+    return dataclasses.replace(decoded, ambiguous=ambiguous_fields(decoder.probs, decoded.lines, fmt))

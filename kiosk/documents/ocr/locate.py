@@ -40,11 +40,19 @@ class _Line:
     points: np.ndarray  # (N, 2) ink pixels, work coordinates
 
 
-def _text_mask(gray: np.ndarray) -> np.ndarray:
+#: Thresholds tried in turn, as multiples of Otsu's: a busy background pattern passes Otsu's threshold
+#: and joins everything into one piece; the print of the MRZ is darker than the pattern.
+_THRESHOLD_FACTORS = (1.0, 1.6, 2.4)
+
+
+def _text_masks(gray: np.ndarray):  # -> Iterator[np.ndarray]
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (15, 9))
     blackhat = cv2.morphologyEx(gray, cv2.MORPH_BLACKHAT, kernel)
-    _, mask = cv2.threshold(blackhat, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-    return mask
+    otsu, mask = cv2.threshold(blackhat, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    yield mask
+    for factor in _THRESHOLD_FACTORS[1:]:
+        level = min(otsu * factor, 254)
+        yield np.where(blackhat > level, 255, 0).astype(np.uint8)
 
 
 def _glyph_height(mask: np.ndarray) -> float:
@@ -57,9 +65,23 @@ def _glyph_height(mask: np.ndarray) -> float:
     return 2.0 * float(np.median(glyphs)) if len(glyphs) >= 20 else 14.0
 
 
+def _without_tall_blobs(mask: np.ndarray, height: float) -> np.ndarray:
+    """The mask without blobs taller than any glyph: card edges, frames, barcodes, a background pattern
+    that thresholding joined into one piece. Closing would otherwise weld the MRZ lines to them."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    tall = np.flatnonzero(stats[:, cv2.CC_STAT_HEIGHT] > 2.5 * height)
+    tall = tall[tall > 0]
+    if not len(tall):
+        return mask
+    keep = np.ones(count, bool)
+    keep[tall] = False
+    return np.where(keep[labels], mask, 0).astype(np.uint8)
+
+
 def _line_candidates(mask: np.ndarray) -> list[_Line]:
     w = mask.shape[1]
     height = _glyph_height(mask)
+    mask = _without_tall_blobs(mask, height)
     kernel = (max(9, round(1.6 * height)), max(3, round(0.15 * height)))
     closed = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, kernel))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(closed, connectivity=8)
@@ -106,16 +128,37 @@ def _pick_group(lines: list[_Line]) -> list[_Line]:
     return best
 
 
-def locate_mrz(gray: np.ndarray) -> MrzRegion:
-    """Locate the MRZ of a grayscale page image; MrzNotFoundError when no MRZ-like line group exists."""
+def locate_candidates(gray: np.ndarray):  # -> Iterator[MrzRegion]
+    """MRZ-like line groups of a grayscale page image, most likely first, computed lazily: the lowest
+    group at Otsu's threshold, then at each stricter threshold a group elsewhere on the page (a busy
+    background pattern can hide the MRZ at Otsu's threshold and leave another text block looking like one)."""
     if gray.ndim != 2 or min(gray.shape) < 64:
         raise MrzNotFoundError("image too small or not grayscale")
     factor = int(np.ceil(gray.shape[1] / WORK_WIDTH))  # integer factors take OpenCV's fast area path
     scale = 1.0 / factor
     work = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if factor > 1 else gray
-    group = _pick_group(_line_candidates(_text_mask(work)))
-    if not group:
+    seen: list[np.ndarray] = []
+    for mask in _text_masks(work):
+        group = _pick_group(_line_candidates(mask))
+        if not group:
+            continue
+        region = _region(group, scale)
+        centre = region.quad.mean(axis=0)
+        if any(np.linalg.norm(centre - c) < region.line_height for c in seen):
+            continue
+        seen.append(centre)
+        yield region
+
+
+def locate_mrz(gray: np.ndarray) -> MrzRegion:
+    """The most likely MRZ of a grayscale page image; MrzNotFoundError when no MRZ-like line group exists."""
+    region = next(locate_candidates(gray), None)
+    if region is None:
         raise MrzNotFoundError("no MRZ found in the image")
+    return region
+
+
+def _region(group: list[_Line], scale: float) -> MrzRegion:
     angle = float(np.mean([ln.angle for ln in group]))
     theta = np.deg2rad(angle)
     along, across = np.array([np.cos(theta), np.sin(theta)]), np.array([-np.sin(theta), np.cos(theta)])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass, field
 
@@ -12,7 +13,7 @@ from kiosk.documents.checks import Check, DocumentError
 from kiosk.documents.mrz import MrzRecord, parse_mrz
 from kiosk.documents.ocr.classify import ALPHABET, CharClassifier
 from kiosk.documents.ocr.correct import Decoded, decode
-from kiosk.documents.ocr.locate import MrzNotFoundError, MrzRegion, locate_mrz
+from kiosk.documents.ocr.locate import MrzNotFoundError, MrzRegion, locate_candidates
 from kiosk.documents.ocr.portrait import FaceDetector, crop_portrait
 from kiosk.documents.ocr.segment import cut_cells, rectify
 
@@ -34,7 +35,7 @@ class DataPageReading:
     lines: tuple[str, ...]
     confidence: float  # lowest probability of any character read
     portrait: np.ndarray | None
-    checks: tuple[Check, ...]  # the MRZ checks plus ``ocr.confidence``
+    checks: tuple[Check, ...]  # the MRZ checks plus ``ocr.confidence`` and ``ocr.ambiguous_field``
     timings: dict[str, float] = field(default_factory=dict)  # milliseconds per stage
 
     @property
@@ -62,6 +63,13 @@ def _confidence_check(decoded: Decoded) -> Check:
     return Check("ocr.confidence", passed, detail)
 
 
+def _ambiguity_check(decoded: Decoded) -> Check:
+    if not decoded.ambiguous:
+        return Check("ocr.ambiguous_field", True)
+    names = ", ".join(decoded.ambiguous)
+    return Check("ocr.ambiguous_field", False, f"check digits do not settle the reading of: {names}")
+
+
 def _read(gray: np.ndarray, region: MrzRegion, n: int | None, classifier: CharClassifier, timings: dict):
     t0 = time.perf_counter()
     ink, n = rectify(gray, region, n)
@@ -71,11 +79,11 @@ def _read(gray: np.ndarray, region: MrzRegion, n: int | None, classifier: CharCl
     probs = classifier.probabilities(cells).reshape(len(_TTA_OFFSETS), region.lines, n, len(ALPHABET)).mean(0)
     t2 = time.perf_counter()
     fmt = _format(region.lines, n, ALPHABET[int(probs[0, 0].argmax())])
-    decoded = decode(probs, fmt)
+    decoded = decode(probs, fmt, cells[: region.lines * n].reshape(region.lines, n, *cells.shape[1:]))
     record = parse_mrz("\n".join(decoded.lines))
     t3 = time.perf_counter()
     timings.update(segment=(t1 - t0) * 1e3, classify=(t2 - t1) * 1e3, decode=(t3 - t2) * 1e3)
-    checks = (*record.checks, _confidence_check(decoded))
+    checks = (*record.checks, _confidence_check(decoded), _ambiguity_check(decoded))
     return record, decoded, checks, fmt
 
 
@@ -84,6 +92,8 @@ _ROTATIONS = (None, cv2.ROTATE_180, cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_90_COUNT
 #: Median character probability above which a read is taken as the right way up, valid or not (measured:
 #: upright reads, even rejected ones, >= 0.93; upside-down MRZs read as they lie <= 0.48).
 _LEGIBLE_MEDIAN = 0.8
+#: MRZ candidates read per orientation at most (see ``locate_candidates``).
+_MAX_CANDIDATES = 3
 
 
 def read_data_page(
@@ -97,7 +107,8 @@ def read_data_page(
 
     ``face_detector`` (e.g. a ``matcher.FaceEngine``) re-centres the portrait crop on the printed face.
     Raises DocumentError (code ``MRZ_NOT_FOUND``) when the image holds no MRZ. A read that is uncertain
-    or fails a check digit is returned with failed checks, never silently corrected into a guess."""
+    (``ocr.confidence``), that the check digits cannot settle (``ocr.ambiguous_field``) or that fails a check
+    digit is returned with failed checks, never silently corrected into a guess."""
     if not isinstance(image_bgr, np.ndarray) or image_bgr.dtype != np.uint8 or image_bgr.ndim not in (2, 3):
         raise DocumentError("data page image must be a uint8 BGR or grayscale array")
     classifier = classifier or CharClassifier.default()
@@ -125,11 +136,32 @@ def _with_total(reading: DataPageReading, start: float) -> DataPageReading:
 def _read_upright(
     image_bgr: np.ndarray, classifier: CharClassifier, face_detector: FaceDetector | None
 ) -> tuple[DataPageReading, float]:
-    """The reading of the page as it lies, and its median character probability."""
+    """The reading of the page as it lies, and its median character probability: the first MRZ candidate
+    whose read passes every check, else the most legible one (MrzNotFoundError when there is none)."""
     start = time.perf_counter()
     gray = image_bgr if image_bgr.ndim == 2 else cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
-    region = locate_mrz(gray)
-    timings = {"locate": (time.perf_counter() - start) * 1e3}
+    best: tuple[DataPageReading, float] | None = None
+    for region in itertools.islice(locate_candidates(gray), _MAX_CANDIDATES):
+        timings = {"locate": (time.perf_counter() - start) * 1e3}
+        reading, legibility = _read_region(image_bgr, gray, region, classifier, face_detector, timings)
+        if reading.valid:
+            return reading, legibility
+        if best is None or legibility > best[1]:
+            best = reading, legibility
+        start = time.perf_counter()
+    if best is None:
+        raise MrzNotFoundError("no MRZ found in the image")
+    return best
+
+
+def _read_region(
+    image_bgr: np.ndarray,
+    gray: np.ndarray,
+    region: MrzRegion,
+    classifier: CharClassifier,
+    face_detector: FaceDetector | None,
+    timings: dict[str, float],
+) -> tuple[DataPageReading, float]:
     record, decoded, checks, fmt = _read(gray, region, None, classifier, timings)
     if not all(c.passed for c in checks) and region.lines == 2:
         # the pitch estimate may have picked the wrong line length: try the other one
