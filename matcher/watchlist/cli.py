@@ -17,7 +17,7 @@ from matcher.watchlist.bundle import (
     load_trusted_keys,
 )
 from matcher.watchlist.enrol import TEMPLATE_SUFFIX, enrol, image_template, items_from_csv, items_from_folder
-from matcher.watchlist.policy import ThresholdPolicy
+from matcher.watchlist.policy import DEFAULT_FPIR, ThresholdPolicy
 from matcher.watchlist.store import SEVERITIES, WatchlistStore
 
 STORE_ENV = "EGATE_WATCHLIST_DIR"
@@ -70,19 +70,35 @@ def watchlist(ctx: click.Context, store_dir: Path, key_file: Path | None) -> Non
     ctx.obj = WatchlistStore(store_dir, key=key)
 
 
+def _policy_options(command):
+    """--fmr / --per / --score, shared by ``create`` and ``policy``."""
+    command = click.option("--score", type=float, help="Fixed cosine threshold instead of a rate.")(command)
+    command = click.option(
+        "--per",
+        type=click.Choice(["search", "comparison"]),
+        default="search",
+        show_default=True,
+        help="Rate per search (FPIR: false alarms per traveller on no list; the threshold follows the list "
+        "size) or per single comparison.",
+    )(command)
+    return click.option(
+        "--fmr", type=float, default=DEFAULT_FPIR, show_default=True, help="Target false alarm rate."
+    )(command)
+
+
+def make_policy(fmr: float, per: str, score: float | None) -> ThresholdPolicy:
+    """The policy the options describe; one clear line for a bad value."""
+    try:
+        return ThresholdPolicy(fmr=None if score is not None else fmr, per=per, score=score)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @watchlist.command()
 @click.argument("list_id")
 @click.option("--model-id", help="Template model id (default: the manifest's default embedder).")
 @click.option("--dim", type=int, default=512, show_default=True, help="Template dimension.")
-@click.option("--fmr", type=float, default=1e-3, show_default=True, help="Target false match rate.")
-@click.option(
-    "--per",
-    type=click.Choice(["comparison", "search"]),
-    default="comparison",
-    show_default=True,
-    help="FMR per comparison, or per search (divided by the list size: bounded false alarms per traveller).",
-)
-@click.option("--score", type=float, help="Fixed cosine threshold instead of an FMR.")
+@_policy_options
 @click.option("--owner", default="", help="Agency owning the list.")
 @click.option("--description", default="")
 @click.option("--severity", type=click.Choice(SEVERITIES), default="high", show_default=True)
@@ -106,7 +122,7 @@ def create(
         from matcher.models import load_manifest
 
         model_id = load_manifest(verify=False).default("embedder").model_id
-    policy = ThresholdPolicy(fmr=None if score is not None else fmr, per=per, score=score)  # type: ignore[arg-type]
+    policy = make_policy(fmr, per, score)
     info = store.create_list(
         list_id,
         model_id=model_id,
@@ -224,6 +240,21 @@ def info(store: WatchlistStore, list_id: str | None, as_json: bool) -> None:
             f"owner {d['owner'] or '-'}, valid until {d['valid_until'] or '-'}"
             f", content {d['content_hash'][:16]}"
         )
+
+
+@watchlist.command("policy")
+@click.argument("list_id")
+@_policy_options
+@click.pass_obj
+def policy_cmd(store: WatchlistStore, list_id: str, fmr: float, per: str, score: float | None) -> None:
+    """Change a list's threshold policy (refused, with nothing changed, when the calibrated curve does not
+    reach the rate the list's size needs)."""
+    li = store.update_list(list_id, policy=make_policy(fmr, per, score))
+    threshold = store.check_policy(li.list_id, li.model_id, li.policy, li.entry_count)
+    click.echo(
+        f"{list_id}: policy {li.policy.describe()}, threshold {threshold:.4f} over {li.entry_count} entries, "
+        f"version {li.version}"
+    )
 
 
 @watchlist.command()

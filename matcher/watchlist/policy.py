@@ -1,11 +1,14 @@
-"""Threshold policy of a watchlist: which score raises an alert, from the model's calibrated FMR table.
+"""Threshold policy of a watchlist: which score raises an alert, from the model's calibrated FMR curve.
 
-A list states its target false match rate either *per comparison* (each probe-vs-entry comparison may
-falsely match with probability ``fmr``) or *per search* (a traveller who is on no list should be falsely
-flagged by this list with probability at most ``fmr``). For per-search, the union bound over the N live
-entries gives P(any false match) <= N * fmr_comparison, so the list uses the threshold for
-``fmr / N`` per comparison. The threshold therefore rises as the list grows, and a list too large for the
-calibrated range is refused rather than extrapolated. An explicit ``score`` overrides both.
+A list states its target rate either *per search* (the default: a traveller who is on no list is falsely
+flagged by this list with probability ``fmr``, the false positive identification rate FPIR) or *per
+comparison* (each probe-vs-entry comparison may falsely match with probability ``fmr``). Per search, the
+union bound over the N live entries gives FPIR <= N * FMR(threshold), so the list uses the threshold for
+``fmr / N`` per comparison; for FPIR well under 1 the bound is nearly exact (the comparisons of one probe
+are close to independent). The threshold is therefore recomputed from the live list size at every list
+version, and rises as the list grows. A list whose size needs a per-comparison rate outside the calibrated
+curve is refused when it is created, filled or given the policy, never extrapolated at search time. An
+explicit ``score`` overrides both.
 """
 
 from __future__ import annotations
@@ -20,14 +23,15 @@ from matcher import models
 from matcher.errors import ModelError
 
 Per = Literal["comparison", "search"]
+DEFAULT_FPIR = 1e-3  # one innocent traveller in a thousand flagged by a list
 
 
 @dataclass(frozen=True)
 class ThresholdPolicy:
     """How a list turns its model's calibration into an alert threshold."""
 
-    fmr: float | None = 1e-3
-    per: Per = "comparison"
+    fmr: float | None = DEFAULT_FPIR
+    per: Per = "search"
     score: float | None = None  # fixed cosine threshold; overrides fmr when set
 
     def __post_init__(self) -> None:
@@ -47,7 +51,8 @@ class ThresholdPolicy:
         return self.fmr
 
     def resolve(self, n_entries: int, table: Mapping[float, float] | None) -> float:
-        """The cosine threshold for a list of ``n_entries`` given the model's FMR -> score table."""
+        """The cosine threshold for a list of ``n_entries`` given the model's FMR -> score table; ModelError
+        when the table is missing or does not reach the per-comparison rate the list needs."""
         if self.score is not None:
             return float(self.score)
         target = self.comparison_fmr(n_entries)
@@ -56,7 +61,19 @@ class ThresholdPolicy:
             raise ModelError(
                 "the list's model has no calibrated thresholds: calibrate it or set a fixed score"
             )
-        return interpolate_threshold(table, target)
+        try:
+            return interpolate_threshold(table, target)
+        except ModelError as exc:
+            if self.per != "search":
+                raise
+            raise ModelError(
+                f"FPIR {self.fmr:g} over {n_entries} entries needs FMR {target:.3g} per comparison: {exc}"
+            ) from None
+
+    def describe(self) -> str:
+        if self.score is not None:
+            return f"fixed score {self.score:g}"
+        return f"FPIR {self.fmr:g} per search" if self.per == "search" else f"FMR {self.fmr:g} per comparison"
 
     def to_json(self) -> str:
         return json.dumps({"fmr": self.fmr, "per": self.per, "score": self.score}, sort_keys=True)
@@ -76,7 +93,7 @@ def interpolate_threshold(table: Mapping[float, float], fmr: float) -> float:
         return models.interpolate_threshold({str(k): float(v) for k, v in table.items()}, fmr)
     except ValueError as exc:
         raise ModelError(
-            f"{exc} (per comparison): calibrate lower FMRs, use a per-comparison policy, or set a fixed score"
+            f"{exc} (per comparison): use a larger FPIR, a smaller list, or a fixed score"
         ) from None
 
 

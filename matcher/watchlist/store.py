@@ -15,6 +15,7 @@ hash over the entries (metadata and templates), independent of the index type.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -29,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from matcher.errors import MatcherError, TemplateMismatchError
+from matcher.errors import MatcherError, ModelError, TemplateMismatchError
 from matcher.types import Template
 from matcher.watchlist import index as wl_index
 from matcher.watchlist.policy import ThresholdPolicy, manifest_threshold_table
@@ -192,6 +193,7 @@ class WatchlistStore:
         self.pq = pq
         self._local = threading.local()
         self._snapshots: dict[str, ListSnapshot] = {}
+        self._unloaded: dict[str, str] = {}  # list id -> why its current version could not be loaded
         self._refresh_lock = threading.Lock()
         with self._connect() as db:
             db.executescript(_SCHEMA)
@@ -251,6 +253,7 @@ class WatchlistStore:
         with self._write() as db:
             if db.execute("SELECT 1 FROM lists WHERE list_id=?", (list_id,)).fetchone():
                 raise WatchlistError(f"list {list_id!r} already exists")
+            self.check_policy(list_id, model_id, policy, 0)
             index = wl_index.build(np.zeros(0, np.int64), np.zeros((0, dim), np.float32), "flat")
             sha = self._write_index(list_id, 1, index)
             db.execute(
@@ -306,6 +309,7 @@ class WatchlistStore:
             if re.fullmatch(re.escape(list_id) + r"\.v\d+\.faiss(\.tmp)?", f.name):
                 f.unlink(missing_ok=True)
         self._snapshots = {k: v for k, v in self._snapshots.items() if k != list_id}
+        self._unloaded.pop(list_id, None)
 
     def lists(self) -> list[ListInfo]:
         rows = self._reader().execute("SELECT * FROM lists ORDER BY list_id").fetchall()
@@ -515,6 +519,8 @@ class WatchlistStore:
                 index = self._read_index(row) if load_index else None
                 index, force = apply(db, row, index)
                 ids, _ = _live_ids(db, list_id)
+                policy = db.execute("SELECT policy FROM lists WHERE list_id=?", (list_id,)).fetchone()[0]
+                self.check_policy(list_id, row["model_id"], ThresholdPolicy.from_json(policy), len(ids))
                 kind = wl_index.choose_kind(len(ids), self.exact_max)
                 if force or index is None or index.kind != kind:
                     index = self._build_from_db(db, row, kind)
@@ -616,17 +622,31 @@ class WatchlistStore:
     def refresh(self) -> dict[str, int]:
         """Load the lists whose version changed since the last refresh; returns list -> loaded version.
 
-        Searches keep using the previous snapshots until each new one is completely loaded and checked.
+        Searches keep using the previous snapshots until each new one is completely loaded and checked. A
+        list that fails to load (corrupt index, a threshold the model's calibration no longer reaches) keeps
+        its previous snapshot if it had one, or is refused by :meth:`search`; the others load all the same,
+        then the failure is raised.
         """
         with self._refresh_lock:
             rows = {r["list_id"]: r for r in self._reader().execute("SELECT * FROM lists")}
             current = dict(self._snapshots)
             fresh = {lid: snap for lid, snap in current.items() if lid in rows}
+            failed: dict[str, MatcherError] = {}
             for list_id, row in rows.items():
                 snap = current.get(list_id)
                 if snap is None or snap.version != row["version"]:
-                    fresh[list_id] = self._load_snapshot(list_id)
+                    try:
+                        fresh[list_id] = self._load_snapshot(list_id)
+                    except MatcherError as exc:  # this list only: the others still load their versions
+                        failed[list_id] = exc
             self._snapshots = fresh  # one reference swap: searches see the old dict or the new one
+            self._unloaded = {lid: str(exc) for lid, exc in failed.items()}
+            if len(failed) == 1:
+                raise next(iter(failed.values()))
+            if failed:
+                raise WatchlistError(
+                    "; ".join(f"list {lid!r} not loaded: {why}" for lid, why in self._unloaded.items())
+                )
             return {lid: s.version for lid, s in fresh.items()}
 
     def _load_snapshot(self, list_id: str, attempts: int = 3) -> ListSnapshot:
@@ -670,6 +690,17 @@ class WatchlistStore:
             expiry_ids=ids[order][finite],
         )
 
+    def check_policy(self, list_id: str, model_id: str, policy: ThresholdPolicy, n_entries: int) -> float:
+        """The threshold ``policy`` gives a list of ``n_entries`` entries of ``model_id``; WatchlistError
+        (nothing is written) when it cannot be resolved, so that no list is stored that cannot be searched."""
+        table = None if policy.score is not None else self._threshold_table(model_id)
+        try:
+            return policy.resolve(n_entries, table)
+        except ModelError as exc:
+            raise WatchlistError(
+                f"list {list_id!r}: policy {policy.describe()} cannot apply to {n_entries} entries: {exc}"
+            ) from None
+
     def _threshold_table(self, model_id: str) -> Mapping[float, float] | None:
         if self._tables is not None:
             return self._tables.get(model_id)
@@ -703,11 +734,15 @@ class WatchlistStore:
             raise ValueError("top_k must be at least 1")
         snaps = self._snapshots
         if not snaps:
-            self.refresh()
+            with contextlib.suppress(WatchlistError):  # a list that fails is reported below if searched
+                self.refresh()
             snaps = self._snapshots
-        wanted = list(snaps) if lists is None else list(lists)
+        wanted = list(snaps | dict.fromkeys(self._unloaded)) if lists is None else list(lists)
         unknown = [lid for lid in wanted if lid not in snaps]
         if unknown:
+            why = self._unloaded.get(unknown[0])
+            if why is not None:
+                raise WatchlistError(f"watchlist {unknown[0]!r} cannot be searched: {why}")
             raise WatchlistError(f"no watchlist named {unknown[0]!r}")
         now = now or datetime.now(UTC)
         t_now = (now if now.tzinfo else now.replace(tzinfo=UTC)).timestamp()
