@@ -29,6 +29,7 @@ import faiss
 import numpy as np
 
 from matcher.watchlist import index as wl_index
+from matcher.watchlist.policy import ThresholdPolicy
 
 if TYPE_CHECKING:
     from matcher.watchlist.store import WatchlistStore
@@ -243,6 +244,169 @@ def _default_lfw() -> Path | None:
     return path if path and (path / "people.txt").is_file() else None
 
 
+# -- real identities (NIST FRTE 1:N style) ------------------------------------------------------------------
+
+BENCH_FPIRS = (0.003, 0.01)
+
+
+@dataclass(frozen=True)
+class RealSearchBench:
+    """1:N figures on real people: one enrolment image per enrolled person, mated searches with their other
+    images, non-mated searches with people not enrolled, pooled over ``splits`` random splits of the people;
+    the gallery filled up to ``entries`` with synthetic templates (:class:`TemplateModel`)."""
+
+    entries: int
+    enrolled_people: int
+    splits: int
+    mated_searches: int
+    nonmated_searches: int
+    policy: str
+    threshold: float  # the default policy's threshold at this list size
+    false_alarms: int  # non-mated searches alerting under the default policy
+    fpir: float
+    fpir_ci95: tuple[float, float]
+    fnir: float  # mated searches whose mate is not among the top-5 alerts under the default policy
+    threshold_at_fpir: dict[str, float]  # fixed score giving each FPIR on these non-mated searches
+    fnir_at_fpir: dict[str, float]
+    index: str
+    recall_at_1: float  # mated probes whose first candidate from the store's index is exact search's
+
+
+def _split_people(
+    identity: np.ndarray, usable: np.ndarray, enrolled: int, cap: int, rng: np.random.Generator
+):
+    """(gallery rows, mated probe rows with their mate's gallery position, non-mated probe rows)."""
+    people = np.unique(identity[usable])
+    rows = {p: rng.permutation(np.flatnonzero(usable & (identity == p))) for p in people}
+    several = np.array([p for p in people if len(rows[p]) >= 2])
+    if len(several) < enrolled:
+        raise click.UsageError(f"only {len(several)} people have two usable images; enrol fewer")
+    chosen = rng.choice(several, size=enrolled, replace=False)
+    gallery = np.array([rows[p][0] for p in chosen])
+    mated = [(r, i) for i, p in enumerate(chosen) for r in rows[p][1 : 1 + cap]]
+    others = np.setdiff1d(people, chosen)
+    nonmated = np.array([r for p in others for r in rows[p][:cap]])
+    return gallery, np.array([m[0] for m in mated]), np.array([m[1] for m in mated]), nonmated
+
+
+def real_identity_bench(
+    vectors: np.ndarray,
+    identity: np.ndarray,
+    usable: np.ndarray,
+    table: dict[float, float],
+    model: TemplateModel,
+    *,
+    sizes: tuple[int, ...] = (1000, 100_000),
+    enrolled: int = 1000,
+    splits: int = 5,
+    cap: int = 5,
+    seed: int = 0,
+    policy: ThresholdPolicy | None = None,
+    exact_max: int = wl_index.EXACT_MAX_ENTRIES,
+    log=print,
+) -> list[RealSearchBench]:
+    """FPIR of ``policy`` (default: the watchlist default), FNIR at fixed FPIRs and index recall@1 on real
+    templates ``vectors`` (``usable`` rows only) labelled by ``identity``; each person gives at most ``cap``
+    probe images, so that no one (George W Bush has 530 lfw-dev images) dominates the rates."""
+    policy = policy or ThresholdPolicy()
+    rng = np.random.default_rng(seed)
+    fillers = model.identities(max(sizes) - enrolled, rng) if max(sizes) > enrolled else None
+    out = []
+    for n in sizes:
+        if n < enrolled:
+            raise click.UsageError(f"list size {n} is smaller than the {enrolled} enrolled people")
+        threshold = policy.resolve(n, table)
+        mated_scores, in_top, mate_found, nonmated_top, recall = [], [], [], [], []
+        kind = wl_index.choose_kind(n, exact_max)
+        for split in range(splits):
+            gallery, mated, mate_pos, nonmated = _split_people(
+                identity, usable, enrolled, cap, np.random.default_rng([seed, split])
+            )
+            enrolled_vectors = vectors[gallery]
+            if n > enrolled:
+                assert fillers is not None
+                enrolled_vectors = np.concatenate([enrolled_vectors, fillers[: n - enrolled]])
+            ids = np.arange(n, dtype=np.int64)
+            exact = wl_index.build(ids, enrolled_vectors, "flat")
+            probes = np.ascontiguousarray(vectors[mated])
+            scores, found = exact.search(probes, 5)
+            mated_scores.append(np.einsum("ij,ij->i", probes, enrolled_vectors[mate_pos]))
+            in_top.append(np.any(found == mate_pos[:, None], axis=1))  # among the 5 best candidates
+            mate_found.append(np.any((found == mate_pos[:, None]) & (scores >= threshold), axis=1))
+            nonmated_top.append(exact.search(np.ascontiguousarray(vectors[nonmated]), 1)[0][:, 0])
+            if kind != "flat" and split == 0:
+                approx = wl_index.build(ids, enrolled_vectors, kind)
+                recall.append(float(np.mean(approx.search(probes, 1)[1][:, 0] == found[:, 0])))
+        mated_all = np.where(np.concatenate(in_top), np.concatenate(mated_scores), -np.inf)
+        found_all = np.concatenate(mate_found)
+        top = np.sort(np.concatenate(nonmated_top))[::-1]
+        alarms = int(np.count_nonzero(top >= threshold))
+        at, fnir_at = {}, {}
+        for fpir in BENCH_FPIRS:
+            k = int(fpir * len(top))  # at most k non-mated searches alert
+            t = float(top[k]) + 1e-6 if k < len(top) else float(top[-1])
+            at[f"{fpir:g}"] = round(t, 5)
+            fnir_at[f"{fpir:g}"] = round(float(np.mean(mated_all < t)), 5)
+        from matcher.calibrate import clopper_pearson
+
+        r = RealSearchBench(
+            entries=n,
+            enrolled_people=enrolled,
+            splits=splits,
+            mated_searches=len(mated_all),
+            nonmated_searches=len(top),
+            policy=policy.describe(),
+            threshold=round(threshold, 5),
+            false_alarms=alarms,
+            fpir=round(alarms / len(top), 6),
+            fpir_ci95=tuple(round(v, 6) for v in clopper_pearson(alarms, len(top))),  # type: ignore[arg-type]
+            fnir=round(1 - float(np.mean(found_all)), 5),
+            threshold_at_fpir=at,
+            fnir_at_fpir=fnir_at,
+            index=kind,
+            recall_at_1=round(recall[0], 5) if recall else 1.0,
+        )
+        log(_fmt_real(r))
+        out.append(r)
+    return out
+
+
+def _fmt_real(r: RealSearchBench) -> str:
+    at = "  ".join(
+        f"FNIR {r.fnir_at_fpir[k]:.2%} at FPIR {k} (score {r.threshold_at_fpir[k]:.3f})"
+        for k in r.fnir_at_fpir
+    )
+    return (
+        f"{r.entries:>9,} entries ({r.enrolled_people} real, {r.index}): {r.policy} -> threshold "
+        f"{r.threshold:.4f}: FPIR {r.fpir:.4%} ({r.false_alarms}/{r.nonmated_searches}, 95% "
+        f"{r.fpir_ci95[0]:.4%}..{r.fpir_ci95[1]:.4%}), FNIR {r.fnir:.2%} of {r.mated_searches} mated; {at}; "
+        f"recall@1 vs exact {r.recall_at_1:.4f}"
+    )
+
+
+def real_bench_from_lfw(lfw_dir: Path, **kwargs) -> tuple[list[RealSearchBench], str]:
+    """:func:`real_identity_bench` on an LFW-format folder with the engine's templates (cached on disk) and
+    the manifest's calibrated curve; people of ``LFW_SAME_PERSON`` (label errors) are left out."""
+    from matcher.calibrate import embed_dataset, read_lfw, same_person_pairs
+    from matcher.engine import FaceEngine
+    from matcher.watchlist.policy import manifest_threshold_table
+
+    engine = FaceEngine.load()
+    dataset = read_lfw(lfw_dir)
+    emb = embed_dataset(dataset, engine)
+    usable = emb.enrolled(several_faces_fail=True)  # what a kiosk would search or enrol
+    for a, b in same_person_pairs(dataset):
+        usable &= (dataset.identity != a) & (dataset.identity != b)
+    table = manifest_threshold_table(engine.model_id)
+    if not table:
+        raise click.UsageError(f"{engine.model_id} has no calibrated curve in the manifest")
+    ok = np.linalg.norm(emb.vectors, axis=1) > 0
+    model = TemplateModel.fit(emb.vectors[ok], dataset.identity[ok], f"{lfw_dir.name}, {emb.model_id}")
+    people = len(np.unique(dataset.identity[usable]))
+    source = f"{lfw_dir.name}: {int(usable.sum())} usable images of {people} people"
+    return real_identity_bench(emb.vectors, dataset.identity, usable, table, model, **kwargs), source
+
+
 @click.command("bench-search")
 @click.option("--sizes", default="10000,100000", show_default=True, help="Comma-separated gallery sizes.")
 @click.option(
@@ -293,6 +457,22 @@ def _default_lfw() -> Path | None:
     show_default=True,
     help="FAISS threads while searching one probe at a time (OpenMP overhead dominates above 1).",
 )
+@click.option(
+    "--real-sizes",
+    default="1000,100000",
+    show_default=True,
+    help="List sizes for the real-identity figures (FPIR, FNIR; --source lfw only); 'none' to skip.",
+)
+@click.option(
+    "--enrolled",
+    type=click.IntRange(min=10),
+    default=1000,
+    show_default=True,
+    help="Real people enrolled (one image each); the rest of the list is synthetic.",
+)
+@click.option(
+    "--splits", type=click.IntRange(min=1), default=5, show_default=True, help="Random splits of the people."
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON rows.")
 def bench_search_command(
@@ -306,11 +486,16 @@ def bench_search_command(
     lfw_images: int | None,
     threads: int,
     search_threads: int,
+    real_sizes: str,
+    enrolled: int,
+    splits: int,
     seed: int,
     as_json: bool,
 ) -> None:
     """Watchlist 1:N search: build time, memory, latency (median, p99; one probe at a time) and recall of
-    the approximate (PQ fast-scan + exact re-ranking) index against exact search, for each gallery size."""
+    the approximate (PQ fast-scan + exact re-ranking) index against exact search, for each gallery size;
+    with real LFW templates also the default policy's FPIR, FNIR at FPIR 0.003 and 0.01 and recall@1 on
+    real people split into enrolled and not enrolled (see :func:`real_identity_bench`)."""
     faiss.omp_set_num_threads(threads)
     lfw_dir = lfw_dir or _default_lfw()
     source = source or ("lfw" if lfw_dir else "random")
@@ -325,8 +510,21 @@ def bench_search_command(
     log(
         f"templates: {model.source}; FAISS threads {threads} build, {search_threads} search; {queries} probes"
     )
+    real: list[RealSearchBench] = []
+    if source == "lfw" and real_sizes != "none":
+        assert lfw_dir is not None
+        log("real identities: one enrolment image per enrolled person, at most 5 probe images per person")
+        real, described = real_bench_from_lfw(
+            lfw_dir,
+            sizes=tuple(int(v) for v in real_sizes.split(",")),
+            enrolled=enrolled,
+            splits=splits,
+            seed=seed,
+            log=log,
+        )
+        log(f"real identities from {described}; {splits} splits pooled")
     rows: list[SearchBench] = []
-    for n in (int(s) for s in sizes.split(",")):
+    for n in (int(s) for s in sizes.split(",") if s):
         rows += bench_size(
             model,
             n,
@@ -349,6 +547,7 @@ def bench_search_command(
                     "search_threads": search_threads,
                     "peak_rss_mib": round(peak),
                     "rows": [asdict(r) for r in rows],
+                    "real": [asdict(r) for r in real],
                 },
                 indent=2,
             )

@@ -9,7 +9,8 @@ import numpy as np
 
 from matcher.cli import main
 from matcher.watchlist import index as wl_index
-from matcher.watchlist.bench import TemplateModel, bench_size
+from matcher.watchlist.bench import TemplateModel, bench_size, real_identity_bench
+from matcher.watchlist.policy import ThresholdPolicy
 
 
 def _clustered(rng: np.random.Generator, n_ids: int = 300, per_id: int = 3, dim: int = 64):
@@ -82,3 +83,44 @@ def test_cli_bench_search_json(monkeypatch, capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["source"].startswith("random unit vectors")
     assert [r["index"] for r in data["rows"]] == ["exact", "pq"]
+
+
+def _clustered_people(n_people: int, per: int, dim: int = 256, noise: float = 0.5, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    identity = np.repeat(np.arange(n_people), per)
+    v = rng.standard_normal((n_people, dim))[identity] + noise * rng.standard_normal((n_people * per, dim))
+    return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32), identity
+
+
+def test_real_identity_bench_counts_mated_and_non_mated_searches():
+    vectors, identity = _clustered_people(300, 3)
+    usable = np.ones(len(identity), bool)
+    model = TemplateModel.isotropic(256)
+    common = dict(sizes=(100,), enrolled=100, splits=2, log=lambda s: None)
+    (loose,) = real_identity_bench(
+        vectors, identity, usable, {}, model, policy=ThresholdPolicy(score=0.5), **common
+    )
+    # 100 enrolled people with 2 more images each, 200 people not enrolled with 3 images each, per split.
+    assert (loose.mated_searches, loose.nonmated_searches) == (2 * 200, 2 * 600)
+    assert loose.fnir == 0.0 and loose.false_alarms == 0  # mates score ~0.8, strangers ~0 +- 0.06
+    (strict,) = real_identity_bench(
+        vectors, identity, usable, {}, model, policy=ThresholdPolicy(score=0.99), **common
+    )
+    assert strict.fnir == 1.0 and strict.fnir_at_fpir == {"0.003": 0.0, "0.01": 0.0}
+    assert 0.1 < strict.threshold_at_fpir["0.003"] < 0.5
+    usable[identity == 7] = False
+    (filled,) = real_identity_bench(
+        vectors,
+        identity,
+        usable,
+        {},
+        model,
+        policy=ThresholdPolicy(score=0.5),
+        sizes=(2000,),
+        enrolled=100,
+        splits=1,
+        exact_max=1000,
+        log=lambda s: None,
+    )
+    assert filled.index == "pq" and filled.entries == 2000 and 0.9 <= filled.recall_at_1 <= 1.0
+    assert filled.nonmated_searches + filled.mated_searches == 299 * 3 - 100
