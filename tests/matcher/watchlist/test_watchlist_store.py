@@ -376,3 +376,4 @@ def test_policy_command_changes_or_refuses_with_one_line(tmp_path, monkeypatch, 
     assert code == 2 and err.startswith("error: list 'L': policy FMR 1e-12 per comparison") and not out
     code, out, _ = run("info", "L", "--json")
     assert json.loads(out)[0]["policy"]["fmr"] == 0.01 and json.loads(out)[0]["version"] == 2
+    assert json.loads(out)[0]["comparison_fmr"] == 0.01  # an empty list: FPIR / 1 per comparison
