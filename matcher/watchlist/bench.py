@@ -17,6 +17,7 @@ Latency is one probe at a time through the store's own search path (:class:`Watc
 from __future__ import annotations
 
 import json
+import math
 import os
 import resource
 import time
@@ -28,6 +29,7 @@ import click
 import faiss
 import numpy as np
 
+from matcher.errors import ModelError
 from matcher.watchlist import index as wl_index
 from matcher.watchlist.policy import ThresholdPolicy
 
@@ -261,11 +263,11 @@ class RealSearchBench:
     mated_searches: int
     nonmated_searches: int
     policy: str
-    threshold: float  # the default policy's threshold at this list size
-    false_alarms: int  # non-mated searches alerting under the default policy
-    fpir: float
-    fpir_ci95: tuple[float, float]
-    fnir: float  # mated searches whose mate is not among the top-5 alerts under the default policy
+    threshold: float | None  # the default policy's threshold at this list size (None: policy refused)
+    false_alarms: int | None  # non-mated searches alerting under the default policy
+    fpir: float | None
+    fpir_ci95: tuple[float, float] | None
+    fnir: float | None  # mated searches whose mate is not among the top-5 alerts under the default policy
     threshold_at_fpir: dict[str, float]  # fixed score giving each FPIR on these non-mated searches
     fnir_at_fpir: dict[str, float]
     index: str
@@ -315,7 +317,12 @@ def real_identity_bench(
     for n in sizes:
         if n < enrolled:
             raise click.UsageError(f"list size {n} is smaller than the {enrolled} enrolled people")
-        threshold = policy.resolve(n, table)
+        try:
+            threshold: float | None = policy.resolve(n, table)
+        except ModelError as exc:  # the list would be refused at this size: no default-policy figures
+            threshold = None
+            log(f"{n:>9,} entries: {exc}")
+        alert_at = threshold if threshold is not None else math.inf
         mated_scores, in_top, mate_found, nonmated_top, recall = [], [], [], [], []
         kind = wl_index.choose_kind(n, exact_max)
         for split in range(splits):
@@ -332,7 +339,7 @@ def real_identity_bench(
             scores, found = exact.search(probes, 5)
             mated_scores.append(np.einsum("ij,ij->i", probes, enrolled_vectors[mate_pos]))
             in_top.append(np.any(found == mate_pos[:, None], axis=1))  # among the 5 best candidates
-            mate_found.append(np.any((found == mate_pos[:, None]) & (scores >= threshold), axis=1))
+            mate_found.append(np.any((found == mate_pos[:, None]) & (scores >= alert_at), axis=1))
             nonmated_top.append(exact.search(np.ascontiguousarray(vectors[nonmated]), 1)[0][:, 0])
             if kind != "flat" and split == 0:
                 approx = wl_index.build(ids, enrolled_vectors, kind)
@@ -341,7 +348,8 @@ def real_identity_bench(
         mated_all = np.where(np.concatenate(in_top), np.concatenate(mated_scores), -np.inf)
         found_all = np.concatenate(mate_found)
         top = np.sort(np.concatenate(nonmated_top))[::-1]
-        alarms = int(np.count_nonzero(top >= threshold))
+        alarms = int(np.count_nonzero(top >= alert_at))
+        policy_ok = threshold is not None
         at, fnir_at = {}, {}
         for fpir in BENCH_FPIRS:
             k = int(fpir * len(top))  # at most k non-mated searches alert
@@ -357,11 +365,11 @@ def real_identity_bench(
             mated_searches=len(mated_all),
             nonmated_searches=len(top),
             policy=policy.describe(),
-            threshold=round(threshold, 5),
-            false_alarms=alarms,
-            fpir=round(alarms / len(top), 6),
-            fpir_ci95=tuple(round(v, 6) for v in clopper_pearson(alarms, len(top))),  # type: ignore[arg-type]
-            fnir=round(1 - float(np.mean(found_all)), 5),
+            threshold=round(threshold, 5) if threshold is not None else None,
+            false_alarms=alarms if policy_ok else None,
+            fpir=round(alarms / len(top), 6) if policy_ok else None,
+            fpir_ci95=tuple(round(v, 6) for v in clopper_pearson(alarms, len(top))) if policy_ok else None,  # type: ignore[arg-type]
+            fnir=round(1 - float(np.mean(found_all)), 5) if policy_ok else None,
             threshold_at_fpir=at,
             fnir_at_fpir=fnir_at,
             index=kind,
@@ -377,11 +385,15 @@ def _fmt_real(r: RealSearchBench) -> str:
         f"FNIR {r.fnir_at_fpir[k]:.2%} at FPIR {k} (score {r.threshold_at_fpir[k]:.3f})"
         for k in r.fnir_at_fpir
     )
+    default = f"{r.policy} refused at this size"
+    if r.threshold is not None and r.fpir is not None and r.fpir_ci95 is not None and r.fnir is not None:
+        default = (
+            f"{r.policy} -> threshold {r.threshold:.4f}: FPIR {r.fpir:.4%} ({r.false_alarms}/"
+            f"{r.nonmated_searches}, 95% {r.fpir_ci95[0]:.4%}..{r.fpir_ci95[1]:.4%}), FNIR {r.fnir:.2%}"
+        )
     return (
-        f"{r.entries:>9,} entries ({r.enrolled_people} real, {r.index}): {r.policy} -> threshold "
-        f"{r.threshold:.4f}: FPIR {r.fpir:.4%} ({r.false_alarms}/{r.nonmated_searches}, 95% "
-        f"{r.fpir_ci95[0]:.4%}..{r.fpir_ci95[1]:.4%}), FNIR {r.fnir:.2%} of {r.mated_searches} mated; {at}; "
-        f"recall@1 vs exact {r.recall_at_1:.4f}"
+        f"{r.entries:>9,} entries ({r.enrolled_people} real, {r.index}): {default} of {r.mated_searches} "
+        f"mated, {r.nonmated_searches} non-mated; {at}; recall@1 vs exact {r.recall_at_1:.4f}"
     )
 
 

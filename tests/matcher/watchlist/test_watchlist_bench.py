@@ -124,3 +124,22 @@ def test_real_identity_bench_counts_mated_and_non_mated_searches():
     )
     assert filled.index == "pq" and filled.entries == 2000 and 0.9 <= filled.recall_at_1 <= 1.0
     assert filled.nonmated_searches + filled.mated_searches == 299 * 3 - 100
+
+
+def test_real_identity_bench_reports_a_size_the_policy_refuses():
+    vectors, identity = _clustered_people(300, 3)
+    lines: list[str] = []
+    (row,) = real_identity_bench(
+        vectors,
+        identity,
+        np.ones(len(identity), bool),
+        {1e-2: 0.2, 1e-3: 0.3},  # FPIR 1e-3 over 100 entries needs 1e-5 per comparison: not calibrated
+        TemplateModel.isotropic(256),
+        sizes=(100,),
+        enrolled=100,
+        splits=1,
+        log=lines.append,
+    )
+    assert row.threshold is None and row.fpir is None and row.fnir is None
+    assert row.fnir_at_fpir["0.01"] == 0.0  # the fixed-score figures do not depend on the policy
+    assert "outside the calibrated range" in lines[0] and "refused at this size" in lines[1]
