@@ -162,6 +162,8 @@ def test_calibration_holds_on_held_out_people() -> None:
     assert all(v >= 3 / 6000 for v in result.fnmr.values())
     meta = result.manifest_meta()
     assert set(meta["bounds90"]) == {fmr_key(f) for f in result.curve}
+    written = json.loads(json.dumps(result.as_dict()))  # --json output
+    assert written["curve"] == {fmr_key(f): t for f, t in result.curve.items()}
 
 
 def test_manifest_round_trip_and_interpolation(tmp_path: Path) -> None:
