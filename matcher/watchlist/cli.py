@@ -71,7 +71,14 @@ def watchlist(ctx: click.Context, store_dir: Path, key_file: Path | None) -> Non
 
 
 def _policy_options(command):
-    """--fmr / --per / --score, shared by ``create`` and ``policy``."""
+    """--fmr / --per / --score / --category-fmr, shared by ``create`` and ``policy``."""
+    command = click.option(
+        "--category-fmr",
+        "category_fmr",
+        multiple=True,
+        metavar="CATEGORY=RATE",
+        help="A rate of its own for the entries of one category (repeatable).",
+    )(command)
     command = click.option("--score", type=float, help="Fixed cosine threshold instead of a rate.")(command)
     command = click.option(
         "--per",
@@ -86,10 +93,23 @@ def _policy_options(command):
     )(command)
 
 
-def make_policy(fmr: float, per: str, score: float | None) -> ThresholdPolicy:
+def make_policy(
+    fmr: float, per: str, score: float | None, category_fmr: tuple[str, ...] = ()
+) -> ThresholdPolicy:
     """The policy the options describe; one clear line for a bad value."""
     try:
-        return ThresholdPolicy(fmr=None if score is not None else fmr, per=per, score=score)  # type: ignore[arg-type]
+        categories = []
+        for item in category_fmr:
+            category, sep, rate = item.rpartition("=")
+            if not sep or not category:
+                raise ValueError(f"--category-fmr takes CATEGORY=RATE, got {item!r}")
+            categories.append((category, float(rate)))
+        return ThresholdPolicy(
+            fmr=None if score is not None else fmr,
+            per=per,  # type: ignore[arg-type]
+            score=score,
+            categories=tuple(categories),
+        )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
 
@@ -112,6 +132,7 @@ def create(
     fmr: float,
     per: str,
     score: float | None,
+    category_fmr: tuple[str, ...],
     owner: str,
     description: str,
     severity: str,
@@ -122,7 +143,7 @@ def create(
         from matcher.models import load_manifest
 
         model_id = load_manifest(verify=False).default("embedder").model_id
-    policy = make_policy(fmr, per, score)
+    policy = make_policy(fmr, per, score, category_fmr)
     info = store.create_list(
         list_id,
         model_id=model_id,
@@ -249,14 +270,22 @@ def info(store: WatchlistStore, list_id: str | None, as_json: bool) -> None:
 @click.argument("list_id")
 @_policy_options
 @click.pass_obj
-def policy_cmd(store: WatchlistStore, list_id: str, fmr: float, per: str, score: float | None) -> None:
+def policy_cmd(
+    store: WatchlistStore,
+    list_id: str,
+    fmr: float,
+    per: str,
+    score: float | None,
+    category_fmr: tuple[str, ...],
+) -> None:
     """Change a list's threshold policy (refused, with nothing changed, when the calibrated curve does not
     reach the rate the list's size needs)."""
-    li = store.update_list(list_id, policy=make_policy(fmr, per, score))
-    threshold = store.check_policy(li.list_id, li.model_id, li.policy, li.entry_count)
+    li = store.update_list(list_id, policy=make_policy(fmr, per, score, category_fmr))
+    threshold, own = store.thresholds(list_id)
+    per_category = "".join(f", {c} {t:.4f}" for c, t in own.items())
     click.echo(
-        f"{list_id}: policy {li.policy.describe()}, threshold {threshold:.4f} over {li.entry_count} entries, "
-        f"version {li.version}"
+        f"{list_id}: policy {li.policy.describe()}, threshold {threshold:.4f}{per_category} over "
+        f"{li.entry_count} entries, version {li.version}"
     )
 
 

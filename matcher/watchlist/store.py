@@ -253,7 +253,7 @@ class WatchlistStore:
         with self._write() as db:
             if db.execute("SELECT 1 FROM lists WHERE list_id=?", (list_id,)).fetchone():
                 raise WatchlistError(f"list {list_id!r} already exists")
-            self.check_policy(list_id, model_id, policy, 0)
+            self.check_policy(list_id, model_id, policy, {})
             index = wl_index.build(np.zeros(0, np.int64), np.zeros((0, dim), np.float32), "flat")
             sha = self._write_index(list_id, 1, index)
             db.execute(
@@ -520,7 +520,8 @@ class WatchlistStore:
                 index, force = apply(db, row, index)
                 ids, _ = _live_ids(db, list_id)
                 policy = db.execute("SELECT policy FROM lists WHERE list_id=?", (list_id,)).fetchone()[0]
-                self.check_policy(list_id, row["model_id"], ThresholdPolicy.from_json(policy), len(ids))
+                counts = _category_counts(db, list_id)
+                self.check_policy(list_id, row["model_id"], ThresholdPolicy.from_json(policy), counts)
                 kind = wl_index.choose_kind(len(ids), self.exact_max)
                 if force or index is None or index.kind != kind:
                     index = self._build_from_db(db, row, kind)
@@ -656,6 +657,7 @@ class WatchlistStore:
             try:
                 row = self._list_row(db, list_id)
                 ids, expiries = _live_ids(db, list_id)
+                counts = _category_counts(db, list_id)
             finally:
                 db.execute("COMMIT")
             try:
@@ -664,10 +666,12 @@ class WatchlistStore:
                 if attempt + 1 < attempts and not self._index_path(list_id, row["version"]).exists():
                     continue  # a writer moved on twice while we read; try the newer version
                 raise
-            return self._snapshot(row, index, ids, expiries)
+            return self._snapshot(row, index, ids, expiries, counts)
         raise AssertionError("unreachable")
 
-    def _snapshot(self, row: sqlite3.Row, index, ids: np.ndarray, expiries: np.ndarray) -> ListSnapshot:
+    def _snapshot(
+        self, row: sqlite3.Row, index, ids: np.ndarray, expiries: np.ndarray, counts: Mapping[str, int]
+    ) -> ListSnapshot:
         index_ids = np.sort(index.ids())
         if len(index_ids) != len(ids) or not np.array_equal(index_ids, ids):
             raise IndexCorruptError(
@@ -677,12 +681,14 @@ class WatchlistStore:
         finite = np.isfinite(expiries[order])
         policy = ThresholdPolicy.from_json(row["policy"])
         table = None if policy.score is not None else self._threshold_table(row["model_id"])
+        threshold, own = policy.resolve_all(counts, table)
         return ListSnapshot(
             list_id=row["list_id"],
             version=row["version"],
             model_id=row["model_id"],
             dim=row["dim"],
-            threshold=policy.resolve(len(ids), table),
+            threshold=threshold,
+            category_thresholds=own,
             list_valid_until=to_epoch(row["valid_until"]),
             index=index,
             live_count=len(ids),
@@ -690,16 +696,27 @@ class WatchlistStore:
             expiry_ids=ids[order][finite],
         )
 
-    def check_policy(self, list_id: str, model_id: str, policy: ThresholdPolicy, n_entries: int) -> float:
-        """The threshold ``policy`` gives a list of ``n_entries`` entries of ``model_id``; WatchlistError
-        (nothing is written) when it cannot be resolved, so that no list is stored that cannot be searched."""
+    def check_policy(
+        self, list_id: str, model_id: str, policy: ThresholdPolicy, counts: Mapping[str, int]
+    ) -> tuple[float, dict[str, float]]:
+        """The thresholds ``policy`` gives a list of ``model_id`` whose live entries are counted by category
+        in ``counts`` (see :meth:`ThresholdPolicy.resolve_all`); WatchlistError (nothing is written) when they
+        cannot be resolved, so that no list is stored that cannot be searched."""
         table = None if policy.score is not None else self._threshold_table(model_id)
         try:
-            return policy.resolve(n_entries, table)
+            return policy.resolve_all(counts, table)
         except ModelError as exc:
+            n = sum(counts.values())
             raise WatchlistError(
-                f"list {list_id!r}: policy {policy.describe()} cannot apply to {n_entries} entries: {exc}"
+                f"list {list_id!r}: policy {policy.describe()} cannot apply to {n} entries: {exc}"
             ) from None
+
+    def thresholds(self, list_id: str) -> tuple[float, dict[str, float]]:
+        """A list's current thresholds from its stored policy and entries (see :meth:`check_policy`)."""
+        db = self._reader()
+        row = self._list_row(db, list_id)
+        policy = ThresholdPolicy.from_json(row["policy"])
+        return self.check_policy(list_id, row["model_id"], policy, _category_counts(db, list_id))
 
     def _threshold_table(self, model_id: str) -> Mapping[float, float] | None:
         if self._tables is not None:
@@ -755,6 +772,9 @@ class WatchlistStore:
             m = meta.get(c.entry_id)
             if m is None:  # removed since this snapshot was loaded: never alert on it
                 continue
+            threshold = snaps[c.list_id].threshold_for(m["category"])
+            if c.score < threshold:  # above the list's lowest threshold, not its category's
+                continue
             alerts.append(
                 Alert(
                     list_id=c.list_id,
@@ -766,7 +786,7 @@ class WatchlistStore:
                     valid_until=m["valid_until"],
                     source=m["source"],
                     score=c.score,
-                    threshold=c.threshold,
+                    threshold=threshold,
                     rank=c.rank,
                 )
             )
@@ -792,6 +812,11 @@ def _existing_refs(db: sqlite3.Connection, list_id: str, refs: Sequence[str]) ->
         ):
             found[r[0]] = r[1]
     return found
+
+
+def _category_counts(db: sqlite3.Connection, list_id: str) -> dict[str, int]:
+    rows = db.execute("SELECT category, count(*) FROM entries WHERE list_id=? GROUP BY category", (list_id,))
+    return {category: n for category, n in rows}
 
 
 def _live_ids(db: sqlite3.Connection, list_id: str) -> tuple[np.ndarray, np.ndarray]:

@@ -372,8 +372,35 @@ def test_policy_command_changes_or_refuses_with_one_line(tmp_path, monkeypatch, 
     assert json.loads(out)[0]["policy"] == {"fmr": 1e-3, "per": "search", "score": None}
     code, out, _ = run("policy", "L", "--fmr", "0.01")
     assert code == 0 and "policy FPIR 0.01 per search, threshold" in out and "version 2" in out
+    code, out, _ = run("policy", "L", "--fmr", "0.01", "--category-fmr", "wanted=0.05")
+    assert code == 0 and "(wanted: FPIR 0.05 per search), threshold" in out and ", wanted 0." in out
+    code, _, err = run("policy", "L", "--category-fmr", "wanted")
+    assert code == 2 and "CATEGORY=RATE" in err
     code, out, err = run("policy", "L", "--fmr", "1e-12", "--per", "comparison")
     assert code == 2 and err.startswith("error: list 'L': policy FMR 1e-12 per comparison") and not out
     code, out, _ = run("info", "L", "--json")
-    assert json.loads(out)[0]["policy"]["fmr"] == 0.01 and json.loads(out)[0]["version"] == 2
+    assert json.loads(out)[0]["policy"]["fmr"] == 0.01 and json.loads(out)[0]["version"] == 3
     assert json.loads(out)[0]["comparison_fmr"] == 0.01  # an empty list: FPIR / 1 per comparison
+
+
+def test_a_category_with_its_own_rate_gets_its_own_threshold(store, rng):
+    policy = ThresholdPolicy(fmr=1e-3, per="search", categories={"wanted": 1e-2})
+    assert ThresholdPolicy(**json.loads(policy.to_json())) == policy  # as bundles carry it
+    assert ThresholdPolicy.from_json(policy.to_json()) == policy
+    store.create_list("L", model_id=MODEL, policy=policy)
+    missing, wanted = unit(rng, 10), unit(rng, 10)
+    store.add(
+        "L", entries(missing, prefix="M", category="missing") + entries(wanted, prefix="W", category="wanted")
+    )
+    snap = store.snapshot("L")
+    # 1e-3 over the 10 other entries -> 1e-4 -> 0.40; 'wanted': 1e-2 over its 10 -> 1e-3 -> 0.30
+    assert snap.threshold == pytest.approx(0.40) and snap.category_thresholds == {
+        "wanted": pytest.approx(0.30)
+    }
+    alerts = store.search(mate(wanted[3], 0.35, rng))
+    assert [(a.external_ref, a.threshold) for a in alerts] == [("W00003", pytest.approx(0.30))]
+    assert store.search(mate(missing[3], 0.35, rng)) == []  # the same score is no alert for 'missing'
+    with pytest.raises(WatchlistError, match="category 'wanted': FPIR 1e-08 over 10 entries"):
+        store.update_list("L", policy=ThresholdPolicy(fmr=1e-3, per="search", categories={"wanted": 1e-8}))
+    with pytest.raises(ValueError, match="fixed score"):
+        ThresholdPolicy(score=0.5, categories={"wanted": 1e-2})
