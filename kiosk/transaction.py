@@ -20,6 +20,7 @@ from kiosk.decision import Decision
 from kiosk.devices.barrier import GateBarrier, open_barrier
 from kiosk.devices.camera import IMAGE_SUFFIXES, Camera, CameraExhausted, FrameListCamera
 from kiosk.devices.document_reader import Presentation
+from kiosk.document_lists import open_document_lists
 from kiosk.documents.checks import DocumentError
 from kiosk.errors import KioskError
 from kiosk.flow import Clock, DocumentReadFn, GateFlow, State
@@ -99,6 +100,7 @@ def open_gate(
         policy=config.policy,
         kiosk_id=config.kiosk_id,
         watchlist=watchlist,
+        document_lists=open_document_lists(config.document_lists, clock.now() if clock else None),
         decision_log=decision_log,
         keys=keys,
         barrier=barrier if barrier is not None else open_barrier(config.barrier.kind),
