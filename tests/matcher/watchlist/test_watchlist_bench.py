@@ -143,3 +143,43 @@ def test_real_identity_bench_reports_a_size_the_policy_refuses():
     assert row.threshold is None and row.fpir is None and row.fnir is None
     assert row.fnir_at_fpir["0.01"] == 0.0  # the fixed-score figures do not depend on the policy
     assert "outside the calibrated range" in lines[0] and "refused at this size" in lines[1]
+
+
+def test_recall_measures_on_the_probes_given(tmp_path, rng, monkeypatch, capsys):
+    """`watchlist recall --probes-from`: the templates in the folder are the probes, and the output says what
+    the probes were; a template of another model is refused."""
+    from wl_helpers import MODEL, entries, mate, unit
+
+    from matcher.types import Template
+    from matcher.watchlist import WatchlistStore
+    from matcher.watchlist.bench import SYNTHETIC_PROBES, list_recall
+
+    store = WatchlistStore(tmp_path / "wl", exact_max=500)
+    vectors = unit(rng, 800)
+    store.create_list("L", model_id=MODEL, policy=ThresholdPolicy(fmr=None, score=0.4))  # no calibration
+    store.add("L", entries(vectors))
+    assert store.info("L").index_kind == "pq"
+    probes = tmp_path / "probes"
+    probes.mkdir()
+    for i in range(30):
+        (probes / f"p{i}.tpl").write_bytes(mate(vectors[i], 0.5, rng).to_bytes())
+    (probes / "notes.txt").write_text("ignored")
+    given = np.stack([Template.from_bytes(p.read_bytes()).vector for p in sorted(probes.glob("*.tpl"))])
+    measured = list_recall(store, "L", queries=given)
+    assert measured.probes == 30 and measured.probe_source.startswith("real")
+    assert list_recall(store, "L", probes=50).probe_source == SYNTHETIC_PROBES
+
+    monkeypatch.setattr(
+        sys, "argv", ["matcher", "watchlist", "--store", str(tmp_path / "wl"), "recall", "L", "--json",
+                      "--probes-from", str(probes)]
+    )  # fmt: skip
+    main()
+    out = json.loads(capsys.readouterr().out)
+    assert (out["probes"], out["recall_at_1"], out["skipped"]) == (30, measured.recall_at_1, [])
+    (probes / "other.tpl").write_bytes(Template(vectors[0], "othernet@00").to_bytes())
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    assert code != 0 and "template of model othernet@00" in capsys.readouterr().err
