@@ -77,6 +77,7 @@ def open_gate(
     clock: Clock | None = None,
 ) -> Gate:
     """Load the components the configuration names and return the gate. ``engine`` reuses a loaded one."""
+    document_lists = open_document_lists(config.document_lists, clock.now() if clock else None)  # fails first
     from matcher import FaceEngine
 
     if engine is None:
@@ -100,7 +101,7 @@ def open_gate(
         policy=config.policy,
         kiosk_id=config.kiosk_id,
         watchlist=watchlist,
-        document_lists=open_document_lists(config.document_lists, clock.now() if clock else None),
+        document_lists=document_lists,
         decision_log=decision_log,
         keys=keys,
         barrier=barrier if barrier is not None else open_barrier(config.barrier.kind),

@@ -141,6 +141,8 @@ def records_from_csv(path: Path) -> list[DocumentRecord]:
         records = []
         for row in reader:
             try:
+                if None in row:
+                    raise ValueError("more cells than the header names")
                 record = DocumentRecord(**{k: (v or "").strip() for k, v in row.items() if k in CSV_COLUMNS})
                 normalise_number(record.document_number)
                 normalise_state(record.issuing_state)
@@ -370,7 +372,8 @@ def import_document_bundle(
     last = store.info(list_id).bundle_issued_at if exists else None
     if last is not None and to_epoch(issued_at) <= to_epoch(last):
         current = store.info(list_id)
-        if current.content_hash == content_hash(entries) and current.owner == header.get("owner", ""):
+        wanted = (header.get("owner", ""), header.get("description", ""), content_hash(entries))
+        if (current.owner, current.description, current.content_hash) == wanted:
             return current, binfo, False  # the same content again (a retried sync): up to date
         if not allow_older:
             raise BundleError(

@@ -83,11 +83,14 @@ def test_a_list_published_while_running_reaches_the_next_traveller(
     assert first.outcome == "PASS" and second.reason_codes == ("DOC_LISTED",)
 
 
-def test_missing_empty_stale_or_foreign_lists_stop_the_start(tmp_path, doclists) -> None:
+def test_missing_empty_stale_or_foreign_lists_stop_the_start(demo_setup, engine, tmp_path, doclists) -> None:
     from kiosk.document_lists import open_document_lists
 
     store, cfg = doclists
     now = datetime.now(UTC)
+    missing = dataclasses.replace(cfg, path=tmp_path / "nowhere")
+    with pytest.raises(ConfigError, match="does not exist"):  # the gate does not start
+        open_gate(dataclasses.replace(demo_setup.config, document_lists=missing), engine=engine)
     assert open_document_lists(cfg, now) is not None
     assert open_document_lists(DocumentListsConfig(), now) is None  # none configured
     refusals = {

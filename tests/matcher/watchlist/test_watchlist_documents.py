@@ -99,6 +99,10 @@ def test_csv_rows_are_checked_without_quoting_the_number(tmp_path: Path) -> None
     with pytest.raises(ValueError, match="line 3: a document number is") as exc:
         records_from_csv(bad)
     assert "SECRET" not in str(exc.value)
+    long = tmp_path / "long.csv"
+    long.write_text("document_number\nAB1,extra\n")
+    with pytest.raises(ValueError, match="line 2: more cells than the header"):
+        records_from_csv(long)
     unknown = tmp_path / "unknown.csv"
     unknown.write_text("document_number,colour\nAB1,red\n")
     with pytest.raises(ValueError, match="unknown column"):
