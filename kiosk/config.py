@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kiosk.document_lists import DocumentListsConfig
 from kiosk.errors import ConfigError
 from kiosk.policy import Policy
 
@@ -58,6 +59,7 @@ class KioskConfig:
     key_file: Path | None = None  # decision-log key file; none = the store's default (environment)
     log_synchronous: str = "FULL"  # SQLite fsync policy of the log: FULL survives power loss, NORMAL a crash
     policy: Policy = field(default_factory=Policy)
+    document_lists: DocumentListsConfig = field(default_factory=DocumentListsConfig)
     source: Path | None = None  # the file this configuration was read from
 
 
@@ -69,6 +71,7 @@ _SCHEMA: dict[str, set[str]] = {
     "watchlist": {"path", "lists", "max_age_hours"},
     "store": {"path", "key_file", "synchronous"},
     "policy": set(Policy.__dataclass_fields__),
+    "document_lists": set(DocumentListsConfig.__dataclass_fields__),
 }
 
 
@@ -119,6 +122,7 @@ def config_from_mapping(
         key_file=_path(store, "key_file", "store.key_file", base),
         log_synchronous=_synchronous(store),
         policy=Policy.from_mapping(_table(data, "policy")),
+        document_lists=_document_lists(_table(data, "document_lists"), base),
         source=source,
     )
 
@@ -154,6 +158,21 @@ def _document_reader(t: Mapping[str, Any], base: Path) -> DocumentReaderConfig:
         kind=kind,
         path=_path(t, "path", "devices.document_reader.path", base),
         done_path=_path(t, "done_path", "devices.document_reader.done_path", base),
+    )
+
+
+def _document_lists(t: Mapping[str, Any], base: Path) -> DocumentListsConfig:
+    lists = t.get("lists", [])
+    if not isinstance(lists, list) or not all(isinstance(v, str) and v.strip() for v in lists):
+        raise ConfigError("document_lists.lists must be a list of document list ids")
+    max_age = _float(t, "max_age_hours", "document_lists.max_age_hours", DocumentListsConfig.max_age_hours)
+    if max_age < 0:
+        raise ConfigError("document_lists.max_age_hours must be 0 (no limit) or more")
+    return DocumentListsConfig(
+        path=_path(t, "path", "document_lists.path", base),
+        key_file=_path(t, "key_file", "document_lists.key_file", base),
+        lists=tuple(lists),
+        max_age_hours=max_age,
     )
 
 

@@ -127,6 +127,7 @@ class _Transaction:
     live_frame: np.ndarray | None = None
     quality: QualityReport | None = None
     hits: tuple[WatchlistHit, ...] = ()
+    doc_hits: tuple[Any, ...] = ()  # kiosk.document_lists hits (list, category, reference; never the number)
     timings_ms: dict[str, float] = field(default_factory=dict)
     error: str = ""  # why the document failed, for the decision event
 
@@ -154,6 +155,7 @@ class GateFlow:
         policy: Policy,
         kiosk_id: str,
         watchlist: Any | None = None,
+        document_lists: Any | None = None,
         decision_log: Any | None = None,
         keys: Any | None = None,
         barrier: GateBarrier | None = None,
@@ -170,6 +172,7 @@ class GateFlow:
         )
         self._read_document = read_document
         self._watchlist = watchlist
+        self._document_lists = document_lists
         self._log = decision_log
         self._keys = keys
         self._evidence = evidence_factory
@@ -301,6 +304,9 @@ class GateFlow:
         if reading.mrz is None:  # no MRZ from any source: expiry and the rest are unknown, not failed
             reasons = ["DOC_UNREADABLE", *(r for r in reasons if r.startswith("CHIP_"))]
         txn.reasons.extend(reasons)
+        if self._document_lists is not None:  # lost, stolen or alerted document numbers (keyed hashes)
+            txn.doc_hits = self._document_lists.check(reading)
+            txn.reasons.extend(["DOC_LISTED"] if txn.doc_hits else [])
         txn.timings_ms["document"] = _ms(t0)
         if txn.reasons:
             self._screen_only()
@@ -470,6 +476,8 @@ class GateFlow:
         }
         if error:
             detail["error"] = error
+        if txn.doc_hits:
+            detail["document_lists"] = [dataclasses.asdict(h) for h in txn.doc_hits]
         self._emit(
             FlowEvent(
                 "decision",

@@ -22,6 +22,8 @@ REASON_TEXTS: dict[str, str] = {
     "DOC_EXPIRED": "The document has expired.",
     "DOC_CHECK_FAILED": "A blocking document check failed; see the document checks of this decision.",
     "DOC_PORTRAIT_UNUSABLE": "The document portrait could not be used for face comparison.",
+    "DOC_LISTED": "The document number is on a document list (lost, stolen or national alert); see the "
+    "decision's document list hits.",
     "CHIP_UNREADABLE": "The chip data could not be parsed.",
     "CHIP_PA_FAILED": "Passive authentication of the chip failed: the chip data is not signed by a trusted "
     "issuer, the signer is revoked, or a data group was altered.",

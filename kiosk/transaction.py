@@ -22,6 +22,7 @@ from kiosk.decision import Decision
 from kiosk.devices.barrier import GateBarrier, open_barrier
 from kiosk.devices.camera import IMAGE_SUFFIXES, Camera, CameraExhausted, FrameListCamera
 from kiosk.devices.document_reader import Presentation
+from kiosk.document_lists import open_document_lists
 from kiosk.documents.checks import DocumentError
 from kiosk.errors import ConfigError, KioskError
 from kiosk.flow import Clock, DocumentReadFn, GateFlow, State, SystemClock
@@ -80,6 +81,7 @@ def open_gate(
     clock: Clock | None = None,
 ) -> Gate:
     """Load the components the configuration names and return the gate. ``engine`` reuses a loaded one."""
+    document_lists = open_document_lists(config.document_lists, clock.now() if clock else None)  # fails first
     from matcher import FaceEngine
 
     if log_decisions and config.log_path is None:
@@ -106,6 +108,7 @@ def open_gate(
         policy=config.policy,
         kiosk_id=config.kiosk_id,
         watchlist=watchlist,
+        document_lists=document_lists,
         decision_log=decision_log,
         keys=keys,
         barrier=barrier if barrier is not None else open_barrier(config.barrier.kind),

@@ -13,6 +13,7 @@ from matcher.evaluate import eval_command
 from matcher.models import models_command
 from matcher.watchlist.bench import bench_search_command
 from matcher.watchlist.cli import watchlist
+from matcher.watchlist.documents_cli import doclist
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -28,6 +29,7 @@ for _command in (
     models_command,
     watchlist,
     bench_search_command,
+    doclist,
 ):
     cli.add_command(_command)
 

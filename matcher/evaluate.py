@@ -46,6 +46,7 @@ from matcher.models import fmr_key
 from matcher.quality import QualityLimits, check
 
 EVAL_FMRS = (1e-2, 1e-3, 1e-4, 1e-5)
+SHIPPED_FMRS = (1e-2, 1e-3, 1e-4, 1e-5, 1e-6)  # points of the manifest's curve reported
 FAILED_SCORE = -2.0  # below every cosine score: a pair with a failed enrolment never matches
 
 
@@ -346,7 +347,8 @@ def evaluate(
     note = None
     table = (engine.embedder_spec.thresholds or {}).get("fmr") or {}
     try:
-        shipped = {float(k): engine.threshold(float(k)) for k in table}
+        calibrated = [float(k) for k in table]
+        shipped = {f: engine.threshold(f) for f in SHIPPED_FMRS if min(calibrated) <= f <= max(calibrated)}
         if not table:
             note = "embedder not calibrated"
     except ModelError as exc:

@@ -100,6 +100,59 @@ def load_trusted_keys(paths: list[Path]) -> dict[str, Ed25519PublicKey]:
     return keys
 
 
+def signed_file(magic: bytes, payload: bytes, signing_key: Ed25519PrivateKey) -> bytes:
+    """``magic | u64 payload length | payload | u32 signature length | signature block``, the block naming the
+    key id and carrying a detached Ed25519 signature over ``magic | payload`` (so a file of one kind, face or
+    document list, can never pass for the other)."""
+    signature = signing_key.sign(magic + payload)
+    sig_block = json.dumps(
+        {
+            "alg": "Ed25519",
+            "key_id": key_id(signing_key.public_key()),
+            "signature": base64.b64encode(signature).decode(),
+        }
+    ).encode()
+    return magic + struct.pack("<Q", len(payload)) + payload + struct.pack("<I", len(sig_block)) + sig_block
+
+
+def verify_signed_file(
+    path: Path, magic: bytes, trusted_keys: dict[str, Ed25519PublicKey], what: str
+) -> tuple[bytes, str, bytes]:
+    """(payload, signing key id, whole file) of a file written by :func:`signed_file`, once its signature
+    verifies against one of ``trusted_keys``. BundleError when unsigned, untrusted, tampered or malformed."""
+    data = path.read_bytes()
+    if not data.startswith(magic):
+        raise BundleError(f"{path} is not {what}")
+    pos = len(magic)
+    try:
+        (n_payload,) = struct.unpack_from("<Q", data, pos)
+        payload = data[pos + 8 : pos + 8 + n_payload]
+        pos += 8 + n_payload
+        if len(payload) != n_payload:
+            raise BundleError(f"{path} is truncated")
+        if pos == len(data):
+            raise BundleError(f"{path} is not signed: refusing an unsigned bundle")
+        (n_sig,) = struct.unpack_from("<I", data, pos)
+        sig_raw = data[pos + 4 : pos + 4 + n_sig]
+        if pos + 4 + n_sig != len(data):
+            raise BundleError(f"{path} has a malformed signature block")
+        sig = json.loads(sig_raw)
+        signature = base64.b64decode(sig["signature"], validate=True)
+        kid = str(sig["key_id"])
+    except (struct.error, ValueError, KeyError, TypeError) as exc:
+        raise BundleError(f"{path} has a malformed signature block: {exc}") from None
+    if not trusted_keys:
+        raise BundleError("no trusted keys configured: cannot verify the bundle")
+    key = trusted_keys.get(kid)
+    if key is None:
+        raise BundleError(f"{path} is signed by key {kid}, which is not among the trusted keys")
+    try:
+        key.verify(signature, magic + payload)
+    except InvalidSignature:
+        raise BundleError(f"{path}: signature does not verify (bundle tampered with or corrupt)") from None
+    return payload, kid, data
+
+
 def export_bundle(
     store: WatchlistStore,
     list_id: str,
@@ -141,15 +194,7 @@ def export_bundle(
     matrix = np.stack(vectors) if vectors else np.zeros((0, info.dim), np.float32)
     head = json.dumps(header, ensure_ascii=False).encode()
     payload = struct.pack("<I", len(head)) + head + matrix.astype("<f4").tobytes()
-    signature = signing_key.sign(MAGIC + payload)
-    sig_block = json.dumps(
-        {
-            "alg": "Ed25519",
-            "key_id": key_id(signing_key.public_key()),
-            "signature": base64.b64encode(signature).decode(),
-        }
-    ).encode()
-    data = MAGIC + struct.pack("<Q", len(payload)) + payload + struct.pack("<I", len(sig_block)) + sig_block
+    data = signed_file(MAGIC, payload, signing_key)
     replace_file(out, data)
     return BundleInfo(
         info.list_id,
@@ -165,36 +210,7 @@ def read_bundle(
     path: Path, trusted_keys: dict[str, Ed25519PublicKey]
 ) -> tuple[ListSpec, list[NewEntry], BundleInfo]:
     """Verify a bundle's signature against ``trusted_keys``, then parse it. BundleError on any defect."""
-    data = path.read_bytes()
-    if not data.startswith(MAGIC):
-        raise BundleError(f"{path} is not a watchlist bundle")
-    pos = len(MAGIC)
-    try:
-        (n_payload,) = struct.unpack_from("<Q", data, pos)
-        payload = data[pos + 8 : pos + 8 + n_payload]
-        pos += 8 + n_payload
-        if len(payload) != n_payload:
-            raise BundleError(f"{path} is truncated")
-        if pos == len(data):
-            raise BundleError(f"{path} is not signed: refusing an unsigned bundle")
-        (n_sig,) = struct.unpack_from("<I", data, pos)
-        sig_raw = data[pos + 4 : pos + 4 + n_sig]
-        if pos + 4 + n_sig != len(data):
-            raise BundleError(f"{path} has a malformed signature block")
-        sig = json.loads(sig_raw)
-        signature = base64.b64decode(sig["signature"], validate=True)
-        kid = str(sig["key_id"])
-    except (struct.error, ValueError, KeyError, TypeError) as exc:
-        raise BundleError(f"{path} has a malformed signature block: {exc}") from None
-    if not trusted_keys:
-        raise BundleError("no trusted keys configured: cannot verify the bundle")
-    key = trusted_keys.get(kid)
-    if key is None:
-        raise BundleError(f"{path} is signed by key {kid}, which is not among the trusted keys")
-    try:
-        key.verify(signature, MAGIC + payload)
-    except InvalidSignature:
-        raise BundleError(f"{path}: signature does not verify (bundle tampered with or corrupt)") from None
+    payload, kid, data = verify_signed_file(path, MAGIC, trusted_keys, "a watchlist bundle")
     # Signed by a trusted key from here on; still parse defensively.
     try:
         (n_head,) = struct.unpack_from("<I", payload, 0)

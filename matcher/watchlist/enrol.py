@@ -1,9 +1,10 @@
 """Enrolment of watchlist entries from images (through the FaceEngine), CSV manifests or template files.
 
-Input is validated as a whole first (a CSV with missing files, duplicate references or bad fields is refused
+Input is validated as a whole first (a CSV with missing files, conflicting rows or bad fields is refused
 with every problem listed, and nothing changes). Then each image is processed on its own: an image without
 a usable face (no face, several faces, poor quality, unreadable) is reported and skipped, the rest are
-enrolled in one new list version.
+enrolled in one new list version. A CSV reference given on several rows (several images of one subject) is
+enrolled as one entry whose template fuses the usable ones (:meth:`Template.fuse`).
 """
 
 from __future__ import annotations
@@ -97,9 +98,11 @@ def items_from_folder(
 
 def items_from_csv(path: Path) -> list[EnrolItem]:
     """Rows of a CSV manifest: ``external_ref`` and ``image`` or ``template`` (paths relative to the CSV),
-    optional ``category``, ``severity``, ``valid_until`` (ISO date), ``source``.
+    optional ``category``, ``severity``, ``valid_until`` (ISO date), ``source``. A reference may repeat
+    (several images of one subject) with the same other fields.
 
-    Refuses the whole file, listing the problems, if a file is missing, a reference repeats or a field is bad.
+    Refuses the whole file, listing the problems, if a file is missing, a repeated reference's fields differ
+    or a field is bad.
     """
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
@@ -149,10 +152,12 @@ def items_from_csv(path: Path) -> list[EnrolItem]:
         )
     if not rows:
         problems.append("no rows")
-    try:
-        _refuse_duplicates([i.external_ref for i in items], str(path))
-    except WatchlistError as exc:
-        problems.append(str(exc))
+    first: dict[str, EnrolItem] = {}
+    for item in items:
+        seen = first.setdefault(item.external_ref, item)
+        meta = (item.category, item.severity, item.valid_until, item.source)
+        if meta != (seen.category, seen.severity, seen.valid_until, seen.source):
+            problems.append(f"reference {item.external_ref!r} repeats with other category, severity or dates")
     if problems:
         more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
         raise WatchlistError(f"{path}: refused, nothing enrolled: {'; '.join(problems[:10])}{more}")
@@ -168,13 +173,15 @@ def enrol(
     replace: bool = False,
 ) -> EnrolReport:
     """Make templates for ``items`` (images through the engine with enrolment quality limits, or ``.tpl``
-    files) and add the ones that worked to ``list_id`` in one version; every failure is reported."""
+    files) and add the ones that worked to ``list_id`` in one version; every failure is reported. Items
+    sharing a reference become one entry with their usable templates fused."""
     items = list(items)
     info = store.info(list_id)  # an unknown list fails here, before any model is loaded
     report = EnrolReport(list_id)
     engine = None
     limits: QualityLimits | None = None
-    new: list[NewEntry] = []
+    made: dict[str, list[Template]] = {}
+    meta: dict[str, EnrolItem] = {}
     for item in items:
         file = item.image or item.template
         assert file is not None
@@ -197,16 +204,19 @@ def enrol(
             code = getattr(exc, "code", "IO_ERROR")
             report.failures.append(EnrolFailure(item.external_ref, file.name, code, str(exc)))
             continue
-        new.append(
-            NewEntry(
-                external_ref=item.external_ref,
-                template=Template(template.vector, template.model_id),
-                category=item.category,
-                severity=item.severity,
-                valid_until=item.valid_until,
-                source=item.source,
-            )
+        made.setdefault(item.external_ref, []).append(template)
+        meta.setdefault(item.external_ref, item)
+    new = [
+        NewEntry(
+            external_ref=ref,
+            template=Template.fuse(templates),
+            category=meta[ref].category,
+            severity=meta[ref].severity,
+            valid_until=meta[ref].valid_until,
+            source=meta[ref].source,
         )
+        for ref, templates in made.items()
+    ]
     if new:
         ids = store.add(list_id, new, replace=replace)
         report.added = [(e.external_ref, i) for e, i in zip(new, ids, strict=True)]

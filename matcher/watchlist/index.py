@@ -41,7 +41,10 @@ _MAGIC = b"EGWLIDX1"
 @dataclass(frozen=True)
 class PqParams:
     m: int = 64  # sub-quantisers (must divide the dimension); 4 bits each
-    k_factor: int = 20  # approximate candidates re-scored exactly, per result wanted
+    # Approximate candidates re-scored exactly, per result wanted. Real lfw-dev mated probes against 1M
+    # entries, top 5 as the gate asks: recall@1 against exact 0.990 at 20, 0.996 at 50, 0.999 at 100, for
+    # 0.80, 0.83 and 0.88 ms median per search (2,331 probes, loaded machine).
+    k_factor: int = 100
     train_size: int = 65_536
 
 

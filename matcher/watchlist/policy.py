@@ -1,11 +1,18 @@
-"""Threshold policy of a watchlist: which score raises an alert, from the model's calibrated FMR table.
+"""Threshold policy of a watchlist: which score raises an alert, from the model's calibrated FMR curve.
 
-A list states its target false match rate either *per comparison* (each probe-vs-entry comparison may
-falsely match with probability ``fmr``) or *per search* (a traveller who is on no list should be falsely
-flagged by this list with probability at most ``fmr``). For per-search, the union bound over the N live
-entries gives P(any false match) <= N * fmr_comparison, so the list uses the threshold for
-``fmr / N`` per comparison. The threshold therefore rises as the list grows, and a list too large for the
-calibrated range is refused rather than extrapolated. An explicit ``score`` overrides both.
+A list states its target rate either *per search* (the default: a traveller who is on no list is falsely
+flagged by this list with probability ``fmr``, the false positive identification rate FPIR) or *per
+comparison* (each probe-vs-entry comparison may falsely match with probability ``fmr``). Per search, the
+union bound over the N live entries gives FPIR <= N * FMR(threshold), so the list uses the threshold for
+``fmr / N`` per comparison; for FPIR well under 1 the bound is nearly exact (the comparisons of one probe
+are close to independent). The threshold is therefore recomputed from the live list size at every list
+version, and rises as the list grows. A list whose size needs a per-comparison rate outside the calibrated
+curve is refused when it is created, filled or given the policy, never extrapolated at search time. An
+explicit ``score`` overrides both.
+
+``categories`` gives some entry categories their own rate (e.g. a looser FPIR for ``wanted`` than for
+``missing``); each category's threshold follows its own live entry count, the other entries share ``fmr``.
+Per search, a list's false alarm rate is then at most the sum of its categories' rates.
 """
 
 from __future__ import annotations
@@ -20,17 +27,26 @@ from matcher import models
 from matcher.errors import ModelError
 
 Per = Literal["comparison", "search"]
+DEFAULT_FPIR = 1e-3  # one innocent traveller in a thousand flagged by a list
 
 
 @dataclass(frozen=True)
 class ThresholdPolicy:
     """How a list turns its model's calibration into an alert threshold."""
 
-    fmr: float | None = 1e-3
-    per: Per = "comparison"
+    fmr: float | None = DEFAULT_FPIR
+    per: Per = "search"
     score: float | None = None  # fixed cosine threshold; overrides fmr when set
+    categories: tuple[tuple[str, float], ...] = ()  # (category, its own rate), sorted by category
 
     def __post_init__(self) -> None:
+        pairs = self.categories.items() if isinstance(self.categories, Mapping) else self.categories
+        object.__setattr__(self, "categories", tuple(sorted((str(c), float(r)) for c, r in pairs)))
+        for category, rate in self.categories:
+            if not 0.0 < rate < 1.0:
+                raise ValueError(f"category {category!r}: target rate must lie in (0, 1), got {rate}")
+        if self.categories and self.score is not None:
+            raise ValueError("per-category rates need a rate-based policy, not a fixed score")
         if self.score is None and (self.fmr is None or not 0.0 < self.fmr < 1.0):
             raise ValueError("threshold policy needs a target FMR in (0, 1) or a fixed score")
         if self.score is not None and not -1.0 <= self.score <= 1.0:
@@ -38,33 +54,77 @@ class ThresholdPolicy:
         if self.per not in ("comparison", "search"):
             raise ValueError(f"threshold policy 'per' must be 'comparison' or 'search', not {self.per!r}")
 
-    def comparison_fmr(self, n_entries: int) -> float | None:
-        """Target FMR per single comparison for a list of ``n_entries`` (None for a fixed score)."""
-        if self.score is not None or self.fmr is None:
+    def comparison_fmr(self, n_entries: int, rate: float | None = None) -> float | None:
+        """Target FMR per single comparison for ``n_entries`` entries sharing ``rate`` (default: ``fmr``);
+        None for a fixed score."""
+        rate = self.fmr if rate is None else rate
+        if self.score is not None or rate is None:
             return None
         if self.per == "search":
-            return self.fmr / max(1, n_entries)
-        return self.fmr
+            return rate / max(1, n_entries)
+        return rate
 
-    def resolve(self, n_entries: int, table: Mapping[float, float] | None) -> float:
-        """The cosine threshold for a list of ``n_entries`` given the model's FMR -> score table."""
+    def resolve_all(
+        self, counts: Mapping[str, int], table: Mapping[float, float] | None
+    ) -> tuple[float, dict[str, float]]:
+        """Thresholds for live entries counted by category in ``counts``: the one of the categories without
+        a rate of their own, and each own-rate category's."""
+        own = dict(self.categories)
+        rest = sum(n for c, n in counts.items() if c not in own)
+        thresholds = {c: self.resolve(counts.get(c, 0), table, rate=r, label=c) for c, r in own.items()}
+        return self.resolve(rest, table), thresholds
+
+    def resolve(
+        self,
+        n_entries: int,
+        table: Mapping[float, float] | None,
+        *,
+        rate: float | None = None,
+        label: str = "",
+    ) -> float:
+        """The cosine threshold for ``n_entries`` entries sharing ``rate`` (default: ``fmr``), given the
+        model's FMR -> score table; ModelError when the table is missing or does not reach the rate."""
         if self.score is not None:
             return float(self.score)
-        target = self.comparison_fmr(n_entries)
-        assert target is not None
+        rate = self.fmr if rate is None else rate
+        target = self.comparison_fmr(n_entries, rate)
+        assert target is not None and rate is not None
         if not table:
             raise ModelError(
                 "the list's model has no calibrated thresholds: calibrate it or set a fixed score"
             )
-        return interpolate_threshold(table, target)
+        try:
+            return interpolate_threshold(table, target)
+        except ModelError as exc:
+            if self.per != "search":
+                raise
+            what = f"category {label!r}: " if label else ""
+            raise ModelError(
+                f"{what}FPIR {rate:g} over {n_entries} entries needs FMR {target:.3g} per comparison: {exc}"
+            ) from None
+
+    def describe(self) -> str:
+        if self.score is not None:
+            return f"fixed score {self.score:g}"
+        name = "FPIR {:g} per search" if self.per == "search" else "FMR {:g} per comparison"
+        own = ", ".join(f"{c}: {name.format(r)}" for c, r in self.categories)
+        return name.format(self.fmr) + (f" ({own})" if own else "")
 
     def to_json(self) -> str:
-        return json.dumps({"fmr": self.fmr, "per": self.per, "score": self.score}, sort_keys=True)
+        data: dict[str, object] = {"fmr": self.fmr, "per": self.per, "score": self.score}
+        if self.categories:
+            data["categories"] = dict(self.categories)
+        return json.dumps(data, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> ThresholdPolicy:
         data = json.loads(text)
-        return cls(fmr=data.get("fmr"), per=data.get("per", "comparison"), score=data.get("score"))
+        return cls(
+            fmr=data.get("fmr"),
+            per=data.get("per", "comparison"),
+            score=data.get("score"),
+            categories=tuple((data.get("categories") or {}).items()),
+        )
 
 
 def interpolate_threshold(table: Mapping[float, float], fmr: float) -> float:
@@ -76,7 +136,7 @@ def interpolate_threshold(table: Mapping[float, float], fmr: float) -> float:
         return models.interpolate_threshold({str(k): float(v) for k, v in table.items()}, fmr)
     except ValueError as exc:
         raise ModelError(
-            f"{exc} (per comparison): calibrate lower FMRs, use a per-comparison policy, or set a fixed score"
+            f"{exc} (per comparison): use a larger FPIR, a smaller list, or a fixed score"
         ) from None
 
 

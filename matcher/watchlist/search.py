@@ -59,18 +59,26 @@ class ListSnapshot:
     version: int
     model_id: str
     dim: int
-    threshold: float
+    threshold: float  # for entries whose category has no rate of its own
     list_valid_until: float  # epoch seconds; inf when the list never expires
     index: wl_index.WatchIndex
     live_count: int
     expiry_times: np.ndarray  # float64 epoch seconds, ascending, only entries with an expiry
     expiry_ids: np.ndarray  # int64, aligned with expiry_times
+    category_thresholds: dict[str, float] = field(default_factory=dict)  # categories with their own rate
     _excluded: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def kind(self) -> str:
         return self.index.kind
+
+    @property
+    def lowest_threshold(self) -> float:
+        return min([self.threshold, *self.category_thresholds.values()])
+
+    def threshold_for(self, category: str) -> float:
+        return self.category_thresholds.get(category, self.threshold)
 
     def excluded(self, now: float) -> np.ndarray:
         """Sorted ids of the entries expired at ``now`` (cached per number of expired entries)."""
@@ -99,9 +107,9 @@ class ListSnapshot:
         scores, ids = self.index.search(template.vector[None, :], top_k, excluded=self.excluded(now))
         out = []
         for rank, (score, entry_id) in enumerate(zip(scores[0], ids[0], strict=True), start=1):
-            if entry_id < 0 or score < self.threshold:
+            if entry_id < 0 or score < self.lowest_threshold:
                 break
-            out.append(Candidate(self.list_id, int(entry_id), float(score), self.threshold, rank))
+            out.append(Candidate(self.list_id, int(entry_id), float(score), self.lowest_threshold, rank))
         return out
 
 

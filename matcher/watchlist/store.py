@@ -15,6 +15,7 @@ hash over the entries (metadata and templates), independent of the index type.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -29,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from matcher.errors import MatcherError, TemplateMismatchError
+from matcher.errors import MatcherError, ModelError, TemplateMismatchError
 from matcher.types import Template
 from matcher.watchlist import index as wl_index
 from matcher.watchlist.policy import ThresholdPolicy, manifest_threshold_table
@@ -205,6 +206,7 @@ class WatchlistStore:
         self.pq = pq
         self._local = threading.local()
         self._snapshots: dict[str, ListSnapshot] = {}
+        self._unloaded: dict[str, str] = {}  # list id -> why its current version could not be loaded
         self._refresh_lock = threading.Lock()
         with self._connect() as db:
             db.executescript(_SCHEMA)
@@ -264,6 +266,7 @@ class WatchlistStore:
         with self._write() as db:
             if db.execute("SELECT 1 FROM lists WHERE list_id=?", (list_id,)).fetchone():
                 raise WatchlistError(f"list {list_id!r} already exists")
+            self.check_policy(list_id, model_id, policy, {})
             index = wl_index.build(np.zeros(0, np.int64), np.zeros((0, dim), np.float32), "flat")
             sha = self._write_index(list_id, 1, index)
             db.execute(
@@ -319,6 +322,7 @@ class WatchlistStore:
             if re.fullmatch(re.escape(list_id) + r"\.v\d+\.faiss(\.tmp)?", f.name):
                 f.unlink(missing_ok=True)
         self._snapshots = {k: v for k, v in self._snapshots.items() if k != list_id}
+        self._unloaded.pop(list_id, None)
 
     def lists(self) -> list[ListInfo]:
         rows = self._reader().execute("SELECT * FROM lists ORDER BY list_id").fetchall()
@@ -528,6 +532,9 @@ class WatchlistStore:
                 index = self._read_index(row) if load_index else None
                 index, force = apply(db, row, index)
                 ids, _ = _live_ids(db, list_id)
+                policy = db.execute("SELECT policy FROM lists WHERE list_id=?", (list_id,)).fetchone()[0]
+                counts = _category_counts(db, list_id)
+                self.check_policy(list_id, row["model_id"], ThresholdPolicy.from_json(policy), counts)
                 kind = wl_index.choose_kind(len(ids), self.exact_max)
                 if force or index is None or index.kind != kind:
                     index = self._build_from_db(db, row, kind)
@@ -629,17 +636,31 @@ class WatchlistStore:
     def refresh(self) -> dict[str, int]:
         """Load the lists whose version changed since the last refresh; returns list -> loaded version.
 
-        Searches keep using the previous snapshots until each new one is completely loaded and checked.
+        Searches keep using the previous snapshots until each new one is completely loaded and checked. A
+        list that fails to load (corrupt index, a threshold the model's calibration no longer reaches) keeps
+        its previous snapshot if it had one, or is refused by :meth:`search`; the others load all the same,
+        then the failure is raised.
         """
         with self._refresh_lock:
             rows = {r["list_id"]: r for r in self._reader().execute("SELECT * FROM lists")}
             current = dict(self._snapshots)
             fresh = {lid: snap for lid, snap in current.items() if lid in rows}
+            failed: dict[str, MatcherError] = {}
             for list_id, row in rows.items():
                 snap = current.get(list_id)
                 if snap is None or snap.version != row["version"]:
-                    fresh[list_id] = self._load_snapshot(list_id)
+                    try:
+                        fresh[list_id] = self._load_snapshot(list_id)
+                    except MatcherError as exc:  # this list only: the others still load their versions
+                        failed[list_id] = exc
             self._snapshots = fresh  # one reference swap: searches see the old dict or the new one
+            self._unloaded = {lid: str(exc) for lid, exc in failed.items()}
+            if len(failed) == 1:
+                raise next(iter(failed.values()))
+            if failed:
+                raise WatchlistError(
+                    "; ".join(f"list {lid!r} not loaded: {why}" for lid, why in self._unloaded.items())
+                )
             return {lid: s.version for lid, s in fresh.items()}
 
     def _load_snapshot(self, list_id: str, attempts: int = 3) -> ListSnapshot:
@@ -649,6 +670,7 @@ class WatchlistStore:
             try:
                 row = self._list_row(db, list_id)
                 ids, expiries = _live_ids(db, list_id)
+                counts = _category_counts(db, list_id)
             finally:
                 db.execute("COMMIT")
             try:
@@ -657,10 +679,12 @@ class WatchlistStore:
                 if attempt + 1 < attempts and not self._index_path(list_id, row["version"]).exists():
                     continue  # a writer moved on twice while we read; try the newer version
                 raise
-            return self._snapshot(row, index, ids, expiries)
+            return self._snapshot(row, index, ids, expiries, counts)
         raise AssertionError("unreachable")
 
-    def _snapshot(self, row: sqlite3.Row, index, ids: np.ndarray, expiries: np.ndarray) -> ListSnapshot:
+    def _snapshot(
+        self, row: sqlite3.Row, index, ids: np.ndarray, expiries: np.ndarray, counts: Mapping[str, int]
+    ) -> ListSnapshot:
         index_ids = np.sort(index.ids())
         if len(index_ids) != len(ids) or not np.array_equal(index_ids, ids):
             raise IndexCorruptError(
@@ -670,18 +694,42 @@ class WatchlistStore:
         finite = np.isfinite(expiries[order])
         policy = ThresholdPolicy.from_json(row["policy"])
         table = None if policy.score is not None else self._threshold_table(row["model_id"])
+        threshold, own = policy.resolve_all(counts, table)
         return ListSnapshot(
             list_id=row["list_id"],
             version=row["version"],
             model_id=row["model_id"],
             dim=row["dim"],
-            threshold=policy.resolve(len(ids), table),
+            threshold=threshold,
+            category_thresholds=own,
             list_valid_until=to_epoch(row["valid_until"]),
             index=index,
             live_count=len(ids),
             expiry_times=expiries[order][finite],
             expiry_ids=ids[order][finite],
         )
+
+    def check_policy(
+        self, list_id: str, model_id: str, policy: ThresholdPolicy, counts: Mapping[str, int]
+    ) -> tuple[float, dict[str, float]]:
+        """The thresholds ``policy`` gives a list of ``model_id`` whose live entries are counted by category
+        in ``counts`` (see :meth:`ThresholdPolicy.resolve_all`); WatchlistError (nothing is written) when they
+        cannot be resolved, so that no list is stored that cannot be searched."""
+        table = None if policy.score is not None else self._threshold_table(model_id)
+        try:
+            return policy.resolve_all(counts, table)
+        except ModelError as exc:
+            n = sum(counts.values())
+            raise WatchlistError(
+                f"list {list_id!r}: policy {policy.describe()} cannot apply to {n} entries: {exc}"
+            ) from None
+
+    def thresholds(self, list_id: str) -> tuple[float, dict[str, float]]:
+        """A list's current thresholds from its stored policy and entries (see :meth:`check_policy`)."""
+        db = self._reader()
+        row = self._list_row(db, list_id)
+        policy = ThresholdPolicy.from_json(row["policy"])
+        return self.check_policy(list_id, row["model_id"], policy, _category_counts(db, list_id))
 
     def _threshold_table(self, model_id: str) -> Mapping[float, float] | None:
         if self._tables is not None:
@@ -716,11 +764,15 @@ class WatchlistStore:
             raise ValueError("top_k must be at least 1")
         snaps = self._snapshots
         if not snaps:
-            self.refresh()
+            with contextlib.suppress(WatchlistError):  # a list that fails is reported below if searched
+                self.refresh()
             snaps = self._snapshots
-        wanted = list(snaps) if lists is None else list(lists)
+        wanted = list(snaps | dict.fromkeys(self._unloaded)) if lists is None else list(lists)
         unknown = [lid for lid in wanted if lid not in snaps]
         if unknown:
+            why = self._unloaded.get(unknown[0])
+            if why is not None:
+                raise WatchlistError(f"watchlist {unknown[0]!r} cannot be searched: {why}")
             raise WatchlistError(f"no watchlist named {unknown[0]!r}")
         now = now or datetime.now(UTC)
         t_now = (now if now.tzinfo else now.replace(tzinfo=UTC)).timestamp()
@@ -733,6 +785,9 @@ class WatchlistStore:
             m = meta.get(c.entry_id)
             if m is None:  # removed since this snapshot was loaded: never alert on it
                 continue
+            threshold = snaps[c.list_id].threshold_for(m["category"])
+            if c.score < threshold:  # above the list's lowest threshold, not its category's
+                continue
             alerts.append(
                 Alert(
                     list_id=c.list_id,
@@ -744,7 +799,7 @@ class WatchlistStore:
                     valid_until=m["valid_until"],
                     source=m["source"],
                     score=c.score,
-                    threshold=c.threshold,
+                    threshold=threshold,
                     rank=c.rank,
                 )
             )
@@ -770,6 +825,11 @@ def _existing_refs(db: sqlite3.Connection, list_id: str, refs: Sequence[str]) ->
         ):
             found[r[0]] = r[1]
     return found
+
+
+def _category_counts(db: sqlite3.Connection, list_id: str) -> dict[str, int]:
+    rows = db.execute("SELECT category, count(*) FROM entries WHERE list_id=? GROUP BY category", (list_id,))
+    return {category: n for category, n in rows}
 
 
 def _live_ids(db: sqlite3.Connection, list_id: str) -> tuple[np.ndarray, np.ndarray]:

@@ -19,17 +19,17 @@ import numpy as np
 import pytest
 from skimage import data as skdata
 
-from matcher import FaceEngine
+from matcher import FaceEngine, fmr_curve
 from matcher.calibrate import (
     Embeddings,
     LfwDataset,
     calibrate_embeddings,
     embed_dataset,
-    first_images,
     genuine_scores,
     identity_folds,
     impostor_tally,
     read_lfw,
+    same_person_pairs,
 )
 from matcher.evaluate import evaluate_embeddings
 from matcher.models import DEFAULT_MANIFEST
@@ -74,32 +74,24 @@ def test_genuine_scores_rank_above_impostor_scores(lfw_embeddings: tuple[LfwData
 def test_threshold_holds_on_people_not_used_for_calibration(
     lfw_embeddings: tuple[LfwDataset, Embeddings],
 ) -> None:
-    """The calibration run on half of the people; its thresholds measured on the other half.
-
-    Impostor pairs that share a person are not independent, so false-match counts vary more than a
-    binomial. The tolerance is the binomial one inflated by the dispersion factor ``phi`` measured on the
-    calibration half alone (its identity-disjoint folds): a quasi-binomial test at 99.9%. The threshold
-    fitted on all calibration pairs must reproduce its rate (two-sided, at 1e-2 and 1e-3, where the counts
-    are large); the shipped threshold must not exceed it (one-sided, down to 1e-4)."""
+    """The curve fitted on half of the people, measured on the other half: at every rate where the unseen
+    half expects at least 10 false matches (down to about 1e-6), the achieved rate is within a factor 2 of
+    the target either way. The former shipping rule (the largest of several thresholds) gave 0.29 times
+    the target at 1e-4 here: it held, but cost FNMR."""
     dataset, emb = lfw_embeddings
     ids = dataset.identity
     half = identity_folds(dataset.names, 2, seed=2026)[ids] == 0
-    result = calibrate_embeddings(dataset, emb, folds=5, images=half)
-    unseen = impostor_tally(emb.vectors, ids, first_images(ids, emb.enrolled(), 5) & ~half)
-    for fmr in (1e-2, 1e-3, 1e-4):
-        chi = [
-            (h.false_matches[fmr] - h.impostor_pairs * fmr) ** 2 / (h.impostor_pairs * fmr * (1 - fmr))
-            for h in result.held_out
-        ]
-        phi = max(1.0, float(np.mean(chi)))
-        assert phi < 10, (fmr, phi)  # a dispersion this large would make the check meaningless
-        sd = math.sqrt(phi * unseen.count * fmr * (1 - fmr))
-        expected = unseen.count * fmr
-        if fmr >= 1e-3:
-            k = unseen.false_matches(result.fitted[fmr])
-            assert abs(k - expected) < 3.29 * sd, (fmr, k / unseen.count, phi)
-        k = unseen.false_matches(result.shipped[fmr])
-        assert k - expected < 3.09 * sd, (fmr, k / unseen.count, phi)
+    result = calibrate_embeddings(dataset, emb, images=half, replicates=10)
+    unseen = fmr_curve.impostor_pool(
+        emb.vectors, ids, emb.enrolled() & ~half, same_person=same_person_pairs(dataset)
+    ).tail()
+    checked = 0
+    for fmr, threshold in result.curve.items():
+        if fmr * unseen.total < 10:
+            continue
+        checked += 1
+        assert 0.5 <= unseen.fmr(threshold) / fmr <= 2.0, (fmr, unseen.fmr(threshold))
+    assert checked >= 18 and min(result.curve) < 1e-6
 
 
 @pytest.mark.slow
@@ -108,16 +100,17 @@ def test_accuracy_and_shipped_thresholds(lfw_embeddings: tuple[LfwDataset, Embed
     dataset, emb = lfw_embeddings
     engine_table = json.loads(DEFAULT_MANIFEST.read_text())["models"]
     embedder = json.loads(DEFAULT_MANIFEST.read_text())["defaults"]["embedder"]
-    shipped = (engine_table[embedder].get("thresholds") or {}).get("fmr") or {}
-    result, _, _ = evaluate_embeddings(
-        dataset, emb, shipped_thresholds={float(k): v for k, v in shipped.items()}
-    )
+    table = engine_table[embedder]["thresholds"]
+    shipped = {float(k): v for k, v in table["fmr"].items() if float(k) in (1e-2, 1e-3, 1e-4, 1e-5)}
+    result, _, _ = evaluate_embeddings(dataset, emb, shipped_thresholds=shipped)
     assert result.pairs_accuracy > 0.99
     fitted = {p.fmr_target: p for p in result.fitted}
     assert fitted[1e-3].fnmr < 0.01  # the design target: FNMR under 1% at FMR 0.1%
-    for p in result.shipped:  # the manifest's thresholds keep their promise on the calibration data,
-        assert p.fmr_per_person <= p.fmr_target  # counted per person as calibrated
-        assert p.fmr <= p.fmr_target  # and over every impostor pair, relatives and prolific people included
+    for p in result.shipped:  # counted per person (at most 5 images each) as calibrated: within 2x
+        assert 0.5 * p.fmr_target <= p.fmr_per_person <= 2 * p.fmr_target, p
+    assert min(float(k) for k in table["fmr"]) <= 1e-6  # the curve reaches the rates 1:N needs
+    for key, (low, high) in table["bounds90"].items():
+        assert low <= table["fmr"][key] <= high
 
 
 # -- commands on a generated LFW-format folder --------------------------------------------------------------
@@ -209,9 +202,10 @@ def test_calibrate_command_writes_manifest_thresholds(small_lfw: Path, tmp_path:
     assert run.returncode == 0, run.stderr
     raw = json.loads(manifest.read_text())
     table = raw["models"][raw["defaults"]["embedder"]]["thresholds"]
-    assert set(table["fmr"]) == {"0.01", "0.001", "0.0001"}
-    assert table["fmr"]["0.01"] <= table["fmr"]["0.001"] <= table["fmr"]["0.0001"]
-    assert table["genuine_pairs"] == 36 and table["held_out_folds"] == 3
+    curve = sorted((float(k), v) for k, v in table["fmr"].items())
+    assert curve and curve[-1][0] == 0.1
+    assert [v for _, v in curve] == sorted((v for _, v in curve), reverse=True)
+    assert table["genuine_pairs"] == 36 and table["held_out"]["folds"] == 3
 
 
 def test_commands_fail_cleanly_on_a_folder_that_is_not_lfw(tmp_path: Path) -> None:

@@ -25,6 +25,8 @@ def store(tmp_path: Path) -> WatchlistStore:
 def wanted(store: WatchlistStore, rng: np.random.Generator) -> tuple[WatchlistStore, np.ndarray]:
     """A store with list 'wanted' of 200 entries (per-comparison FMR 1e-3 -> threshold 0.30)."""
     vectors = unit(rng, 200)
-    store.create_list("wanted", model_id=MODEL, policy=ThresholdPolicy(fmr=1e-3), owner="police")
+    store.create_list(
+        "wanted", model_id=MODEL, policy=ThresholdPolicy(fmr=1e-3, per="comparison"), owner="police"
+    )
     store.add("wanted", entries(vectors, category="wanted"))
     return store, vectors

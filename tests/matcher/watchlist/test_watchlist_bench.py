@@ -9,7 +9,8 @@ import numpy as np
 
 from matcher.cli import main
 from matcher.watchlist import index as wl_index
-from matcher.watchlist.bench import TemplateModel, bench_size
+from matcher.watchlist.bench import TemplateModel, bench_size, real_identity_bench
+from matcher.watchlist.policy import ThresholdPolicy
 
 
 def _clustered(rng: np.random.Generator, n_ids: int = 300, per_id: int = 3, dim: int = 64):
@@ -82,3 +83,103 @@ def test_cli_bench_search_json(monkeypatch, capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["source"].startswith("random unit vectors")
     assert [r["index"] for r in data["rows"]] == ["exact", "pq"]
+
+
+def _clustered_people(n_people: int, per: int, dim: int = 256, noise: float = 0.5, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    identity = np.repeat(np.arange(n_people), per)
+    v = rng.standard_normal((n_people, dim))[identity] + noise * rng.standard_normal((n_people * per, dim))
+    return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32), identity
+
+
+def test_real_identity_bench_counts_mated_and_non_mated_searches():
+    vectors, identity = _clustered_people(300, 3)
+    usable = np.ones(len(identity), bool)
+    model = TemplateModel.isotropic(256)
+    common = dict(sizes=(100,), enrolled=100, splits=2, log=lambda s: None)
+    (loose,) = real_identity_bench(
+        vectors, identity, usable, {}, model, policy=ThresholdPolicy(score=0.5), **common
+    )
+    # 100 enrolled people with 2 more images each, 200 people not enrolled with 3 images each, per split.
+    assert (loose.mated_searches, loose.nonmated_searches) == (2 * 200, 2 * 600)
+    assert loose.fnir == 0.0 and loose.false_alarms == 0  # mates score ~0.8, strangers ~0 +- 0.06
+    (strict,) = real_identity_bench(
+        vectors, identity, usable, {}, model, policy=ThresholdPolicy(score=0.99), **common
+    )
+    assert strict.fnir == 1.0 and strict.fnir_at_fpir == {"0.003": 0.0, "0.01": 0.0}
+    assert 0.1 < strict.threshold_at_fpir["0.003"] < 0.5
+    usable[identity == 7] = False
+    (filled,) = real_identity_bench(
+        vectors,
+        identity,
+        usable,
+        {},
+        model,
+        policy=ThresholdPolicy(score=0.5),
+        sizes=(2000,),
+        enrolled=100,
+        splits=1,
+        exact_max=1000,
+        log=lambda s: None,
+    )
+    assert filled.index == "pq" and filled.entries == 2000 and 0.9 <= filled.recall_at_1 <= 1.0
+    assert filled.nonmated_searches + filled.mated_searches == 299 * 3 - 100
+
+
+def test_real_identity_bench_reports_a_size_the_policy_refuses():
+    vectors, identity = _clustered_people(300, 3)
+    lines: list[str] = []
+    (row,) = real_identity_bench(
+        vectors,
+        identity,
+        np.ones(len(identity), bool),
+        {1e-2: 0.2, 1e-3: 0.3},  # FPIR 1e-3 over 100 entries needs 1e-5 per comparison: not calibrated
+        TemplateModel.isotropic(256),
+        sizes=(100,),
+        enrolled=100,
+        splits=1,
+        log=lines.append,
+    )
+    assert row.threshold is None and row.fpir is None and row.fnir is None
+    assert row.fnir_at_fpir["0.01"] == 0.0  # the fixed-score figures do not depend on the policy
+    assert "outside the calibrated range" in lines[0] and "refused at this size" in lines[1]
+
+
+def test_recall_measures_on_the_probes_given(tmp_path, rng, monkeypatch, capsys):
+    """`watchlist recall --probes-from`: the templates in the folder are the probes, and the output says what
+    the probes were; a template of another model is refused."""
+    from wl_helpers import MODEL, entries, mate, unit
+
+    from matcher.types import Template
+    from matcher.watchlist import WatchlistStore
+    from matcher.watchlist.bench import SYNTHETIC_PROBES, list_recall
+
+    store = WatchlistStore(tmp_path / "wl", exact_max=500)
+    vectors = unit(rng, 800)
+    store.create_list("L", model_id=MODEL, policy=ThresholdPolicy(fmr=None, score=0.4))  # no calibration
+    store.add("L", entries(vectors))
+    assert store.info("L").index_kind == "pq"
+    probes = tmp_path / "probes"
+    probes.mkdir()
+    for i in range(30):
+        (probes / f"p{i}.tpl").write_bytes(mate(vectors[i], 0.5, rng).to_bytes())
+    (probes / "notes.txt").write_text("ignored")
+    given = np.stack([Template.from_bytes(p.read_bytes()).vector for p in sorted(probes.glob("*.tpl"))])
+    measured = list_recall(store, "L", queries=given)
+    assert measured.probes == 30 and measured.probe_source.startswith("real")
+    assert list_recall(store, "L", probes=50).probe_source == SYNTHETIC_PROBES
+
+    monkeypatch.setattr(
+        sys, "argv", ["matcher", "watchlist", "--store", str(tmp_path / "wl"), "recall", "L", "--json",
+                      "--probes-from", str(probes)]
+    )  # fmt: skip
+    main()
+    out = json.loads(capsys.readouterr().out)
+    assert (out["probes"], out["recall_at_1"], out["skipped"]) == (30, measured.recall_at_1, [])
+    (probes / "other.tpl").write_bytes(Template(vectors[0], "othernet@00").to_bytes())
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    assert code != 0 and "template of model othernet@00" in capsys.readouterr().err

@@ -18,6 +18,7 @@ from matcher.watchlist.bundle import (
     load_signing_key,
     load_trusted_keys,
 )
+from matcher.watchlist.policy import ThresholdPolicy
 
 
 @pytest.fixture
@@ -101,7 +102,7 @@ def test_unsigned_and_untrusted_bundles_are_refused(bundle, keys, kiosk, tmp_pat
 
 
 def test_bundle_of_another_model_does_not_replace_a_list(bundle, keys, kiosk):
-    kiosk.create_list("wanted", model_id="othernet@aaaaaaaaaaaa")
+    kiosk.create_list("wanted", model_id="othernet@aaaaaaaaaaaa", policy=ThresholdPolicy(score=0.5))
 
     with pytest.raises(TemplateMismatchError):
         import_bundle(kiosk, bundle, keys[1])

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from wl_helpers import MODEL, TABLE, unit
+from wl_helpers import MODEL, TABLE, mate, unit
 
 from matcher.cli import main
 from matcher.types import Template
@@ -77,11 +77,37 @@ def test_csv_of_templates_with_wrong_dimension_reports_it(tmp_path, rng):
     )
 
 
+def test_several_images_of_one_subject_make_one_fused_entry(tmp_path, rng):
+    """A reference on several CSV rows: one entry, the normalised mean of its usable templates; a mate
+    scores higher against it than against either image alone."""
+    centre = unit(rng, 1)[0]
+    shots = [mate(centre, 0.7, rng).vector for _ in range(3)]
+    names = _write_templates(tmp_path, np.stack(shots))
+    (tmp_path / "short.tpl").write_bytes(Template(unit(rng, 1, dim=128)[0], MODEL).to_bytes())
+    csv = tmp_path / "list.csv"
+    csv.write_text(
+        "external_ref,template,category\n"
+        + "".join(f"A,{n},wanted\n" for n in names[:2])
+        + "A,short.tpl,wanted\n"
+    )
+    store = WatchlistStore(tmp_path / "wl", threshold_tables={MODEL: TABLE})
+    store.create_list("L", model_id=MODEL)
+    report = enrol(store, "L", items_from_csv(csv))
+    assert len(report.added) == 1 and [f.code for f in report.failures] == ["TEMPLATE_MISMATCH"]
+    ((_, template),) = list(store.iter_templates("L"))
+    fused = shots[0] + shots[1]
+    assert np.allclose(template.vector, fused / np.linalg.norm(fused), atol=1e-6)
+    probe = Template(shots[2], MODEL)
+    assert store.search(probe)[0].score > max(float(shots[2] @ shots[0]), float(shots[2] @ shots[1]))
+    with pytest.raises(ValueError, match="cancel out"):
+        Template.fuse([Template(centre, MODEL), Template(-centre, MODEL)])
+
+
 @pytest.mark.parametrize(
     ("body", "match"),
     [
         ("external_ref,template\nA,t0.tpl\nB,missing.tpl\n", "missing file missing.tpl"),
-        ("external_ref,template\nA,t0.tpl\nA,t1.tpl\n", "duplicate external references: A"),
+        ("external_ref,template,source\nA,t0.tpl,x\nA,t1.tpl,y\n", "'A' repeats with other category"),
         ("external_ref,template,severity\nA,t0.tpl,urgent\n", "severity"),
         ("external_ref,template,valid_until\nA,t0.tpl,next week\n", "ISO-8601"),
         ("ref,path\nA,t0.tpl\n", "columns"),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import math
+import sys
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -9,6 +12,7 @@ import numpy as np
 import pytest
 from wl_helpers import MODEL, TABLE, entries, mate, unit
 
+from matcher.cli import main
 from matcher.errors import ModelError, TemplateMismatchError
 from matcher.types import Template
 from matcher.watchlist import (
@@ -52,15 +56,67 @@ def test_per_search_policy_raises_threshold_with_list_size(store, rng):
     store.add("big", entries(unit(rng, 90), prefix="Q"))
     store.refresh()
     assert store.snapshot("big").threshold == pytest.approx(0.40)  # 1e-4 per comparison
-    store.add("big", entries(unit(rng, 10), prefix="R"))
-    with pytest.raises(ModelError, match="outside the calibrated range"):
-        store.refresh()
+    store.remove("big", [f"Q{i:05d}" for i in range(60)])
+    store.refresh()  # 40 entries: 2.5e-4 per comparison
+    assert store.snapshot("big").threshold == pytest.approx(0.30 + 0.10 * math.log10(4))
+
+
+def test_a_list_too_large_for_its_policy_is_refused_and_breaks_no_search(store, rng):
+    """Formerly accepted: from then on every search of the store failed, other lists included."""
+    other = unit(rng, 5)
+    store.create_list("other", model_id=MODEL, policy=ThresholdPolicy(fmr=1e-3, per="comparison"))
+    store.add("other", entries(other))
+    store.create_list("big", model_id=MODEL, policy=ThresholdPolicy(fmr=1e-6, per="search"))
+    store.add("big", entries(unit(rng, 10)))
+    with pytest.raises(WatchlistError, match=r"FPIR 1e-06 over 110 entries needs FMR 9\.09e-09"):
+        store.add("big", entries(unit(rng, 100), prefix="Q"))
+    assert store.info("big").entry_count == 10 and store.info("big").version == 2  # nothing changed
+    store.refresh()
+    assert [a.list_id for a in store.search(Template(other[0], MODEL))] == ["other"]
+
+
+def test_policies_are_checked_at_create_and_change(store, wanted):
+    store, _ = wanted
+    with pytest.raises(WatchlistError, match="cannot apply to 0 entries"):
+        store.create_list("wide", model_id=MODEL, policy=ThresholdPolicy(fmr=0.5, per="search"))
+    assert "wide" not in [li.list_id for li in store.lists()]
+    with pytest.raises(WatchlistError, match="FPIR 1e-07 over 200 entries"):
+        store.update_list("wanted", policy=ThresholdPolicy(fmr=1e-7, per="search"))
+    assert store.info("wanted").policy == ThresholdPolicy(fmr=1e-3, per="comparison")
+    info = store.update_list("wanted", policy=ThresholdPolicy(fmr=1e-2, per="search"))
+    store.refresh()
+    assert info.version == 3 and store.snapshot("wanted").threshold == pytest.approx(
+        0.40 + 0.1 * math.log10(2)
+    )
+
+
+def test_a_list_that_cannot_load_leaves_the_others_loading(store, rng, tmp_path):
+    """A recalibrated manifest that no longer reaches a list's rate: that list alone is not loaded."""
+    store.create_list("small", model_id=MODEL, policy=ThresholdPolicy(fmr=1e-3, per="comparison"))
+    store.create_list("big", model_id=MODEL, policy=ThresholdPolicy(fmr=1e-2, per="search"))
+    store.add("big", entries(unit(rng, 50)))
+    vectors = unit(rng, 3)
+    narrower = WatchlistStore(store.path, threshold_tables={MODEL: {1e-2: 0.20, 1e-3: 0.30}})
+    with pytest.raises(ModelError, match=r"FPIR 0\.01 over 50 entries needs FMR 0\.0002"):
+        narrower.refresh()
+    narrower.add("small", entries(vectors))
+    with pytest.raises(ModelError, match=r"FPIR 0\.01 over 50 entries"):
+        narrower.refresh()
+    assert narrower.snapshot("small").live_count == 3  # the new version of the other list is loaded
+    assert len(narrower.search(Template(vectors[0], MODEL), lists=["small"])) == 1
+    with pytest.raises(WatchlistError, match="watchlist 'big' cannot be searched"):
+        narrower.search(Template(vectors[0], MODEL))  # never silently skipped
+
+
+def test_default_policy_is_a_false_alarm_rate_per_search():
+    assert ThresholdPolicy() == ThresholdPolicy(fmr=1e-3, per="search")
+    assert ThresholdPolicy().comparison_fmr(1000) == pytest.approx(1e-6)
 
 
 def test_threshold_interpolates_log_linearly():
     assert interpolate_threshold(TABLE, 10**-2.5) == pytest.approx(0.25)
     with pytest.raises(ModelError):
-        interpolate_threshold(TABLE, 1e-6)
+        interpolate_threshold(TABLE, 1e-9)
 
 
 def test_expired_entries_and_lists_never_alert(store, rng):
@@ -240,7 +296,7 @@ def test_concurrent_search_during_updates(wanted, rng):
 def test_large_lists_use_pq_scan_with_exact_rescoring(tmp_path, rng):
     store = WatchlistStore(tmp_path / "pq", threshold_tables={MODEL: TABLE}, exact_max=500, create=True)
     vectors = unit(rng, 800)
-    store.create_list("L", model_id=MODEL)
+    store.create_list("L", model_id=MODEL, policy=ThresholdPolicy(fmr=1e-3, per="comparison"))
     store.add("L", entries(vectors[:400]))
     assert store.info("L").index_kind == "flat"
     store.add("L", entries(vectors[400:], prefix="Q"))  # crosses exact_max: rebuilt as PQ
@@ -296,3 +352,55 @@ def test_excluded_entries_never_hide_valid_ones(kind, rng):
     scores, ids = index.search(vectors[0][None], 3, excluded=excluded)
     assert ids[0, 0] == 600 and not set(ids[0]) & set(excluded.tolist())
     assert scores[0, 0] == pytest.approx(0.9, abs=1e-4)
+
+
+def test_policy_command_changes_or_refuses_with_one_line(tmp_path, monkeypatch, capsys):
+    st = ["watchlist", "--store", str(tmp_path / "wl")]
+
+    def run(*args: str) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", ["matcher", *st, *args])
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    assert run("create", "L")[0] == 0
+    code, out, _ = run("info", "L", "--json")
+    assert json.loads(out)[0]["policy"] == {"fmr": 1e-3, "per": "search", "score": None}
+    code, out, _ = run("policy", "L", "--fmr", "0.01")
+    assert code == 0 and "policy FPIR 0.01 per search, threshold" in out and "version 2" in out
+    code, out, _ = run("policy", "L", "--fmr", "0.01", "--category-fmr", "wanted=0.05")
+    assert code == 0 and "(wanted: FPIR 0.05 per search), threshold" in out and ", wanted 0." in out
+    code, _, err = run("policy", "L", "--category-fmr", "wanted")
+    assert code == 2 and "CATEGORY=RATE" in err
+    code, out, err = run("policy", "L", "--fmr", "1e-12", "--per", "comparison")
+    assert code == 2 and err.startswith("error: list 'L': policy FMR 1e-12 per comparison") and not out
+    code, out, _ = run("info", "L", "--json")
+    assert json.loads(out)[0]["policy"]["fmr"] == 0.01 and json.loads(out)[0]["version"] == 3
+    assert json.loads(out)[0]["comparison_fmr"] == 0.01  # an empty list: FPIR / 1 per comparison
+
+
+def test_a_category_with_its_own_rate_gets_its_own_threshold(store, rng):
+    policy = ThresholdPolicy(fmr=1e-3, per="search", categories={"wanted": 1e-2})
+    assert ThresholdPolicy(**json.loads(policy.to_json())) == policy  # as bundles carry it
+    assert ThresholdPolicy.from_json(policy.to_json()) == policy
+    store.create_list("L", model_id=MODEL, policy=policy)
+    missing, wanted = unit(rng, 10), unit(rng, 10)
+    store.add(
+        "L", entries(missing, prefix="M", category="missing") + entries(wanted, prefix="W", category="wanted")
+    )
+    snap = store.snapshot("L")
+    # 1e-3 over the 10 other entries -> 1e-4 -> 0.40; 'wanted': 1e-2 over its 10 -> 1e-3 -> 0.30
+    assert snap.threshold == pytest.approx(0.40) and snap.category_thresholds == {
+        "wanted": pytest.approx(0.30)
+    }
+    alerts = store.search(mate(wanted[3], 0.35, rng))
+    assert [(a.external_ref, a.threshold) for a in alerts] == [("W00003", pytest.approx(0.30))]
+    assert store.search(mate(missing[3], 0.35, rng)) == []  # the same score is no alert for 'missing'
+    with pytest.raises(WatchlistError, match="category 'wanted': FPIR 1e-08 over 10 entries"):
+        store.update_list("L", policy=ThresholdPolicy(fmr=1e-3, per="search", categories={"wanted": 1e-8}))
+    with pytest.raises(ValueError, match="fixed score"):
+        ThresholdPolicy(score=0.5, categories={"wanted": 1e-2})

@@ -8,7 +8,7 @@ from matcher.types import Template
 from matcher.watchlist import NewEntry
 
 MODEL = "testnet@0123456789ab"
-TABLE = {1e-2: 0.20, 1e-3: 0.30, 1e-4: 0.40}
+TABLE = {10.0**-k: k / 10 for k in range(2, 9)}  # 1e-2 -> 0.2 ... 1e-8 -> 0.8, like a calibrated curve
 
 
 def unit(rng: np.random.Generator, n: int, dim: int = 512) -> np.ndarray:
