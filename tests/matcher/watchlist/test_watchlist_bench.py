@@ -154,7 +154,7 @@ def test_recall_measures_on_the_probes_given(tmp_path, rng, monkeypatch, capsys)
     from matcher.watchlist import WatchlistStore
     from matcher.watchlist.bench import SYNTHETIC_PROBES, list_recall
 
-    store = WatchlistStore(tmp_path / "wl", exact_max=500)
+    store = WatchlistStore(tmp_path / "wl", create=True, exact_max=500)
     vectors = unit(rng, 800)
     store.create_list("L", model_id=MODEL, policy=ThresholdPolicy(fmr=None, score=0.4))  # no calibration
     store.add("L", entries(vectors))

@@ -90,7 +90,7 @@ def test_several_images_of_one_subject_make_one_fused_entry(tmp_path, rng):
         + "".join(f"A,{n},wanted\n" for n in names[:2])
         + "A,short.tpl,wanted\n"
     )
-    store = WatchlistStore(tmp_path / "wl", threshold_tables={MODEL: TABLE})
+    store = WatchlistStore(tmp_path / "wl", create=True, threshold_tables={MODEL: TABLE})
     store.create_list("L", model_id=MODEL)
     report = enrol(store, "L", items_from_csv(csv))
     assert len(report.added) == 1 and [f.code for f in report.failures] == ["TEMPLATE_MISMATCH"]
