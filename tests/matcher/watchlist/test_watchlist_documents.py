@@ -170,6 +170,8 @@ def test_cli_create_add_info_export_import(tmp_path: Path) -> None:
     run = lambda *a: _matcher(*a, cwd=tmp_path)  # noqa: E731
     assert run("doclist", "keygen", "list.key").returncode == 0
     assert run("watchlist", "keygen", "sign.key", "sign.pem").returncode == 0
+    r = run("doclist", "--store", "up", "create", "lost")
+    assert r.returncode != 0 and "needs the list key" in r.stderr and not (tmp_path / "up").exists()
     up = ["doclist", "--store", "up", "--key-file", "list.key"]
     (tmp_path / "lost.csv").write_text("document_number,issuing_state,category\nL898902C3,UTO,lost\n")
     assert run(*up, "create", "lost", "--owner", "police").returncode == 0
