@@ -84,6 +84,18 @@ def test_another_key_is_refused_not_silently_unmatched(issuer: DocumentListStore
         DocumentListStore(issuer.path, OTHER_KEY).load("sltd")
 
 
+def test_a_damaged_list_file_is_one_clear_error(issuer: DocumentListStore) -> None:
+    path = issuer.path / "sltd.doclist.json"
+    data = json.loads(path.read_text())
+    del data["key_id"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(DocumentListError, match="not a complete document list: no key_id"):
+        issuer.lists()
+    path.write_text("{")
+    with pytest.raises(DocumentListError, match="is not a document list"):
+        issuer.info("sltd")
+
+
 def test_a_missing_store_is_not_created(tmp_path: Path) -> None:
     with pytest.raises(DocumentListError, match="does not exist"):
         DocumentListStore(tmp_path / "nowhere", KEY)
