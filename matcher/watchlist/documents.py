@@ -196,6 +196,9 @@ class DocumentListStore:
             raise DocumentListError(f"{path} is not a document list: {exc}") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("list_id") != list_id:
             raise DocumentListError(f"{path} is not a document list of format {FORMAT} named {list_id!r}")
+        missing = sorted({"key_id", "version", "entries", "content_hash", "updated_at"} - set(data))
+        if missing:
+            raise DocumentListError(f"{path} is not a complete document list: no {', '.join(missing)}")
         return data
 
     def _write(self, data: dict) -> DocumentListInfo:

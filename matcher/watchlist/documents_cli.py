@@ -11,6 +11,7 @@ import click
 from matcher.watchlist.bundle import load_signing_key, load_trusted_keys
 from matcher.watchlist.cli import read_key_file
 from matcher.watchlist.documents import (
+    DocumentListError,
     DocumentListStore,
     export_document_bundle,
     import_document_bundle,
@@ -72,6 +73,8 @@ def keygen(key_file: Path) -> None:
 @click.pass_context
 def create(ctx: click.Context, list_id: str, owner: str, description: str) -> None:
     """Create the store (when missing) and an empty list hashed under the list key."""
+    if ctx.obj[1] is None:  # checked before the store folder is made
+        raise DocumentListError("creating a document list needs the list key (--key-file)")
     li = _store(ctx, create=True).create_list(list_id, owner=owner, description=description)
     click.echo(f"created document list {li.list_id} (key {li.key_id}, version {li.version})")
 

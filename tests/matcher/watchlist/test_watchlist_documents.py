@@ -84,6 +84,18 @@ def test_another_key_is_refused_not_silently_unmatched(issuer: DocumentListStore
         DocumentListStore(issuer.path, OTHER_KEY).load("sltd")
 
 
+def test_a_damaged_list_file_is_one_clear_error(issuer: DocumentListStore) -> None:
+    path = issuer.path / "sltd.doclist.json"
+    data = json.loads(path.read_text())
+    del data["key_id"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(DocumentListError, match="not a complete document list: no key_id"):
+        issuer.lists()
+    path.write_text("{")
+    with pytest.raises(DocumentListError, match="is not a document list"):
+        issuer.info("sltd")
+
+
 def test_a_missing_store_is_not_created(tmp_path: Path) -> None:
     with pytest.raises(DocumentListError, match="does not exist"):
         DocumentListStore(tmp_path / "nowhere", KEY)
@@ -170,6 +182,8 @@ def test_cli_create_add_info_export_import(tmp_path: Path) -> None:
     run = lambda *a: _matcher(*a, cwd=tmp_path)  # noqa: E731
     assert run("doclist", "keygen", "list.key").returncode == 0
     assert run("watchlist", "keygen", "sign.key", "sign.pem").returncode == 0
+    r = run("doclist", "--store", "up", "create", "lost")
+    assert r.returncode != 0 and "needs the list key" in r.stderr and not (tmp_path / "up").exists()
     up = ["doclist", "--store", "up", "--key-file", "list.key"]
     (tmp_path / "lost.csv").write_text("document_number,issuing_state,category\nL898902C3,UTO,lost\n")
     assert run(*up, "create", "lost", "--owner", "police").returncode == 0
