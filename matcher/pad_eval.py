@@ -8,7 +8,9 @@ faces turned into **simulated** presentation attacks recaptured by a camera (sim
 - ``screen_replay``: the photo shown on a screen with its pixel grid, a moire beat pattern, a glow and a
   black bezel, held in front of a textured background;
 - ``print_edges``: a CMY halftone print with a white paper margin whose edges are in view;
-- ``print_no_edges``: the same halftone print filling the whole frame (flat paper, no edge in view).
+- ``print_no_edges``: the same halftone print filling the whole frame (flat paper, no edge in view);
+- ``photo_no_edges``: a continuous-tone photo print (no halftone dots: duller colours, compressed contrast, a
+  gloss highlight) filling the whole frame.
 
 APCER per species (attacks scored live at the threshold) and BPCER (bona fide scored attack), with counts and
 exact 95% intervals; a frame whose face is not found is counted apart, not in either rate. Cost: the time of
@@ -29,7 +31,7 @@ from matcher.calibrate import clopper_pearson, read_lfw
 from matcher.engine import FaceEngine
 from matcher.errors import MatcherError
 
-SPECIES = ("screen_replay", "print_edges", "print_no_edges")
+SPECIES = ("screen_replay", "print_edges", "print_no_edges", "photo_no_edges")
 FRAME = (640, 480)  # width, height of the simulated camera frame
 
 
@@ -100,6 +102,14 @@ def simulate_attack(image_bgr: np.ndarray, species: str, rng: np.random.Generato
             frame = _place(_background(rng), paper, rng.uniform(-8, 8))
         else:
             frame = cv2.resize(printed, (w, w), interpolation=cv2.INTER_AREA)[(w - h) // 2 : (w + h) // 2]
+    elif species == "photo_no_edges":
+        photo = cv2.resize(image_bgr, (w, w), interpolation=cv2.INTER_CUBIC).astype(np.float32)
+        photo = photo[(w - h) // 2 : (w + h) // 2]
+        photo = 0.8 * photo + 0.2 * photo.mean(axis=2, keepdims=True)  # a print's smaller colour gamut
+        ys, xs = np.mgrid[:h, :w].astype(np.float32)
+        x0, y0, spread = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(60, 140)
+        gloss = rng.uniform(20, 50) * np.exp(-((xs - x0) ** 2 + (ys - y0) ** 2) / (2 * spread**2))
+        frame = 25 + 0.82 * photo + gloss[..., None]  # paper white and ink black compress the range
     else:
         raise ValueError(f"unknown attack species {species!r} (known: {', '.join(SPECIES)})")
     return _recapture(frame.astype(np.float32), rng)
