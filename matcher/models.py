@@ -323,7 +323,7 @@ def models_command(as_json: bool) -> None:
         for s in statuses:
             tags = ", ".join(t for t, on in (("default", s.is_default), ("optional", s.optional)) if on)
             state = "ok" if s.ok else "absent" if s.optional else "FAILED"
-            click.echo(f"{s.role:<9}{s.model_id:<28}{state:<8}{tags}")
+            click.echo(f"{s.role:<9}{s.model_id:<30}{state:<8}{tags}")
             click.echo(f"         licence: {s.licence}")
             click.echo(f"         {s.path if s.ok else s.problem}")
     failed = [s.name for s in statuses if not s.ok and not s.optional]

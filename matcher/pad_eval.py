@@ -184,7 +184,7 @@ def evaluate_pad(
         faces = engine.detect(frame)
         if not faces:
             return None
-        face = max(faces, key=lambda f: f.area)
+        face = max(faces, key=lambda f: f.area)  # the subject; a bystander in a news photo is smaller
         start = time.perf_counter()
         value = engine.liveness(frame, face)
         if timed:
