@@ -11,6 +11,7 @@ from matcher.console import run_console
 from matcher.errors import MatcherError
 from matcher.evaluate import eval_command
 from matcher.models import models_command
+from matcher.pad_eval import pad_eval_command
 from matcher.watchlist.bench import bench_search_command
 from matcher.watchlist.cli import watchlist
 from matcher.watchlist.documents_cli import doclist
@@ -27,6 +28,7 @@ for _command in (
     calibrate_command,
     bench_command,
     models_command,
+    pad_eval_command,
     watchlist,
     bench_search_command,
     doclist,

@@ -26,6 +26,7 @@ from matcher.errors import (
     PoorQualityError,
     TemplateMismatchError,
 )
+from matcher.liveness import MiniFASNet, PassiveLiveness
 from matcher.models import Manifest, ModelSpec, interpolate_threshold, load_manifest, read_verified
 from matcher.types import Face, QualityReport, Template
 
@@ -104,6 +105,28 @@ def _build_embedder(spec: ModelSpec, model: bytes, threads: int | None) -> ArcFa
     )
 
 
+def _build_pad(spec: ModelSpec, model: bytes, threads: int | None, detector_kind: str) -> MiniFASNet:
+    if spec.kind != "minifasnet":
+        raise ModelError(f"PAD model {spec.name!r} has unknown kind {spec.kind!r} (known: minifasnet)")
+    box_map = (spec.params.get("box_map") or {}).get(detector_kind)
+    if box_map is None:
+        raise ModelError(
+            f"PAD model {spec.name!r} has no box mapping for {detector_kind} detector boxes "
+            "(params.box_map): measure it against the reference crop before using this detector"
+        )
+    raw_bgr = (spec.input.get("colour_order"), spec.input.get("mean"), spec.input.get("std")) == ("BGR", 0, 1)
+    if not raw_bgr:
+        raise ModelError(f"PAD model {spec.name!r}: MiniFASNet takes raw BGR 0-255 (mean 0, std 1)")
+    return MiniFASNet(
+        model,
+        crop_scale=spec.params["crop_scale"],
+        box_map=tuple(box_map),
+        threads=threads,
+        size=int(spec.input.get("size", [80, 80])[0]),
+        live_index=int(spec.params.get("live_index", 1)),
+    )
+
+
 def as_bgr(image: np.ndarray) -> np.ndarray:
     """Check an image array (BGR, BGRA or grey, uint8) and return it as HxWx3 BGR uint8."""
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
@@ -131,6 +154,8 @@ class FaceEngine:
         flip_fusion: bool,
         multiple_face_ratio: float,
         load_report: tuple[LoadedModel, ...] = (),
+        pad_specs: tuple[ModelSpec, ...] = (),
+        passive_liveness: PassiveLiveness | None = None,
     ) -> None:
         if not 0.0 < multiple_face_ratio <= 1.0:
             raise ValueError(f"multiple_face_ratio must lie in (0, 1], got {multiple_face_ratio}")
@@ -142,6 +167,8 @@ class FaceEngine:
         self.flip_fusion = flip_fusion
         self.multiple_face_ratio = multiple_face_ratio
         self.load_report = load_report
+        self.pad_specs = pad_specs
+        self.passive_liveness = passive_liveness
         self._template_name = str((embedder_spec.alignment or {}).get("template", "arcface_112"))
 
     @classmethod
@@ -153,6 +180,7 @@ class FaceEngine:
         threads: int | None = None,
         flip_fusion: bool | None = None,
         multiple_face_ratio: float = DEFAULT_MULTIPLE_FACE_RATIO,
+        liveness: bool = False,
     ) -> FaceEngine:
         """Load the manifest's default embedder and ``detector`` (a manifest model name; default the
         manifest's default detector), each read once and sha256-verified, one CPU session per model.
@@ -160,6 +188,7 @@ class FaceEngine:
         ``threads``: intra-op threads per session (None: onnxruntime's default, all cores).
         ``flip_fusion``: add the embedding of the mirrored face (None: the embedder's manifest
         ``params.flip_fusion``, default False). ``multiple_face_ratio``: see :meth:`select_face`.
+        ``liveness``: also load every model of the manifest's ``pad_models`` for :meth:`liveness`.
         """
         if not isinstance(manifest, Manifest):
             manifest = load_manifest(Path(manifest) if manifest is not None else None)
@@ -167,12 +196,20 @@ class FaceEngine:
         if det_spec.role != "detector":
             raise ModelError(f"model {det_spec.name!r} is a {det_spec.role}, not a detector")
         emb_spec = manifest.default("embedder")
+        pad_specs = tuple(manifest.pad_models.values()) if liveness else ()
+        if liveness and not pad_specs:
+            raise ModelError(f"manifest {manifest.path} lists no pad_models: liveness cannot be loaded")
         report = []
         built = {}
-        for spec, build in ((det_spec, _build_detector), (emb_spec, _build_embedder)):
+        networks = []
+        for spec in (det_spec, emb_spec, *pad_specs):
             start = time.perf_counter()
             path, data = read_verified(spec, manifest)
-            built[spec.role] = build(spec, data, threads)
+            if spec.role == "pad":
+                networks.append(_build_pad(spec, data, threads, det_spec.kind))
+            else:
+                build = _build_detector if spec.role == "detector" else _build_embedder
+                built[spec.role] = build(spec, data, threads)
             ms = (time.perf_counter() - start) * 1000
             report.append(
                 LoadedModel(spec.role, spec.name, spec.model_id, path, spec.sha256, spec.licence, ms)
@@ -189,6 +226,8 @@ class FaceEngine:
             flip_fusion=flip_fusion,
             multiple_face_ratio=multiple_face_ratio,
             load_report=tuple(report),
+            pad_specs=pad_specs,
+            passive_liveness=PassiveLiveness(networks) if networks else None,
         )
         engine._warm_up()
         return engine
@@ -199,6 +238,9 @@ class FaceEngine:
         self._detector.infer(blank)
         size = self._embedder.size
         self.embed(np.full((size, size, 3), 128, dtype=np.uint8))
+        if self.passive_liveness is not None:
+            face = Face(box=(40.0, 40.0, 120.0, 120.0), landmarks=np.zeros((5, 2), np.float32), score=1.0)
+            self.passive_liveness.score(blank, face)
 
     @property
     def model_id(self) -> str:
@@ -207,8 +249,12 @@ class FaceEngine:
 
     @property
     def model_versions(self) -> dict[str, str]:
-        """Role -> model id of every model in use, for decision records."""
-        return {"detector": self.detector_spec.model_id, "embedder": self.embedder_spec.model_id}
+        """Role -> model id of every model in use, for decision records (``pad``: the PAD models, comma
+        separated, when liveness is loaded)."""
+        versions = {"detector": self.detector_spec.model_id, "embedder": self.embedder_spec.model_id}
+        if self.pad_specs:
+            versions["pad"] = ",".join(spec.model_id for spec in self.pad_specs)
+        return versions
 
     # -- stages -------------------------------------------------------------------------------------------
 
@@ -278,6 +324,15 @@ class FaceEngine:
         if not np.isfinite(norm) or norm <= 1e-12:
             raise ModelError(f"embedder {self.model_id} produced a degenerate embedding")
         return (vector / norm).astype(np.float32)
+
+    def liveness(self, image_bgr: np.ndarray, face: Face) -> float:
+        """Passive single-frame liveness of a detected face: the PAD models' live probabilities averaged, in
+        [0, 1] (higher = more likely a live face). One signal, never a decision alone: thresholds belong to
+        the caller, set on genuine frames of the kiosk's own camera. ModelError unless loaded with
+        ``FaceEngine.load(liveness=True)``."""
+        if self.passive_liveness is None:
+            raise ModelError("liveness models are not loaded: use FaceEngine.load(liveness=True)")
+        return self.passive_liveness.score(as_bgr(image_bgr), face)
 
     # -- templates and comparison ---------------------------------------------------------------------------
 

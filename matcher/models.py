@@ -27,6 +27,7 @@ MANIFEST_ENV = "EGATE_MODELS_MANIFEST"
 DEFAULT_MANIFEST = Path(__file__).resolve().parent.parent / "models" / "manifest.json"
 SCHEMA_VERSION = 1
 ROLES = ("detector", "embedder")
+PAD_ROLES = ("pad",)  # presentation-attack detection, under the manifest's "pad_models" key
 _REQUIRED = ("role", "kind", "file", "sha256", "size", "source", "licence", "location", "input")
 
 
@@ -60,6 +61,7 @@ class Manifest:
     path: Path
     models: dict[str, ModelSpec]
     defaults: dict[str, str]
+    pad_models: dict[str, ModelSpec] = field(default_factory=dict)
 
     def get(self, name: str) -> ModelSpec:
         try:
@@ -87,7 +89,8 @@ def manifest_path(path: Path | None = None) -> Path:
 def load_manifest(path: Path | None = None, *, verify: bool = True) -> Manifest:
     """Read and validate the manifest; with ``verify`` every non-optional model file is sha256-checked.
 
-    Optional entries (e.g. YuNet, whose file is not shipped) are verified when they are used.
+    Optional entries (e.g. YuNet, whose file is not shipped) and the presentation-attack detection models
+    (``pad_models``, loaded only by ``FaceEngine.load(liveness=True)``) are verified when they are used.
     """
     mpath = manifest_path(path)
     try:
@@ -99,8 +102,12 @@ def load_manifest(path: Path | None = None, *, verify: bool = True) -> Manifest:
     if not isinstance(raw, dict) or raw.get("schema") != SCHEMA_VERSION:
         raise ModelError(f'model manifest {mpath}: expected a JSON object with "schema": {SCHEMA_VERSION}')
     models = {name: _parse_entry(mpath, name, entry) for name, entry in (raw.get("models") or {}).items()}
+    pad_models = {
+        name: _parse_entry(mpath, name, entry, PAD_ROLES)
+        for name, entry in (raw.get("pad_models") or {}).items()
+    }
     defaults = raw.get("defaults") or {}
-    manifest = Manifest(path=mpath, models=models, defaults=dict(defaults))
+    manifest = Manifest(path=mpath, models=models, defaults=dict(defaults), pad_models=pad_models)
     for role in ROLES:
         manifest.default(role)
     if verify:
@@ -110,13 +117,13 @@ def load_manifest(path: Path | None = None, *, verify: bool = True) -> Manifest:
     return manifest
 
 
-def _parse_entry(mpath: Path, name: str, entry: Any) -> ModelSpec:
+def _parse_entry(mpath: Path, name: str, entry: Any, roles: tuple[str, ...] = ROLES) -> ModelSpec:
     if not isinstance(entry, dict):
         raise ModelError(f"model manifest {mpath}: entry {name!r} is not an object")
     missing = [k for k in _REQUIRED if k not in entry]
     if missing:
         raise ModelError(f"model manifest {mpath}: entry {name!r} lacks {', '.join(missing)}")
-    if entry["role"] not in ROLES:
+    if entry["role"] not in roles:
         raise ModelError(f"model manifest {mpath}: entry {name!r} has unknown role {entry['role']!r}")
     sha = str(entry["sha256"]).lower()
     if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
@@ -281,7 +288,7 @@ def check_models(path: Path | None = None) -> list[ModelStatus]:
     """Verify every model of the manifest (optional ones included) and say, per model, what is wrong."""
     manifest = load_manifest(path, verify=False)
     statuses = []
-    for spec in manifest.models.values():
+    for spec in [*manifest.models.values(), *manifest.pad_models.values()]:
         found: Path | None = None
         problem = None
         try:
@@ -316,7 +323,7 @@ def models_command(as_json: bool) -> None:
         for s in statuses:
             tags = ", ".join(t for t, on in (("default", s.is_default), ("optional", s.optional)) if on)
             state = "ok" if s.ok else "absent" if s.optional else "FAILED"
-            click.echo(f"{s.role:<9}{s.model_id:<28}{state:<8}{tags}")
+            click.echo(f"{s.role:<9}{s.model_id:<30}{state:<8}{tags}")
             click.echo(f"         licence: {s.licence}")
             click.echo(f"         {s.path if s.ok else s.problem}")
     failed = [s.name for s in statuses if not s.ok and not s.optional]

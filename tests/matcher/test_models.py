@@ -33,6 +33,8 @@ def _fake_manifest(tmp_path: Path) -> Path:
         entry = raw["models"][name]
         (tmp_path / entry["file"]).write_bytes(content)
         entry.update(location={"path": "."}, sha256=hashlib.sha256(content).hexdigest(), size=len(content))
+    for entry in raw["pad_models"].values():  # the committed PAD models, where they are
+        entry["location"] = {"path": str(ROOT / "models")}
     path = tmp_path / "manifest.json"
     path.write_text(json.dumps(raw))
     return path
@@ -140,6 +142,7 @@ def test_models_command_reports_each_model(tmp_path: Path, monkeypatch: pytest.M
     good = CliRunner().invoke(cli, ["models"])
     assert good.exit_code == 0, good.output
     assert "w600k_mbf@" in good.output and "non-commercial" in good.output and "absent" in good.output
+    assert "minifasnet_v1se@" in good.output and "Minivision" in good.output
     (tmp_path / "w600k_mbf.onnx").write_bytes(b"tampered")
     bad = CliRunner().invoke(cli, ["models"])
     assert isinstance(bad.exception, ModelError) and "w600k_mbf" in str(bad.exception)
