@@ -70,9 +70,7 @@ def settle_confusables(
     top = probabilities.argmax(axis=2)
     top_p = probabilities.max(axis=2)
     exemplar = (
-        (top_p >= EXEMPLAR_PROBABILITY)
-        & (plausible.sum(axis=2) == 1)
-        & _grammar_restricted(top.shape, fmt)
+        (top_p >= EXEMPLAR_PROBABILITY) & (plausible.sum(axis=2) == 1) & _grammar_restricted(top.shape, fmt)
     )
     for field in FIELD_LAYOUTS[fmt]:
         if field.kind != "alnum":
@@ -84,9 +82,8 @@ def settle_confusables(
                 continue
             shown = [c for c in candidates if (exemplar & (top == c)).any()]
             unshown = [c for c in candidates if c not in shown]
-            if len(shown) < 2 or (
-                unshown and probabilities[line, i, unshown].max() >= RIVAL_RATIO * probabilities[line, i, shown].max()
-            ):
+            row = probabilities[line, i]
+            if len(shown) < 2 or (unshown and row[unshown].max() >= RIVAL_RATIO * row[shown].max()):
                 continue  # a serious reading the page shows no example of: nothing to compare it with
             aligned = _shifted(cells[line, i])
             scores = []
@@ -95,8 +92,8 @@ def settle_confusables(
                 scores.append(float(np.sort(similarity)[::-1][:_TOP_EXEMPLARS].mean()))
             order = np.argsort(scores)[::-1]
             if scores[order[0]] - scores[order[1]] >= SETTLE_MARGIN:
-                row = out[line, i]
-                row[candidates] = row[candidates].max() * 1e-4
-                row[shown[order[0]]] = top_p[line, i]
-                out[line, i] = row / row.sum()
+                settled = out[line, i]
+                settled[candidates] = settled[candidates].max() * 1e-4
+                settled[shown[order[0]]] = top_p[line, i]
+                out[line, i] = settled / settled.sum()
     return out
