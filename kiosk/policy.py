@@ -22,7 +22,12 @@ REASON_TEXTS: dict[str, str] = {
     "DOC_EXPIRED": "The document has expired.",
     "DOC_CHECK_FAILED": "A blocking document check failed; see the document checks of this decision.",
     "DOC_PORTRAIT_UNUSABLE": "The document portrait could not be used for face comparison.",
-    "CHIP_UNREADABLE": "The chip data could not be parsed.",
+    "CHIP_UNREADABLE": "The chip data could not be parsed, or its reading did not complete (card removed, "
+    "reader unplugged or the time budget overrun).",
+    "CHIP_ABSENT": "No chip answered on the chip reader: a document without a chip, a dead chip, or no "
+    "reader.",
+    "CHIP_ACCESS_DENIED": "The machine-readable zone does not open the chip (PACE / Basic Access Control "
+    "failed): misread or altered MRZ, or a chip that belongs to another document.",
     "CHIP_PA_FAILED": "Passive authentication of the chip failed: the chip data is not signed by a trusted "
     "issuer, the signer is revoked, or a data group was altered.",
     "CHIP_MRZ_MISMATCH": "The chip data (DG1) does not match the printed machine-readable zone.",
@@ -65,6 +70,8 @@ COACHING_TEXTS: dict[str, str] = {
 _CHECK_REASONS: tuple[tuple[str, str], ...] = (
     ("doc.not_expired", "DOC_EXPIRED"),
     ("doc.chip_matches_mrz*", "CHIP_MRZ_MISMATCH"),
+    ("chip.present", "CHIP_ABSENT"),
+    ("chip.access", "CHIP_ACCESS_DENIED"),
     ("chip.pa.*", "CHIP_PA_FAILED"),
     ("chip.sod.deviation.*", "CHIP_SOD_DEVIATION"),
     ("chip.aa.*", "CHIP_AA_FAILED"),
