@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -307,3 +308,14 @@ def test_gate_does_not_start_without_its_chip_reader(gate_setup, tmp_path) -> No
     )
     with pytest.raises(DocumentReaderError, match="no PC/SC reader named like 'No Such Reader'"):
         open_gate(config, engine=engine)
+
+
+def test_bench_through_the_virtual_reader(pcscd) -> None:
+    from click.testing import CliRunner
+
+    from kiosk.documents.chip.cli import chip
+
+    result = CliRunner().invoke(chip, ["bench", "--vpcd", "--repeats", "2"])
+    assert result.exit_code == 0, result.output
+    assert "through pcscd + vpcd (Virtual PCD 00 00)" in result.output
+    assert re.search(r"PACE +median [\d.]+ ms +p95 [\d.]+ ms", result.output)
