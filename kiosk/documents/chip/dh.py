@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from asn1crypto import core
+from asn1crypto import keys as asn1_keys
+
 
 class DhError(ValueError):
     """A value that is not an element of the group's prime-order subgroup, or a degenerate key agreement."""
@@ -123,3 +126,39 @@ DH_GROUPS: dict[int, DhGroup] = {
         int("8CF83642A709A097B447997640129DA299B1A47D1EB3750BA308B0FE64F5FBD3", 16),
     ),
 }
+
+
+@dataclass(frozen=True)
+class DhPublicKey:
+    """A static DH key (Chip Authentication in DG14): the group and the public value y."""
+
+    group: DhGroup
+    y: int
+
+    @property
+    def description(self) -> str:
+        return f"DH {self.group.p.bit_length()}-bit group ({self.group.q.bit_length()}-bit subgroup)"
+
+
+def dh_public_key_info(group: DhGroup, y: int) -> bytes:
+    """DER SubjectPublicKeyInfo (dhpublicnumber, X9.42 domain parameters p, g, q) of ``y``."""
+    parameters = {"p": group.p, "g": group.g, "q": group.q}
+    return asn1_keys.PublicKeyInfo(
+        {"algorithm": {"algorithm": "dh", "parameters": parameters}, "public_key": core.Integer(y)}
+    ).dump()
+
+
+def load_dh_public_key(spki: asn1_keys.PublicKeyInfo) -> DhPublicKey:
+    """The DH key of a SubjectPublicKeyInfo; DhError when it is not one or y is not in the subgroup."""
+    try:
+        if spki["algorithm"]["algorithm"].native != "dh":
+            raise DhError(f"not a DH key ({spki['algorithm']['algorithm'].native})")
+        parameters = spki["algorithm"]["parameters"]
+        p, g, q = (parameters[name].native for name in ("p", "g", "q"))
+        y = spki["public_key"].parsed.native
+    except (ValueError, TypeError, KeyError) as exc:
+        raise DhError(f"unusable DH key: {exc}") from exc
+    if not p or not q or (p - 1) % q or pow(g, q, p) != 1:
+        raise DhError("the DH domain parameters do not define a subgroup of order q")
+    group = DhGroup(f"{p.bit_length()}-bit MODP", p, g, q)
+    return DhPublicKey(group, group.decode_point(group.encode_point(y)))

@@ -18,8 +18,8 @@ from typing import Protocol
 from kiosk.documents.checks import Check, DocumentError
 from kiosk.documents.chip.active_auth import ChallengeResponse
 from kiosk.documents.chip.chip_auth import (
+    CA_3DES,
     CA_CHECK,
-    CA_ECDH_3DES,
     NO_CHIP_AUTHENTICATION,
     aes_set_at,
     chip_authentication_key,
@@ -167,14 +167,14 @@ class BacChipReader(ChipReader):
         return ChallengeResponse(challenge, response, status)
 
     def _chip_authentication(self, session: SessionKeys, dg14: bytes) -> Check | None:
-        """ECDH with DG14's key (3DES: MSE:Set KAT; AES: MSE:Set AT + GENERAL AUTHENTICATE), then DG14 read
-        again under the agreed keys: only the chip holding the private key answers under them. None when
-        DG14 offers no Chip Authentication."""
+        """ECDH or DH with DG14's key (3DES: MSE:Set KAT; AES: MSE:Set AT + GENERAL AUTHENTICATE), then DG14
+        read again under the agreed keys: only the chip holding the private key answers under them. None
+        when DG14 offers no Chip Authentication."""
         found = chip_authentication_key(dg14)
         if isinstance(found, str):
             return None if found == NO_CHIP_AUTHENTICATION else Check(CA_CHECK, False, found)
         data, secret = key_agreement(found)
-        if found.protocol == CA_ECDH_3DES:
+        if found.protocol in CA_3DES:
             _, status = self._command(session, 0x22, 0x41, 0xA6, data)
         else:
             _, status = self._command(session, 0x22, 0x41, 0xA4, aes_set_at(found))
@@ -192,9 +192,12 @@ class BacChipReader(ChipReader):
             return Check(CA_CHECK, False, f"the chip does not answer under the agreed keys ({exc})")
         if again != dg14:
             return Check(CA_CHECK, False, "DG14 read under the agreed keys differs")
-        kind = "3DES" if found.protocol == CA_ECDH_3DES else f"AES-{8 * len(agreed.enc)}"
+        kind = "3DES" if found.protocol in CA_3DES else f"AES-{8 * len(agreed.enc)}"
+        agreement = "DH" if found.dh else "ECDH"
         return Check(
-            CA_CHECK, True, f"ECDH on {found.key.description}, {kind}: the chip answers under the agreed keys"
+            CA_CHECK,
+            True,
+            f"{agreement} on {found.key.description}, {kind}: the chip answers under the agreed keys",
         )
 
     def _basic_access_control(self) -> SessionKeys:
