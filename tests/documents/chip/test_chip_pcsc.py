@@ -8,6 +8,7 @@ import contextlib
 import dataclasses
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import threading
@@ -21,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from kiosk.documents.checks import DocumentError
 from kiosk.documents.chip import read_chip
 from kiosk.documents.chip.curves import named_curve
+from kiosk.documents.chip.dh import DH_GROUPS
 from kiosk.documents.chip.pcsc import BacKey, ChipAccessError, PcscChipReader
 from kiosk.documents.chip.personalise import EcKey, personalise_chip
 from kiosk.documents.chip.virtual_card import DEFAULT_PACE, SoftwareEmrtd, serve_vpcd
@@ -64,20 +66,26 @@ def pcscd() -> Iterator[None]:
         process.wait(timeout=10)
 
 
-@pytest.fixture(params=["bac", "pace"])
+@pytest.fixture(params=["bac", "pace", "pace-dh"])
 def inserted_card(request, pcscd, pki, mrz_lines, portrait) -> Iterator[dict[str, bytes]]:
     """A software chip with Active and Chip Authentication keys, opened by BAC or by PACE (AES-128,
-    brainpoolP256r1, BAC refused)."""
+    brainpoolP256r1, BAC refused), or all DH: PACE DH GM and Chip Authentication on the RFC 5114 1024-bit
+    group (AES-128)."""
     aa_key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
-    ca_key = EcKey.generate(named_curve("brainpoolP256r1"))
+    if request.param == "pace-dh":
+        ca_key: tuple = (DH_GROUPS[0], secrets.randbelow(DH_GROUPS[0].q - 1) + 1)
+        ca_protocol, pace = "0.4.0.127.0.7.2.2.3.1.2", ("0.4.0.127.0.7.2.2.4.1.2", 0)
+    else:
+        ec_key = EcKey.generate(named_curve("brainpoolP256r1"))
+        ca_key, ca_protocol = (ec_key.curve, ec_key.private), "0.4.0.127.0.7.2.2.3.2.1"
+        pace = ("0.4.0.127.0.7.2.2.4.2.2", 13) if request.param == "pace" else None
+    key_for_dg14 = ca_key if request.param == "pace-dh" else ec_key
     files = personalise_chip(
-        mrz_lines, portrait, pki.ds, image_format="jpeg2000", aa_key=aa_key, ca_key=ca_key
-    )
+        mrz_lines, portrait, pki.ds, image_format="jpeg2000", aa_key=aa_key, ca_key=key_for_dg14,
+        ca_protocol=ca_protocol,
+    )  # fmt: skip
     stop = threading.Event()
-    pace = ("0.4.0.127.0.7.2.2.4.2.2", 13) if request.param == "pace" else None
-    card = SoftwareEmrtd(
-        files, aa_key, ca_key=(ca_key.curve, ca_key.private), pace=pace, bac=request.param == "bac"
-    )
+    card = SoftwareEmrtd(files, aa_key, ca_key=ca_key, pace=pace, bac=request.param == "bac")
     thread = threading.Thread(target=serve_vpcd, args=(card, stop), daemon=True)
     thread.start()
     yield files
@@ -108,8 +116,10 @@ def test_read_and_verify_through_pcsc(request, inserted_card, mrz_lines, trust) 
     reading = read_chip(reader, trust)
     assert reading.valid and reading.passive_auth_passed
     assert "RSA ISO/IEC 9796-2" in reading.check("chip.aa.signature").detail
-    assert "brainpoolP256r1" in reading.check("chip.ca.key_agreement").detail
-    assert reader.access_control == request.node.callspec.params["inserted_card"].upper()
+    access = request.node.callspec.params["inserted_card"]
+    agreement = "DH on DH 1024-bit group" if access == "pace-dh" else "ECDH on EC brainpoolP256r1"
+    assert reading.check("chip.ca.key_agreement").detail.startswith(agreement)
+    assert reader.access_control == access.removesuffix("-dh").upper()
     assert reading.dg1 is not None and reading.dg1.lines == mrz_lines
     assert reading.portrait is not None
     assert reading.data_groups == ("DG1", "DG2", "DG14", "DG15")
