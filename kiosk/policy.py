@@ -37,6 +37,8 @@ REASON_TEXTS: dict[str, str] = {
     "(possible clone), refused the protocol, or offers only a variant this reader does not support.",
     "CHIP_SOD_DEVIATION": "The chip's security object deviates from ICAO Doc 9303 in a known way that other "
     "readers tolerate (see the chip.sod.deviation checks); the signature itself verified.",
+    "CHIP_DEVIATION_LISTED": "A chip check failed in a way the issuing state lists on its ICAO deviation "
+    "list for this document (see the *.deviation_listed checks): a known fault of genuine documents.",
     "QUALITY_TIMEOUT": "No face image of sufficient quality was captured in the allowed attempts and time.",
     "MULTIPLE_FACES": "More than one face stayed in front of the camera: possible tailgating.",
     "CAPTURE_UNREADABLE": "The camera delivered no decodable image.",
@@ -68,6 +70,7 @@ COACHING_TEXTS: dict[str, str] = {
 # A bad check digit or impossible date in the expiry field is a checksum or data fault, not an expiry;
 # the chip's own DG1 check digits are checksum faults too, not an unreadable chip.
 _CHECK_REASONS: tuple[tuple[str, str], ...] = (
+    ("*.deviation_listed", "CHIP_DEVIATION_LISTED"),
     ("doc.not_expired", "DOC_EXPIRED"),
     ("doc.chip_matches_mrz*", "CHIP_MRZ_MISMATCH"),
     ("chip.present", "CHIP_ABSENT"),

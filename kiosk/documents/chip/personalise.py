@@ -446,6 +446,32 @@ def create_master_list(cscas: Sequence[x509.Certificate | Signer | bytes], signe
     return sign_cms(econtent, MASTER_LIST_OID, signer)
 
 
+def create_deviation_list(
+    deviations: Sequence[tuple[dict, Sequence[tuple[str, int | None, str]]]], signer: Signer
+) -> bytes:
+    """An ICAO deviation list (CMS SignedData) signed by ``signer``: each deviation is (documents, [(type
+    OID, Datagroup parameter or None, description)]), documents a dict of the DeviationDocuments fields
+    (``dsc_identifier`` as {"issuer_and_serial_number": {...}} or {"subject_key_identifier": bytes};
+    ``document_numbers`` a list)."""
+    from kiosk.documents.chip.deviation_list import DEVIATION_LIST_OID, DeviationListContent
+
+    content = {
+        "version": 0,
+        "deviations": [
+            {
+                "documents": documents,
+                "descriptions": [
+                    {"description": text, "deviation_type": oid}
+                    | ({} if group is None else {"parameters": core.Integer(group, explicit=0)})
+                    for oid, group, text in descriptions
+                ],
+            }
+            for documents, descriptions in deviations
+        ],
+    }
+    return sign_cms(DeviationListContent(content).dump(), DEVIATION_LIST_OID, signer)
+
+
 def encode_portrait(portrait_bgr: np.ndarray, image_format: str = "jpeg") -> bytes:
     """A chip-sized encoding of the portrait: JPEG (quality 85) or JPEG 2000 (JP2, about 40:1)."""
     image = Image.fromarray(np.ascontiguousarray(portrait_bgr[:, :, ::-1]))
