@@ -37,6 +37,16 @@ class DocumentReaderConfig:
     done_path: Path | None = None  # processed presentations are moved here (none: remembered in memory)
 
 
+CHIP_READER_KINDS = ("folder", "pcsc")
+
+
+@dataclass(frozen=True)
+class ChipReaderConfig:
+    kind: str = "folder"  # "folder": the presentation's chip/ files; "pcsc": a PC/SC reader at the gate
+    reader: str = ""  # pcsc: the reader whose name contains this (empty: the first holding a card)
+    time_budget_s: float = 5.0  # pcsc: opening and reading the chip must end within this
+
+
 @dataclass(frozen=True)
 class BarrierConfig:
     kind: str = "log"
@@ -48,6 +58,7 @@ class KioskConfig:
     data_dir: Path = Path("var")
     camera: CameraConfig = field(default_factory=CameraConfig)
     document_reader: DocumentReaderConfig = field(default_factory=DocumentReaderConfig)
+    chip_reader: ChipReaderConfig = field(default_factory=ChipReaderConfig)
     barrier: BarrierConfig = field(default_factory=BarrierConfig)
     trust_store: Path | None = None  # folder of CSCA certificates and CRLs for passive authentication
     extra_state_codes: tuple[str, ...] = ()  # state codes accepted beyond the ICAO list (e.g. "UTO")
@@ -65,7 +76,7 @@ class KioskConfig:
 
 _SCHEMA: dict[str, set[str]] = {
     "kiosk": {"id", "data_dir"},
-    "devices": {"camera", "document_reader", "barrier"},
+    "devices": {"camera", "document_reader", "chip_reader", "barrier"},
     "documents": {"trust_store", "extra_state_codes"},
     "matcher": {"manifest"},
     "watchlist": {"path", "lists", "max_age_hours"},
@@ -111,6 +122,7 @@ def config_from_mapping(
         data_dir=_path(kiosk, "data_dir", "kiosk.data_dir", base) or base / "var",
         camera=_camera(_table(devices, "camera", "devices"), base),
         document_reader=_document_reader(_table(devices, "document_reader", "devices"), base),
+        chip_reader=_chip_reader(_table(devices, "chip_reader", "devices")),
         barrier=_barrier(_table(devices, "barrier", "devices")),
         trust_store=_path(_table(data, "documents"), "trust_store", "documents.trust_store", base),
         extra_state_codes=_codes(_table(data, "documents")),
@@ -173,6 +185,21 @@ def _document_lists(t: Mapping[str, Any], base: Path) -> DocumentListsConfig:
         key_file=_path(t, "key_file", "document_lists.key_file", base),
         lists=tuple(lists),
         max_age_hours=max_age,
+    )
+
+
+def _chip_reader(t: Mapping[str, Any]) -> ChipReaderConfig:
+    _check_keys(t, set(ChipReaderConfig.__dataclass_fields__), "[devices.chip_reader]")
+    kind = _str(t, "kind", "devices.chip_reader.kind", "folder")
+    if kind not in CHIP_READER_KINDS:
+        raise ConfigError(
+            f"devices.chip_reader.kind must be one of {', '.join(CHIP_READER_KINDS)}, got {kind!r}"
+        )
+    budget = _float(t, "time_budget_s", "devices.chip_reader.time_budget_s", ChipReaderConfig.time_budget_s)
+    if budget <= 0:
+        raise ConfigError("devices.chip_reader.time_budget_s must be more than 0")
+    return ChipReaderConfig(
+        kind=kind, reader=_str(t, "reader", "devices.chip_reader.reader", ""), time_budget_s=budget
     )
 
 

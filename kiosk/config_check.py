@@ -24,6 +24,7 @@ _ATTRIBUTES = {
         for k in ("kind", "index", "path", "width", "height", "fps", "loop")
     },
     **{f"devices.document_reader.{k}": f"document_reader.{k}" for k in ("kind", "path", "done_path")},
+    **{f"devices.chip_reader.{k}": f"chip_reader.{k}" for k in ("kind", "reader", "time_budget_s")},
     "devices.barrier.kind": "barrier.kind",
     "documents.trust_store": "trust_store",
     "documents.extra_state_codes": "extra_state_codes",
@@ -129,7 +130,7 @@ def _get(obj: Any, attribute: str) -> Any:
 def _start_up_problems(config: KioskConfig, now: datetime) -> list[str]:
     """What ``kiosk run`` would refuse at start, each as one line."""
     from kiosk.store.keys import KeyRing
-    from kiosk.transaction import load_trust_store, open_watchlists
+    from kiosk.transaction import load_trust_store, open_chip_reader, open_watchlists
 
     problems = []
 
@@ -151,6 +152,7 @@ def _start_up_problems(config: KioskConfig, now: datetime) -> list[str]:
         problems.append(f"devices.document_reader.path: folder {config.document_reader.path} does not exist")
     if config.camera.kind != "opencv" and config.camera.path is not None and not config.camera.path.exists():
         problems.append(f"devices.camera.path: {config.camera.path} does not exist")
+    check(lambda: open_chip_reader(config))
     check(lambda: load_trust_store(config.trust_store))
     check(lambda: open_watchlists(config, now))
     return problems

@@ -24,7 +24,12 @@ REASON_TEXTS: dict[str, str] = {
     "DOC_PORTRAIT_UNUSABLE": "The document portrait could not be used for face comparison.",
     "DOC_LISTED": "The document number is on a document list (lost, stolen or national alert); see the "
     "decision's document list hits.",
-    "CHIP_UNREADABLE": "The chip data could not be parsed.",
+    "CHIP_UNREADABLE": "The chip data could not be parsed, or its reading did not complete (card removed, "
+    "reader unplugged or the time budget overrun).",
+    "CHIP_ABSENT": "No chip answered on the chip reader: a document without a chip, a dead chip, or no "
+    "reader.",
+    "CHIP_ACCESS_DENIED": "The machine-readable zone does not open the chip (PACE / Basic Access Control "
+    "failed): misread or altered MRZ, or a chip that belongs to another document.",
     "CHIP_PA_FAILED": "Passive authentication of the chip failed: the chip data is not signed by a trusted "
     "issuer, the signer is revoked, or a data group was altered.",
     "CHIP_MRZ_MISMATCH": "The chip data (DG1) does not match the printed machine-readable zone.",
@@ -34,6 +39,8 @@ REASON_TEXTS: dict[str, str] = {
     "(possible clone), refused the protocol, or offers only a variant this reader does not support.",
     "CHIP_SOD_DEVIATION": "The chip's security object deviates from ICAO Doc 9303 in a known way that other "
     "readers tolerate (see the chip.sod.deviation checks); the signature itself verified.",
+    "CHIP_DEVIATION_LISTED": "A chip check failed in a way the issuing state lists on its ICAO deviation "
+    "list for this document (see the *.deviation_listed checks): a known fault of genuine documents.",
     "QUALITY_TIMEOUT": "No face image of sufficient quality was captured in the allowed attempts and time.",
     "MULTIPLE_FACES": "More than one face stayed in front of the camera: possible tailgating.",
     "CAPTURE_UNREADABLE": "The camera delivered no decodable image.",
@@ -65,8 +72,11 @@ COACHING_TEXTS: dict[str, str] = {
 # A bad check digit or impossible date in the expiry field is a checksum or data fault, not an expiry;
 # the chip's own DG1 check digits are checksum faults too, not an unreadable chip.
 _CHECK_REASONS: tuple[tuple[str, str], ...] = (
+    ("*.deviation_listed", "CHIP_DEVIATION_LISTED"),
     ("doc.not_expired", "DOC_EXPIRED"),
     ("doc.chip_matches_mrz*", "CHIP_MRZ_MISMATCH"),
+    ("chip.present", "CHIP_ABSENT"),
+    ("chip.access", "CHIP_ACCESS_DENIED"),
     ("chip.pa.*", "CHIP_PA_FAILED"),
     ("chip.sod.deviation.*", "CHIP_SOD_DEVIATION"),
     ("chip.aa.*", "CHIP_AA_FAILED"),

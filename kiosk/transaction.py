@@ -46,22 +46,42 @@ class Gate:
             close()
 
 
-def document_reader_for(trust: Any | None, extra_state_codes: tuple[str, ...] = ()) -> DocumentReadFn:
-    """The function the flow calls to read a presentation (data page and/or chip) with the trust store."""
+def document_reader_for(
+    trust: Any | None, extra_state_codes: tuple[str, ...] = (), chip_reader: Any | None = None
+) -> DocumentReadFn:
+    """The function the flow calls to read a presentation (data page and/or chip) with the trust store.
+    ``chip_reader`` (a ``kiosk.devices.chip_reader.PcscChipDevice``): the chip is read from it, opened with
+    the MRZ of the page, instead of from the presentation's chip folder."""
     from kiosk.documents.reader import read_document
 
     def read(presentation: Presentation, today: date) -> Any:
+        if chip_reader is not None and presentation.page is None:
+            raise DocumentError(
+                f"presentation {presentation.name!r} holds no data page to open the chip with"
+            )
         if presentation.empty:
             raise DocumentError(f"presentation {presentation.name!r} holds neither a data page nor a chip")
         return read_document(
             page=presentation.page,
-            chip=presentation.chip,
+            chip=chip_reader if chip_reader is not None else presentation.chip,
             trust=trust,
             today=today,
             extra_codes=extra_state_codes,
         )
 
     return read
+
+
+def open_chip_reader(config: KioskConfig) -> Any | None:
+    """The configured PC/SC chip reader, checked to be connected; None for chip folders
+    (DocumentReaderError when the PC/SC service or the reader is missing)."""
+    if config.chip_reader.kind != "pcsc":
+        return None
+    from kiosk.devices.chip_reader import PcscChipDevice
+
+    device = PcscChipDevice(config.chip_reader.reader, config.chip_reader.time_budget_s)
+    device.check()
+    return device
 
 
 def load_trust_store(path: Path | None) -> Any | None:
@@ -104,7 +124,9 @@ def open_gate(
         decision_log = DecisionLog(config.log_path, keys, synchronous=config.log_synchronous)
     flow = GateFlow(
         engine,
-        document_reader_for(load_trust_store(config.trust_store), config.extra_state_codes),
+        document_reader_for(
+            load_trust_store(config.trust_store), config.extra_state_codes, open_chip_reader(config)
+        ),
         policy=config.policy,
         kiosk_id=config.kiosk_id,
         watchlist=watchlist,

@@ -16,6 +16,11 @@
 A source that cannot be read at all raises DocumentError when it is the only one; beside another source it
 becomes a failed check (``doc.data_page.readable`` / ``doc.chip.readable``) and the reading goes on.
 
+A live chip (``chip`` a :class:`LiveChip`, the gate's PC/SC reader) is opened with the printed MRZ, so it
+needs the data page or the MRZ text. What happens to it is named, never silent: ``chip.present`` (a chip
+answered), ``chip.access`` (PACE or BAC with the MRZ opened it) and ``chip.read`` (all files read within the
+time budget; a card removed or a reader unplugged mid-read fails it), then the chip's own ``chip.*`` checks.
+
 Presentation folder (what the gate's document-reader device delivers, see ``kiosk.devices.document_reader``):
 a folder holding the data-page image (the first ``*.jpg|jpeg|png|bmp|tif|tiff|webp`` in name order, e.g.
 ``page.png``) and/or a ``chip/`` sub-folder of raw chip files (``EF.COM``, ``DG1``, ``DG2``, ..., ``EF.SOD``).
@@ -25,10 +30,11 @@ A folder that itself holds ``EF.SOD`` or ``DG1`` is a chip folder.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -38,6 +44,7 @@ from kiosk.documents.mrz_layouts import FIELD_LAYOUTS
 
 if TYPE_CHECKING:
     from kiosk.documents.chip import ChipReading, TrustStore
+    from kiosk.documents.chip.reader import ChipReader
     from kiosk.documents.ocr import DataPageReading
 
 _MRZ_RECORD_KEYS = (
@@ -84,6 +91,14 @@ class DocumentReading:
         data["checks"] = {check.name: check.passed for check in self.checks}
         data["check_details"] = {check.name: check.detail for check in self.checks if check.detail}
         return data
+
+
+class LiveChip(Protocol):
+    """A chip reader that opens the chip with the MRZ (``kiosk.devices.chip_reader.PcscChipDevice``)."""
+
+    def reader_for(self, mrz: MrzRecord) -> ChipReader:
+        """The reader of the chip now on the reader; ValueError when the MRZ cannot open a chip."""
+        ...
 
 
 def _today(today: dt.date | None) -> dt.date:
@@ -154,22 +169,74 @@ def _read_chip(
     return read_chip(chip, trust, at=at, extra_codes=extra_codes)
 
 
+def _read_live_chip(
+    live: LiveChip,
+    printed: MrzRecord,
+    trust: TrustStore | None,
+    today: dt.date | None,
+    extra_codes: tuple[str, ...],
+    checks: list[Check],
+) -> ChipReading | None:
+    """Open and read a live chip with the printed MRZ, appending ``chip.present``, ``chip.access`` and
+    ``chip.read`` as far as it got; the reading, or None when it did not complete."""
+    from kiosk.documents.chip import read_chip
+    from kiosk.documents.chip.pcsc import ChipAbsentError, ChipAccessError
+
+    try:
+        reader = live.reader_for(printed)
+    except ValueError as exc:
+        checks.append(Check("chip.access", False, str(exc)))
+        return None
+    at = dt.datetime.combine(today, dt.time(12), dt.UTC) if today else None
+    start = time.perf_counter()
+    try:
+        reading = read_chip(reader, trust, at=at, extra_codes=extra_codes)
+    except ChipAbsentError as exc:
+        checks.append(Check("chip.present", False, str(exc)))
+        return None
+    except ChipAccessError as exc:
+        checks += [Check("chip.present", True), Check("chip.access", False, str(exc))]
+        return None
+    except DocumentError as exc:  # removed or unplugged mid-read, over the time budget
+        checks.append(Check("chip.present", True))
+        access = getattr(reader, "access_control", "")
+        if access:
+            checks.append(Check("chip.access", True, access))
+        checks.append(Check("chip.read", False, f"{exc} [{exc.code}]"))
+        return None
+    elapsed_ms = (time.perf_counter() - start) * 1000
+    checks += [
+        Check("chip.present", True),
+        Check("chip.access", True, getattr(reader, "access_control", "")),
+        Check(
+            "chip.read",
+            True,
+            f"{len(reading.data_groups)} data groups read and verified in {elapsed_ms:.0f} ms",
+        ),
+    ]
+    return reading
+
+
 def read_document(
     *,
     page: Path | np.ndarray | None = None,
-    chip: Path | None = None,
+    chip: Path | LiveChip | None = None,
     mrz_text: str | None = None,
     trust: TrustStore | None = None,
     today: dt.date | None = None,
     extra_codes: Iterable[str] = (),
 ) -> DocumentReading:
-    """Read a document from MRZ text, a data-page image (path or BGR array) and/or a chip folder.
+    """Read a document from MRZ text, a data-page image (path or BGR array) and/or a chip (a folder of chip
+    files, or a live chip opened with the printed MRZ: see the module docstring).
 
     ``today`` (default: the current UTC date) fixes two-digit years, ``doc.not_expired`` and the time of the
     certificate checks; ``extra_codes`` are state codes accepted beyond the ICAO list (e.g. ``UTO``).
     Raises DocumentError when no source is given or none can be read at all."""
     if page is None and chip is None and mrz_text is None:
         raise DocumentError("no document source: give MRZ text, a data-page image or a chip folder")
+    live = chip if chip is not None and not isinstance(chip, str | Path) else None
+    if live is not None and page is None and mrz_text is None:
+        raise DocumentError("a chip on the reader is opened with the MRZ: give the data page or the MRZ text")
     day = _today(today)
     extra = tuple(extra_codes)
     checks: list[Check] = []
@@ -185,7 +252,7 @@ def read_document(
         try:
             reading = _read_page(page)
         except DocumentError as exc:
-            if chip is None and printed is None:
+            if (chip is None or live is not None) and printed is None:
                 raise
             checks.append(Check("doc.data_page.readable", False, f"{exc} [{exc.code}]"))
         else:
@@ -201,7 +268,14 @@ def read_document(
 
     chip_reading: ChipReading | None = None
     dg1: MrzRecord | None = None
-    if chip is not None:
+    if live is not None:
+        assert printed is not None  # a live chip comes with the data page or the MRZ text (checked above)
+        chip_reading = _read_live_chip(live, printed, trust, today, extra, checks)
+        if chip_reading is not None:
+            sources.append("chip")
+            checks.extend(chip_reading.checks)
+            dg1 = chip_reading.dg1
+    elif chip is not None:
         try:
             chip_reading = _read_chip(chip, trust, today, extra)
         except DocumentError as exc:

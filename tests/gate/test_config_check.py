@@ -53,3 +53,12 @@ def test_a_working_configuration_shows_effective_values_and_origins(demo_setup, 
     assert "  policy.max_match_attempts = 2  (default)" in lines
     assert f"  devices.document_reader.path = {tmp_path / 'reader'}  (kiosk.toml)" in lines
     assert not (tmp_path / "decisions.sqlite").exists()  # checking creates nothing
+
+
+def test_a_missing_chip_reader_is_a_start_up_problem(tmp_path: Path) -> None:
+    config = tmp_path / "kiosk.toml"
+    config.write_text('[devices.chip_reader]\nkind = "pcsc"\nreader = "No Such Reader 99"\n')
+    code, lines = _check(config)
+    problems = "\n".join(lines[1:])
+    assert code == 1 and "devices.chip_reader: no PC/SC" in problems  # no service, or no such reader
+    assert "  devices.chip_reader.reader = 'No Such Reader 99'  (kiosk.toml)" in lines

@@ -10,6 +10,7 @@ import pytest
 from kiosk.config import (
     _SCHEMA,
     CameraConfig,
+    ChipReaderConfig,
     DocumentReaderConfig,
     KioskConfig,
     config_from_mapping,
@@ -48,6 +49,7 @@ def _uncommented_example(tmp_path: Path) -> Path:
 def test_example_file_with_every_commented_key_loads(tmp_path: Path) -> None:
     cfg = load_config(_uncommented_example(tmp_path))
     assert cfg.camera.path == tmp_path / "frames"
+    assert cfg.chip_reader.reader == "Virtual PCD 00 00"
     assert cfg.document_reader.done_path == tmp_path / "var/reader-done"
     assert cfg.watchlist == tmp_path / "var/watchlists" and cfg.watchlist_lists == ("interpol", "national")
     assert cfg.log_path == tmp_path / "var/decisions.sqlite" and cfg.key_file == Path("/etc/egate/log.key")
@@ -58,8 +60,10 @@ def test_example_file_with_every_commented_key_loads(tmp_path: Path) -> None:
 def test_example_file_documents_every_key() -> None:
     text = EXAMPLE.read_text()
     written = set(re.findall(r"(?m)^(?:# ?)?([a-z_]+) *=", text))
-    keys = {k for table in _SCHEMA.values() for k in table} - {"camera", "document_reader", "barrier"}
+    tables = {"camera", "document_reader", "chip_reader", "barrier"}
+    keys = {k for table in _SCHEMA.values() for k in table} - tables
     keys |= set(CameraConfig.__dataclass_fields__) | set(DocumentReaderConfig.__dataclass_fields__)
+    keys |= set(ChipReaderConfig.__dataclass_fields__)
     keys -= {"quality", "document_quality"}  # tables of their own
     assert sorted(keys - written) == []
 
@@ -77,6 +81,10 @@ id = "LHR-T5-07"
 [devices.camera]
 kind = "folder"
 path = "frames"
+[devices.chip_reader]
+kind = "pcsc"
+reader = "ACS ACR1252"
+time_budget_s = 2.5
 [store]
 path = "var/log.sqlite"
 synchronous = "normal"
@@ -93,6 +101,8 @@ max_yaw_deg = 20.0
     cfg = load_config(tmp_path / "kiosk.toml")
     assert cfg.kiosk_id == "LHR-T5-07"
     assert cfg.camera.path == tmp_path / "frames"
+    assert cfg.chip_reader == ChipReaderConfig("pcsc", "ACS ACR1252", 2.5)
+    assert cfg.chip_reader == ChipReaderConfig("pcsc", "ACS ACR1252", 2.5)
     assert cfg.log_path == tmp_path / "var" / "log.sqlite" and cfg.log_synchronous == "NORMAL"
     p = cfg.policy
     assert (p.fmr, p.max_match_attempts, p.liveness_required) == (1e-4, 3, True)
@@ -114,6 +124,9 @@ max_yaw_deg = 20.0
         ({"devices": {"camera": {"kind": "webcam"}}}, "devices.camera.kind"),
         ({"devices": {"camera": {"kind": "video"}}}, "path is required"),
         ({"devices": {"barrier": {"kind": "relay"}}}, "barrier.kind"),
+        ({"devices": {"chip_reader": {"kind": "nfc"}}}, "devices.chip_reader.kind"),
+        ({"devices": {"chip_reader": {"time_budget_s": 0}}}, "time_budget_s must be more than 0"),
+        ({"devices": {"chip_reader": {"reader": 1}}}, "devices.chip_reader.reader must be a string"),
         ({"kiosk": {"id": ""}}, "kiosk.id"),
         ({"store": {"synchronous": "OFF"}}, "store.synchronous"),
     ],
@@ -145,6 +158,9 @@ def test_broken_toml_and_missing_file(tmp_path: Path) -> None:
         ("chip.pa.dg2_hash", "CHIP_PA_FAILED"),
         ("doc.chip_matches_mrz", "CHIP_MRZ_MISMATCH"),
         ("chip.dg2.parse", "CHIP_UNREADABLE"),
+        ("chip.present", "CHIP_ABSENT"),
+        ("chip.access", "CHIP_ACCESS_DENIED"),
+        ("chip.read", "CHIP_UNREADABLE"),
         ("mrz.issuing_state.known_code", "DOC_CHECK_FAILED"),
     ],
 )

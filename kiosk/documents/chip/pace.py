@@ -1,19 +1,23 @@
-"""PACE key agreement, ECDH Generic Mapping (ICAO Doc 9303-11 section 4.4, BSI TR-03110): the cryptography of
-both sides, checked against the Doc 9303-11 Appendix G.1 worked example.
+"""PACE key agreement, Generic Mapping over ECDH and DH (ICAO Doc 9303-11 section 4.4, BSI TR-03110): the
+cryptography of both sides, checked against the Doc 9303-11 Appendix G.1 (ECDH) and G.2 (DH) worked examples.
 
 Steps (terminal side; the chip mirrors them):
 1. password key ``K_pi = KDF(K, 3)`` from the MRZ (``K = SHA-1(document number, birth, expiry with check
    digits)``) or the CAN; the chip's nonce ``s`` is decrypted from ``z`` with ``K_pi`` (CBC, zero IV);
-2. mapping: ephemeral ECDH gives the point ``H``, the new generator is ``G^ = s * G + H``;
-3. key agreement on ``G^``: ``K = x(SK_DH * PK_DH)``, session keys ``KS_enc = KDF(K, 1)``,
-   ``KS_mac = KDF(K, 2)``;
-4. authentication tokens: ``T = MAC(KS_mac, 7F49 { 06 OID, 86 other side's public point })``, 8 bytes.
+2. mapping: ephemeral ECDH gives the point ``H``, the new generator is ``G^ = s * G + H``
+   (DH: ``g^ = g^s * h``);
+3. key agreement on ``G^``: ``K = x(SK_DH * PK_DH)`` (DH: ``PK^SK mod p``), session keys
+   ``KS_enc = KDF(K, 1)``, ``KS_mac = KDF(K, 2)``;
+4. authentication tokens: ``T = MAC(KS_mac, 7F49 { 06 OID, 86 other side's public point })`` (DH: tag 84, the
+   public value), 8 bytes.
 
 Cipher suites: 3DES and AES-128/192/256 (id-PACE-ECDH-GM-*) on the standardized domain parameters (Doc
 9303-11 table 6: NIST and brainpool curves). :func:`establish` runs the terminal's side of the APDU exchange
 (MSE:Set AT, four chained GENERAL AUTHENTICATE) and returns the secure-messaging keys; :class:`PaceChip` is
-the chip's side for the software chip. Integrated Mapping (G^ = f_G(R(s, t)), Appendix B point encoding) with
-AES-128 on curves with p = 3 mod 4. Not supported: DH, IM with other ciphers, Chip Authentication Mapping."""
+the chip's side for the software chip. DH Generic Mapping (id-PACE-DH-GM-*) on the RFC 5114 groups of table 6
+(parameter ids 0-2, ``kiosk.documents.chip.dh``). Integrated Mapping (G^ = f_G(R(s, t)), Appendix B point
+encoding) with AES-128 on curves with p = 3 mod 4. Not supported: DH Integrated Mapping, IM with other
+ciphers, Chip Authentication Mapping, proprietary domain parameters."""
 
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ from cryptography.hazmat.primitives import cmac
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from kiosk.documents.chip.curves import NAMED_CURVES, Curve, CurveError, Point
+from kiosk.documents.chip.dh import DH_GROUPS, DhError, DhGroup
 from kiosk.documents.chip.lds import parse_security_infos
 from kiosk.documents.chip.secure_messaging import SessionKeys, pad, retail_mac
 from kiosk.documents.chip.tlv import TlvError, encode_tlv, iter_tlv
@@ -42,9 +47,15 @@ PACE_ECDH_GM = {  # protocol OID -> (cipher, key length in bytes)
     "0.4.0.127.0.7.2.2.4.2.3": ("aes", 24),
     "0.4.0.127.0.7.2.2.4.2.4": ("aes", 32),
 }
+PACE_DH_GM = {  # id-PACE-DH-GM-3DES-CBC-CBC, -AES-CBC-CMAC-128/192/256
+    "0.4.0.127.0.7.2.2.4.1.1": ("3des", 16),
+    "0.4.0.127.0.7.2.2.4.1.2": ("aes", 16),
+    "0.4.0.127.0.7.2.2.4.1.3": ("aes", 24),
+    "0.4.0.127.0.7.2.2.4.1.4": ("aes", 32),
+}
 
 
-PARAMETER_IDS = {  # Doc 9303-11 table 6: standardized domain parameters (ECP)
+PARAMETER_IDS = {  # Doc 9303-11 table 6: standardized domain parameters (ECP; 0-2 are DH, see DH_GROUPS)
     8: "secp192r1",
     9: "brainpoolP192r1",
     10: "secp224r1",
@@ -70,16 +81,27 @@ class Suite:
     cipher: str  # "3des" or "aes"
     key_length: int  # bytes
     integrated: bool = False  # Integrated Mapping instead of Generic Mapping
+    dh: bool = False  # finite-field DH instead of ECDH
 
     @classmethod
     def of(cls, oid: str) -> Suite:
         if oid == PACE_ECDH_IM_AES_128:
             return cls(oid, "aes", 16, integrated=True)
+        if oid in PACE_DH_GM:
+            return cls(oid, *PACE_DH_GM[oid], dh=True)
         if oid not in PACE_ECDH_GM:
             raise PaceError(
-                f"PACE protocol {oid} is not supported (ECDH Generic Mapping, or IM with AES-128)"
+                f"PACE protocol {oid} is not supported (ECDH or DH Generic Mapping, or ECDH IM with AES-128)"
             )
         return cls(oid, *PACE_ECDH_GM[oid])
+
+    def domain(self, parameter_id: int) -> Curve | DhGroup:
+        """The standardized domain parameters ``parameter_id`` names for this suite (PaceError if none)."""
+        table: dict = DH_GROUPS if self.dh else {k: NAMED_CURVES[v] for k, v in PARAMETER_IDS.items()}
+        if parameter_id not in table:
+            kind = "DH group" if self.dh else "curve"
+            raise PaceError(f"standardized domain parameter id {parameter_id} is no {kind} this reader knows")
+        return table[parameter_id]
 
     def kdf(self, secret: bytes, counter: int) -> bytes:
         """Doc 9303-11 9.7.1: SHA-1 for 3DES and AES-128, SHA-256 for AES-192/256, truncated."""
@@ -94,7 +116,8 @@ class Suite:
 
     def token(self, ks_mac: bytes, public_point: bytes) -> bytes:
         """The 8-byte authentication token over the other side's ephemeral public key."""
-        data = encode_tlv(0x7F49, core.ObjectIdentifier(self.oid).dump() + encode_tlv(0x86, public_point))
+        tag = 0x84 if self.dh else 0x86  # DH public value y; EC public point
+        data = encode_tlv(0x7F49, core.ObjectIdentifier(self.oid).dump() + encode_tlv(tag, public_point))
         if self.cipher == "3des":
             return retail_mac(ks_mac, pad(data))
         mac = cmac.CMAC(algorithms.AES(ks_mac))
@@ -120,8 +143,11 @@ def can_password(can: str) -> bytes:
     return can.encode("latin-1")
 
 
-def map_generator(curve: Curve, s: bytes, map_private: int, other_map_public: Point) -> tuple[Curve, Point]:
-    """Generic Mapping: the curve with generator G^ = s * G + H, and H = map_private * other_map_public."""
+def map_generator(curve, s: bytes, map_private: int, other_map_public):
+    """Generic Mapping: the curve with generator G^ = s * G + H, and H = map_private * other_map_public (a DH
+    group: g^ = g^s * h, h = other_map_public^map_private)."""
+    if isinstance(curve, DhGroup):
+        return curve.map_generator(s, map_private, other_map_public)
     h = curve.multiply(map_private, other_map_public)
     mapped = curve.add(curve.multiply(int.from_bytes(s, "big"), (curve.gx, curve.gy)), h)
     if h is None or mapped is None:
@@ -168,8 +194,11 @@ def map_integrated(curve: Curve, s: bytes, t: bytes) -> Curve:
     return Curve(None, curve.p, curve.a, curve.b, *mapped, curve.n, curve.h)
 
 
-def shared_secret(mapped: Curve, private: int, other_public: Point) -> bytes:
-    """K: the x coordinate of private * other_public, as many bytes as a field element."""
+def shared_secret(mapped, private: int, other_public) -> bytes:
+    """K: the x coordinate of private * other_public, as many bytes as a field element (a DH group:
+    other_public^private, as many bytes as p)."""
+    if isinstance(mapped, DhGroup):
+        return mapped.shared_secret(private, other_public)
     if other_public == (mapped.gx, mapped.gy):
         raise PaceError("the other side's key equals the generator")
     point = mapped.multiply(private, other_public)
@@ -191,17 +220,19 @@ def supported_pace(card_access_der: bytes) -> tuple[Suite, int] | None:
     except TlvError:
         return None
     for protocol, _version, parameter in infos:
-        if (protocol in PACE_ECDH_GM or protocol == PACE_ECDH_IM_AES_128) and parameter is not None:
+        known = protocol in PACE_ECDH_GM or protocol in PACE_DH_GM or protocol == PACE_ECDH_IM_AES_128
+        if known and parameter is not None:
             parameter_id = core.Integer.load(parameter).native
-            if parameter_id in PARAMETER_IDS:
-                return Suite.of(protocol), parameter_id
+            suite = Suite.of(protocol)
+            if parameter_id in (DH_GROUPS if suite.dh else PARAMETER_IDS):
+                return suite, parameter_id
     return None
 
 
 def establish(transmit, password: bytes, reference: int, suite: Suite, parameter_id: int) -> SessionKeys:
     """The terminal's side of PACE over ``transmit(apdu) -> (data, status)``: the secure-messaging keys with
     SSC 0. PaceError names the step that failed (a wrong password fails at the chip's token)."""
-    curve = NAMED_CURVES[PARAMETER_IDS[parameter_id]]
+    curve = suite.domain(parameter_id)
     oid = core.ObjectIdentifier(suite.oid).contents
     mse = (
         encode_tlv(0x80, oid) + encode_tlv(0x83, bytes([reference])) + encode_tlv(0x84, bytes([parameter_id]))
@@ -227,7 +258,7 @@ def establish(transmit, password: bytes, reference: int, suite: Suite, parameter
         if chip_key == own:
             raise PaceError("the chip returned the terminal's own key")
         secret = shared_secret(mapped, dh_private, mapped.decode_point(chip_key))
-    except CurveError as exc:
+    except (CurveError, DhError) as exc:
         raise PaceError(f"the chip sent an invalid point: {exc}") from exc
     ks_enc, ks_mac = suite.kdf(secret, 1), suite.kdf(secret, 2)
     chip_token = _general_authenticate(
@@ -244,7 +275,11 @@ def _private(curve: Curve) -> int:
 
 def _general_authenticate(transmit, data: bytes, expected: int | None, *, last: bool = False) -> bytes:
     body = encode_tlv(0x7C, data)
-    apdu = bytes([0x00 if last else 0x10, 0x86, 0x00, 0x00, len(body)]) + body + b"\x00"
+    header = bytes([0x00 if last else 0x10, 0x86, 0x00, 0x00])
+    if len(body) <= 0xFF:
+        apdu = header + bytes([len(body)]) + body + b"\x00"
+    else:  # a 2048-bit DH public value: extended length (Lc and Le in two bytes each)
+        apdu = header + b"\x00" + len(body).to_bytes(2, "big") + body + b"\x00\x00"
     response, status = transmit(apdu)
     if status != 0x9000:
         raise PaceError(f"GENERAL AUTHENTICATE refused (status {status:04X}): check the MRZ or CAN")
@@ -263,7 +298,7 @@ class PaceChip:
     def __init__(self, passwords: dict[int, bytes], suite: Suite, parameter_id: int) -> None:
         self.passwords = passwords
         self.suite = suite
-        self.curve = NAMED_CURVES[PARAMETER_IDS[parameter_id]]
+        self.curve = suite.domain(parameter_id)
         self.step = 0
         self.keys: SessionKeys | None = None
 

@@ -8,7 +8,9 @@ Control) or does not have are left out; passive authentication then judges what 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -16,8 +18,8 @@ from typing import Protocol
 from kiosk.documents.checks import Check, DocumentError
 from kiosk.documents.chip.active_auth import ChallengeResponse
 from kiosk.documents.chip.chip_auth import (
+    CA_3DES,
     CA_CHECK,
-    CA_ECDH_3DES,
     NO_CHIP_AUTHENTICATION,
     aes_set_at,
     chip_authentication_key,
@@ -46,6 +48,20 @@ class ChipAccessError(DocumentError):
     """The chip refused access: Basic Access Control failed (the MRZ does not open this chip)."""
 
     code = "CHIP_ACCESS_DENIED"
+
+
+class ChipAbsentError(DocumentError):
+    """No chip to read: no PC/SC service or reader, no card on the reader, or a card without an eMRTD
+    application (a dead chip answers nothing, so it looks like no card)."""
+
+    code = "CHIP_ABSENT"
+
+
+class ChipReadError(DocumentError):
+    """The chip was opened but its reading did not complete: the card was removed or the reader unplugged
+    mid-read, or the reading overran its time budget."""
+
+    code = "CHIP_READ_FAILED"
 
 
 class ApduTransport(Protocol):
@@ -94,7 +110,7 @@ class BacChipReader(ChipReader):
         if session is None:
             _data, status = self.transport.transmit(bytes.fromhex("00A4040C07") + EMRTD_AID)
             if status != 0x9000:
-                raise DocumentError(f"the card has no eMRTD application (status {status:04X})")
+                raise ChipAbsentError(f"the card has no eMRTD application (status {status:04X})")
             session = self._basic_access_control()
             self.access_control = "BAC"
         else:
@@ -151,14 +167,14 @@ class BacChipReader(ChipReader):
         return ChallengeResponse(challenge, response, status)
 
     def _chip_authentication(self, session: SessionKeys, dg14: bytes) -> Check | None:
-        """ECDH with DG14's key (3DES: MSE:Set KAT; AES: MSE:Set AT + GENERAL AUTHENTICATE), then DG14 read
-        again under the agreed keys: only the chip holding the private key answers under them. None when
-        DG14 offers no Chip Authentication."""
+        """ECDH or DH with DG14's key (3DES: MSE:Set KAT; AES: MSE:Set AT + GENERAL AUTHENTICATE), then DG14
+        read again under the agreed keys: only the chip holding the private key answers under them. None
+        when DG14 offers no Chip Authentication."""
         found = chip_authentication_key(dg14)
         if isinstance(found, str):
             return None if found == NO_CHIP_AUTHENTICATION else Check(CA_CHECK, False, found)
         data, secret = key_agreement(found)
-        if found.protocol == CA_ECDH_3DES:
+        if found.protocol in CA_3DES:
             _, status = self._command(session, 0x22, 0x41, 0xA6, data)
         else:
             _, status = self._command(session, 0x22, 0x41, 0xA4, aes_set_at(found))
@@ -176,9 +192,12 @@ class BacChipReader(ChipReader):
             return Check(CA_CHECK, False, f"the chip does not answer under the agreed keys ({exc})")
         if again != dg14:
             return Check(CA_CHECK, False, "DG14 read under the agreed keys differs")
-        kind = "3DES" if found.protocol == CA_ECDH_3DES else f"AES-{8 * len(agreed.enc)}"
+        kind = "3DES" if found.protocol in CA_3DES else f"AES-{8 * len(agreed.enc)}"
+        agreement = "DH" if found.dh else "ECDH"
         return Check(
-            CA_CHECK, True, f"ECDH on {found.key.description}, {kind}: the chip answers under the agreed keys"
+            CA_CHECK,
+            True,
+            f"{agreement} on {found.key.description}, {kind}: the chip answers under the agreed keys",
         )
 
     def _basic_access_control(self) -> SessionKeys:
@@ -250,57 +269,84 @@ def _total_length(head: bytes) -> int:
 
 
 class PcscTransport:
-    """APDUs over a PC/SC card connection (``pyscard``)."""
+    """APDUs over a PC/SC card connection (``pyscard``). ``deadline`` (a ``time.monotonic()`` value): no
+    command is sent after it, so a slow chip cannot hold the gate beyond its time budget."""
 
-    def __init__(self, connection) -> None:
+    def __init__(self, connection, deadline: float | None = None) -> None:
         self.connection = connection
+        self.deadline = deadline
 
     def transmit(self, apdu: bytes) -> tuple[bytes, int]:
         from smartcard.Exceptions import CardConnectionException
 
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise ChipReadError("the chip reading overran its time budget")
         try:
             data, sw1, sw2 = self.connection.transmit(list(apdu))
-        except CardConnectionException as exc:
-            raise DocumentError(f"the card connection failed: {exc}") from exc
+        except CardConnectionException as exc:  # card removed, reader unplugged, pcscd gone
+            raise ChipReadError(f"the card connection failed mid-read: {exc}") from exc
         return bytes(data), (sw1 << 8) | sw2
+
+
+def pcsc_readers(reader_name: str | None = None) -> list:
+    """The PC/SC readers whose name contains ``reader_name`` (all when None). ChipAbsentError without
+    pyscard or a PC/SC service."""
+    try:
+        from smartcard.System import readers
+    except ImportError as exc:
+        raise ChipAbsentError("PC/SC support needs the pyscard package") from exc
+    try:
+        return [r for r in readers() if reader_name is None or reader_name in str(r)]
+    except Exception as exc:  # pyscard raises its own error types when pcscd is not running
+        raise ChipAbsentError(f"no PC/SC service: {exc}") from exc
 
 
 class PcscChipReader(ChipReader):
     """A chip on a PC/SC reader: the first reader whose name contains ``reader_name`` (default: any) that
-    holds a card, read as :class:`BacChipReader` does (PACE, else BAC)."""
+    holds a card, read as :class:`BacChipReader` does (PACE, else BAC), within ``time_budget_s`` seconds
+    (None: no budget). Raises ChipAbsentError (no reader, no card), ChipAccessError (the MRZ does not open
+    the chip) or ChipReadError (removed or unplugged mid-read, over budget); ``access_control`` is set once
+    the chip is open."""
 
     access_control = ""
 
     def __init__(
-        self, key: BacKey, reader_name: str | None = None, files: Sequence[str] = DEFAULT_FILES
+        self,
+        key: BacKey,
+        reader_name: str | None = None,
+        files: Sequence[str] = DEFAULT_FILES,
+        *,
+        time_budget_s: float | None = None,
     ) -> None:
         self.key = key
         self.reader_name = reader_name
         self.file_names = tuple(files)
+        self.time_budget_s = time_budget_s
 
     def read_files(self) -> dict[str, bytes]:
-        try:
-            from smartcard.Exceptions import CardConnectionException, NoCardException
-            from smartcard.System import readers
-        except ImportError as exc:
-            raise DocumentError("PC/SC support needs the pyscard package") from exc
-        try:
-            available = [r for r in readers() if self.reader_name is None or self.reader_name in str(r)]
-        except Exception as exc:  # pyscard raises its own error types when pcscd is not running
-            raise DocumentError(f"no PC/SC service: {exc}") from exc
+        from smartcard.Exceptions import CardConnectionException, NoCardException
+
+        start = time.monotonic()
+        deadline = None if self.time_budget_s is None else start + self.time_budget_s
+        available = pcsc_readers(self.reader_name)
         for reader in available:
             connection = reader.createConnection()
             try:
-                connection.connect()
-            except (NoCardException, CardConnectionException):
-                continue
-            try:
-                reader = BacChipReader(PcscTransport(connection), self.key, self.file_names)
-                files = reader.read_files()
-                self.active_authentication = reader.active_authentication
-                self.chip_authentication = reader.chip_authentication
-                self.access_control = reader.access_control
-                return files
+                try:
+                    connection.connect()
+                except (NoCardException, CardConnectionException):
+                    continue
+                chip = BacChipReader(PcscTransport(connection, deadline), self.key, self.file_names)
+                try:
+                    return chip.read_files()
+                finally:
+                    self.active_authentication = chip.active_authentication
+                    self.chip_authentication = chip.chip_authentication
+                    self.access_control = chip.access_control
             finally:
-                connection.disconnect()
-        raise DocumentError("no card on any PC/SC reader" if available else "no PC/SC reader found")
+                # Release the PC/SC context now, not when the connection is garbage collected: while a context
+                # whose card was pulled mid-command lives, pcscd does not report the next card on that reader.
+                for close in (connection.disconnect, connection.release):
+                    with contextlib.suppress(CardConnectionException):  # the card or reader is already gone
+                        close()
+        raise ChipAbsentError("no card on any PC/SC reader" if available else "no PC/SC reader found")

@@ -28,8 +28,9 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from PIL import Image
 
 from kiosk.documents.chip.biometric import ISO_19794_5, encode_dg2
-from kiosk.documents.chip.chip_auth import CA_ECDH_3DES, PK_ECDH
+from kiosk.documents.chip.chip_auth import CA_ECDH_3DES, CA_PREFIX, PK_DH, PK_ECDH
 from kiosk.documents.chip.curves import Curve, named_curve
+from kiosk.documents.chip.dh import DhGroup, dh_public_key_info
 from kiosk.documents.chip.keys import CRYPTOGRAPHY_CURVES
 from kiosk.documents.chip.lds import encode_dg1, encode_dg14, encode_dg15, encode_ef_com
 from kiosk.documents.chip.signature import ECDSA_PLAIN_OIDS, HASHES, digest
@@ -445,6 +446,32 @@ def create_master_list(cscas: Sequence[x509.Certificate | Signer | bytes], signe
     return sign_cms(econtent, MASTER_LIST_OID, signer)
 
 
+def create_deviation_list(
+    deviations: Sequence[tuple[dict, Sequence[tuple[str, int | None, str]]]], signer: Signer
+) -> bytes:
+    """An ICAO deviation list (CMS SignedData) signed by ``signer``: each deviation is (documents, [(type
+    OID, Datagroup parameter or None, description)]), documents a dict of the DeviationDocuments fields
+    (``dsc_identifier`` as {"issuer_and_serial_number": {...}} or {"subject_key_identifier": bytes};
+    ``document_numbers`` a list)."""
+    from kiosk.documents.chip.deviation_list import DEVIATION_LIST_OID, DeviationListContent
+
+    content = {
+        "version": 0,
+        "deviations": [
+            {
+                "documents": documents,
+                "descriptions": [
+                    {"description": text, "deviation_type": oid}
+                    | ({} if group is None else {"parameters": core.Integer(group, explicit=0)})
+                    for oid, group, text in descriptions
+                ],
+            }
+            for documents, descriptions in deviations
+        ],
+    }
+    return sign_cms(DeviationListContent(content).dump(), DEVIATION_LIST_OID, signer)
+
+
 def encode_portrait(portrait_bgr: np.ndarray, image_format: str = "jpeg") -> bytes:
     """A chip-sized encoding of the portrait: JPEG (quality 85) or JPEG 2000 (JP2, about 40:1)."""
     image = Image.fromarray(np.ascontiguousarray(portrait_bgr[:, :, ::-1]))
@@ -462,20 +489,26 @@ def active_authentication_infos(
     hash_algorithm: str = "sha256", ca_public_key_info: bytes | None = None, ca_protocol: str = CA_ECDH_3DES
 ) -> bytes:
     """SecurityInfos: an ActiveAuthenticationInfo (protocol, version 1, ecdsa-plain-<hash>) and, with
-    ``ca_public_key_info`` (DER SubjectPublicKeyInfo of an EC key), Chip Authentication by ECDH with the
-    ``ca_protocol`` variant (3DES or AES)."""
+    ``ca_public_key_info`` (DER SubjectPublicKeyInfo of an EC or DH key), Chip Authentication with the
+    ``ca_protocol`` variant (ECDH or DH, 3DES or AES)."""
     info = core.ObjectIdentifier(_AA_PROTOCOL).dump() + core.Integer(1).dump()
     info += core.ObjectIdentifier(_ECDSA_PLAIN_OIDS[hash_algorithm]).dump()
     infos = [encode_tlv(0x30, info)]
     if ca_public_key_info is not None:
-        infos.append(encode_tlv(0x30, core.ObjectIdentifier(PK_ECDH).dump() + ca_public_key_info))
+        key_protocol = PK_DH if ca_protocol.startswith(CA_PREFIX + "1.") else PK_ECDH
+        infos.append(encode_tlv(0x30, core.ObjectIdentifier(key_protocol).dump() + ca_public_key_info))
         infos.append(encode_tlv(0x30, core.ObjectIdentifier(ca_protocol).dump() + core.Integer(1).dump()))
     return encode_tlv(0x31, b"".join(sorted(infos)))  # DER orders a SET OF by encoding
 
 
-def _ca_public_key_info(key: ec.EllipticCurvePrivateKey | EcKey | None) -> bytes | None:
+def _ca_public_key_info(
+    key: ec.EllipticCurvePrivateKey | EcKey | tuple[DhGroup, int] | None,
+) -> bytes | None:
     if key is None:
         return None
+    if isinstance(key, tuple):  # a DH group and private exponent
+        group, private = key
+        return dh_public_key_info(group, group.public_point(private))
     return _public_key_info(key, CertificateEncoding(explicit=True)).dump()  # as German chips: explicit
 
 
@@ -505,7 +538,7 @@ def personalise_chip(
     sid_issuer: asn1_x509.Name | None = None,
     aa_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | None = None,
     aa_hash_algorithm: str = "sha256",
-    ca_key: ec.EllipticCurvePrivateKey | EcKey | None = None,
+    ca_key: ec.EllipticCurvePrivateKey | EcKey | tuple[DhGroup, int] | None = None,
     ca_protocol: str = CA_ECDH_3DES,
 ) -> dict[str, bytes]:
     """The chip files of a document: EF.COM, DG1 (``mrz_lines``), DG2 (the portrait), DG14, DG15 and EF.SOD
@@ -514,7 +547,7 @@ def personalise_chip(
     signer's issuer otherwise than its certificate does. ``aa_key``: the Active Authentication key whose
     public half DG15 holds (default: a throw-away P-256 key); DG14 names ``aa_hash_algorithm`` for ECDSA.
     ``ca_key``: the Chip Authentication key whose public half DG14 offers, for ``ca_protocol`` (ECDH with
-    3DES or AES)."""
+    3DES or AES; a (DH group, private exponent) pair for the id-CA-DH-* protocols)."""
     if tamper is not None and tamper not in TAMPERS:
         raise ValueError(f"unknown tamper {tamper!r}; expected one of {', '.join(TAMPERS)}")
     image = encode_portrait(portrait_bgr, image_format)

@@ -19,6 +19,7 @@ import numpy as np
 from kiosk.documents.checks import Check
 from kiosk.documents.chip.active_auth import verify_active_authentication
 from kiosk.documents.chip.biometric import FaceImage, decode_portrait, parse_dg2
+from kiosk.documents.chip.deviation_list import apply_deviations
 from kiosk.documents.chip.lds import parse_dg1_lines, parse_dg14, parse_dg15, parse_ef_com
 from kiosk.documents.chip.passive_auth import passive_authentication
 from kiosk.documents.chip.reader import ChipReader, FolderChipReader
@@ -143,6 +144,10 @@ def read_chip(
         )
     if reader.chip_authentication is not None:
         checks.append(reader.chip_authentication)
+    if trust is not None and trust.deviations:
+        ds = sod.signer_certificate if sod is not None else None
+        number = dg1.document_number if dg1 is not None else None
+        checks = apply_deviations(checks, trust.deviations, ds, number)
 
     return ChipReading(
         dg1=dg1,

@@ -27,6 +27,7 @@ from kiosk.documents.chip.certificates import (
     load_crl,
     same_name,
 )
+from kiosk.documents.chip.deviation_list import DeviationListError, ListedDeviation, load_deviation_list
 from kiosk.documents.chip.keys import UnusableKey
 from kiosk.documents.chip.signature import (
     SignatureFailure,
@@ -40,6 +41,7 @@ MASTER_LIST_OID = "2.23.136.1.1.2"
 CERTIFICATE_SUFFIXES = {".cer", ".crt", ".der", ".pem"}
 CRL_SUFFIXES = {".crl"}
 MASTER_LIST_SUFFIXES = {".ml"}
+DEVIATION_LIST_SUFFIXES = {".dvl"}
 SKIPPED_WARNING = "TRUST_ITEM_SKIPPED"
 _MAX_FILE_BYTES = 64 * 1024 * 1024
 _PARSE_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError, AttributeError)
@@ -70,12 +72,14 @@ class TrustStore:
     require_crl: bool = False
     sources: tuple[str, ...] = field(default=(), compare=False)
     skipped: tuple[str, ...] = field(default=(), compare=False)
+    deviations: tuple[ListedDeviation, ...] = field(default=(), compare=False)  # from ICAO deviation lists
 
     @classmethod
     def from_folder(cls, path: Path, *, require_crl: bool = False, at: datetime | None = None) -> TrustStore:
-        """Every ``*.cer/*.crt/*.der/*.pem`` (CSCA certificates), ``*.crl`` and ``*.ml`` (master lists,
-        verified as in :meth:`from_master_list` at ``at``) in ``path``; other files are ignored. A
-        certificate or CRL that cannot be used is skipped and listed in ``skipped``."""
+        """Every ``*.cer/*.crt/*.der/*.pem`` (CSCA certificates), ``*.crl``, ``*.ml`` (master lists,
+        verified as in :meth:`from_master_list` at ``at``) and ``*.dvl`` (ICAO deviation lists, signed by a
+        signer one of those CSCAs issued) in ``path``; other files are ignored. A certificate or CRL that
+        cannot be used is skipped and listed in ``skipped``; a deviation list that fails is an error."""
         path = Path(path)
         if not path.is_dir():
             raise TrustStoreError(f"trust store folder {path} does not exist")
@@ -106,8 +110,22 @@ class TrustStore:
         for file in sorted(path.iterdir()):
             if file.suffix.lower() in MASTER_LIST_SUFFIXES:
                 store = store.merged(cls.from_master_list(file, at=at))  # logs its own skipped items
+        deviations: list[ListedDeviation] = []
+        for file in sorted(path.iterdir()):
+            if file.suffix.lower() in DEVIATION_LIST_SUFFIXES:
+                try:
+                    deviations += load_deviation_list(_read(file), store.cscas, source=str(file), at=at)
+                except DeviationListError as exc:
+                    raise TrustStoreError(str(exc)) from exc
         _warn(tuple(skipped))
-        return TrustStore(store.cscas, store.crls, require_crl, store.sources, tuple(skipped) + store.skipped)
+        return TrustStore(
+            store.cscas,
+            store.crls,
+            require_crl,
+            store.sources,
+            tuple(skipped) + store.skipped,
+            tuple(deviations),
+        )
 
     @classmethod
     def from_master_list(
@@ -172,6 +190,7 @@ class TrustStore:
             self.require_crl or other.require_crl,
             self.sources + other.sources,
             self.skipped + other.skipped,
+            self.deviations + other.deviations,
         )
 
     def issuer_candidates(self, certificate: Certificate) -> list[Certificate]:

@@ -122,7 +122,7 @@ class SoftwareEmrtd:
         if cla & 0x0C:
             return self._protected(apdu)
         self._session = None  # an unprotected command ends secure messaging
-        data = apdu[5 : 5 + apdu[4]] if len(apdu) > 5 else b""
+        data = _command_data(apdu)
         self._card_access_selected &= ins == 0xB0
         if ins == 0xA4 and p1 == 0x02 and data == b"\x01\x1c":  # EF.CardAccess: the one file read in clear
             self._card_access_selected = self._card_access is not None
@@ -259,6 +259,16 @@ def load_software_chip(folder: Path, *, pace: bool = False) -> SoftwareEmrtd:
     return SoftwareEmrtd(
         FolderChipReader(folder).read_files(), keys[AA_KEY_FILE], ca_key=ca, pace=offered, bac=not pace
     )
+
+
+def _command_data(apdu: bytes) -> bytes:
+    """The data field of an unprotected command APDU, short (Lc in one byte) or extended (00 + two bytes, as
+    PACE with a 2048-bit DH group needs)."""
+    if len(apdu) <= 5:
+        return b""
+    if apdu[4] == 0 and len(apdu) >= 7:
+        return apdu[7 : 7 + int.from_bytes(apdu[5:7], "big")]
+    return apdu[5 : 5 + apdu[4]]
 
 
 def _sw(status: int) -> bytes:

@@ -1,8 +1,10 @@
-"""Chip Authentication (clone detection): ephemeral-static ECDH with the key DG14 offers, then secure
+"""Chip Authentication (clone detection): ephemeral-static ECDH or DH with the key DG14 offers, then secure
 messaging under 3DES or AES keys from the shared secret. The software chip holding DG14's private key passes
 ``chip.ca.key_agreement``; a clone with copied files (another key) or a refusing chip fails it."""
 
 from __future__ import annotations
+
+import secrets
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -10,10 +12,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from kiosk.documents.chip import read_chip
 from kiosk.documents.chip.chip_auth import CA_CHECK, CA_ECDH_AES
 from kiosk.documents.chip.curves import named_curve
+from kiosk.documents.chip.dh import DH_GROUPS, dh_public_key_info
 from kiosk.documents.chip.keys import CRYPTOGRAPHY_CURVES
 from kiosk.documents.chip.lds import encode_dg14
 from kiosk.documents.chip.pcsc import BacChipReader, BacKey
-from kiosk.documents.chip.personalise import EcKey, personalise_chip
+from kiosk.documents.chip.personalise import EcKey, active_authentication_infos, personalise_chip
 from kiosk.documents.chip.tlv import encode_tlv
 from kiosk.documents.chip.virtual_card import SoftwareEmrtd
 from kiosk.documents.mrz import parse_mrz
@@ -96,7 +99,39 @@ def test_aes_chip_authentication(protocol, access, pki, trust, mrz_lines, portra
     assert not reading.check(CA_CHECK).passed
 
 
-def test_dh_only_chip_authentication_is_named_unsupported(pki, trust, mrz_lines, portrait) -> None:
+@pytest.mark.parametrize(
+    ("protocol", "kind"), [("0.4.0.127.0.7.2.2.3.1.1", "3DES"), ("0.4.0.127.0.7.2.2.3.1.2", "AES-128")]
+)
+@pytest.mark.parametrize("access", ["bac", "pace"])
+def test_dh_chip_authentication(protocol, kind, access, pki, trust, mrz_lines, portrait) -> None:
+    """DH with DG14's key on the RFC 5114 1024-bit group (X9.42 parameters in DG14); a clone fails."""
+    group = DH_GROUPS[0]
+    private = secrets.randbelow(group.q - 1) + 1
+    files = personalise_chip(mrz_lines, portrait, pki.ds, ca_key=(group, private), ca_protocol=protocol)
+    pace = ("0.4.0.127.0.7.2.2.4.2.2", 13) if access == "pace" else None
+    reading = read_live(SoftwareEmrtd(files, ca_key=(group, private), pace=pace), mrz_lines, trust)
+    check = reading.check(CA_CHECK)
+    assert check.passed and check.detail.startswith("DH on DH 1024-bit group") and kind in check.detail
+    assert reading.passive_auth_passed  # DG14 with the DH key is signed like any other
+    clone = (group, secrets.randbelow(group.q - 1) + 1)
+    reading = read_live(SoftwareEmrtd(files, ca_key=clone, pace=pace), mrz_lines, trust)
+    assert not reading.check(CA_CHECK).passed
+
+
+def test_dh_key_outside_its_subgroup_is_named(pki, trust, mrz_lines, portrait) -> None:
+    """A DG14 DH key whose value is not in the subgroup of order q is unusable, said so (no agreement)."""
+    group = DH_GROUPS[0]
+    outside = next(y for y in range(2, 100) if pow(y, group.q, group.p) != 1)
+    key_info = dh_public_key_info(group, outside)
+    protocol = "0.4.0.127.0.7.2.2.3.1.2"
+    files = personalise_chip(mrz_lines, portrait, pki.ds)
+    files["DG14"] = encode_dg14(active_authentication_infos("sha256", key_info, protocol))
+    reading = read_live(SoftwareEmrtd(files), mrz_lines, trust)
+    check = reading.check(CA_CHECK)
+    assert not check.passed and "subgroup" in check.detail
+
+
+def test_a_protocol_without_its_key_is_named(pki, trust, mrz_lines, portrait) -> None:
     from asn1crypto import core
 
     dh = encode_tlv(0x30, core.ObjectIdentifier("0.4.0.127.0.7.2.2.3.1.2").dump() + core.Integer(1).dump())
@@ -104,4 +139,4 @@ def test_dh_only_chip_authentication_is_named_unsupported(pki, trust, mrz_lines,
     files["DG14"] = encode_dg14(encode_tlv(0x31, dh))
     reading = read_live(SoftwareEmrtd(files), mrz_lines, trust)
     check = reading.check(CA_CHECK)
-    assert not check.passed and "not supported" in check.detail
+    assert not check.passed and "no chip authentication key" in check.detail
