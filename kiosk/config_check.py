@@ -32,6 +32,7 @@ _ATTRIBUTES = {
     "watchlist.path": "watchlist",
     "watchlist.lists": "watchlist_lists",
     "watchlist.max_age_hours": "watchlist_max_age_h",
+    **{f"document_lists.{k}": f"document_lists.{k}" for k in ("path", "key_file", "lists", "max_age_hours")},
     "store.path": "log_path",
     "store.key_file": "key_file",
     "store.synchronous": "log_synchronous",
@@ -129,6 +130,7 @@ def _get(obj: Any, attribute: str) -> Any:
 
 def _start_up_problems(config: KioskConfig, now: datetime) -> list[str]:
     """What ``kiosk run`` would refuse at start, each as one line."""
+    from kiosk.document_lists import open_document_lists
     from kiosk.store.keys import KeyRing
     from kiosk.transaction import load_trust_store, open_chip_reader, open_watchlists
 
@@ -155,4 +157,5 @@ def _start_up_problems(config: KioskConfig, now: datetime) -> list[str]:
     check(lambda: open_chip_reader(config))
     check(lambda: load_trust_store(config.trust_store))
     check(lambda: open_watchlists(config, now))
+    check(lambda: open_document_lists(config.document_lists, now))
     return problems

@@ -62,3 +62,14 @@ def test_a_missing_chip_reader_is_a_start_up_problem(tmp_path: Path) -> None:
     problems = "\n".join(lines[1:])
     assert code == 1 and "devices.chip_reader: no PC/SC" in problems  # no service, or no such reader
     assert "  devices.chip_reader.reader = 'No Such Reader 99'  (kiosk.toml)" in lines
+
+
+def test_a_missing_document_list_store_is_a_start_up_problem(tmp_path: Path) -> None:
+    (tmp_path / "list.key").write_text(bytes(range(32)).hex())
+    config = tmp_path / "kiosk.toml"
+    config.write_text('[document_lists]\npath = "no-such-lists"\nkey_file = "list.key"\n')
+    code, lines = _check(config)
+    problems = "\n".join(lines[1:])
+    assert code == 1 and "document_lists:" in problems and "no-such-lists" in problems
+    assert f"  document_lists.path = {tmp_path / 'no-such-lists'}  (kiosk.toml)" in lines
+    assert not (tmp_path / "no-such-lists").exists()  # checking creates nothing
