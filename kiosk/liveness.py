@@ -37,7 +37,7 @@ class LivenessConfig:
 
     passive_threshold: float = 0.2  # median live probability below this is an alarm (see the README)
     min_frames: int = 5  # usable frames scored before liveness is assessed (the capture waits for them)
-    max_jump: float = 0.5  # face centre move between consecutive frames, in face widths per frame
+    max_jump: float = 1.0  # face centre move between consecutive frames, in face widths per frame
     max_scale_change: float = 1.5  # face width ratio between consecutive frames
     frozen_difference: float = 0.25  # mean absolute pixel difference of the face region at or below which
     # two consecutive frames count as frozen (a live sensor's noise alone gives about 1 grey level or more)

@@ -148,7 +148,7 @@ def test_frozen_frames_raise_the_consistency_alarm(pad_gate, demo_setup, live_fr
 def test_a_face_jumping_between_frames_raises_the_consistency_alarm(
     pad_gate, demo_setup, live_frames
 ) -> None:
-    jumping = [np.roll(f, 220 if i % 2 else 0, axis=1) for i, f in enumerate(live_frames)]
+    jumping = [np.roll(f, 320 if i % 2 else 0, axis=1) for i, f in enumerate(live_frames)]
     gate, _, _ = pad_gate()
     decision = _run(gate, demo_setup, jumping)
     consistency = decision.liveness["signals"]["consistency"]
