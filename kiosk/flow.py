@@ -365,6 +365,9 @@ class GateFlow:
         txn.frames += 1
         if txn.pad is not None:
             txn.pad.keep(frame)
+            if txn.pad.challenge_running:
+                self._challenge_step(frame)
+                return
         t0 = time.perf_counter()
         issue, face = self._judge_frame(frame)
         txn.timings_ms["capture"] = txn.timings_ms.get("capture", 0.0) + _ms(t0)
@@ -379,8 +382,8 @@ class GateFlow:
                 txn.pad.observe(txn.frames, frame, face)
                 txn.timings_ms["liveness"] = round(txn.pad.cost_ms, 3)
                 txn.pending = True
-                if not txn.pad.ready:
-                    self._coach("HOLD_STILL")
+                if not txn.pad.ready or txn.pad.wants_challenge:
+                    self._coach(txn.pad.start_challenge(txn.frames) if txn.pad.ready else "HOLD_STILL")
                     if self._capture_over():
                         self._capture_failed()
                     return
@@ -392,6 +395,23 @@ class GateFlow:
         self._coach(issue)
         if txn.multi_streak >= self.policy.multiple_faces_frames or self._capture_over():
             self._capture_failed()
+
+    def _challenge_step(self, frame: np.ndarray | None) -> None:
+        """A frame while the traveller turns the head as asked: only the detector's landmarks are needed
+        (a turned face fails the quality limits by design)."""
+        txn = self._txn
+        assert txn is not None and txn.pad is not None
+        face = None
+        if isinstance(frame, np.ndarray) and frame.ndim in (2, 3) and frame.size:
+            try:
+                face = self.engine.select_face(self.engine.detect(frame), frame.shape)
+            except (NoFaceError, MultipleFacesError, ImageError):
+                face = None
+        if txn.pad.challenge_frame(txn.frames, frame, face) or self._capture_over():
+            txn.pad.challenge_done = True
+            self._proceed()
+            return
+        self._coach(txn.pad.challenge_code)
 
     def _capture_over(self) -> bool:
         txn = self._txn

@@ -10,7 +10,12 @@ and frame count:
   or its size changed by more than ``max_scale_change`` times, per frame) and no frame repeats an earlier one
   (a frozen or looped stream: a real sensor's noise never gives two identical face regions);
 - ``sensor``: a hardware PAD sensor's live probability (``kiosk.devices.pad_sensor``), median over the frames,
-  when one is configured.
+  when one is configured;
+- ``challenge`` (``challenge = true``): once the frontal frames are in, the traveller is asked to turn the
+  head to a side drawn at random (a coaching code, TURN_LEFT or TURN_RIGHT); the head yaw from the detector's
+  landmarks must reach ``challenge_yaw_deg`` that way within ``challenge_frames`` frames. The turning frames
+  join the consistency check (one face, moving continuously). Left is the traveller's own left: the nose moves
+  towards the image's right in an unmirrored camera image (positive yaw of ``matcher.quality``).
 
 Any alarm refers the traveller with LIVENESS_FAILED. The scores go to the decision record (the officer's),
 never to the traveller's screen."""
@@ -20,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,7 +34,10 @@ import numpy as np
 
 from kiosk.devices.pad_sensor import PAD_SENSOR_KINDS, PadSensor, PadSensorError
 from kiosk.errors import ConfigError
+from matcher.quality import estimate_pose
 from matcher.types import Face
+
+CHALLENGES = {"left": ("TURN_LEFT", 1.0), "right": ("TURN_RIGHT", -1.0)}  # coaching code, sign of the yaw
 
 
 @dataclass(frozen=True)
@@ -44,11 +53,16 @@ class LivenessConfig:
     sensor: str = "none"  # hardware PAD: "none" or "simulated" (kiosk.devices.pad_sensor)
     sensor_threshold: float = 0.5  # median sensor live probability below this is an alarm
     simulated_sensor_score: float = 1.0  # what the simulated sensor reports for every frame
+    challenge: bool = False  # active challenge: a head turn to a random side after the frontal frames
+    challenge_yaw_deg: float = 15.0  # yaw the turn must reach, towards the instructed side
+    challenge_frames: int = 30  # frames the traveller has for the turn
 
     def __post_init__(self) -> None:
         for name in ("passive_threshold", "sensor_threshold", "simulated_sensor_score"):
             if not (0.0 <= getattr(self, name) <= 1.0):
                 raise ConfigError(f"liveness.{name} must be between 0 and 1")
+        if not (0.0 < self.challenge_yaw_deg < 60.0) or self.challenge_frames < 1:
+            raise ConfigError("liveness.challenge_yaw_deg must be in (0, 60) and challenge_frames at least 1")
         if self.min_frames < 2:
             raise ConfigError("liveness.min_frames must be at least 2 (one frame is not a capture window)")
         if not (self.max_jump > 0 and self.max_scale_change > 1 and self.frozen_difference >= 0):
@@ -66,7 +80,9 @@ class LivenessConfig:
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
             default = cls.__dataclass_fields__[key].default
-            if isinstance(default, str):
+            if isinstance(default, bool):
+                ok = isinstance(value, bool)
+            elif isinstance(default, str):
                 ok = isinstance(value, str)
             elif type(default) is int:
                 ok = isinstance(value, int) and not isinstance(value, bool)
@@ -83,7 +99,7 @@ class LivenessConfig:
 class _Observation:
     index: int  # frame number in the transaction
     box: tuple[float, float, float, float]
-    passive: float
+    passive: float | None  # None: a challenge frame (turned head), not scored
     sensor: float | None
     frame: np.ndarray
     digest: bytes  # of the face region's pixels: a frame repeating an earlier one
@@ -110,6 +126,10 @@ class LivenessCheck:
     observations: list[_Observation] = field(default_factory=list)
     sensor_error: str = ""
     cost_ms: float = 0.0
+    challenge: str = ""  # the side asked for, once asked
+    challenge_started: int = 0  # frame number of the instruction
+    challenge_yaw: float | None = None  # largest yaw towards the asked side so far (degrees)
+    challenge_done: bool = False
 
     def keep(self, frame: np.ndarray | None) -> None:
         """A frame the camera delivered (kept for the officer should an alarm fire)."""
@@ -131,36 +151,71 @@ class LivenessCheck:
         self.cost_ms += (time.perf_counter() - t0) * 1000.0
 
     @property
+    def wants_challenge(self) -> bool:
+        return self.config.challenge and not self.challenge
+
+    @property
+    def challenge_running(self) -> bool:
+        return bool(self.challenge) and not self.challenge_done
+
+    def start_challenge(self, index: int) -> str:
+        """Draw the side (unpredictable: ``secrets``) and return the coaching code that asks for it."""
+        self.challenge = secrets.choice(sorted(CHALLENGES))
+        self.challenge_started = index
+        return self.challenge_code
+
+    @property
+    def challenge_code(self) -> str:
+        return CHALLENGES[self.challenge][0]
+
+    def challenge_frame(self, index: int, frame: np.ndarray | None, face: Face | None) -> bool:
+        """One frame during the challenge (``face`` None: none found). True when the challenge is over:
+        the turn reached, or its frames used up."""
+        if frame is not None and face is not None:
+            yaw = estimate_pose(np.asarray(face.landmarks)).yaw * CHALLENGES[self.challenge][1]
+            self.challenge_yaw = yaw if self.challenge_yaw is None else max(self.challenge_yaw, yaw)
+            digest = hashlib.blake2b(_region(frame, face.box).tobytes()).digest()
+            self.observations.append(_Observation(index, face.box, None, None, frame, digest))
+        reached = self.challenge_yaw is not None and self.challenge_yaw >= self.config.challenge_yaw_deg
+        self.challenge_done = reached or index - self.challenge_started >= self.config.challenge_frames
+        return self.challenge_done
+
+    @property
     def ready(self) -> bool:
         """Enough frames scored to assess."""
-        return len(self.observations) >= self.config.min_frames
+        return self._scored() >= self.config.min_frames
+
+    def _scored(self) -> int:
+        return sum(o.passive is not None for o in self.observations)
 
     def assess(self) -> Assessment:
-        cfg, obs = self.config, self.observations
+        cfg = self.config
         signals: dict[str, dict[str, Any]] = {
             "passive": self._passive(),
             "consistency": self._consistency(),
         }
         if self.sensor is not None:
             signals["sensor"] = self._sensor()
+        if cfg.challenge:
+            signals["challenge"] = self._challenge()
         assessed = self.ready and not self.sensor_error
         alarms = tuple(name for name, s in signals.items() if s["passed"] is False) if assessed else ()
         record: dict[str, Any] = {
             "assessed": assessed,
             "passed": (not alarms) if assessed else None,
-            "frames": len(obs),
+            "frames": self._scored(),
             "min_frames": cfg.min_frames,
             "signals": signals,
             "models": dict(getattr(self.engine, "model_versions", {})).get("pad", ""),
         }
         if not self.ready:
-            record["note"] = f"{len(obs)} usable frame(s) scored, {cfg.min_frames} needed"
+            record["note"] = f"{self._scored()} usable frame(s) scored, {cfg.min_frames} needed"
         if self.sensor_error:
             record["note"] = f"PAD sensor failed: {self.sensor_error}"
         return Assessment(assessed, alarms, record)
 
     def _passive(self) -> dict[str, Any]:
-        scores = [o.passive for o in self.observations]
+        scores = [o.passive for o in self.observations if o.passive is not None]
         median = float(np.median(scores)) if scores else None
         return {
             "score": _round(median),
@@ -195,6 +250,20 @@ class LivenessCheck:
             "scale_threshold": cfg.max_scale_change,
             "repeated_frames": repeats,
             "frames": len(obs),
+            "passed": passed,
+        }
+
+    def _challenge(self) -> dict[str, Any]:
+        passed = None
+        if self.challenge_done:
+            passed = self.challenge_yaw is not None and self.challenge_yaw >= self.config.challenge_yaw_deg
+        elif self.challenge:  # asked, and the capture ended before the turn or its frames ran out
+            passed = False
+        return {
+            "score": None if self.challenge_yaw is None else round(self.challenge_yaw, 2),
+            "threshold": self.config.challenge_yaw_deg,
+            "direction": self.challenge,
+            "frames": sum(o.passive is None for o in self.observations),
             "passed": passed,
         }
 

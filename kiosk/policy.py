@@ -63,6 +63,8 @@ COACHING_TEXTS: dict[str, str] = {
     "CAPTURE_UNREADABLE": "Please wait, the camera is starting.",
     "RETRY": "Please look at the camera again.",
     "HOLD_STILL": "Please keep looking at the camera.",
+    "TURN_LEFT": "Please turn your head slowly to your left.",
+    "TURN_RIGHT": "Please turn your head slowly to your right.",
 }
 
 # Which reason code a failed document check raises; first matching pattern wins.

@@ -214,3 +214,73 @@ def test_not_required_is_recorded_as_not_assessed(demo_setup, live_engine, clock
         "required": False,
         "note": "policy.liveness_required is false",
     }
+
+
+def _turned(frame: np.ndarray, engine, amount: float) -> np.ndarray:
+    """``frame`` with the nose region pushed sideways (``amount`` eye distances at the nose tip, fading out
+    with a Gaussian): to the landmarks a head turned by about 26 degrees at 1.0, positive towards the image
+    right. A simulation of a turn, not a real one."""
+    face = engine.select_face(engine.detect(frame), frame.shape)
+    landmarks = np.asarray(face.landmarks).reshape(5, 2)
+    ied = float(np.linalg.norm(landmarks[1] - landmarks[0]))
+    ys, xs = np.mgrid[: frame.shape[0], : frame.shape[1]].astype(np.float32)
+    nx, ny = landmarks[2]
+    shift = amount * ied * np.exp(-((xs - nx) ** 2 + (ys - ny) ** 2) / (2 * (0.6 * ied) ** 2))
+    return cv2.remap(frame, xs - shift, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+
+def _challenge_run(gate: Gate, events: list[FlowEvent], demo_setup, frames, engine, *, obey: bool):
+    """Drive the flow like a traveller who reads the screen: frontal frames until asked to turn, then frames
+    turning (``obey``: the side asked; otherwise the other side) until the gate decides."""
+    flow = gate.flow
+    flow.present(demo_setup.presentations[GENUINE])
+    asked = ""
+    for i, frame in enumerate(frames * 3):
+        if flow.state.value != "face_capture":
+            break
+        codes = [e.code for e in events if e.kind == "coaching"]
+        asked = next((c for c in reversed(codes) if c.startswith("TURN_")), "")
+        if asked:
+            sign = 1.0 if (asked == "TURN_LEFT") == obey else -1.0
+            frame = _turned(frame, engine, sign * min(1.0, 0.35 * (i % 8 + 1)))
+        flow.offer_frame(frame)
+    decision = flow.last_decision
+    flow.finish()
+    return decision, asked
+
+
+@pytest.mark.parametrize("obey", [True, False])
+def test_active_challenge_head_turn(pad_gate, demo_setup, live_frames, live_engine, obey: bool) -> None:
+    gate, events, _ = pad_gate(challenge=True)
+    decision, asked = _challenge_run(gate, events, demo_setup, live_frames, live_engine, obey=obey)
+    assert asked in ("TURN_LEFT", "TURN_RIGHT")
+    challenge = decision.liveness["signals"]["challenge"]
+    assert challenge["direction"] == {"TURN_LEFT": "left", "TURN_RIGHT": "right"}[asked]
+    assert challenge["threshold"] == 15.0 and challenge["frames"] >= 1
+    if obey:
+        assert decision.outcome == "PASS" and challenge["passed"] is True and challenge["score"] >= 15.0
+        assert decision.liveness["signals"]["consistency"]["passed"] is True  # the turning frames too
+    else:
+        assert decision.reason_codes == ("LIVENESS_FAILED",) and challenge["passed"] is False
+        assert challenge["score"] < 0  # turned, but the other way
+    assert decision.liveness["frames"] == 5  # only the frontal frames are scored by the passive model
+    _assert_no_liveness_shown(events)
+
+
+def test_a_photo_held_still_fails_the_challenge_when_its_frames_run_out(
+    pad_gate, demo_setup, live_frames
+) -> None:
+    gate, events, _ = pad_gate(challenge=True, challenge_frames=4)
+    decision = _run(gate, demo_setup, live_frames + live_frames)
+    challenge = decision.liveness["signals"]["challenge"]
+    assert decision.reason_codes == ("LIVENESS_FAILED",) and challenge["passed"] is False
+    assert challenge["frames"] == 4 and abs(challenge["score"]) < 15.0
+    codes = [e.code for e in events if e.kind == "coaching"]
+    assert codes.count(codes[-1]) == 4 and codes[-1].startswith("TURN_")  # asked, then every frame
+
+
+def test_the_side_asked_for_is_drawn_at_random(live_engine) -> None:
+    from kiosk.liveness import LivenessCheck
+
+    sides = {LivenessCheck(live_engine, LivenessConfig(challenge=True)).start_challenge(1) for _ in range(64)}
+    assert sides == {"TURN_LEFT", "TURN_RIGHT"}
