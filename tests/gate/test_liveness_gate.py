@@ -284,3 +284,20 @@ def test_the_side_asked_for_is_drawn_at_random(live_engine) -> None:
 
     sides = {LivenessCheck(live_engine, LivenessConfig(challenge=True)).start_challenge(1) for _ in range(64)}
     assert sides == {"TURN_LEFT", "TURN_RIGHT"}
+
+
+def test_liveness_bench_on_genuine_demo_windows(live_engine) -> None:
+    from click.testing import CliRunner
+
+    from kiosk.cli import cli
+    from kiosk.liveness_bench import liveness_bench
+
+    result = liveness_bench(live_engine, windows=3, frames=5)
+    assert result["windows"] == 6 and result["frame_ms"]["frames"] == 30
+    assert result["referred_at_most"] == 0 and result["passive_median_lowest"] >= 0.2  # the default threshold
+    strict = liveness_bench(live_engine, LivenessConfig(passive_threshold=0.99), windows=3, frames=5)
+    assert strict["alarms"]["passive"] == 6  # the same windows against a threshold no genuine one reaches
+    out = CliRunner().invoke(cli, ["bench-liveness", "--windows", "1"])
+    assert out.exit_code == 0, out.output
+    assert "genuine demo windows: 2 of 5 frames; referred at most 0" in out.output
+    assert "liveness per scored frame: median" in out.output
