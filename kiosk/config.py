@@ -14,6 +14,7 @@ from typing import Any
 
 from kiosk.document_lists import DocumentListsConfig
 from kiosk.errors import ConfigError
+from kiosk.liveness import LivenessConfig
 from kiosk.policy import Policy
 
 CAMERA_KINDS = ("opencv", "video", "folder")
@@ -71,6 +72,7 @@ class KioskConfig:
     log_synchronous: str = "FULL"  # SQLite fsync policy of the log: FULL survives power loss, NORMAL a crash
     policy: Policy = field(default_factory=Policy)
     document_lists: DocumentListsConfig = field(default_factory=DocumentListsConfig)
+    liveness: LivenessConfig = field(default_factory=LivenessConfig)
     source: Path | None = None  # the file this configuration was read from
 
 
@@ -83,6 +85,7 @@ _SCHEMA: dict[str, set[str]] = {
     "store": {"path", "key_file", "synchronous"},
     "policy": set(Policy.__dataclass_fields__),
     "document_lists": set(DocumentListsConfig.__dataclass_fields__),
+    "liveness": set(LivenessConfig.__dataclass_fields__),
 }
 
 
@@ -135,6 +138,7 @@ def config_from_mapping(
         log_synchronous=_synchronous(store),
         policy=Policy.from_mapping(_table(data, "policy")),
         document_lists=_document_lists(_table(data, "document_lists"), base),
+        liveness=LivenessConfig.from_mapping(dict(_table(data, "liveness"))),
         source=source,
     )
 

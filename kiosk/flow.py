@@ -30,8 +30,10 @@ import numpy as np
 from kiosk.decision import Decision, WatchlistHit
 from kiosk.devices.barrier import GateBarrier, LogBarrier
 from kiosk.devices.document_reader import Presentation
+from kiosk.devices.pad_sensor import PadSensor
 from kiosk.documents.checks import Check
 from kiosk.errors import ConfigError, KioskError
+from kiosk.liveness import LivenessCheck, LivenessConfig
 from kiosk.policy import Policy, coaching_text, reason_text
 from matcher.errors import ImageError, MultipleFacesError, NoFaceError, PoorQualityError
 from matcher.quality import QualityLimits, assess
@@ -71,8 +73,8 @@ class FlowEvent:
 
 
 Observer = Callable[[FlowEvent], None]
-# (live face image, live template or None) -> kiosk.store.Evidence
-EvidenceFactory = Callable[[np.ndarray, Template | None], Any]
+# (live face image, live template or None, every frame of the capture or none) -> kiosk.store.Evidence
+EvidenceFactory = Callable[[np.ndarray, Template | None, list[np.ndarray]], Any]
 
 
 class Clock(Protocol):
@@ -130,6 +132,8 @@ class _Transaction:
     doc_hits: tuple[Any, ...] = ()  # kiosk.document_lists hits (list, category, reference; never the number)
     timings_ms: dict[str, float] = field(default_factory=dict)
     error: str = ""  # why the document failed, for the decision event
+    pad: LivenessCheck | None = None  # when policy.liveness_required
+    pending: bool = False  # this attempt has its usable frame; the liveness window is still filling
 
 
 def limits_with(base: QualityLimits, overrides: Mapping[str, Any], where: str) -> QualityLimits:
@@ -161,6 +165,8 @@ class GateFlow:
         barrier: GateBarrier | None = None,
         clock: Clock | None = None,
         evidence_factory: EvidenceFactory | None = None,
+        liveness: LivenessConfig | None = None,
+        pad_sensor: PadSensor | None = None,
     ) -> None:
         self.engine = engine
         self.policy = policy
@@ -176,6 +182,12 @@ class GateFlow:
         self._log = decision_log
         self._keys = keys
         self._evidence = evidence_factory
+        self.liveness = liveness if liveness is not None else LivenessConfig()
+        self._pad_sensor = pad_sensor
+        if policy.liveness_required and getattr(engine, "passive_liveness", None) is None:
+            raise ConfigError(
+                "policy.liveness_required needs the liveness models: load the engine with liveness=True"
+            )
         self.barrier: GateBarrier = barrier if barrier is not None else LogBarrier()
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.state = State.IDLE
@@ -229,6 +241,8 @@ class GateFlow:
         self._txn = _Transaction(
             id=str(uuid.uuid4()), presentation=presentation, started=self.clock.monotonic()
         )
+        if self.policy.liveness_required:
+            self._txn.pad = LivenessCheck(self.engine, self.liveness, self._pad_sensor)
         self._refresh_watchlists()
         self._guarded(self._document_step)
 
@@ -341,6 +355,7 @@ class GateFlow:
         txn.frames = 0
         txn.multi_streak = 0
         txn.last_issue = ""
+        txn.pending = False
         self._to(State.FACE_CAPTURE, attempt=txn.match_attempts + 1)
         self._coach("RETRY" if txn.match_attempts else "NO_FACE")
 
@@ -348,32 +363,72 @@ class GateFlow:
         txn = self._txn
         assert txn is not None
         txn.frames += 1
+        if txn.pad is not None:
+            txn.pad.keep(frame)
+            if txn.pad.challenge_running:
+                self._challenge_step(frame)
+                return
         t0 = time.perf_counter()
         issue, face = self._judge_frame(frame)
         txn.timings_ms["capture"] = txn.timings_ms.get("capture", 0.0) + _ms(t0)
         if issue is None and face is not None and frame is not None:
-            t0 = time.perf_counter()
-            # quality was assessed in _judge_frame against the same limits: embed without assessing again
-            txn.live_template = self.engine.template_for_face(frame, face)
-            txn.live_frame = frame
-            txn.timings_ms["capture"] += _ms(t0)
-            if txn.doc_template is None:  # the document failed: screening only
-                self._search_watchlists()
-                self._decide()
-                return
-            self._match()
+            if not txn.pending:
+                t0 = time.perf_counter()
+                # quality was assessed in _judge_frame against the same limits: embed without assessing again
+                txn.live_template = self.engine.template_for_face(frame, face)
+                txn.live_frame = frame
+                txn.timings_ms["capture"] += _ms(t0)
+            if txn.pad is not None:  # several frames are scored before the face is compared
+                txn.pad.observe(txn.frames, frame, face)
+                txn.timings_ms["liveness"] = round(txn.pad.cost_ms, 3)
+                txn.pending = True
+                if not txn.pad.ready or txn.pad.wants_challenge:
+                    self._coach(txn.pad.start_challenge(txn.frames) if txn.pad.ready else "HOLD_STILL")
+                    if self._capture_over():
+                        self._capture_failed()
+                    return
+            self._proceed()
             return
         assert issue is not None
         txn.last_issue = issue
         txn.multi_streak = txn.multi_streak + 1 if issue == "MULTIPLE_FACES" else 0
         self._coach(issue)
-        timed_out = self.clock.monotonic() - txn.capture_started >= self.policy.capture_timeout_s
-        if (
-            txn.multi_streak >= self.policy.multiple_faces_frames
-            or txn.frames >= self.policy.max_capture_frames
-            or timed_out
-        ):
+        if txn.multi_streak >= self.policy.multiple_faces_frames or self._capture_over():
             self._capture_failed()
+
+    def _challenge_step(self, frame: np.ndarray | None) -> None:
+        """A frame while the traveller turns the head as asked: only the detector's landmarks are needed
+        (a turned face fails the quality limits by design)."""
+        txn = self._txn
+        assert txn is not None and txn.pad is not None
+        face = None
+        if isinstance(frame, np.ndarray) and frame.ndim in (2, 3) and frame.size:
+            try:
+                face = self.engine.select_face(self.engine.detect(frame), frame.shape)
+            except (NoFaceError, MultipleFacesError, ImageError):
+                face = None
+        if txn.pad.challenge_frame(txn.frames, frame, face) or self._capture_over():
+            txn.pad.challenge_done = True
+            self._proceed()
+            return
+        self._coach(txn.pad.challenge_code)
+
+    def _capture_over(self) -> bool:
+        txn = self._txn
+        assert txn is not None
+        timed_out = self.clock.monotonic() - txn.capture_started >= self.policy.capture_timeout_s
+        return txn.frames >= self.policy.max_capture_frames or timed_out
+
+    def _proceed(self) -> None:
+        """The capture attempt has its face: compare it (or, the document having failed, only screen it)."""
+        txn = self._txn
+        assert txn is not None
+        txn.pending = False
+        if txn.doc_template is None:  # the document failed: screening only
+            self._search_watchlists()
+            self._decide()
+            return
+        self._match()
 
     def _judge_frame(self, frame: np.ndarray | None) -> tuple[str | None, Face | None]:
         """(issue code or None, the face to use). Records the quality report of the judged face."""
@@ -397,6 +452,10 @@ class GateFlow:
     def _capture_failed(self, *, source_exhausted: bool = False) -> None:
         txn = self._txn
         assert txn is not None
+        if txn.pending and txn.multi_streak < self.policy.multiple_faces_frames:
+            # the window ended before enough liveness frames: compare the usable face (liveness not assessed)
+            self._proceed()
+            return
         # a retry capture that got no frame at all from a finite source (kiosk verify of one image) is not
         # a capture failure: the decision rests on the comparison already made
         retry_ran_dry = source_exhausted and txn.frames == 0 and txn.live_template is not None
@@ -449,8 +508,12 @@ class GateFlow:
     def _decide(self, error: str = "") -> None:
         txn = self._txn
         assert txn is not None
-        if self.policy.liveness_required and "LIVENESS_NOT_ASSESSED" not in txn.reasons:
-            txn.reasons.append("LIVENESS_NOT_ASSESSED")
+        if self.policy.liveness_required:
+            assessment = txn.pad.assess() if txn.pad is not None else None
+            if assessment is None or not assessment.assessed:
+                txn.reasons.append("LIVENESS_NOT_ASSESSED")
+            elif assessment.alarms:
+                txn.reasons.append("LIVENESS_FAILED")
         error = error or txn.error
         self._to(State.DECISION)
         decision = self._build_decision()
@@ -525,11 +588,7 @@ class GateFlow:
             document_number_hash=number_hash,
             document_checks={c.name: c.passed for c in txn.checks},
             quality=quality,
-            liveness={
-                "assessed": False,
-                "required": self.policy.liveness_required,
-                "note": "no presentation-attack-detection component installed",
-            },
+            liveness=self._liveness_record(),
             face_score=None if txn.best_score is None else round(txn.best_score, 6),
             face_threshold=round(self.threshold, 6) if txn.doc_template is not None else None,
             watchlist_hits=txn.hits,
@@ -538,16 +597,25 @@ class GateFlow:
             time_utc=self.clock.now().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         )
 
+    def _liveness_record(self) -> dict[str, Any]:
+        txn = self._txn
+        assert txn is not None
+        if txn.pad is None:
+            return {"assessed": False, "required": False, "note": "policy.liveness_required is false"}
+        return {**txn.pad.assess().record, "required": True}
+
     def _evidence_for(self, decision: Decision) -> Any | None:
         """What policy keeps of a referred case for the officer: the live face and its template (the store
-        encrypts them). The document portrait is not copied: the officer holds the document."""
+        encrypts them); on a liveness alarm, every frame of the capture too. The document portrait is not
+        copied: the officer holds the document."""
         txn = self._txn
         if self._evidence is None or txn is None or decision.outcome == "PASS":
             return None
         if not self.policy.store_evidence_on_refer or txn.live_frame is None:
             return None
         face = txn.live_template.face if txn.live_template is not None else None
-        return self._evidence(_face_region(txn.live_frame, face), txn.live_template)
+        frames = txn.pad.frames if txn.pad is not None and "LIVENESS_FAILED" in decision.reason_codes else []
+        return self._evidence(_face_region(txn.live_frame, face), txn.live_template, frames)
 
 
 def _face_region(frame: np.ndarray, face: Face | None) -> np.ndarray:

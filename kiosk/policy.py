@@ -46,7 +46,10 @@ REASON_TEXTS: dict[str, str] = {
     "CAPTURE_UNREADABLE": "The camera delivered no decodable image.",
     "FACE_NO_MATCH": "The live face does not match the document portrait at the configured false-match rate.",
     "WATCHLIST_HIT": "The live face matches a watchlist entry whose category requires a referral.",
-    "LIVENESS_NOT_ASSESSED": "Policy requires a presentation-attack (liveness) check, and none is installed.",
+    "LIVENESS_NOT_ASSESSED": "Policy requires a presentation-attack (liveness) check and it could not be "
+    "made: too few usable frames, or the PAD sensor gave no reading.",
+    "LIVENESS_FAILED": "Presentation-attack detection raised an alarm (photo, screen, mask or replayed video "
+    "suspected); see the decision's liveness signals and the capture's frames in the evidence.",
     "LOG_FAILED": "The decision could not be written to the decision log; the gate stays closed.",
     "SYSTEM_ERROR": "An internal error interrupted the transaction; the traveller is referred.",
 }
@@ -66,6 +69,9 @@ COACHING_TEXTS: dict[str, str] = {
     "LOW_CONFIDENCE": "Please look at the camera and remove anything covering your face.",
     "CAPTURE_UNREADABLE": "Please wait, the camera is starting.",
     "RETRY": "Please look at the camera again.",
+    "HOLD_STILL": "Please keep looking at the camera.",
+    "TURN_LEFT": "Please turn your head slowly to your left.",
+    "TURN_RIGHT": "Please turn your head slowly to your right.",
 }
 
 # Which reason code a failed document check raises; first matching pattern wins.
@@ -121,7 +127,7 @@ class Policy:
     non_blocking_checks: tuple[str, ...] = ()  # exceptions to blocking_checks
     refer_categories: tuple[str, ...] = ("*",)  # watchlist categories whose hits refer (fnmatch)
     watchlist_top_k: int = 5
-    liveness_required: bool = False  # no PAD component exists yet; True refers every traveller
+    liveness_required: bool = False  # assess liveness on every capture ([liveness]); alarm: LIVENESS_FAILED
     store_evidence_on_refer: bool = True  # keep encrypted live image + templates for referred cases
     result_hold_s: float = 3.0  # how long the result (gate open / referred) is shown before idle
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -22,6 +22,7 @@ from kiosk.decision import Decision
 from kiosk.devices.barrier import GateBarrier, open_barrier
 from kiosk.devices.camera import IMAGE_SUFFIXES, Camera, CameraExhausted, FrameListCamera
 from kiosk.devices.document_reader import Presentation
+from kiosk.devices.pad_sensor import open_pad_sensor
 from kiosk.document_lists import open_document_lists
 from kiosk.documents.checks import DocumentError
 from kiosk.errors import ConfigError, KioskError
@@ -110,7 +111,11 @@ def open_gate(
             "(kiosk run --no-log, for development only)"
         )
     if engine is None:
-        engine = FaceEngine.load(config.manifest, multiple_face_ratio=config.policy.second_face_min_ratio)
+        engine = FaceEngine.load(
+            config.manifest,
+            multiple_face_ratio=config.policy.second_face_min_ratio,
+            liveness=config.policy.liveness_required,
+        )
     watchlist = open_watchlists(config, (clock or SystemClock()).now())
     decision_log = keys = None
     if log_decisions and config.log_path is not None:
@@ -136,6 +141,10 @@ def open_gate(
         barrier=barrier if barrier is not None else open_barrier(config.barrier.kind),
         clock=clock,
         evidence_factory=make_evidence if decision_log is not None else None,
+        liveness=config.liveness,
+        pad_sensor=open_pad_sensor(
+            config.liveness.sensor, simulated_score=config.liveness.simulated_sensor_score
+        ),
     )
     return Gate(flow=flow, decision_log=decision_log)
 
@@ -178,11 +187,17 @@ def open_watchlists(config: KioskConfig, now: datetime) -> Any | None:
     return store
 
 
-def make_evidence(live_face: np.ndarray, template: Any | None) -> Any:
-    """The store's Evidence of a referred case: the live face as JPEG and the template bytes."""
+def make_evidence(live_face: np.ndarray, template: Any | None, frames: Sequence[np.ndarray] = ()) -> Any:
+    """The store's Evidence of a referred case: the live face as JPEG and the template bytes; ``frames``
+    (every frame of a capture with a liveness alarm) as JPEGs packed in one item."""
     from kiosk.store import Evidence
+    from kiosk.store.evidence import pack_frames
 
-    return Evidence(live_face=_jpeg(live_face), live_template=template.to_bytes() if template else None)
+    return Evidence(
+        live_face=_jpeg(live_face),
+        live_template=template.to_bytes() if template else None,
+        capture_frames=pack_frames([j for j in map(_jpeg, frames) if j]) if len(frames) else None,
+    )
 
 
 def _jpeg(image: np.ndarray) -> bytes | None:

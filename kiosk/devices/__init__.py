@@ -1,1 +1,2 @@
-"""Kiosk devices as small interfaces: camera, document reader, gate barrier. Chosen in the configuration."""
+"""Kiosk devices as small interfaces: camera, document reader, gate barrier, PAD sensor. Chosen in the
+configuration."""

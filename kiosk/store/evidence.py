@@ -1,4 +1,5 @@
-"""Evidence of referred cases (live face crop, live template, document portrait), sealed with AES-256-GCM.
+"""Evidence of referred cases (live face crop, live template, document portrait, and on a liveness alarm every
+frame of the capture), sealed with AES-256-GCM.
 
 Each item is encrypted with a fresh nonce; the associated data binds the ciphertext to its decision id, kind,
 retention date and key id, so a blob cannot be moved to another case or have its retention extended without
@@ -10,13 +11,16 @@ blobs after their retention date while the chain still verifies (and a blob swap
 from __future__ import annotations
 
 import hashlib
+import io
+import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from kiosk.store.errors import EvidenceError
 from kiosk.store.keys import KeyRing
 
-EVIDENCE_KINDS = ("live_face", "live_template", "document_portrait")
+EVIDENCE_KINDS = ("live_face", "live_template", "document_portrait", "capture_frames")
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,7 @@ class Evidence:
     live_face: bytes | None = None
     live_template: bytes | None = None
     document_portrait: bytes | None = None
+    capture_frames: bytes | None = None  # pack_frames() of the capture's encoded frames, in order
     retain_until: datetime | None = None  # None: the log's default retention period from now
 
     def items(self) -> dict[str, bytes]:
@@ -35,6 +40,22 @@ class Evidence:
             if not isinstance(blob, bytes) or not blob:
                 raise EvidenceError(f"evidence {kind} must be non-empty bytes")
         return found
+
+
+def pack_frames(frames: Sequence[bytes]) -> bytes:
+    """Encoded frames (JPEG/PNG) in order, as one evidence item: a ZIP of frame_0000.jpg... (stored; the
+    images are compressed already), readable by any ZIP tool once unsealed."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for i, frame in enumerate(frames):
+            archive.writestr(f"frame_{i:04d}.jpg", frame)
+    return buffer.getvalue()
+
+
+def unpack_frames(blob: bytes) -> list[bytes]:
+    """The frames of a ``capture_frames`` item, in capture order."""
+    with zipfile.ZipFile(io.BytesIO(blob)) as archive:
+        return [archive.read(name) for name in sorted(archive.namelist())]
 
 
 @dataclass(frozen=True)

@@ -50,3 +50,12 @@ def demo_setup(tmp_path_factory: pytest.TempPathFactory, engine):
     from kiosk.demo import build_demo
 
     return build_demo(Path(tmp_path_factory.mktemp("demo")), engine)
+
+
+@pytest.fixture(scope="session")
+def live_engine():
+    """The engine with the passive liveness (PAD) models loaded, as ``policy.liveness_required`` needs."""
+    from kiosk.demo import DEMO_POLICY
+    from matcher import FaceEngine
+
+    return FaceEngine.load(multiple_face_ratio=DEMO_POLICY.second_face_min_ratio, liveness=True)

@@ -18,6 +18,7 @@ from kiosk.config import (
 )
 from kiosk.documents.checks import Check
 from kiosk.errors import ConfigError
+from kiosk.liveness import LivenessConfig
 from kiosk.policy import REASON_TEXTS, Policy, reason_for_check, reason_text
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "packaging" / "kiosk.example.toml"
@@ -34,6 +35,7 @@ def test_defaults_without_a_file() -> None:
 def test_example_file_is_the_defaults() -> None:
     cfg = load_config(EXAMPLE)
     assert cfg.policy == Policy()
+    assert cfg.liveness == LivenessConfig()
     assert cfg.kiosk_id == KioskConfig().kiosk_id
     assert cfg.camera == KioskConfig().camera
 
@@ -66,6 +68,30 @@ def test_example_file_documents_every_key() -> None:
     keys |= set(ChipReaderConfig.__dataclass_fields__)
     keys -= {"quality", "document_quality"}  # tables of their own
     assert sorted(keys - written) == []
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"passive_threshold": 1.5}, "passive_threshold must be between 0 and 1"),
+        ({"min_frames": 1}, "min_frames must be at least 2"),
+        ({"min_frames": 5.0}, "min_frames has the wrong type"),
+        ({"max_scale_change": 1.0}, "max_scale_change > 1"),
+        ({"sensor": "nir"}, "liveness.sensor must be one of none, simulated, got 'nir'"),
+        ({"sensor": 1}, "liveness.sensor has the wrong type"),
+        ({"threshold": 0.3}, r"unknown key\(s\) in \[liveness\]: threshold"),
+    ],
+)
+def test_liveness_table_refusals(table: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        config_from_mapping({"liveness": table})
+
+
+def test_liveness_table_values() -> None:
+    cfg = config_from_mapping(
+        {"liveness": {"passive_threshold": 0.35, "min_frames": 7, "sensor": "simulated"}}
+    )
+    assert cfg.liveness == LivenessConfig(passive_threshold=0.35, min_frames=7, sensor="simulated")
 
 
 def test_unknown_quality_limit_is_refused_when_the_file_is_read() -> None:

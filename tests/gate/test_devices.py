@@ -107,3 +107,19 @@ def test_log_barrier() -> None:
     assert barrier.is_open and barrier.opened == 1
     barrier.close()
     assert not barrier.is_open
+
+
+def test_simulated_pad_sensor_reports_its_score_or_fails() -> None:
+    from kiosk.devices.pad_sensor import PadSensorError, SimulatedPadSensor, open_pad_sensor
+
+    frame = np.zeros((48, 64, 3), np.uint8)
+    sensor = open_pad_sensor("simulated", simulated_score=0.3)
+    assert sensor is not None and sensor.device_id == "simulated"
+    assert sensor.measure(frame, (1.0, 2.0, 30.0, 40.0)) == 0.3
+    assert open_pad_sensor("none") is None
+    with pytest.raises(ValueError, match="unknown PAD sensor kind 'depth'"):
+        open_pad_sensor("depth")
+    with pytest.raises(ValueError, match="probability"):
+        SimulatedPadSensor(1.5)
+    with pytest.raises(PadSensorError, match="no reading"):
+        SimulatedPadSensor(fail=True).measure(frame, (0.0, 0.0, 1.0, 1.0))

@@ -192,20 +192,6 @@ def test_present_while_busy_is_refused(gate_factory, demo_setup) -> None:
         gate.flow.present(demo_setup.presentations[IMPOSTOR])
 
 
-def test_liveness_required_refers_while_no_pad_exists(gate_factory, demo_setup) -> None:
-    gate, _, barrier = gate_factory(liveness_required=True)
-    decision = run_transaction(
-        gate.flow, demo_setup.presentations[GENUINE], FrameListCamera(demo_setup.frames[GENUINE])
-    )
-    assert decision.reason_codes == ("LIVENESS_NOT_ASSESSED",)
-    assert decision.liveness == {
-        "assessed": False,
-        "required": True,
-        "note": "no presentation-attack-detection component installed",
-    }
-    assert barrier.opened == 0
-
-
 def test_watchlist_categories_that_do_not_refer(gate_factory, demo_setup) -> None:
     gate, _, _ = gate_factory(refer_categories=["missing-person"])
     decision = run_transaction(
