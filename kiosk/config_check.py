@@ -115,6 +115,7 @@ def check_config(path: str | Path, *, now: datetime | None = None) -> ConfigRepo
         keys = [
             *_ATTRIBUTES.items(),
             *((f"policy.{n}", f"policy.{n}") for n in whole.policy.__dataclass_fields__),
+            *((f"liveness.{n}", f"liveness.{n}") for n in whole.liveness.__dataclass_fields__),
         ]
         for dotted, attribute in keys:
             report.values.append((dotted, _get(whole, attribute), "file" if dotted in given else "default"))

@@ -73,3 +73,11 @@ def test_a_missing_document_list_store_is_a_start_up_problem(tmp_path: Path) -> 
     assert code == 1 and "document_lists:" in problems and "no-such-lists" in problems
     assert f"  document_lists.path = {tmp_path / 'no-such-lists'}  (kiosk.toml)" in lines
     assert not (tmp_path / "no-such-lists").exists()  # checking creates nothing
+
+
+def test_liveness_settings_show_their_effective_values(tmp_path: Path) -> None:
+    config = tmp_path / "kiosk.toml"
+    config.write_text("[liveness]\nmin_frames = 7\n")
+    _, lines = _check(config)
+    assert "  liveness.min_frames = 7  (kiosk.toml)" in lines
+    assert "  liveness.passive_threshold = 0.2  (default)" in lines
