@@ -25,9 +25,9 @@ from kiosk.documents.chip.keys import UnusableKey
 from kiosk.documents.chip.signature import (
     HASHES,
     SignatureFailure,
-    find_signer_certificate,
+    SignedListError,
     issued_by,
-    verify_signer_info,
+    open_signed_list,
 )
 
 DEVIATION_LIST_OID = "2.23.136.1.1.7"
@@ -177,20 +177,8 @@ def load_deviation_list(
     CSCA of ``cscas`` issued and which is valid at ``at`` (default now). DeviationListError otherwise."""
     where = source or "deviation list"
     try:
-        info = cms.ContentInfo.load(data, strict=True)
-        if info["content_type"].native != "signed_data":
-            raise DeviationListError(f"{where}: not CMS SignedData")
-        signed = info["content"]
-        encap = signed["encap_content_info"]
-        if encap["content_type"].dotted != DEVIATION_LIST_OID:
-            raise DeviationListError(f"{where}: not an ICAO deviation list")
-        econtent = encap["content"].contents
+        econtent, signer = open_signed_list(data, DEVIATION_LIST_OID, "ICAO deviation list")
         content = DeviationListContent.load(econtent, strict=True)
-        signers = signed["signer_infos"]
-        if len(signers) != 1:
-            raise DeviationListError(f"{where}: {len(signers)} signer infos, expected 1")
-        signer, _ = find_signer_certificate(signed, signers[0])
-        verify_signer_info(signers[0], econtent, DEVIATION_LIST_OID, signer.public_key())
         digest_algorithm = content["digest_algorithm"].native
         digest_name = digest_algorithm["algorithm"] if digest_algorithm else "sha256"
         deviations = [
@@ -200,6 +188,8 @@ def load_deviation_list(
         ]
     except DeviationListError:
         raise
+    except SignedListError as exc:
+        raise DeviationListError(f"{where}: {exc}") from None
     except (SignatureFailure, UnusableKey) as exc:
         raise DeviationListError(f"{where}: signature: {exc}") from exc
     except (ValueError, TypeError, KeyError, IndexError, OverflowError, AttributeError) as exc:

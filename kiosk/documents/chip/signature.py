@@ -182,6 +182,31 @@ def find_signer_certificate(signed_data: cms.SignedData, signer: cms.SignerInfo)
     raise SignatureFailure("the signer's certificate is not in the signed data")
 
 
+class SignedListError(ValueError):
+    """A signed ICAO list (master list, deviation list) whose CMS structure is not what it should be."""
+
+
+def open_signed_list(data: bytes, content_oid: str, what: str) -> tuple[bytes, Certificate]:
+    """The encapsulated content of a signed ICAO list and its signer's certificate, once the CMS signature
+    verifies with that certificate. SignedListError for a wrong structure (not SignedData, another content
+    type, not exactly one signer), SignatureFailure for a signature that does not verify; asn1crypto's
+    parse errors pass through. Whether a trusted CSCA issued the signer is the caller's to check."""
+    info = cms.ContentInfo.load(data, strict=True)
+    if info["content_type"].native != "signed_data":
+        raise SignedListError("not CMS SignedData")
+    signed = info["content"]
+    encap = signed["encap_content_info"]
+    if encap["content_type"].dotted != content_oid:
+        raise SignedListError(f"not an {what}")
+    econtent = encap["content"].contents
+    signers = signed["signer_infos"]
+    if len(signers) != 1:
+        raise SignedListError(f"{len(signers)} signer infos, expected 1")
+    signer, _ = find_signer_certificate(signed, signers[0])
+    verify_signer_info(signers[0], econtent, content_oid, signer.public_key())
+    return econtent, signer
+
+
 def issued_by(certificate: Certificate | Crl, issuer: Certificate) -> bool:
     """True when ``issuer``'s name is the certificate's (or CRL's) issuer under RFC 5280 comparison and its
     key verifies the signature."""

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
 
-from asn1crypto import cms, core
+from asn1crypto import core
 
 from kiosk.documents.chip.certificates import (
     Certificate,
@@ -29,12 +29,7 @@ from kiosk.documents.chip.certificates import (
 )
 from kiosk.documents.chip.deviation_list import DeviationListError, ListedDeviation, load_deviation_list
 from kiosk.documents.chip.keys import UnusableKey
-from kiosk.documents.chip.signature import (
-    SignatureFailure,
-    find_signer_certificate,
-    issued_by,
-    verify_signer_info,
-)
+from kiosk.documents.chip.signature import SignatureFailure, SignedListError, issued_by, open_signed_list
 from kiosk.errors import ConfigError
 
 MASTER_LIST_OID = "2.23.136.1.1.2"
@@ -139,22 +134,10 @@ class TrustStore:
         Listed certificates that cannot be parsed or are no CA are skipped and named in ``skipped``."""
         data = _read(Path(file))
         try:
-            info = cms.ContentInfo.load(data, strict=True)
-            if info["content_type"].native != "signed_data":
-                raise TrustStoreError(f"{file}: not CMS SignedData")
-            signed = info["content"]
-            encap = signed["encap_content_info"]
-            if encap["content_type"].dotted != MASTER_LIST_OID:
-                raise TrustStoreError(f"{file}: not an ICAO CSCA master list")
-            econtent = encap["content"].contents
+            econtent, signer_certificate = open_signed_list(data, MASTER_LIST_OID, "ICAO CSCA master list")
             entries = [item.dump() for item in CscaMasterList.load(econtent, strict=True)["cert_list"]]
-            signers = signed["signer_infos"]
-            if len(signers) != 1:
-                raise TrustStoreError(f"{file}: {len(signers)} signer infos, expected 1")
-            signer_certificate, _ = find_signer_certificate(signed, signers[0])
-            verify_signer_info(signers[0], econtent, MASTER_LIST_OID, signer_certificate.public_key())
-        except TrustStoreError:
-            raise
+        except SignedListError as exc:
+            raise TrustStoreError(f"{file}: {exc}") from None
         except (SignatureFailure, UnusableKey) as exc:
             raise TrustStoreError(f"{file}: master list signature: {exc}") from exc
         except _PARSE_ERRORS as exc:
