@@ -87,7 +87,7 @@ def open_document_lists(config: DocumentListsConfig, now: datetime | None = None
     age, default the system clock), or None when none are configured. ConfigError naming the problem."""
     if config.path is None:
         return None
-    from matcher.watchlist.cli import read_key_file
+    from matcher.watchlist.sealing import read_key_file
     from matcher.watchlist.search import to_epoch
 
     if config.key_file is None:

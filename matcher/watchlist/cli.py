@@ -22,24 +22,11 @@ from matcher.watchlist.bundle import (
 )
 from matcher.watchlist.enrol import TEMPLATE_SUFFIX, enrol, image_template, items_from_csv, items_from_folder
 from matcher.watchlist.policy import DEFAULT_FPIR, ThresholdPolicy
+from matcher.watchlist.sealing import read_key_file
 from matcher.watchlist.store import SEVERITIES, WatchlistStore
 
 STORE_ENV = "EGATE_WATCHLIST_DIR"
 KEY_ENV = "EGATE_WATCHLIST_KEY_FILE"
-
-
-def read_key_file(path: Path) -> bytes:
-    """A 32-byte AES key from a file holding 32 raw bytes or 64 hex digits."""
-    data = path.read_bytes()
-    if len(data) == 32:
-        return data
-    try:
-        key = bytes.fromhex(data.decode("ascii").strip())
-    except (UnicodeDecodeError, ValueError):
-        key = b""
-    if len(key) != 32:
-        raise ValueError(f"{path}: a watchlist key file holds 32 raw bytes or 64 hex digits")
-    return key
 
 
 def _engine():

@@ -9,7 +9,6 @@ from pathlib import Path
 import click
 
 from matcher.watchlist.bundle import load_signing_key, load_trusted_keys
-from matcher.watchlist.cli import read_key_file
 from matcher.watchlist.documents import (
     DocumentListError,
     DocumentListStore,
@@ -18,6 +17,7 @@ from matcher.watchlist.documents import (
     key_id,
     records_from_csv,
 )
+from matcher.watchlist.sealing import read_key_file
 
 STORE_ENV = "EGATE_DOCLIST_DIR"
 KEY_ENV = "EGATE_DOCLIST_KEY_FILE"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import struct
+from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -18,6 +19,20 @@ from matcher.errors import MatcherError
 
 _MAGIC = b"EGSEAL1\0"
 _CHUNK = 64 * 1024 * 1024
+
+
+def read_key_file(path: Path) -> bytes:
+    """A 32-byte AES key from a file holding 32 raw bytes or 64 hex digits."""
+    data = path.read_bytes()
+    if len(data) == 32:
+        return data
+    try:
+        key = bytes.fromhex(data.decode("ascii").strip())
+    except (UnicodeDecodeError, ValueError):
+        key = b""
+    if len(key) != 32:
+        raise ValueError(f"{path}: a watchlist key file holds 32 raw bytes or 64 hex digits")
+    return key
 
 
 class SealError(MatcherError):
