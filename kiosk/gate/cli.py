@@ -13,7 +13,7 @@ import click
 from kiosk.config import KioskConfig, load_config
 from kiosk.decision import Decision
 from kiosk.gate.events import Coaching, Decided, GateEvent, StateChanged, TimeWarning
-from kiosk.policy import coaching_text, reason_text
+from kiosk.texts import coaching_text, reason_text  # the CLI speaks English (the default)
 
 _config_option = click.option(
     "--config",

@@ -18,7 +18,7 @@ from kiosk.errors import ConfigError
 from kiosk.gate.assemble import open_gate
 from kiosk.gate.events import Decided, GateEvent
 from kiosk.gate.verify import run_transaction
-from kiosk.policy import reason_text
+from kiosk.texts import reason_text
 from matcher.watchlist.documents import DocumentListStore, DocumentRecord
 
 GENUINE = "genuine traveller (Collins)"

@@ -19,8 +19,8 @@ from kiosk.gate.assemble import Gate, open_gate
 from kiosk.gate.events import Coaching, GateEvent, State, StateChanged
 from kiosk.gate.flow import FlowBusyError
 from kiosk.gate.verify import run_transaction
-from kiosk.policy import coaching_text
 from kiosk.store import DecisionLog, KeyRing
+from kiosk.texts import coaching_text
 
 GENUINE = "genuine traveller (Collins)"
 IMPOSTOR = "impostor with Hopper's passport"

@@ -20,8 +20,8 @@ from kiosk.gate.assemble import Gate, open_gate
 from kiosk.gate.events import Coaching, Decided, GateEvent
 from kiosk.gate.verify import run_transaction
 from kiosk.liveness import LivenessConfig
-from kiosk.policy import coaching_text
 from kiosk.store.evidence import unpack_frames
+from kiosk.texts import coaching_text
 from matcher.pad_eval import simulate_attack
 
 GENUINE = "genuine traveller (Collins)"
