@@ -36,9 +36,9 @@ import numpy as np
 
 from kiosk.decision import Decision, WatchlistHit
 from kiosk.devices.barrier import GateBarrier, LogBarrier
-from kiosk.devices.document_reader import Presentation
 from kiosk.devices.pad_sensor import PadSensor
 from kiosk.documents.checks import Check
+from kiosk.documents.presentation import Presentation
 from kiosk.errors import ConfigError, KioskError
 from kiosk.gate.events import (
     WAITING_STATES,
