@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import click
 
-from matcher.bench import bench_command
-from matcher.calibrate import calibrate_command
 from matcher.compare import compare_command
 from matcher.console import run_console
 from matcher.errors import MatcherError
-from matcher.evaluate import eval_command
+from matcher.lab.cli import (
+    bench_command,
+    bench_search_command,
+    calibrate_command,
+    eval_command,
+    pad_eval_command,
+)
 from matcher.models import models_command
-from matcher.pad_eval import pad_eval_command
-from matcher.watchlist.bench import bench_search_command
 from matcher.watchlist.cli import watchlist
 from matcher.watchlist.documents_cli import doclist
 

@@ -108,8 +108,3 @@ def read_command(
         _print_text(reading)
     if not reading.valid:
         sys.exit(1)
-
-
-from kiosk.documents.ocr.cli import bench  # noqa: E402
-
-document.add_command(bench)

@@ -389,7 +389,7 @@ def recall(store: WatchlistStore, list_id: str, probe_dir: Path | None, probes: 
     search's top 10 (recall@10). With --probes-from, on those real probes (images without one usable face are
     skipped and counted); without, on --probes synthetic probes: the list's own entries perturbed at random
     to cosine 0.5-0.8, which tend to overstate recall against real captures."""
-    from matcher.watchlist.bench import list_recall, probe_templates
+    from matcher.lab.watchlist_bench import list_recall, probe_templates
 
     queries, skipped = None, []
     if probe_dir is not None:

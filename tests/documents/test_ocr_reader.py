@@ -14,7 +14,7 @@ from kiosk.documents.checks import DocumentError
 from kiosk.documents.ocr import MrzNotFoundError, read_data_page
 from kiosk.documents.ocr.classify import CharClassifier
 from kiosk.documents.ocr.locate import locate_candidates, locate_mrz
-from kiosk.documents.synth import (
+from kiosk.lab.synth import (
     UNSEEN_FONTS,
     available_fonts,
     default_portrait,

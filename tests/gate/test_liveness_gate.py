@@ -12,15 +12,15 @@ import cv2
 import numpy as np
 import pytest
 
-from kiosk.demo import camera_frames, portrait_crop, public_domain_faces
 from kiosk.devices.barrier import LogBarrier
 from kiosk.devices.camera import FrameListCamera
 from kiosk.errors import ConfigError
 from kiosk.flow import FlowEvent
+from kiosk.lab.demo import camera_frames, portrait_crop, public_domain_faces
 from kiosk.liveness import LivenessConfig
 from kiosk.store.evidence import unpack_frames
 from kiosk.transaction import Gate, open_gate, run_transaction
-from matcher.pad_eval import simulate_attack
+from matcher.lab.pad_eval import simulate_attack
 
 GENUINE = "genuine traveller (Collins)"
 
@@ -290,7 +290,7 @@ def test_liveness_bench_on_genuine_demo_windows(live_engine) -> None:
     from click.testing import CliRunner
 
     from kiosk.cli import cli
-    from kiosk.liveness_bench import liveness_bench
+    from kiosk.lab.liveness_bench import liveness_bench
 
     result = liveness_bench(live_engine, windows=3, frames=5)
     assert result["windows"] == 6 and result["frame_ms"]["frames"] == 30

@@ -19,8 +19,9 @@ import numpy as np
 import pytest
 from skimage import data as skdata
 
-from matcher import FaceEngine, fmr_curve
-from matcher.calibrate import (
+from matcher import FaceEngine
+from matcher.lab import fmr_curve
+from matcher.lab.calibrate import (
     Embeddings,
     LfwDataset,
     calibrate_embeddings,
@@ -31,7 +32,7 @@ from matcher.calibrate import (
     read_lfw,
     same_person_pairs,
 )
-from matcher.evaluate import evaluate_embeddings
+from matcher.lab.evaluate import evaluate_embeddings
 from matcher.models import DEFAULT_MANIFEST
 
 # -- lfw-dev ----------------------------------------------------------------------------------------------

@@ -11,9 +11,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from kiosk.documents.chip import read_chip
 from kiosk.documents.chip.active_auth import ChallengeResponse, verify_active_authentication
 from kiosk.documents.chip.pcsc import BacChipReader, BacKey
-from kiosk.documents.chip.personalise import personalise_chip
-from kiosk.documents.chip.virtual_card import SoftwareEmrtd
 from kiosk.documents.mrz import parse_mrz
+from kiosk.lab.personalise import personalise_chip
+from kiosk.lab.virtual_card import SoftwareEmrtd
 from kiosk.policy import Policy
 
 AA = "chip.aa.signature"

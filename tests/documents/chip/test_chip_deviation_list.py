@@ -13,16 +13,16 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kiosk.documents.chip import read_chip
 from kiosk.documents.chip.pcsc import BacChipReader, BacKey
-from kiosk.documents.chip.personalise import (
+from kiosk.documents.chip.trust import TrustStore, TrustStoreError
+from kiosk.documents.mrz import parse_mrz
+from kiosk.lab.personalise import (
     create_deviation_list,
     create_document_signer,
     create_pki,
     personalise_chip,
     write_trust_folder,
 )
-from kiosk.documents.chip.trust import TrustStore, TrustStoreError
-from kiosk.documents.chip.virtual_card import SoftwareEmrtd
-from kiosk.documents.mrz import parse_mrz
+from kiosk.lab.virtual_card import SoftwareEmrtd
 from kiosk.policy import Policy
 
 DG_HASH_WRONG = "2.23.136.1.1.7.2.2"

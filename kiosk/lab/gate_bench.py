@@ -44,7 +44,7 @@ def run_bench(
     echo: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run ``transactions`` transactions and return the figures (and ``summary`` lines to print)."""
-    from kiosk.demo import DEMO_POLICY, TRAVELLERS, build_demo
+    from kiosk.lab.demo import DEMO_POLICY, TRAVELLERS, build_demo
     from kiosk.transaction import open_gate, run_transaction
     from matcher import FaceEngine
 

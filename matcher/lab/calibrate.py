@@ -33,7 +33,6 @@ import math
 import multiprocessing
 import os
 import sqlite3
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -43,14 +42,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import click
 import numpy as np
 
-from matcher import fmr_curve
 from matcher.engine import FaceEngine
 from matcher.errors import MatcherError, MultipleFacesError
 from matcher.imageio import load_image
-from matcher.models import fmr_key, manifest_path, set_thresholds
+from matcher.lab import fmr_curve
+from matcher.models import fmr_key, set_thresholds
 from matcher.quality import measure
 from matcher.types import Face
 
@@ -591,8 +589,8 @@ def calibrate_embeddings(
     images: np.ndarray | None = None,
     replicates: int = BOOTSTRAP_REPLICATES,
 ) -> CalibrationResult:
-    """The threshold curve of :mod:`matcher.fmr_curve` over every impostor pair of the enrolled images, its
-    identity-bootstrap bounds, and its check on people left out of the fit.
+    """The threshold curve of :mod:`matcher.lab.fmr_curve` over every impostor pair of the enrolled images,
+    its identity-bootstrap bounds, and its check on people left out of the fit.
 
     Why the per-person weight: a pair-level false match rate is dominated by the people with most images.
     On lfw-dev, George W Bush's 530 images make 11% of all impostor pairs, and his pairs with Jeb Bush's 12
@@ -743,49 +741,3 @@ def format_calibration(result: CalibrationResult) -> str:
             held = f"{h.ratio:5.2f}x{mark:<12} {h.expected / result.repeats:10.1f}      {per}"
         lines.append(f"{f:<12.3g} {t:.5f}    {lo:.4f}..{hi:.4f}    {result.fnmr[f]:7.3%}   {held}")
     return "\n".join(lines)
-
-
-def _progress(done: int, total: int) -> None:
-    click.echo(f"embedded {done}/{total} images", err=True)
-
-
-@click.command("calibrate")
-@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--manifest", type=click.Path(dir_okay=False, path_type=Path), help="Manifest to update.")
-@click.option("--folds", default=2, show_default=True, help="Identity-disjoint folds for the held-out check.")
-@click.option("--repeats", default=5, show_default=True, help="Random fold splits for the held-out check.")
-@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), help="Template cache folder.")
-@click.option("--threads", type=int, help="onnxruntime threads per model (default: all cores).")
-@click.option("--dry-run", is_flag=True, help="Report only; do not write the manifest.")
-@click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
-def calibrate_command(
-    directory: Path,
-    manifest: Path | None,
-    folds: int,
-    repeats: int,
-    cache_dir: Path | None,
-    threads: int | None,
-    dry_run: bool,
-    as_json: bool,
-) -> None:
-    """Fit the embedder's threshold curve (FMR 1e-1 down to 1e-8 where the data allow) on an LFW-format
-    DIRECTORY (all genuine and impostor pairs), with bootstrap bounds, check it on held-out people, and write
-    it into the manifest."""
-    read_lfw(directory)  # a bad folder fails before the models load
-    engine = FaceEngine.load(manifest, threads=threads)
-    result = calibrate(
-        directory,
-        manifest=manifest,
-        engine=engine,
-        cache_dir=cache_dir,
-        folds=folds,
-        repeats=repeats,
-        write=not dry_run,
-        progress=_progress if sys.stderr.isatty() else None,
-    )
-    if as_json:
-        click.echo(json.dumps(result.as_dict(), indent=2))
-    else:
-        click.echo(format_calibration(result))
-        if not dry_run:
-            click.echo(f"thresholds written to {manifest_path(manifest)}")
