@@ -14,8 +14,9 @@ import faiss
 
 from matcher.engine import FaceEngine
 from matcher.lab.bench import run_bench
-from matcher.lab.calibrate import calibrate, format_calibration, read_lfw
+from matcher.lab.calibrate import calibrate, format_calibration
 from matcher.lab.evaluate import evaluate, format_eval
+from matcher.lab.lfw import read_lfw
 from matcher.lab.pad_eval import evaluate_pad, format_pad
 from matcher.lab.watchlist_bench import (
     RealSearchBench,

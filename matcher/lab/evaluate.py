@@ -25,18 +25,15 @@ import numpy as np
 
 from matcher.engine import FaceEngine
 from matcher.errors import ModelError
-from matcher.lab.calibrate import (
+from matcher.lab.embed_cache import Embeddings, embed_dataset
+from matcher.lab.lfw import DatasetError, LfwDataset, read_lfw
+from matcher.lab.scores import (
     HIST_BINS,
-    DatasetError,
-    Embeddings,
     ImpostorTally,
-    LfwDataset,
-    embed_dataset,
     first_images,
     genuine_pair_count,
     genuine_scores,
     impostor_tally,
-    read_lfw,
     system_fnmr,
 )
 from matcher.models import fmr_key

@@ -27,7 +27,8 @@ import numpy as np
 
 from matcher.engine import FaceEngine
 from matcher.errors import MatcherError
-from matcher.lab.calibrate import clopper_pearson, read_lfw
+from matcher.lab.lfw import read_lfw
+from matcher.lab.scores import clopper_pearson
 
 SPECIES = ("screen_replay", "print_edges", "print_no_edges", "photo_no_edges")
 FRAME = (640, 480)  # width, height of the simulated camera frame

@@ -118,7 +118,8 @@ def model_from_lfw(lfw_dir: Path, max_images: int | None = None) -> TemplateMode
     """Fit the generator on the FaceEngine's templates of an LFW-format folder (the first ``max_images``
     in people.txt order; embedded once and cached on disk by the calibration code)."""
     from matcher.engine import FaceEngine
-    from matcher.lab.calibrate import embed_dataset, read_lfw
+    from matcher.lab.embed_cache import embed_dataset
+    from matcher.lab.lfw import read_lfw
 
     dataset = read_lfw(lfw_dir)
     if max_images:
@@ -357,7 +358,7 @@ def real_identity_bench(
             t = float(top[k]) + 1e-6 if k < len(top) else float(top[-1])
             at[f"{fpir:g}"] = round(t, 5)
             fnir_at[f"{fpir:g}"] = round(float(np.mean(mated_all < t)), 5)
-        from matcher.lab.calibrate import clopper_pearson
+        from matcher.lab.scores import clopper_pearson
 
         r = RealSearchBench(
             entries=n,
@@ -402,7 +403,8 @@ def real_bench_from_lfw(lfw_dir: Path, **kwargs) -> tuple[list[RealSearchBench],
     """:func:`real_identity_bench` on an LFW-format folder with the engine's templates (cached on disk) and
     the manifest's calibrated curve; people of ``LFW_SAME_PERSON`` (label errors) are left out."""
     from matcher.engine import FaceEngine
-    from matcher.lab.calibrate import embed_dataset, read_lfw, same_person_pairs
+    from matcher.lab.embed_cache import embed_dataset
+    from matcher.lab.lfw import read_lfw, same_person_pairs
     from matcher.watchlist.policy import manifest_threshold_table
 
     engine = FaceEngine.load()

@@ -27,9 +27,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from matcher.atomic import replace_file
 from matcher.errors import MatcherError
 from matcher.types import Template
+from matcher.watchlist.disk import ListInfo
 from matcher.watchlist.policy import ThresholdPolicy
 from matcher.watchlist.search import normalise_time, to_epoch
-from matcher.watchlist.store import ListInfo, ListSpec, NewEntry, WatchlistStore, content_hash_of
+from matcher.watchlist.store import ListSpec, NewEntry, WatchlistStore, content_hash_of
 
 MAGIC = b"EGATE-WATCHLIST-BUNDLE\x001"
 FORMAT = 1

@@ -20,8 +20,9 @@ from matcher.errors import MatcherError, TemplateMismatchError
 from matcher.imageio import load_image
 from matcher.quality import QualityLimits
 from matcher.types import Template
+from matcher.watchlist.errors import WatchlistError
 from matcher.watchlist.search import normalise_time
-from matcher.watchlist.store import SEVERITIES, NewEntry, WatchlistError, WatchlistStore
+from matcher.watchlist.store import SEVERITIES, NewEntry, WatchlistStore
 
 if TYPE_CHECKING:
     from matcher.engine import FaceEngine

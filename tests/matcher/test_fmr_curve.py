@@ -10,7 +10,7 @@ import pytest
 from scipy.stats import genpareto
 
 import matcher.lab.fmr_curve as fc
-from matcher.lab.calibrate import identity_folds
+from matcher.lab.scores import identity_folds
 
 
 def _people(n_people: int, sizes: np.ndarray, dim: int = 24, noise: float = 0.8, seed: int = 0):

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from matcher import FaceEngine
 from matcher.cli import cli
-from matcher.lab.calibrate import DatasetError
+from matcher.lab.lfw import DatasetError
 from matcher.lab.pad_eval import SPECIES, error_rate, simulate_attack
 
 
