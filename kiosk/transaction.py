@@ -20,7 +20,7 @@ import numpy as np
 from kiosk.config import KioskConfig
 from kiosk.decision import Decision
 from kiosk.devices.barrier import GateBarrier, open_barrier
-from kiosk.devices.camera import IMAGE_SUFFIXES, Camera, CameraExhausted, FrameListCamera
+from kiosk.devices.camera import Camera, CameraExhausted, FrameListCamera
 from kiosk.devices.document_reader import Presentation
 from kiosk.devices.pad_sensor import open_pad_sensor
 from kiosk.document_lists import open_document_lists
@@ -28,6 +28,7 @@ from kiosk.documents.checks import DocumentError
 from kiosk.errors import ConfigError, KioskError
 from kiosk.flow import Clock, DocumentReadFn, GateFlow, State, SystemClock
 from matcher.errors import ImageError
+from matcher.imageio import IMAGE_SUFFIXES
 
 log = logging.getLogger("kiosk.transaction")
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from kiosk.devices.camera import IMAGE_SUFFIXES
 from kiosk.errors import KioskError
+from matcher.imageio import IMAGE_SUFFIXES
 
 
 class DocumentReaderError(KioskError):

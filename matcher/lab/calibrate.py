@@ -31,7 +31,6 @@ import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +56,7 @@ from matcher.lab.scores import (
     system_fnmr,
 )
 from matcher.models import fmr_key, set_thresholds
+from matcher.utc import iso_utc, utc_now
 
 
 @dataclass(frozen=True)
@@ -230,7 +230,7 @@ def calibrate_embeddings(
         repeats=repeats,
         embed_seconds=emb.seconds,
         embedded=emb.embedded,
-        date=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        date=iso_utc(utc_now(), "seconds"),
     )
 
 

@@ -492,8 +492,9 @@ def probe_templates(
     (n x dim matrix, names of the images skipped for want of one usable face). ValueError for a template of
     another model, or when no probe is left. ``engine`` is called once, for the first image."""
     from matcher.errors import ImageError, MultipleFacesError, NoFaceError, PoorQualityError
+    from matcher.imageio import IMAGE_SUFFIXES
     from matcher.types import Template
-    from matcher.watchlist.enrol import IMAGE_SUFFIXES, TEMPLATE_SUFFIX, image_template
+    from matcher.watchlist.enrol import TEMPLATE_SUFFIX, image_template
 
     vectors, skipped, loaded = [], [], None
     for path in sorted(folder.iterdir()):

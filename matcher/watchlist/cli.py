@@ -12,14 +12,9 @@ from typing import Any
 
 import click
 
+from matcher.signing import generate_signing_key, load_signing_key, load_trusted_keys
 from matcher.types import Template
-from matcher.watchlist.bundle import (
-    export_bundle,
-    generate_signing_key,
-    import_bundle,
-    load_signing_key,
-    load_trusted_keys,
-)
+from matcher.watchlist.bundle import export_bundle, import_bundle
 from matcher.watchlist.enrol import TEMPLATE_SUFFIX, enrol, image_template, items_from_csv, items_from_folder
 from matcher.watchlist.policy import DEFAULT_FPIR, ThresholdPolicy
 from matcher.watchlist.sealing import read_key_file

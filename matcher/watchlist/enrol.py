@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from matcher.errors import MatcherError, TemplateMismatchError
-from matcher.imageio import load_image
+from matcher.imageio import IMAGE_SUFFIXES, load_image
 from matcher.quality import QualityLimits
 from matcher.types import Template
 from matcher.watchlist.errors import WatchlistError
@@ -27,7 +27,6 @@ from matcher.watchlist.store import SEVERITIES, NewEntry, WatchlistStore
 if TYPE_CHECKING:
     from matcher.engine import FaceEngine
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".jp2")
 TEMPLATE_SUFFIX = ".tpl"
 CSV_COLUMNS = ("external_ref", "image", "template", "category", "severity", "valid_until", "source")
 

@@ -33,7 +33,10 @@ def _fake_manifest(tmp_path: Path) -> Path:
         entry = raw["models"][name]
         (tmp_path / entry["file"]).write_bytes(content)
         entry.update(location={"path": "."}, sha256=hashlib.sha256(content).hexdigest(), size=len(content))
-    for entry in raw["pad_models"].values():  # the committed PAD models, where they are
+    for entry in [
+        *raw["pad_models"].values(),
+        *raw["ocr_models"].values(),
+    ]:  # committed models, where they are
         entry["location"] = {"path": str(ROOT / "models")}
     path = tmp_path / "manifest.json"
     path.write_text(json.dumps(raw))
