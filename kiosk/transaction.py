@@ -54,7 +54,7 @@ def document_reader_for(
     """The function the flow calls to read a presentation (data page and/or chip) with the trust store.
     ``chip_reader`` (a ``kiosk.devices.chip_reader.PcscChipDevice``): the chip is read from it, opened with
     the MRZ of the page, instead of from the presentation's chip folder."""
-    from kiosk.documents.reader import read_document
+    from kiosk.documents.reading import read_document
 
     def read(presentation: Presentation, today: date) -> Any:
         if chip_reader is not None and presentation.page is None:

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from kiosk.documents.chip.biometric import ISO_19794_5, ISO_39794_5
-from kiosk.documents.chip.reader import write_chip_folder
+from kiosk.documents.chip.source import write_chip_folder
 from kiosk.documents.layout import LAYOUTS
 from kiosk.documents.mrz import parse_mrz
 from kiosk.lab.liveness_bench import liveness_bench

@@ -178,7 +178,7 @@ def _mrz_record(person: Person, number: str, expiry: dt.date) -> Any:
 
 def build_demo(workdir: Path, engine: Any, *, seed: int = 2024) -> DemoSetup:
     """Generate the PKI, passports, live frames, the demo watchlist (Hopper enrolled) and configuration."""
-    from kiosk.documents.chip.reader import write_chip_folder
+    from kiosk.documents.chip.source import write_chip_folder
     from kiosk.lab.personalise import create_pki, personalise_chip, write_trust_folder
     from kiosk.lab.synth import render_data_page
     from kiosk.store.keys import generate_key_file

@@ -22,7 +22,7 @@ import numpy as np
 from kiosk.documents.checks import DocumentError
 from kiosk.documents.mrz import parse_mrz
 from kiosk.documents.ocr.classify import CharClassifier
-from kiosk.documents.ocr.reader import read_data_page
+from kiosk.documents.ocr.reading import read_data_page
 from kiosk.lab.synth import Degradation, sample_page
 
 DEFAULT_FONTS = ("ocr-b", "ocr-b-sharp", "dejavu-mono", "liberation-mono")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kiosk.documents.chip.reader import write_chip_folder
+from kiosk.documents.chip.source import write_chip_folder
 from kiosk.documents.mrz import compose_mrz
 from kiosk.lab.personalise import create_pki, personalise_chip, write_trust_folder
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from kiosk.documents.checks import DocumentError
-from kiosk.documents.chip.reader import write_chip_folder
+from kiosk.documents.chip.source import write_chip_folder
 from kiosk.documents.chip.trust import TrustStore
 from kiosk.documents.mrz import compose_mrz
-from kiosk.documents.reader import DocumentReading, read_document, read_path
+from kiosk.documents.reading import DocumentReading, read_document, read_path
 from kiosk.lab.personalise import create_pki, personalise_chip, write_trust_folder
 
 SPECIMEN_TD3 = "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<\nL898902C36UTO7408122F1204159ZE184226B<<<<<10"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from kiosk.documents.chip.reader import write_chip_folder
+from kiosk.documents.chip.source import write_chip_folder
 from kiosk.documents.mrz import parse_mrz
 
 

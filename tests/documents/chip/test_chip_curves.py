@@ -21,7 +21,7 @@ from kiosk.documents.chip import TrustStore, read_chip
 from kiosk.documents.chip.certificates import load_certificate
 from kiosk.documents.chip.curves import NAMED_CURVES, Curve, identify, named_curve
 from kiosk.documents.chip.keys import CRYPTOGRAPHY_CURVES, EcPublicKey, UnusableKey, load_public_key
-from kiosk.documents.chip.reader import write_chip_folder
+from kiosk.documents.chip.source import write_chip_folder
 from kiosk.lab.personalise import (
     P256_SEED,
     CertificateEncoding,

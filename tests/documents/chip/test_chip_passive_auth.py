@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from kiosk.documents.chip import ChipReading, TrustStore, read_chip
 from kiosk.documents.chip.biometric import ISO_19794_5, ISO_39794_5
-from kiosk.documents.chip.reader import write_chip_folder
+from kiosk.documents.chip.source import write_chip_folder
 from kiosk.lab.personalise import (
     CertificateEncoding,
     Pki,

@@ -8,7 +8,7 @@ from asn1crypto import pem
 from cryptography.hazmat.primitives import serialization
 
 from kiosk.documents.chip import TrustStore, TrustStoreError, read_chip
-from kiosk.documents.chip.reader import write_chip_folder
+from kiosk.documents.chip.source import write_chip_folder
 from kiosk.lab.personalise import (
     create_csca,
     create_document_signer,

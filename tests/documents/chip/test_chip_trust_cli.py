@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from kiosk.documents.chip import TrustStore, TrustStoreError, read_chip
-from kiosk.documents.chip.reader import write_chip_folder
+from kiosk.documents.chip.source import write_chip_folder
 from kiosk.documents.chip.trust_cli import trust
 from kiosk.lab.personalise import (
     CertificateEncoding,
