@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import click
-
 from matcher.atomic import replace_file
 from matcher.errors import ModelError
 
@@ -319,23 +317,3 @@ def check_models(path: Path | None = None) -> list[ModelStatus]:
             )
         )
     return statuses
-
-
-@click.command("models")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-def models_command(as_json: bool) -> None:
-    """Verify the model files of the manifest (EGATE_MODELS_MANIFEST or models/manifest.json): id, licence,
-    location and sha256 check of each. Exit 2 when a non-optional model is missing or altered."""
-    statuses = check_models()
-    if as_json:
-        click.echo(json.dumps([s.__dict__ for s in statuses], indent=1))
-    else:
-        for s in statuses:
-            tags = ", ".join(t for t, on in (("default", s.is_default), ("optional", s.optional)) if on)
-            state = "ok" if s.ok else "absent" if s.optional else "FAILED"
-            click.echo(f"{s.role:<9}{s.model_id:<30}{state:<8}{tags}")
-            click.echo(f"         licence: {s.licence}")
-            click.echo(f"         {s.path if s.ok else s.problem}")
-    failed = [s.name for s in statuses if not s.ok and not s.optional]
-    if failed:
-        raise ModelError(f"model verification failed: {', '.join(failed)}")

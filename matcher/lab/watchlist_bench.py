@@ -23,7 +23,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import click
 import faiss
 import numpy as np
 
@@ -284,7 +283,7 @@ def _split_people(
     rows = {p: rng.permutation(np.flatnonzero(usable & (identity == p))) for p in people}
     several = np.array([p for p in people if len(rows[p]) >= 2])
     if len(several) < enrolled:
-        raise click.UsageError(f"only {len(several)} people have two usable images; enrol fewer")
+        raise ValueError(f"only {len(several)} people have two usable images; enrol fewer")
     chosen = rng.choice(several, size=enrolled, replace=False)
     gallery = np.array([rows[p][0] for p in chosen])
     mated = [(r, i) for i, p in enumerate(chosen) for r in rows[p][1 : 1 + cap]]
@@ -318,7 +317,7 @@ def real_identity_bench(
     out = []
     for n in sizes:
         if n < enrolled:
-            raise click.UsageError(f"list size {n} is smaller than the {enrolled} enrolled people")
+            raise ValueError(f"list size {n} is smaller than the {enrolled} enrolled people")
         try:
             threshold: float | None = policy.resolve(n, table)
         except ModelError as exc:  # the list would be refused at this size: no default-policy figures
@@ -415,7 +414,7 @@ def real_bench_from_lfw(lfw_dir: Path, **kwargs) -> tuple[list[RealSearchBench],
         usable &= (dataset.identity != a) & (dataset.identity != b)
     table = manifest_threshold_table(engine.model_id)
     if not table:
-        raise click.UsageError(f"{engine.model_id} has no calibrated curve in the manifest")
+        raise ValueError(f"{engine.model_id} has no calibrated curve in the manifest")
     ok = np.linalg.norm(emb.vectors, axis=1) > 0
     model = TemplateModel.fit(emb.vectors[ok], dataset.identity[ok], f"{lfw_dir.name}, {emb.model_id}")
     people = len(np.unique(dataset.identity[usable]))
