@@ -137,7 +137,8 @@ class StoreFolder:
         self._local = threading.local()
         db = self._connect()
         try:
-            sqlite.migrate(db, MIGRATIONS, check=self._check_version)
+            if sqlite.current_version(db) != SCHEMA_VERSION:  # a current store is opened without a write lock
+                sqlite.migrate(db, MIGRATIONS, check=self._check_version)
         finally:
             db.close()
 
