@@ -116,7 +116,7 @@ def demo(workdir: Path | None, as_json: bool) -> None:
 
     Generated passports (data page with a real MRZ and a chip signed by a demo PKI) and live frames derived
     from public-domain faces; one traveller per outcome. Decisions go to a demo decision log."""
-    from kiosk.demo import run_demo
+    from kiosk.lab.demo import run_demo
 
     def show(label: str, expected: tuple[str, ...], decision: Decision) -> None:
         if as_json:
@@ -196,7 +196,7 @@ def run(config_path: Path | None, max_transactions: int | None, as_json: bool, n
 def bench(transactions: int, directory: Path | None, synchronous: str, as_json: bool) -> None:
     """Transactions per second of the headless flow (frames in memory: no camera waits) and the time the
     decision log adds to a transaction (median, p99; target < 5 ms)."""
-    from kiosk.gate_bench import run_bench
+    from kiosk.lab.gate_bench import run_bench
 
     echo = None if as_json else (lambda line: click.echo(line, err=True))
     result = run_bench(transactions, directory=directory, synchronous=synchronous, echo=echo)

@@ -54,9 +54,9 @@ from kiosk.gate.events import (
 from kiosk.gate.ports import (
     Clock,
     DecisionSink,
+    DocumentFacts,
     DocumentHasher,
     DocumentReadFn,
-    DocumentReading,
     DocumentScreen,
     EvidenceFactory,
     FaceMatcher,
@@ -69,6 +69,7 @@ from kiosk.policy import Policy
 from matcher.errors import ImageError, MultipleFacesError, NoFaceError, PoorQualityError
 from matcher.quality import assess
 from matcher.types import Face, QualityReport, Template
+from matcher.utc import iso_utc
 from matcher.watchlist.documents import DocumentHit
 
 log = logging.getLogger("kiosk.gate.flow")
@@ -96,7 +97,7 @@ class _Transaction:
     extensions: int = 0  # more_time() grants used
     searched: bool = False  # the live face went through the 1:N search
     asked_officer: bool = False
-    reading: DocumentReading | None = None
+    reading: DocumentFacts | None = None
     checks: list[Check] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     doc_template: Template | None = None
@@ -425,7 +426,7 @@ class GateFlow:
         self._to(State.DOCUMENT_CHECKED)
         self._start_capture()
 
-    def _document_unreadable(self, reasons: tuple[str, ...], reading: DocumentReading | None = None) -> None:
+    def _document_unreadable(self, reasons: tuple[str, ...], reading: DocumentFacts | None = None) -> None:
         """The document could not be read (not: read and failed a check): ask for it again while attempts
         are left, else refer (``reasons``) and screen the face."""
         txn = self._txn
@@ -719,7 +720,7 @@ class GateFlow:
             watchlist_hits=txn.hits,
             models={**dict(self.engine.model_versions), "policy.fmr": str(self.policy.fmr)},
             id=txn.id,
-            time_utc=self.clock.now().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            time_utc=iso_utc(self.clock.now()),
         )
 
     def _liveness_record(self) -> dict[str, Any]:

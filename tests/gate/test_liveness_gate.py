@@ -12,17 +12,17 @@ import cv2
 import numpy as np
 import pytest
 
-from kiosk.demo import camera_frames, portrait_crop, public_domain_faces
 from kiosk.devices.barrier import LogBarrier
 from kiosk.devices.camera import FrameListCamera
 from kiosk.errors import ConfigError
 from kiosk.gate.assemble import Gate, open_gate
 from kiosk.gate.events import Coaching, Decided, GateEvent
 from kiosk.gate.verify import run_transaction
+from kiosk.lab.demo import camera_frames, portrait_crop, public_domain_faces
 from kiosk.liveness import LivenessConfig
 from kiosk.store.evidence import unpack_frames
 from kiosk.texts import coaching_text
-from matcher.pad_eval import simulate_attack
+from matcher.lab.pad_eval import simulate_attack
 
 GENUINE = "genuine traveller (Collins)"
 
@@ -295,7 +295,7 @@ def test_liveness_bench_on_genuine_demo_windows(live_engine) -> None:
     from click.testing import CliRunner
 
     from kiosk.cli import cli
-    from kiosk.liveness_bench import liveness_bench
+    from kiosk.lab.liveness_bench import liveness_bench
 
     result = liveness_bench(live_engine, windows=3, frames=5)
     assert result["windows"] == 6 and result["frame_ms"]["frames"] == 30

@@ -34,7 +34,6 @@ from kiosk.documents.chip.pace import (
     card_access,
     mrz_password,
 )
-from kiosk.documents.chip.reader import FolderChipReader
 from kiosk.documents.chip.secure_messaging import (
     SecureMessagingError,
     SessionKeys,
@@ -46,6 +45,7 @@ from kiosk.documents.chip.secure_messaging import (
     retail_mac,
 )
 from kiosk.documents.chip.signature import HASHES
+from kiosk.documents.chip.source import FolderChipSource
 from kiosk.documents.chip.tlv import TlvError, encode_tlv, iter_tlv
 from kiosk.documents.mrz import check_digit, parse_mrz
 
@@ -257,7 +257,7 @@ def load_software_chip(folder: Path, *, pace: bool = False) -> SoftwareEmrtd:
         ca = (named_curve(ca_key.curve.name), ca_key.private_numbers().private_value)
     offered = DEFAULT_PACE if pace else None
     return SoftwareEmrtd(
-        FolderChipReader(folder).read_files(), keys[AA_KEY_FILE], ca_key=ca, pace=offered, bac=not pace
+        FolderChipSource(folder).read_files(), keys[AA_KEY_FILE], ca_key=ca, pace=offered, bac=not pace
     )
 
 

@@ -16,16 +16,13 @@ Latency is one probe at a time through the store's own search path (:class:`Watc
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import resource
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import click
 import faiss
 import numpy as np
 
@@ -119,8 +116,9 @@ def _normalise(v: np.ndarray) -> np.ndarray:
 def model_from_lfw(lfw_dir: Path, max_images: int | None = None) -> TemplateModel:
     """Fit the generator on the FaceEngine's templates of an LFW-format folder (the first ``max_images``
     in people.txt order; embedded once and cached on disk by the calibration code)."""
-    from matcher.calibrate import embed_dataset, read_lfw
     from matcher.engine import FaceEngine
+    from matcher.lab.embed_cache import embed_dataset
+    from matcher.lab.lfw import read_lfw
 
     dataset = read_lfw(lfw_dir)
     if max_images:
@@ -243,7 +241,7 @@ def _fmt(r: SearchBench) -> str:
     )
 
 
-def _default_lfw() -> Path | None:
+def default_lfw_dir() -> Path | None:
     shared = os.environ.get("EGATE_SHARED")
     path = Path(shared) / "data" / "lfw-dev" if shared else None
     return path if path and (path / "people.txt").is_file() else None
@@ -285,7 +283,7 @@ def _split_people(
     rows = {p: rng.permutation(np.flatnonzero(usable & (identity == p))) for p in people}
     several = np.array([p for p in people if len(rows[p]) >= 2])
     if len(several) < enrolled:
-        raise click.UsageError(f"only {len(several)} people have two usable images; enrol fewer")
+        raise ValueError(f"only {len(several)} people have two usable images; enrol fewer")
     chosen = rng.choice(several, size=enrolled, replace=False)
     gallery = np.array([rows[p][0] for p in chosen])
     mated = [(r, i) for i, p in enumerate(chosen) for r in rows[p][1 : 1 + cap]]
@@ -319,7 +317,7 @@ def real_identity_bench(
     out = []
     for n in sizes:
         if n < enrolled:
-            raise click.UsageError(f"list size {n} is smaller than the {enrolled} enrolled people")
+            raise ValueError(f"list size {n} is smaller than the {enrolled} enrolled people")
         try:
             threshold: float | None = policy.resolve(n, table)
         except ModelError as exc:  # the list would be refused at this size: no default-policy figures
@@ -359,7 +357,7 @@ def real_identity_bench(
             t = float(top[k]) + 1e-6 if k < len(top) else float(top[-1])
             at[f"{fpir:g}"] = round(t, 5)
             fnir_at[f"{fpir:g}"] = round(float(np.mean(mated_all < t)), 5)
-        from matcher.calibrate import clopper_pearson
+        from matcher.lab.scores import clopper_pearson
 
         r = RealSearchBench(
             entries=n,
@@ -403,8 +401,9 @@ def _fmt_real(r: RealSearchBench) -> str:
 def real_bench_from_lfw(lfw_dir: Path, **kwargs) -> tuple[list[RealSearchBench], str]:
     """:func:`real_identity_bench` on an LFW-format folder with the engine's templates (cached on disk) and
     the manifest's calibrated curve; people of ``LFW_SAME_PERSON`` (label errors) are left out."""
-    from matcher.calibrate import embed_dataset, read_lfw, same_person_pairs
     from matcher.engine import FaceEngine
+    from matcher.lab.embed_cache import embed_dataset
+    from matcher.lab.lfw import read_lfw, same_person_pairs
     from matcher.watchlist.policy import manifest_threshold_table
 
     engine = FaceEngine.load()
@@ -415,159 +414,12 @@ def real_bench_from_lfw(lfw_dir: Path, **kwargs) -> tuple[list[RealSearchBench],
         usable &= (dataset.identity != a) & (dataset.identity != b)
     table = manifest_threshold_table(engine.model_id)
     if not table:
-        raise click.UsageError(f"{engine.model_id} has no calibrated curve in the manifest")
+        raise ValueError(f"{engine.model_id} has no calibrated curve in the manifest")
     ok = np.linalg.norm(emb.vectors, axis=1) > 0
     model = TemplateModel.fit(emb.vectors[ok], dataset.identity[ok], f"{lfw_dir.name}, {emb.model_id}")
     people = len(np.unique(dataset.identity[usable]))
     source = f"{lfw_dir.name}: {int(usable.sum())} usable images of {people} people"
     return real_identity_bench(emb.vectors, dataset.identity, usable, table, model, **kwargs), source
-
-
-@click.command("bench-search")
-@click.option("--sizes", default="10000,100000", show_default=True, help="Comma-separated gallery sizes.")
-@click.option(
-    "--queries",
-    type=click.IntRange(min=10),
-    default=1000,
-    show_default=True,
-    help="Probes per size, half mated, half non-mated.",
-)
-@click.option(
-    "--exact-queries",
-    type=click.IntRange(min=1),
-    default=200,
-    show_default=True,
-    help="Probes timed one at a time on the exact index (slow at 1M).",
-)
-@click.option(
-    "--k-factor",
-    "k_factors",
-    default=f"5,{wl_index.DEFAULT_PQ.k_factor}",
-    show_default=True,
-    help="Candidates re-scored exactly per result wanted (values to measure).",
-)
-@click.option("--pq-m", type=int, default=wl_index.DEFAULT_PQ.m, show_default=True, help="PQ sub-quantisers.")
-@click.option(
-    "--source",
-    type=click.Choice(["lfw", "random"]),
-    default=None,
-    help="Templates derived from real LFW embeddings, or random unit vectors "
-    "(default: lfw when $EGATE_SHARED has lfw-dev).",
-)
-@click.option(
-    "--lfw",
-    "lfw_dir",
-    type=click.Path(file_okay=False, exists=True, path_type=Path),
-    help="LFW-format folder for --source lfw (default $EGATE_SHARED/data/lfw-dev).",
-)
-@click.option(
-    "--lfw-images", type=click.IntRange(min=100), help="Fit on the first N images only (default: all)."
-)
-@click.option(
-    "--threads", type=click.IntRange(min=1), default=2, show_default=True, help="FAISS build threads."
-)
-@click.option(
-    "--search-threads",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="FAISS threads while searching one probe at a time (OpenMP overhead dominates above 1).",
-)
-@click.option(
-    "--real-sizes",
-    default="1000,100000",
-    show_default=True,
-    help="List sizes for the real-identity figures (FPIR, FNIR; --source lfw only); 'none' to skip.",
-)
-@click.option(
-    "--enrolled",
-    type=click.IntRange(min=10),
-    default=1000,
-    show_default=True,
-    help="Real people enrolled (one image each); the rest of the list is synthetic.",
-)
-@click.option(
-    "--splits", type=click.IntRange(min=1), default=5, show_default=True, help="Random splits of the people."
-)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON rows.")
-def bench_search_command(
-    sizes: str,
-    queries: int,
-    exact_queries: int,
-    k_factors: str,
-    pq_m: int,
-    source: str | None,
-    lfw_dir: Path | None,
-    lfw_images: int | None,
-    threads: int,
-    search_threads: int,
-    real_sizes: str,
-    enrolled: int,
-    splits: int,
-    seed: int,
-    as_json: bool,
-) -> None:
-    """Watchlist 1:N search: build time, memory, latency (median, p99; one probe at a time) and recall of
-    the approximate (PQ fast-scan + exact re-ranking) index against exact search, for each gallery size;
-    with real LFW templates also the default policy's FPIR, FNIR at FPIR 0.003 and 0.01 and recall@1 on
-    real people split into enrolled and not enrolled (see :func:`real_identity_bench`)."""
-    faiss.omp_set_num_threads(threads)
-    lfw_dir = lfw_dir or _default_lfw()
-    source = source or ("lfw" if lfw_dir else "random")
-    if source == "lfw":
-        if lfw_dir is None:
-            raise click.UsageError("--source lfw needs --lfw DIR or $EGATE_SHARED")
-        model = model_from_lfw(lfw_dir, lfw_images)
-    else:
-        model = TemplateModel.isotropic()
-    pq = wl_index.PqParams(m=pq_m)
-    log = (lambda s: click.echo(s, err=True)) if as_json else click.echo
-    log(
-        f"templates: {model.source}; FAISS threads {threads} build, {search_threads} search; {queries} probes"
-    )
-    real: list[RealSearchBench] = []
-    if source == "lfw" and real_sizes != "none":
-        assert lfw_dir is not None
-        log("real identities: one enrolment image per enrolled person, at most 5 probe images per person")
-        real, described = real_bench_from_lfw(
-            lfw_dir,
-            sizes=tuple(int(v) for v in real_sizes.split(",")),
-            enrolled=enrolled,
-            splits=splits,
-            seed=seed,
-            log=log,
-        )
-        log(f"real identities from {described}; {splits} splits pooled")
-    rows: list[SearchBench] = []
-    for n in (int(s) for s in sizes.split(",") if s):
-        rows += bench_size(
-            model,
-            n,
-            n_queries=queries,
-            k_factors=tuple(int(e) for e in k_factors.split(",")),
-            pq=pq,
-            seed=seed,
-            exact_queries=exact_queries,
-            search_threads=search_threads,
-            log=log,
-        )
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    log(f"peak RSS {peak:,.0f} MiB")
-    if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "source": model.source,
-                    "build_threads": threads,
-                    "search_threads": search_threads,
-                    "peak_rss_mib": round(peak),
-                    "rows": [asdict(r) for r in rows],
-                    "real": [asdict(r) for r in real],
-                },
-                indent=2,
-            )
-        )
 
 
 @dataclass(frozen=True)
@@ -639,8 +491,9 @@ def probe_templates(
     (n x dim matrix, names of the images skipped for want of one usable face). ValueError for a template of
     another model, or when no probe is left. ``engine`` is called once, for the first image."""
     from matcher.errors import ImageError, MultipleFacesError, NoFaceError, PoorQualityError
+    from matcher.imageio import IMAGE_SUFFIXES
     from matcher.types import Template
-    from matcher.watchlist.enrol import IMAGE_SUFFIXES, TEMPLATE_SUFFIX, image_template
+    from matcher.watchlist.enrol import TEMPLATE_SUFFIX, image_template
 
     vectors, skipped, loaded = [], [], None
     for path in sorted(folder.iterdir()):

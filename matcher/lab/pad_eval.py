@@ -18,18 +18,17 @@ exact 95% intervals; a frame whose face is not found is counted apart, not in ei
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
-import click
 import cv2
 import numpy as np
 
-from matcher.calibrate import clopper_pearson, read_lfw
 from matcher.engine import FaceEngine
 from matcher.errors import MatcherError
+from matcher.lab.lfw import read_lfw
+from matcher.lab.scores import clopper_pearson
 
 SPECIES = ("screen_replay", "print_edges", "print_no_edges", "photo_no_edges")
 FRAME = (640, 480)  # width, height of the simulated camera frame
@@ -228,23 +227,3 @@ def format_pad(report: PadReport) -> str:
             f"p95 {report.ms_per_frame[1]:.1f} ms (threads {report.threads or 'all'})",
         ]
     )
-
-
-@click.command("pad-eval")
-@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--samples", type=click.IntRange(1), default=200, show_default=True, help="Bona fide images.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Sampling and simulation seed.")
-@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True)
-@click.option("--threads", type=click.IntRange(1), default=2, show_default=True, help="Threads per model.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-def pad_eval_command(
-    directory: Path, samples: int, seed: int, threshold: float, threads: int, as_json: bool
-) -> None:
-    """Measure passive liveness on an LFW-format DIRECTORY: BPCER on a random sample of its images (bona
-    fide) and APCER per simulated attack species made from the same images, with counts and 95% intervals,
-    and the liveness cost per frame."""
-    read_lfw(directory)  # a bad folder fails before the models load
-    engine = FaceEngine.load(threads=threads, liveness=True)
-    report = evaluate_pad(engine, directory, samples=samples, seed=seed, threshold=threshold)
-    report = replace(report, threads=threads)
-    click.echo(json.dumps(report.as_dict(), indent=2) if as_json else format_pad(report))

@@ -1,5 +1,6 @@
-"""Chip readers: where the raw eMRTD files come from. A reader returns the files it could read, by name
-(``EF.COM``, ``DG1`` ... ``DG16``, ``EF.SOD``), exactly as stored on the chip."""
+"""Chip sources: where the raw eMRTD files come from (a folder, or a reader port talking to a live chip,
+``pcsc.PcscChipReader``). A source returns the files it could read, by name (``EF.COM``, ``DG1`` ...
+``DG16``, ``EF.SOD``), exactly as stored on the chip; what is made of them is a ``ChipReading``."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ CHIP_FILE_NAMES = ("EF.COM", *(f"DG{n}" for n in range(1, 17)), "EF.SOD")
 MAX_FILE_BYTES = 1 << 20  # no LDS file is anywhere near 1 MiB (the largest, DG2, is ~15-100 kB)
 
 
-class ChipReader(ABC):
+class ChipSource(ABC):
     """A source of eMRTD chip files. A reader talking to a live chip also records, while reading, the chip's
     answer to an Active Authentication challenge (``active_authentication``, when it has DG15) and the
     outcome of Chip Authentication (``chip_authentication``, when its DG14 offers it)."""
@@ -26,7 +27,7 @@ class ChipReader(ABC):
         """The chip files read, by name; DocumentError when the chip cannot be read at all."""
 
 
-class FolderChipReader(ChipReader):
+class FolderChipSource(ChipSource):
     """Chip files stored as raw bytes in a folder, one file per elementary file (``EF.COM``, ``DG1``...)."""
 
     def __init__(self, folder: Path) -> None:
@@ -52,7 +53,7 @@ class FolderChipReader(ChipReader):
 
 
 def write_chip_folder(folder: Path, files: dict[str, bytes]) -> None:
-    """Write chip files into ``folder`` (created if needed), the layout FolderChipReader reads."""
+    """Write chip files into ``folder`` (created if needed), the layout FolderChipSource reads."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for name, data in files.items():

@@ -16,12 +16,12 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from kiosk.documents.chip.certificates import load_certificate
 from kiosk.documents.chip.curves import named_curve
 from kiosk.documents.chip.pcsc import BacChipReader, BacKey, PcscChipReader
-from kiosk.documents.chip.personalise import EcKey, create_pki, personalise_chip
-from kiosk.documents.chip.reader import ChipReader
 from kiosk.documents.chip.reading import read_chip
+from kiosk.documents.chip.source import ChipSource
 from kiosk.documents.chip.trust import TrustStore
-from kiosk.documents.chip.virtual_card import DEFAULT_PACE, SoftwareEmrtd, serve_vpcd
 from kiosk.documents.mrz import compose_mrz, parse_mrz
+from kiosk.lab.personalise import EcKey, create_pki, personalise_chip
+from kiosk.lab.virtual_card import DEFAULT_PACE, SoftwareEmrtd, serve_vpcd
 
 
 class _Direct:
@@ -63,7 +63,7 @@ def bench_chip_read(repeats: int = 10, *, vpcd: str | None = None) -> dict[str, 
         try:
             times = []
             for _ in range(repeats):
-                reader: ChipReader = (
+                reader: ChipSource = (
                     BacChipReader(_Direct(card), key) if vpcd is None else _card_on(vpcd, key)
                 )
                 start = time.perf_counter()

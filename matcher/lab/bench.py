@@ -10,7 +10,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import click
 import cv2
 import numpy as np
 
@@ -135,33 +134,3 @@ def run_bench(
                 work.append(result.work_ms)
         rows.append(_summarise("compare 1:1 (2 JPEGs)", n, {"work": work}))
     return rows
-
-
-@click.command("bench")
-@click.option("--repeats", type=click.IntRange(min=1), default=30, show_default=True)
-@click.option("--threads", "threads", default="1,2", show_default=True, help="Comma-separated thread counts.")
-@click.option(
-    "--detector", default=None, help="Detector model name from the manifest (default: its default)."
-)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON rows instead of a table.")
-def bench_command(repeats: int, threads: str, detector: str | None, as_json: bool) -> None:
-    """Median and p95 latency per stage (decode, detect, align, embed) on 640x480 and 1920x1080 frames
-    with a real face, for each thread count, and of a 1:1 comparison of two JPEGs end to end."""
-    import json
-
-    try:
-        counts = tuple(int(t) for t in threads.split(","))
-    except ValueError:
-        raise click.BadParameter("expected integers such as 1,2", param_hint="--threads") from None
-    if not counts or min(counts) < 1:
-        raise click.BadParameter("thread counts must be >= 1", param_hint="--threads")
-    rows = run_bench(threads=counts, repeats=repeats, detector=detector)
-    if as_json:
-        click.echo(json.dumps([r.as_dict() for r in rows], indent=1))
-        return
-    click.echo(f"{'case':<24}{'thr':>4}  {'stage':<20}{'median ms':>10}{'p95 ms':>10}")
-    for row in rows:
-        for stage, median in row.median_ms.items():
-            click.echo(
-                f"{row.case:<24}{row.threads:>4}  {stage:<20}{median:>10.2f}{row.p95_ms[stage]:>10.2f}"
-            )

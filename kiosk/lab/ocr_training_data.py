@@ -14,10 +14,10 @@ from kiosk.documents.checks import DocumentError
 from kiosk.documents.ocr.classify import ALPHABET
 from kiosk.documents.ocr.locate import locate_mrz
 from kiosk.documents.ocr.segment import cut_cells, rectify
-from kiosk.documents.synth.degrade import Degradation, degrade
-from kiosk.documents.synth.fonts import font_path
-from kiosk.documents.synth.identities import random_record
-from kiosk.documents.synth.page import _cap_ratio, _font, _guilloche
+from kiosk.lab.synth.degrade import Degradation, degrade
+from kiosk.lab.synth.fonts import font_path
+from kiosk.lab.synth.identities import random_record
+from kiosk.lab.synth.page import _cap_ratio, _font, _guilloche
 
 _CHAR_WEIGHTS = np.array([0.3] + [0.7 / 36] * 36)
 _SHAPES = {"TD3": (2, 44), "TD2": (2, 36), "TD1": (3, 30)}

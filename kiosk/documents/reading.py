@@ -45,7 +45,7 @@ from kiosk.documents.presentation import Presentation
 
 if TYPE_CHECKING:
     from kiosk.documents.chip import ChipReading, TrustStore
-    from kiosk.documents.chip.reader import ChipReader
+    from kiosk.documents.chip.source import ChipSource
     from kiosk.documents.ocr import DataPageReading
 
 _MRZ_RECORD_KEYS = (
@@ -97,7 +97,7 @@ class DocumentReading:
 class LiveChip(Protocol):
     """A chip reader that opens the chip with the MRZ (``kiosk.devices.chip_reader.PcscChipDevice``)."""
 
-    def reader_for(self, mrz: MrzRecord) -> ChipReader:
+    def reader_for(self, mrz: MrzRecord) -> ChipSource:
         """The reader of the chip now on the reader; ValueError when the MRZ cannot open a chip."""
         ...
 

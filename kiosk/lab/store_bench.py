@@ -11,8 +11,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import click
-
 from kiosk.decision import Decision, WatchlistHit
 from kiosk.store.db import Synchronous
 from kiosk.store.evidence import Evidence
@@ -92,37 +90,3 @@ def bench_log(
             )
         )
     return results
-
-
-@click.command("bench-log")
-@click.option("--count", default=1000, show_default=True, help="Decisions appended per mode.")
-@click.option(
-    "--dir",
-    "directory",
-    type=click.Path(file_okay=False, exists=True, path_type=Path),
-    help="Folder for temp logs.",
-)
-@click.option(
-    "--evidence-every", default=10, show_default=True, help="Attach evidence to every N-th decision."
-)
-@click.option(
-    "--synchronous",
-    "modes",
-    type=click.Choice(["FULL", "NORMAL"]),
-    multiple=True,
-    help="Modes to measure (repeatable); default both.",
-)
-def bench_log_command(
-    count: int, directory: Path | None, evidence_every: int, modes: tuple[str, ...]
-) -> None:
-    """Measure decision-log write latency (median / p95 / p99 / max). Target: under 5 ms per transaction."""
-    figures = bench_log(
-        directory, count=count, modes=modes or ("FULL", "NORMAL"), evidence_every=evidence_every
-    )
-    attached = f"~20 KB of evidence on every {evidence_every}th" if evidence_every else "no evidence"
-    click.echo(f"decision-log append latency, {count} decisions per mode, {attached}:")
-    for fig in figures:
-        click.echo(
-            f"  synchronous={fig.synchronous:<6} median {fig.median_ms:.2f} ms  p95 {fig.p95_ms:.2f} ms  "
-            f"p99 {fig.p99_ms:.2f} ms  max {fig.max_ms:.2f} ms"
-        )

@@ -9,12 +9,12 @@ from functools import cache
 
 import numpy as np
 
+from kiosk.documents.layout import LAYOUTS
 from kiosk.documents.mrz import MrzRecord
-from kiosk.documents.synth.degrade import Degradation, degrade, degrade_with_transform
-from kiosk.documents.synth.fonts import TRAINING_FONTS, UNSEEN_FONTS, available_fonts, font_path
-from kiosk.documents.synth.identities import random_record
-from kiosk.documents.synth.layout import LAYOUTS
-from kiosk.documents.synth.page import render_data_page
+from kiosk.lab.synth.degrade import Degradation, degrade, degrade_with_transform
+from kiosk.lab.synth.fonts import TRAINING_FONTS, UNSEEN_FONTS, available_fonts, font_path
+from kiosk.lab.synth.identities import random_record
+from kiosk.lab.synth.page import render_data_page
 
 __all__ = [
     "TRAINING_FONTS",

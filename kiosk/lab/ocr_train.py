@@ -1,6 +1,6 @@
 """Train the MRZ character classifier and export it to ONNX (training only; needs ``torch``, ``onnx``).
 
-    python -m kiosk.documents.ocr.train --out models/mrz_ocr.onnx [--blocks 2400] [--epochs 10] [--seed 1]
+    python -m kiosk.lab.ocr_train --out models/mrz_ocr.onnx [--blocks 2400] [--epochs 10] [--seed 1]
 
 Reproducible from the seed: the training cells are rendered by ``training_data.make_cells`` from the
 training fonts only (never the benchmark's unseen font, never the benchmark's seeds)."""
@@ -15,8 +15,8 @@ import numpy as np
 
 from kiosk.documents.ocr.classify import ALPHABET
 from kiosk.documents.ocr.segment import CELL_H, CELL_W
-from kiosk.documents.ocr.training_data import make_cells
-from kiosk.documents.synth.fonts import TRAINING_FONTS, available_fonts
+from kiosk.lab.ocr_training_data import make_cells
+from kiosk.lab.synth.fonts import TRAINING_FONTS, available_fonts
 
 
 def build_model():  # -> torch.nn.Module

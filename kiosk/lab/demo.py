@@ -2,8 +2,8 @@
 
 Faces are public-domain pictures every installation has: scikit-image's astronaut (Eileen Collins, NASA) and
 Matplotlib's sample ``grace_hopper.jpg`` (US Navy). Each passport is generated for real: a data page with a
-valid MRZ (``kiosk.documents.synth``) and chip files signed by a demo PKI created at start
-(``kiosk.documents.chip.personalise``). Live frames are derived from the face pictures with camera-like
+valid MRZ (``kiosk.lab.synth``) and chip files signed by a demo PKI created at start
+(``kiosk.lab.personalise``). Live frames are derived from the face pictures with camera-like
 variation (scale, shift, rotation, light, noise, blur) and a wider crop than the document portrait."""
 
 from __future__ import annotations
@@ -179,9 +179,9 @@ def _mrz_record(person: Person, number: str, expiry: dt.date) -> Any:
 
 def build_demo(workdir: Path, engine: Any, *, seed: int = 2024) -> DemoSetup:
     """Generate the PKI, passports, live frames, the demo watchlist (Hopper enrolled) and configuration."""
-    from kiosk.documents.chip.personalise import create_pki, personalise_chip, write_trust_folder
-    from kiosk.documents.chip.reader import write_chip_folder
-    from kiosk.documents.synth import render_data_page
+    from kiosk.documents.chip.source import write_chip_folder
+    from kiosk.lab.personalise import create_pki, personalise_chip, write_trust_folder
+    from kiosk.lab.synth import render_data_page
     from kiosk.store.keys import generate_key_file
     from matcher.watchlist import WatchlistStore
     from matcher.watchlist.store import NewEntry

@@ -1,7 +1,7 @@
 """Minivision's MiniFASNet face anti-spoofing networks, defined here from their state dicts, exported to ONNX
 (export only; needs ``torch`` and ``onnx``, the ``train`` extra; the kiosk runs the ONNX with onnxruntime).
 
-    python -m matcher.pad_export --weights DIR [--out models/]
+    python -m matcher.lab.pad_export --weights DIR [--out models/]
 
 ``DIR`` holds the vendor's ``2.7_80x80_MiniFASNetV2.pth`` and ``4_0_0_80x80_MiniFASNetV1SE.pth`` (Apache-2.0,
 github.com/minivision-ai/Silent-Face-Anti-Spoofing, ``resources/anti_spoof_models/``). Both networks share one

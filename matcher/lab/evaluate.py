@@ -17,31 +17,25 @@ Reported figures:
 
 from __future__ import annotations
 
-import json
-import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import click
 import numpy as np
 
-from matcher.calibrate import (
+from matcher.engine import FaceEngine
+from matcher.errors import ModelError
+from matcher.lab.embed_cache import Embeddings, embed_dataset
+from matcher.lab.lfw import DatasetError, LfwDataset, read_lfw
+from matcher.lab.scores import (
     HIST_BINS,
-    DatasetError,
-    Embeddings,
     ImpostorTally,
-    LfwDataset,
-    embed_dataset,
     first_images,
     genuine_pair_count,
     genuine_scores,
     impostor_tally,
-    read_lfw,
     system_fnmr,
 )
-from matcher.engine import FaceEngine
-from matcher.errors import ModelError
 from matcher.models import fmr_key
 from matcher.quality import QualityLimits, check
 
@@ -394,38 +388,3 @@ def format_eval(r: EvalResult) -> str:
     if r.det_png:
         lines.append(f"DET curve    {r.det_png}")
     return "\n".join(lines)
-
-
-@click.command("eval")
-@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--det", "det_path", type=click.Path(dir_okay=False, path_type=Path), help="Write a DET PNG.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@click.option("--manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Manifest.")
-@click.option("--detector", help="Detector model name from the manifest (default: the manifest's).")
-@click.option("--flip-fusion/--no-flip-fusion", default=None, help="Override the manifest's flip fusion.")
-@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), help="Template cache folder.")
-@click.option("--threads", type=int, help="onnxruntime threads per model (default: all cores).")
-def eval_command(
-    directory: Path,
-    det_path: Path | None,
-    as_json: bool,
-    manifest: Path | None,
-    detector: str | None,
-    flip_fusion: bool | None,
-    cache_dir: Path | None,
-    threads: int | None,
-) -> None:
-    """Evaluate on an LFW-format DIRECTORY: pairs.txt 10-fold accuracy, FNMR at FMR 1e-2..1e-5 over all
-    pairs, enrolment failures, quality rejection rates, and a DET curve (--det)."""
-    read_lfw(directory)  # a bad folder fails before the models load
-    engine = FaceEngine.load(manifest, detector=detector, threads=threads, flip_fusion=flip_fusion)
-    result = evaluate(
-        directory,
-        engine=engine,
-        cache_dir=cache_dir,
-        det_path=det_path,
-        progress=(lambda d, n: click.echo(f"embedded {d}/{n} images", err=True))
-        if sys.stderr.isatty()
-        else None,
-    )
-    click.echo(json.dumps(result.as_dict(), indent=2) if as_json else format_eval(result))

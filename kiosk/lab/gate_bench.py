@@ -44,9 +44,9 @@ def run_bench(
     echo: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run ``transactions`` transactions and return the figures (and ``summary`` lines to print)."""
-    from kiosk.demo import DEMO_POLICY, TRAVELLERS, build_demo
     from kiosk.gate.assemble import open_gate
     from kiosk.gate.verify import run_transaction
+    from kiosk.lab.demo import DEMO_POLICY, TRAVELLERS, build_demo
     from matcher import FaceEngine
 
     if transactions < 1:

@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from kiosk.documents.synth.fonts import _MPL, font_path
-from kiosk.documents.synth.layout import CAP_HEIGHT_MM, LAYOUTS, PITCH_MM
+from kiosk.documents.layout import CAP_HEIGHT_MM, LAYOUTS, PITCH_MM
+from kiosk.lab.synth.fonts import _MPL, font_path
 
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 

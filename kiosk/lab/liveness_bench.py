@@ -1,11 +1,11 @@
 """``kiosk bench-liveness``: the gate's liveness check on genuine capture windows, and its cost per frame.
 
-The only genuine multi-frame captures this project has are the demo's: camera frames generated from the two
-public-domain faces (``kiosk.demo.camera_frames``: scale, shift, rotation, exposure, noise, blur). Each window
-of ``frames`` of them goes through ``kiosk.liveness.LivenessCheck`` as the gate runs it; the result is how
-many genuine windows the configuration would refer (per signal), the spread of the aggregated passive score
-and of the frame-to-frame move, and the time per scored frame. Demo frames are not kiosk camera footage:
-set the thresholds on the kiosk's own genuine frames."""
+The only genuine multi-frame captures this project has are the demo's: camera frames generated from the
+two public-domain faces (``kiosk.lab.demo.camera_frames``: scale, shift, rotation, exposure, noise, blur).
+Each window of ``frames`` of them goes through ``kiosk.liveness.LivenessCheck`` as the gate runs it; the
+result is how many genuine windows the configuration would refer (per signal), the spread of the aggregated
+passive score and of the frame-to-frame move, and the time per scored frame. Demo frames are not kiosk camera
+footage: set the thresholds on the kiosk's own genuine frames."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import statistics
 import time
 from typing import Any
 
-import click
 import numpy as np
 
 from kiosk.liveness import LivenessCheck, LivenessConfig
@@ -24,7 +23,7 @@ def liveness_bench(
     engine: Any, config: LivenessConfig | None = None, *, windows: int = 40, frames: int = 5, seed: int = 1000
 ) -> dict[str, Any]:
     """Run ``windows`` genuine windows of ``frames`` demo frames per face; returns the figures."""
-    from kiosk.demo import camera_frames, public_domain_faces
+    from kiosk.lab.demo import camera_frames, public_domain_faces
 
     if windows < 1 or frames < 2:
         raise ValueError("windows must be at least 1 and frames at least 2")
@@ -71,33 +70,3 @@ def liveness_bench(
             "p95": round(float(np.quantile(costs, 0.95)), 2),
         },
     }
-
-
-@click.command("bench-liveness")
-@click.option("--windows", type=click.IntRange(1), default=40, show_default=True, help="Windows per face.")
-@click.option("--frames", type=click.IntRange(2), default=5, show_default=True, help="Frames per window.")
-@click.option("--seed", default=1000, show_default=True, help="First frame-generator seed.")
-@click.option(
-    "--threshold", type=click.FloatRange(0, 1), default=None, help="Passive threshold (default: 0.2)."
-)
-def bench_liveness_command(windows: int, frames: int, seed: int, threshold: float | None) -> None:
-    """Genuine demo capture windows through the gate's liveness check: windows referred and cost per frame."""
-    from kiosk.demo import DEMO_POLICY
-    from matcher import FaceEngine
-
-    engine = FaceEngine.load(multiple_face_ratio=DEMO_POLICY.second_face_min_ratio, liveness=True)
-    config = LivenessConfig(min_frames=frames)
-    if threshold is not None:
-        config = LivenessConfig(min_frames=frames, passive_threshold=threshold)
-    r = liveness_bench(engine, config, windows=windows, frames=frames, seed=seed)
-    click.echo(
-        f"genuine demo windows: {r['windows']} of {frames} frames; referred at most {r['referred_at_most']} "
-        f"(alarms {r['alarms'] or 'none'}, not assessed {r['not_assessed']}) at passive threshold "
-        f"{r['passive_threshold']}, max_jump {r['max_jump']}"
-    )
-    lowest, jump = r["passive_median_lowest"], r["jump_highest"]
-    click.echo(f"lowest window median {lowest}; highest move {jump} face widths per frame")
-    ms = r["frame_ms"]
-    click.echo(
-        f"liveness per scored frame: median {ms['median']} ms, p95 {ms['p95']} ms ({ms['frames']} frames)"
-    )

@@ -1,6 +1,6 @@
 """OCR benchmark: generate varied degraded data pages with known MRZs, read them, report the figures.
 
-Pages come from ``kiosk.documents.synth.sample_page`` with the benchmark's own seed (the classifier's
+Pages come from ``kiosk.lab.synth.sample_page`` with the benchmark's own seed (the classifier's
 training blocks use a different generator and seed). A read counts as *exact* when every check passes and
 the lines equal the truth; *silently wrong* when every check passes but the lines differ (must be 0);
 *rejected* otherwise (failed checks or MRZ not found).
@@ -22,8 +22,8 @@ import numpy as np
 from kiosk.documents.checks import DocumentError
 from kiosk.documents.mrz import parse_mrz
 from kiosk.documents.ocr.classify import CharClassifier
-from kiosk.documents.ocr.reader import read_data_page
-from kiosk.documents.synth import Degradation, sample_page
+from kiosk.documents.ocr.reading import read_data_page
+from kiosk.lab.synth import Degradation, sample_page
 
 DEFAULT_FONTS = ("ocr-b", "ocr-b-sharp", "dejavu-mono", "liberation-mono")
 DEFAULT_FORMATS = ("TD3", "TD2", "TD1")
