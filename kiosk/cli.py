@@ -8,11 +8,13 @@ from kiosk.documents.chip.cli import chip
 from kiosk.documents.chip.trust_cli import trust
 from kiosk.documents.cli import document
 from kiosk.errors import KioskError
-from kiosk.gate.cli import bench, config_group, demo, run, verify
+from kiosk.gate.cli import config_group, run, verify
 from kiosk.lab.cli import (
+    bench,
     bench_liveness_command,
     bench_log_command,
     chip_bench_command,
+    demo,
     document_bench,
     personalise_command,
     pki_command,

@@ -1,6 +1,7 @@
 """The lab's commands: benchmarks, test chips and the virtual card, registered by ``kiosk/cli.py`` into the
 groups where people look for them: ``kiosk document bench`` (the OCR benchmark on generated data pages and
-real images), ``kiosk chip pki|personalise|serve|bench``, ``kiosk bench-liveness``, ``kiosk bench-log``."""
+real images), ``kiosk chip pki|personalise|serve|bench``, ``kiosk bench-liveness``, ``kiosk bench-log``,
+``kiosk demo`` (the sample travellers) and ``kiosk bench`` (the headless gate's throughput)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ import click
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from kiosk.decision import Decision
 from kiosk.documents.chip.biometric import ISO_19794_5, ISO_39794_5
 from kiosk.documents.chip.source import write_chip_folder
 from kiosk.documents.layout import LAYOUTS
 from kiosk.documents.mrz import parse_mrz
+from kiosk.gate.report import decision_json, decision_line
 from kiosk.lab.liveness_bench import liveness_bench
 from kiosk.lab.ocr_bench import DEFAULT_FONTS, DEFAULT_FORMATS, run_benchmark, run_real_benchmark
 from kiosk.lab.personalise import ALGORITHMS, TAMPERS, create_pki, load_signer, personalise_chip, write_pki
@@ -310,3 +313,62 @@ def chip_bench_command(repeats: int, vpcd: str | None) -> None:
     for access in ("bac", "pace"):
         median, p95, worst = (result[f"{access}_{k}_ms"] for k in ("median", "p95", "max"))
         click.echo(f"{access.upper():<4}  median {median} ms  p95 {p95} ms  max {worst} ms")
+
+
+@click.command("demo")
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep the demo's documents, watchlist, keys and decision log here (default: a temporary folder).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON decision record per traveller.")
+def demo(workdir: Path | None, as_json: bool) -> None:
+    """Run the gate on built-in sample travellers and print each decision.
+
+    Generated passports (data page with a real MRZ and a chip signed by a demo PKI) and live frames derived
+    from public-domain faces; one traveller per outcome. Decisions go to a demo decision log."""
+    from kiosk.lab.demo import run_demo
+
+    def show(label: str, expected: tuple[str, ...], decision: Decision) -> None:
+        if as_json:
+            click.echo(json.dumps({"traveller": label, **decision_json(decision)}))
+        else:
+            click.echo(decision_line(decision, label))
+
+    results = run_demo(workdir, on_decision=show, echo=None if as_json else click.echo)
+    unexpected = [r for r in results if not r.as_expected]
+    if unexpected:
+        names = ", ".join(r.label for r in unexpected)
+        raise click.ClickException(f"demo outcome differs from the expected one for: {names}")
+
+
+@click.command("bench")
+@click.option("--transactions", "-n", type=click.IntRange(min=1), default=60, help="Transactions to run.")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Folder for the temporary decision log (use the kiosk's real disk: tmpfs hides fsync costs).",
+)
+@click.option(
+    "--synchronous",
+    type=click.Choice(["FULL", "NORMAL"]),
+    default="FULL",
+    show_default=True,
+    help="SQLite fsync policy of the decision log (store.synchronous in the configuration).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def bench(transactions: int, directory: Path | None, synchronous: str, as_json: bool) -> None:
+    """Transactions per second of the headless flow (frames in memory: no camera waits) and the time the
+    decision log adds to a transaction (median, p99; target < 5 ms)."""
+    from kiosk.lab.gate_bench import run_bench
+
+    echo = None if as_json else (lambda line: click.echo(line, err=True))
+    result = run_bench(transactions, directory=directory, synchronous=synchronous, echo=echo)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        for line in result["summary"]:
+            click.echo(line)
