@@ -10,6 +10,7 @@ from kiosk.documents.cli import document
 from kiosk.errors import KioskError
 from kiosk.gate_cli import bench, config_group, demo, run, verify
 from kiosk.liveness_bench import bench_liveness_command
+from kiosk.officer.cli import officer
 from kiosk.store.bench import bench_log_command
 from kiosk.store.cli import key_group, keygen_command, purge_command, verify_log_command
 from matcher.console import run_console
@@ -33,6 +34,7 @@ for _command in (
     purge_command,
     keygen_command,
     key_group,
+    officer,
     bench,
     bench_log_command,
     bench_liveness_command,
