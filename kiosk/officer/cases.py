@@ -12,7 +12,7 @@ default); an upstream service for a group of gates implements the same protocol.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -49,10 +49,40 @@ REASON_CODES: dict[str, tuple[str, ...]] = {
     "retry": ("CAPTURE_QUALITY", "FACE_COVERED", "DOCUMENT_PLACEMENT", "MORE_THAN_ONE_PERSON"),
 }
 MAX_NOTE = 500
+# Why a case arriving in the queue sounds the alarm; the first always applies.
+ALARM_KINDS = ("NEW_REFERRAL", "WATCHLIST_HIT", "LIVENESS_ALARM", "MORE_THAN_ONE_PERSON", "DOCUMENT_REUSED")
+
+
+def alarm_kinds(case: Case, queue: Sequence[Case]) -> tuple[str, ...]:
+    """The alarms a newly arrived ``case`` raises, given the open ``queue`` it joins: always a new referral;
+    a watchlist hit, a liveness alarm, more than one person at the camera, and the same document (its keyed
+    hash) in an open case of another gate."""
+    decision = case.decision
+    codes = set(decision.reason_codes)
+    kinds = ["NEW_REFERRAL"]
+    if "WATCHLIST_HIT" in codes or decision.watchlist_hits:
+        kinds.append("WATCHLIST_HIT")
+    if "LIVENESS_FAILED" in codes:
+        kinds.append("LIVENESS_ALARM")
+    if "MULTIPLE_FACES" in codes:
+        kinds.append("MORE_THAN_ONE_PERSON")
+    number = decision.document_number_hash
+    if number and any(
+        other.id != case.id
+        and other.kiosk_id != case.kiosk_id
+        and other.decision.document_number_hash == number
+        for other in queue
+    ):
+        kinds.append("DOCUMENT_REUSED")
+    return tuple(kinds)
 
 
 class SessionAuthority(Protocol):
-    """Checks a session against the accounts (``kiosk.store.accounts.Accounts`` for a local log)."""
+    """Signs accounts in and checks their sessions (``kiosk.store.accounts.Accounts`` for a local log)."""
+
+    def sign_in(self, account_id: str, password: str) -> Session: ...
+
+    def sign_out(self, session: Session) -> None: ...
 
     def authorize(self, session: Session, role: Role | None = None, *, touch: bool = True) -> Session: ...
 
