@@ -7,6 +7,7 @@ from kiosk.officer.cases import (
     CaseEvidence,
     CaseQueue,
     CaseSource,
+    GateStatus,
     LocalCaseSource,
     alarm_kinds,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "CaseEvidence",
     "CaseQueue",
     "CaseSource",
+    "GateStatus",
     "LocalCaseSource",
     "alarm_kinds",
 ]

@@ -16,11 +16,11 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from kiosk.store.accounts import Role, Session
+from kiosk.store.accounts import OnDuty, Role, Session
 from kiosk.store.errors import EvidenceError, PermissionDeniedError, RecordInvalidError, UnknownDecisionError
 from kiosk.store.evidence import unpack_frames
 from kiosk.store.log import DecisionLog
-from kiosk.store.records import Case, Resolution
+from kiosk.store.records import Case, GateActivity, Resolution
 
 # What the officer can do with a case -> the resolution logged. ESCALATED keeps the case open for the
 # second line; the others close it.
@@ -86,6 +86,8 @@ class SessionAuthority(Protocol):
 
     def authorize(self, session: Session, role: Role | None = None, *, touch: bool = True) -> Session: ...
 
+    def on_duty(self) -> list[OnDuty]: ...
+
 
 class CaseSource(Protocol):
     """Where cases come from: a gate's local log, or the upstream service of a group of gates."""
@@ -106,6 +108,10 @@ class CaseSource(Protocol):
         """Log a resolution; AlreadyResolvedError when another one closed the case first."""
         ...
 
+    def gate_activity(self) -> list[GateActivity]:
+        """Per gate: running, open cases, a traveller waiting, upstream backlog."""
+        ...
+
 
 class LocalCaseSource:
     """Cases of one gate's decision log (opened with its key ring to read evidence)."""
@@ -122,11 +128,31 @@ class LocalCaseSource:
     def evidence(self, decision_id: str) -> dict[str, bytes]:
         return self.log.evidence(decision_id)
 
+    def gate_activity(self) -> list[GateActivity]:
+        return self.log.gate_activity()
+
     def resolve(
         self, decision_id: str, officer: str, resolution: str, *, reason_code: str, note: str
     ) -> Resolution:
         resolution_id = self.log.resolve(decision_id, officer, resolution, note, reason_code=reason_code)
         return next(r for r in self.log.resolutions(decision_id) if r.id == resolution_id)
+
+
+GATE_STATES = ("out_of_service", "closed", "waiting_for_officer", "in_service")
+
+
+@dataclass(frozen=True)
+class GateStatus:
+    """A gate as the officer sees it. ``state``: out_of_service (its kiosk is not running), closed (no
+    officer who covers it is signed in), waiting_for_officer (a traveller was referred and waits), or
+    in_service."""
+
+    kiosk_id: str
+    state: str
+    officers: tuple[str, ...]  # signed-in officer accounts covering it (supervisors do not staff a gate)
+    open_cases: int
+    upstream_backlog: int
+    last_decision_utc: str
 
 
 @dataclass(frozen=True)
@@ -193,6 +219,33 @@ class CaseQueue:
         return self.source.resolve(
             decision_id, current.account_id, ACTIONS[action], reason_code=reason_code, note=note.strip()
         )
+
+    def gates(self, session: Session) -> list[GateStatus]:
+        """The gates the session covers, with their state. Polling: does not restart the idle time."""
+        current = self.accounts.authorize(session, touch=False)
+        on_duty = self.accounts.on_duty()
+        statuses = []
+        for gate in self.source.gate_activity():
+            if not current.covers(gate.kiosk_id):
+                continue
+            officers = tuple(o.account_id for o in on_duty if o.role == "officer" and o.covers(gate.kiosk_id))
+            if not gate.running:
+                state = "out_of_service"
+            elif not officers:
+                state = "closed"
+            else:
+                state = "waiting_for_officer" if gate.waiting else "in_service"
+            statuses.append(
+                GateStatus(
+                    gate.kiosk_id,
+                    state,
+                    officers,
+                    gate.open_cases,
+                    gate.upstream_backlog,
+                    gate.last_decision_utc,
+                )
+            )
+        return statuses
 
     def _covered(self, session: Session, decision_id: str) -> Case:
         case = self.source.case(decision_id)

@@ -115,6 +115,18 @@ class Session:
 
 
 @dataclass(frozen=True)
+class OnDuty:
+    """An account with a live session (signed in, not idle, not locked or disabled)."""
+
+    account_id: str
+    role: Role
+    gates: tuple[str, ...]
+
+    def covers(self, kiosk_id: str) -> bool:
+        return ALL_GATES in self.gates or kiosk_id in self.gates
+
+
+@dataclass(frozen=True)
 class AccountEvent:
     seq: int
     id: str
@@ -225,6 +237,20 @@ class Accounts:
                     "ORDER BY seq"
                 )
             ]
+
+    def on_duty(self) -> list[OnDuty]:
+        """The accounts signed in right now (a live session each), by account id: a gate none of them
+        covers has no officer."""
+        now = self.clock()
+        with self._mutex, sqlite_errors(self.path, "reading who is signed in"):
+            rows = self._conn.execute(
+                "SELECT DISTINCT a.account_id, a.role, a.gates "
+                "FROM sessions s JOIN accounts a USING (account_id) "
+                "WHERE s.ended_utc IS NULL AND s.last_used_utc > ? AND s.created_utc > ? AND a.disabled = 0 "
+                "AND (a.locked_until IS NULL OR a.locked_until <= ?) ORDER BY a.account_id",
+                (iso_utc(now - self.session_idle), iso_utc(now - self.session_max), iso_utc(now)),
+            ).fetchall()
+        return [OnDuty(account_id, role, tuple(json.loads(gates))) for account_id, role, gates in rows]
 
     # ------------------------------------------------------------------------------------------- sign-in
 

@@ -382,3 +382,27 @@ class InstanceLock:
         if self._fd >= 0:
             os.close(self._fd)  # closing drops the flock
             self._fd = -1
+
+
+def instance_lock_held(db_path: Path) -> bool:
+    """Whether a kiosk process holds the instance lock of the log at ``db_path`` (Linux: read from
+    /proc/locks, so looking never takes the lock a starting kiosk needs). False when there is no lock file."""
+    try:
+        info = db_path.with_name(db_path.name + ".lock").stat()
+        lines = Path("/proc/locks").read_text().splitlines()
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise StoreError(f"decision log {db_path}: cannot tell whether its kiosk runs ({exc})") from exc
+    for line in lines:
+        fields = line.split()
+        if "FLOCK" not in fields or "->" in fields:  # "->" marks a waiter, not a holder
+            continue
+        major, minor, inode = fields[5].split(":")
+        if (int(major, 16), int(minor, 16), int(inode)) == (
+            os.major(info.st_dev),
+            os.minor(info.st_dev),
+            info.st_ino,
+        ):
+            return True
+    return False

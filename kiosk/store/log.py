@@ -34,6 +34,7 @@ from kiosk.store.db import (
     InstanceLock,
     Synchronous,
     connect,
+    instance_lock_held,
     iso_utc,
     sqlite_errors,
     utc_now,
@@ -54,6 +55,7 @@ from kiosk.store.records import (
     RESOLUTIONS,
     Case,
     ChainRecord,
+    GateActivity,
     LoggedDecision,
     OutboxItem,
     Resolution,
@@ -420,6 +422,37 @@ class DecisionLog:
                 return [Case(decision, tuple(self.resolutions(decision.id))) for decision in decisions]
             finally:
                 self._conn.execute("COMMIT")
+
+    def gate_activity(self) -> list[GateActivity]:
+        """Per kiosk id in the log: whether its kiosk runs, open cases, a traveller waiting, the outbox
+        backlog (the whole log's: one gate writes one log)."""
+        finals = ", ".join("?" * len(FINAL_RESOLUTIONS))
+
+        def open_refer(alias: str) -> str:
+            return (
+                f"{alias}.outcome = 'REFER' AND NOT EXISTS (SELECT 1 FROM resolutions r "
+                f"WHERE r.decision_id = {alias}.id AND r.resolution IN ({finals}))"
+            )
+
+        query = (
+            f"SELECT kiosk_id, max(time_utc), sum({open_refer('d')}), "
+            f"(SELECT {open_refer('n')} FROM decisions n WHERE n.kiosk_id = d.kiosk_id "
+            "ORDER BY n.seq DESC LIMIT 1) FROM decisions d GROUP BY kiosk_id ORDER BY kiosk_id"
+        )
+        running = self._lock is not None or instance_lock_held(self.path)
+        with self._mutex, sqlite_errors(self.path, "reading the gates' activity"):
+            self._conn.execute("BEGIN")
+            try:
+                backlog = self._conn.execute("SELECT count(*) FROM outbox WHERE sent_utc IS NULL").fetchone()[
+                    0
+                ]
+                rows = self._conn.execute(query, (*FINAL_RESOLUTIONS, *FINAL_RESOLUTIONS)).fetchall()
+            finally:
+                self._conn.execute("COMMIT")
+        return [
+            GateActivity(kiosk_id, running, last, int(open_cases or 0), bool(waiting), backlog)
+            for kiosk_id, last, open_cases, waiting in rows
+        ]
 
     def records(self, since_seq: int = 0) -> Iterator[ChainRecord]:
         """Chained records with ``seq > since_seq`` in chain order, typed, for export and sync; each keeps

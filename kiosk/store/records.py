@@ -116,6 +116,18 @@ class Case:
 
 
 @dataclass(frozen=True)
+class GateActivity:
+    """What a log says about one gate (kiosk id): for the officer's list of gates and their state."""
+
+    kiosk_id: str
+    running: bool  # a kiosk process holds the log's instance lock
+    last_decision_utc: str
+    open_cases: int  # referred, without a final resolution
+    waiting: bool  # its newest decision is an open referral: a traveller waits at the gate
+    upstream_backlog: int  # records of the log not yet acknowledged upstream
+
+
+@dataclass(frozen=True)
 class OutboxItem:
     """One record waiting for the upstream. ``record_id`` is the idempotency key; ``payload`` is the canonical
     JSON of the chained record with its hash (no biometric data, no document number in clear)."""

@@ -145,3 +145,29 @@ def test_two_consoles_on_one_case_the_second_is_told_who_won(gate_log, accounts)
         with pytest.raises(AlreadyResolvedError, match="already resolved by off-1"):
             two.resolve(off_2, case, "admit", "IDENTITY_CONFIRMED")
         assert [r.officer for r in log_two.resolutions(case)] == ["off-1"]
+
+
+def test_gate_states_follow_the_kiosk_the_officers_and_the_queue(gate_log, accounts) -> None:
+    keys = KeyRing.from_file(gate_log.key_file)
+    with DecisionLog(gate_log.path, keys, exclusive=False) as console_log:
+        queue = CaseQueue(LocalCaseSource(console_log), accounts)
+        officer = _sign_in(accounts, "off-1")
+        [gate] = queue.gates(officer)  # the other gate in the log is not off-1's
+        assert (gate.kiosk_id, gate.state) == (gate_log.kiosk_id, "out_of_service")  # no kiosk runs
+        with DecisionLog(gate_log.path, keys) as kiosk:  # the gate's process, holding the instance lock
+            [gate] = queue.gates(officer)
+            assert gate.state == "waiting_for_officer" and gate.officers == ("off-1",)
+            assert gate.open_cases == len(gate_log.refer_ids) and gate.upstream_backlog > 0
+            queue.resolve(officer, gate_log.liveness_case, "retry", "CAPTURE_QUALITY")
+            [gate] = queue.gates(officer)
+            assert gate.state == "in_service" and gate.open_cases == len(gate_log.refer_ids) - 1
+            kiosk.mark_sent(item.record_id for item in kiosk.outbox_pending(limit=10_000))
+            assert queue.gates(officer)[0].upstream_backlog == 0
+            accounts.sign_out(officer)
+            with pytest.raises(SessionError):
+                queue.gates(officer)
+            supervisor = _sign_in(accounts, "sup-1")  # sees every gate, and is no gate officer
+            states = {g.kiosk_id: g.state for g in queue.gates(supervisor)}
+            assert states == {gate_log.kiosk_id: "closed", OTHER_GATE: "closed"}
+            _sign_in(accounts, "off-2")
+            assert queue.gates(supervisor)[0].state == "in_service"

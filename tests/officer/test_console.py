@@ -231,3 +231,36 @@ def test_a_resolution_survives_a_crash_of_the_console(qtbot, gate_log: GateLog, 
         console.close()
     with DecisionLog(gate_log.path, readonly=True) as log:
         assert len(log.resolutions(case)) == 1 and log.verify().ok
+
+
+def test_the_gates_and_their_state(console: Console, gate_log: GateLog, accounts: Accounts) -> None:
+    console.sign_in("off-1")
+    assert console.window.gate_states == {gate_log.kiosk_id: "out_of_service"}  # no kiosk process
+    with DecisionLog(gate_log.path, KeyRing.from_file(gate_log.key_file)):  # the kiosk starts
+        console.qtbot.waitUntil(
+            lambda: console.window.gate_states == {gate_log.kiosk_id: "waiting_for_officer"}, timeout=WAIT_MS
+        )
+        assert console.window.gates.item(0, 2).text() == "off-1"
+        shot(console.window, "12-gates-waiting")
+        supervisor = Console(console.qtbot, gate_log)
+        try:
+            supervisor.sign_in("sup-1")
+            accounts.sign_out(accounts.sign_in("off-2", PASSWORDS["off-2"]))
+            console.window.sign_out()  # the last officer leaves: the gate closes
+            supervisor.qtbot.waitUntil(
+                lambda: supervisor.window.gate_states.get(gate_log.kiosk_id) == "closed", timeout=WAIT_MS
+            )
+            shot(supervisor.window, "13-gate-closed")
+        finally:
+            supervisor.close()
+
+
+def test_the_alarm_chime_is_a_playable_wav(tmp_path: Path) -> None:
+    import wave
+
+    from kiosk.ui.officer.sound import RATE, write_chime
+
+    with wave.open(str(write_chime(tmp_path / "chime.wav")), "rb") as chime:
+        assert (chime.getnchannels(), chime.getsampwidth(), chime.getframerate()) == (1, 2, RATE)
+        samples = chime.readframes(chime.getnframes())
+    assert chime.getnframes() == int(RATE * 0.8) and max(samples) > 0

@@ -8,10 +8,9 @@ from collections.abc import Callable
 from datetime import datetime
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtGui import QCloseEvent, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QApplication,
     QFormLayout,
     QFrame,
     QHBoxLayout,
@@ -23,20 +22,36 @@ from PySide6.QtWidgets import (
     QSplitter,
     QStackedWidget,
     QTableView,
+    QTableWidget,
+    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
-from kiosk.officer.cases import CaseEvidence, CaseQueue, SessionAuthority, alarm_kinds
+from kiosk.officer.cases import CaseEvidence, CaseQueue, GateStatus, SessionAuthority, alarm_kinds
 from kiosk.store.accounts import Session
 from kiosk.store.db import utc_now
 from kiosk.store.errors import AlreadyResolvedError, SessionError, StoreError
 from kiosk.store.records import Case, Resolution
 from kiosk.ui.officer.case_model import CaseTableModel
 from kiosk.ui.officer.case_view import CaseView
+from kiosk.ui.officer.sound import AlarmSound
 from kiosk.ui.officer.tasks import Tasks
 
 POLL_MS = 2000
+GATE_COLUMNS = ("Gate", "State", "Officers", "Open cases", "Upstream backlog")
+GATE_STATE_TEXT = {
+    "out_of_service": "out of service",
+    "closed": "closed (no officer)",
+    "waiting_for_officer": "waiting for officer",
+    "in_service": "in service",
+}
+GATE_STATE_COLOUR = {
+    "out_of_service": "#616161",
+    "closed": "#b71c1c",
+    "waiting_for_officer": "#e65100",
+    "in_service": "#1b5e20",
+}
 ALARM_TEXT = {
     "NEW_REFERRAL": "new referral",
     "WATCHLIST_HIT": "WATCHLIST HIT",
@@ -156,6 +171,7 @@ class OfficerWindow(QMainWindow):
         self._known: set[str] | None = None  # case ids seen; None until the first load after sign-in
         self._refreshing = False
         self._loading: str | None = None
+        self.gate_states: dict[str, str] = {}
 
         self.stack = QStackedWidget()
         self.setCentralWidget(self.stack)
@@ -169,8 +185,10 @@ class OfficerWindow(QMainWindow):
         self.who = QLabel()
         self.who.setStyleSheet("font-weight: bold")
         self.sign_out_button = QPushButton("Sign out")
-        self.sign_out_button.clicked.connect(self.sign_out)
+        self.sign_out_button.clicked.connect(lambda: self.sign_out())
+        self.sound = AlarmSound(self)
         top.addWidget(self.who, 1)
+        top.addWidget(QLabel(self.sound.description))
         top.addWidget(self.sign_out_button)
         layout.addLayout(top)
         self.banner = AlarmBanner()
@@ -179,6 +197,18 @@ class OfficerWindow(QMainWindow):
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
+        gates_title = QLabel("Gates")
+        gates_title.setStyleSheet("font-size: 14pt; font-weight: bold")
+        left_layout.addWidget(gates_title)
+        self.gates = QTableWidget(0, len(GATE_COLUMNS))
+        self.gates.setHorizontalHeaderLabels(GATE_COLUMNS)
+        self.gates.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.gates.horizontalHeader().setStretchLastSection(True)
+        self.gates.verticalHeader().setVisible(False)
+        self.gates.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.gates.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.gates.setMaximumHeight(170)
+        left_layout.addWidget(self.gates)
         self.queue_title = QLabel("Referred cases")
         self.queue_title.setStyleSheet("font-size: 14pt; font-weight: bold")
         left_layout.addWidget(self.queue_title)
@@ -238,6 +268,8 @@ class OfficerWindow(QMainWindow):
         self.timer.stop()
         self.ages.stop()
         self.model.set_cases([])
+        self.gates.setRowCount(0)
+        self.gate_states = {}
         self.case_view.clear()
         self.banner.hide()
         self.stack.setCurrentIndex(0)
@@ -260,17 +292,23 @@ class OfficerWindow(QMainWindow):
         if session is None or self._refreshing:
             return
         self._refreshing = True
-        self.tasks.run(lambda: self.queue.open_cases(session), self._queue_loaded, self._queue_failed)
+
+        def load() -> tuple[list[Case], list[GateStatus]]:
+            return self.queue.open_cases(session), self.queue.gates(session)
+
+        self.tasks.run(load, self._queue_loaded, self._queue_failed)
 
     def _queue_failed(self, exc: Exception) -> None:
         self._refreshing = False
         if not self._failed(exc):
             self.queue_title.setText(f"Referred cases — cannot read the queue: {exc}")
 
-    def _queue_loaded(self, cases: list[Case]) -> None:
+    def _queue_loaded(self, loaded: tuple[list[Case], list[GateStatus]]) -> None:
         self._refreshing = False
         if self.session is None:
             return
+        cases, gates = loaded
+        self._show_gates(gates)
         selected = self.case_view.case.id if self.case_view.case else self._loading
         self.model.set_cases(cases)
         self.queue_title.setText(f"Referred cases ({len(cases)} open)")
@@ -284,9 +322,26 @@ class OfficerWindow(QMainWindow):
         self._known = ids if self._known is None else self._known | ids
         self.queue_loaded.emit(cases)
 
+    def _show_gates(self, gates: list[GateStatus]) -> None:
+        self.gates.setRowCount(len(gates))
+        for row, gate in enumerate(gates):
+            cells = (
+                gate.kiosk_id,
+                GATE_STATE_TEXT[gate.state],
+                ", ".join(gate.officers) or "none",
+                str(gate.open_cases),
+                str(gate.upstream_backlog),
+            )
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if column == 1:
+                    item.setForeground(QColor(GATE_STATE_COLOUR[gate.state]))
+                self.gates.setItem(row, column, item)
+        self.gate_states = {gate.kiosk_id: gate.state for gate in gates}
+
     def _raise_alarm(self, kinds: tuple[str, ...], case: Case) -> None:
         self.banner.raise_alarm(kinds, case)
-        QApplication.beep()
+        self.sound.play()
         self.alarm.emit(kinds, case)
 
     # ------------------------------------------------------------------------------------------- a case
