@@ -88,6 +88,8 @@ class SessionAuthority(Protocol):
 
     def on_duty(self) -> list[OnDuty]: ...
 
+    def note_evidence_opened(self, session: Session, decision_id: str) -> None: ...
+
 
 class CaseSource(Protocol):
     """Where cases come from: a gate's local log, or the upstream service of a group of gates."""
@@ -195,10 +197,13 @@ class CaseQueue:
         return self._covered(current, decision_id)
 
     def evidence(self, session: Session, decision_id: str) -> CaseEvidence:
-        """The case's images and document data, decrypted in memory, for a session covering its gate."""
+        """The case's images and document data, decrypted in memory, for a session covering its gate; the
+        access is recorded in the account chain."""
         current = self.accounts.authorize(session)
         self._covered(current, decision_id)
-        return CaseEvidence.from_items(self.source.evidence(decision_id))
+        evidence = CaseEvidence.from_items(self.source.evidence(decision_id))
+        self.accounts.note_evidence_opened(current, decision_id)
+        return evidence
 
     def resolve(
         self, session: Session, decision_id: str, action: str, reason_code: str, note: str = ""

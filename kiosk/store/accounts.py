@@ -349,6 +349,20 @@ class Accounts:
                     )
         return current
 
+    def note_evidence_opened(self, session: Session, decision_id: str) -> None:
+        """Record in the account chain that ``session`` decrypted a case's evidence (who saw which faces
+        and document numbers, for an audit)."""
+        now = self.clock()
+        with self._mutex, write_transaction(self._conn, self.path, "recording an evidence access") as conn:
+            self._event(
+                conn,
+                now,
+                session.account_id,
+                session.account_id,
+                "evidence_opened",
+                {"decision_id": decision_id},
+            )
+
     # ------------------------------------------------------------------------------------------- managing
 
     def add(

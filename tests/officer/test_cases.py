@@ -101,6 +101,8 @@ def test_evidence_is_decrypted_in_memory_with_the_document_number(queue, account
     assert evidence.live_face and evidence.document_portrait
     assert evidence.document["document_number"] == "D2400123"
     assert sorted(p.name for p in gate_log.path.parent.iterdir()) == before  # nothing written beside the log
+    opened = [e for e in accounts.events(_sign_in(accounts, "sup-1")) if e.action == "evidence_opened"]
+    assert [(e.actor, e.detail) for e in opened] == [("off-1", {"decision_id": gate_log.liveness_case})]
     demo_case = gate_log.refer_ids[0]  # a case the demo gate logged: the live face, sealed by the gate
     gate_evidence = queue.evidence(officer, demo_case)
     assert gate_evidence.live_face and gate_evidence.live_face[:2] == b"\xff\xd8"

@@ -116,3 +116,20 @@ def test_officer_cli_twins(gate_log: GateLog) -> None:
     unlocked = kiosk("officer", "unlock", "off-2", "--as", "sup-1", *log, stdin=f"{SUP_PW}\n")
     assert unlocked.returncode == 0, unlocked.stderr
     assert kiosk("officer", "list", "--as", "off-2", *log, stdin=f"{OFF2_PW}\n").returncode == 0
+
+
+def test_the_console_command_needs_a_log_and_the_cli_loads_no_qt() -> None:
+    result = kiosk("officer")
+    assert result.returncode == 2 and "--log" in result.stderr
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, kiosk.cli; print(sorted(m for m in sys.modules if 'PySide6' in m))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
+    assert probe.returncode == 0 and probe.stdout.strip() == "[]", probe.stderr
