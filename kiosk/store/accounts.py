@@ -52,6 +52,7 @@ SESSION_IDLE = timedelta(minutes=15)
 SESSION_MAX = timedelta(hours=12)
 MIN_PASSWORD_LENGTH = 10
 ACCOUNT_CHAIN = "accounts"
+UNKNOWN_ACCOUNT = "?"  # the account id recorded for a sign-in under a name that has no account
 _EVENT_COLUMNS = ("seq", "prev_hash", "id", "time_utc", "actor", "account_id", "action", "detail", "hash")
 
 
@@ -265,7 +266,9 @@ class Accounts:
             if account is None or account.disabled:
                 password_matches(password, self._dummy_hash)  # the same cost as a known account
                 reason = "unknown" if account is None else "disabled"
-                self._event(conn, now, "", account_id, "sign_in_failed", {"reason": reason})
+                # an unknown name is not kept: people type their password into the account field
+                named = UNKNOWN_ACCOUNT if account is None else account_id
+                self._event(conn, now, "", named, "sign_in_failed", {"reason": reason})
                 failure = SignInError("wrong account or password")
             elif account.locked_until and account.locked_until > iso_utc(now):
                 self._event(conn, now, "", account_id, "sign_in_failed", {"reason": "locked"})

@@ -104,7 +104,9 @@ def test_lock_out_after_repeated_failures(accounts: Accounts, clock: Clock) -> N
     accounts.unlock(accounts.sign_in("sup-1", SUPER_PW), "off-1")
     accounts.sign_in("off-1", OFFICER_PW)
     with pytest.raises(SignInError, match="wrong account or password"):
-        accounts.sign_in("nobody", OFFICER_PW)
+        accounts.sign_in("officer-pass-typed-here", OFFICER_PW)
+    last = accounts.events(accounts.sign_in("sup-1", SUPER_PW))[-2]
+    assert (last.account_id, last.action, last.detail) == ("?", "sign_in_failed", {"reason": "unknown"})
 
 
 def test_sessions_expire_end_and_follow_the_account(accounts: Accounts, clock: Clock) -> None:
