@@ -144,6 +144,33 @@ def unlock_command(locked_account: str, log_path: Path, account_id: str, passwor
     click.echo(f"unlocked {locked_account}")
 
 
+@officer.command("accounts")
+@_log_option
+@_as_option
+@_stdin_option
+def accounts_command(log_path: Path, account_id: str, password_stdin: bool) -> None:
+    """Every account with its role, gates and state (a supervisor)."""
+    if not log_path.is_file():
+        raise StoreError(f"decision log {log_path} does not exist")
+    with Accounts(log_path) as accounts:
+        session = accounts.sign_in(
+            account_id, _password_reader(password_stdin)(f"password of {account_id}", False)
+        )
+        try:
+            listed = accounts.list_accounts(session)
+        finally:
+            accounts.sign_out(session)
+    for account in listed:
+        state = (
+            "disabled"
+            if account.disabled
+            else f"locked until {account.locked_until}"
+            if account.locked_until
+            else "active"
+        )
+        click.echo(f"{account.account_id}  {account.role}  gates {','.join(account.gates)}  {state}")
+
+
 def _age(case: Case, now: datetime) -> str:
     seconds = int(case.age_seconds(now))
     return (

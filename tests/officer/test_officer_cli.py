@@ -113,6 +113,11 @@ def test_officer_cli_twins(gate_log: GateLog) -> None:
         wrong = kiosk("officer", "list", "--as", "off-2", *log, stdin="not-the-password\n")
         assert wrong.returncode == 2
     assert "locked" in wrong.stderr
+    listed = kiosk("officer", "accounts", "--as", "sup-1", *log, stdin=f"{SUP_PW}\n")
+    assert (
+        listed.returncode == 0
+        and "off-2  officer  gates " + gate_log.kiosk_id + "  locked until" in listed.stdout
+    )
     unlocked = kiosk("officer", "unlock", "off-2", "--as", "sup-1", *log, stdin=f"{SUP_PW}\n")
     assert unlocked.returncode == 0, unlocked.stderr
     assert kiosk("officer", "list", "--as", "off-2", *log, stdin=f"{OFF2_PW}\n").returncode == 0

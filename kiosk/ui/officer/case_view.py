@@ -146,6 +146,9 @@ class CaseView(QWidget):
 
         layout.addStretch(1)
         outer.addWidget(self._resolve_panel())  # below the scrolled details: always in reach
+        self.status = QLabel()  # outside the panel: readable while the panel is disabled
+        self.status.setWordWrap(True)
+        outer.addWidget(self.status)
         self.clear()
 
     def _resolve_panel(self) -> QWidget:
@@ -181,9 +184,6 @@ class CaseView(QWidget):
         self.confirm.setMinimumHeight(40)
         self.confirm.clicked.connect(self._confirm)
         layout.addWidget(self.confirm)
-        self.status = QLabel()
-        self.status.setWordWrap(True)
-        layout.addWidget(self.status)
         self.panel = panel
         return panel
 
