@@ -26,6 +26,8 @@ def kiosk(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
 
 def test_officer_cli_twins(gate_log: GateLog) -> None:
     log = ["--log", str(gate_log.path), "--password-stdin"]
+    empty = kiosk("officer", "--log", str(gate_log.path), "--key", str(gate_log.key_file))
+    assert empty.returncode == 2 and "has no accounts" in empty.stderr and "kiosk officer add" in empty.stderr
     first = kiosk("officer", "add", "sup-1", "--role", "supervisor", *log, stdin=f"{SUP_PW}\n")
     assert first.returncode == 0, first.stderr
     assert "added supervisor sup-1 for gates *" in first.stdout

@@ -27,8 +27,13 @@ def run_console(log_path: Path, keys: KeyRing) -> int:
     gate keeps its instance lock) and with the key, to decrypt evidence in memory."""
     if not log_path.is_file():
         raise StoreError(f"decision log {log_path} does not exist")
-    app = QApplication.instance() or QApplication(sys.argv[:1])
     with DecisionLog(log_path, keys, exclusive=False) as log, Accounts(log_path) as accounts:
+        if not accounts.count():
+            raise StoreError(
+                f"decision log {log_path} has no accounts: create the first supervisor with "
+                f"`kiosk officer add ID --role supervisor --log {log_path}`"
+            )
+        app = QApplication.instance() or QApplication(sys.argv[:1])
         window = open_window(log, accounts)
         window.show()
         return app.exec()
