@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.officer.conftest import GateLog
+from tests.officer.officer_helpers import GateLog
 
 REPO = Path(__file__).resolve().parents[2]
 SUP_PW, OFF_PW, OFF2_PW = "supervisor-cli-1", "officer-cli-11", "officer-cli-22"

@@ -19,7 +19,7 @@ from kiosk.decision import Decision, WatchlistHit
 from kiosk.officer import REASON_CODES
 from kiosk.store import DecisionLog, KeyRing
 from kiosk.store.accounts import Accounts
-from tests.officer.conftest import CHEAP, PASSWORDS, GateLog
+from tests.officer.officer_helpers import CHEAP, PASSWORDS, GateLog
 
 REPO = Path(__file__).resolve().parents[2]
 SHOTS = REPO / "var" / "test-output" / "officer"

@@ -17,7 +17,7 @@ from kiosk.store.errors import (
     SignInError,
     UnknownDecisionError,
 )
-from tests.officer.conftest import CHEAP, OTHER_GATE, PASSWORDS, GateLog
+from tests.officer.officer_helpers import CHEAP, OTHER_GATE, PASSWORDS, GateLog
 
 
 @pytest.fixture
