@@ -264,3 +264,25 @@ def test_the_alarm_chime_is_a_playable_wav(tmp_path: Path) -> None:
         assert (chime.getnchannels(), chime.getsampwidth(), chime.getframerate()) == (1, 2, RATE)
         samples = chime.readframes(chime.getnframes())
     assert chime.getnframes() == int(RATE * 0.8) and max(samples) > 0
+
+
+def test_the_console_keeps_running_through_many_polls(qtbot, gate_log: GateLog, accounts: Accounts) -> None:
+    """Hundreds of queue reloads, table resets and age updates in one process (PySide6 6.12.0 crashed a
+    window after ~300 void calls: see pyproject.toml)."""
+    from kiosk.ui.officer.app import open_window
+
+    with (
+        DecisionLog(gate_log.path, KeyRing.from_file(gate_log.key_file), exclusive=False) as log,
+        Accounts(gate_log.path, cost=CHEAP) as own,
+    ):
+        window = open_window(log, own, poll_ms=5)
+        qtbot.addWidget(window)
+        window.show()
+        loads: list[int] = []
+        window.queue_loaded.connect(lambda cases: loads.append(len(cases)))
+        window.sign_in_page.account.setText("off-1")
+        window.sign_in_page.password.setText(PASSWORDS["off-1"])
+        window.sign_in_page.button.click()
+        qtbot.waitUntil(lambda: len(loads) >= 400, timeout=120_000)
+        assert set(loads) == {len(gate_log.refer_ids)}
+        window.close()
