@@ -19,7 +19,9 @@ from kiosk.ui.officer.window import POLL_MS, OfficerWindow
 def open_window(log: DecisionLog, accounts: Accounts, *, poll_ms: int = POLL_MS) -> OfficerWindow:
     """The console window over a local log (a QApplication must exist)."""
     queue = CaseQueue(LocalCaseSource(log), accounts)
-    return OfficerWindow(queue, accounts, reason_texts=REASON_TEXTS, poll_ms=poll_ms)
+    return OfficerWindow(
+        queue, accounts, reason_text=lambda code: REASON_TEXTS.get(code, code), poll_ms=poll_ms
+    )
 
 
 def run_console(log_path: Path, keys: KeyRing) -> int:

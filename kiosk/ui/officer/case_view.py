@@ -4,6 +4,8 @@ of a liveness alarm, the resolutions so far; and the resolve panel, which needs 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
@@ -251,14 +253,12 @@ class CaseView(QWidget):
     def show_loading(self, case_id: str) -> None:
         self.clear(f"Loading case {case_id[:8]}…")
 
-    def show_case(self, case: Case, evidence: CaseEvidence, reason_texts: dict[str, str]) -> None:
+    def show_case(self, case: Case, evidence: CaseEvidence, reason_text: Callable[[str], str]) -> None:
         same = self.case is not None and self.case.id == case.id
         self.case = case
         d = case.decision
         self.title.setText(f"Case {d.id[:8]} · gate {d.kiosk_id} · {d.time_utc.replace('T', ' ')[:19]} UTC")
-        self.reasons.setText(
-            "<br>".join(f"<b>{code}</b>: {reason_texts.get(code, '')}" for code in d.reason_codes)
-        )
+        self.reasons.setText("<br>".join(f"<b>{code}</b>: {reason_text(code)}" for code in d.reason_codes))
         self._image(self.live_image, evidence.live_face, "No live image was sealed for this case.")
         self._image(
             self.portrait_image,

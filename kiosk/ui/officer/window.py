@@ -159,7 +159,7 @@ class OfficerWindow(QMainWindow):
         queue: CaseQueue,
         accounts: SessionAuthority,
         *,
-        reason_texts: dict[str, str] | None = None,
+        reason_text: Callable[[str], str] = str,
         poll_ms: int = POLL_MS,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
@@ -167,7 +167,7 @@ class OfficerWindow(QMainWindow):
         self.setWindowTitle("E-gate officer console")
         self.resize(1400, 900)
         self.queue, self.accounts = queue, accounts
-        self.reason_texts = reason_texts or {}
+        self.reason_text = reason_text  # the officer's text of a reason code
         self.session: Session | None = None
         self.tasks = Tasks(self)
         self._known: set[str] | None = None  # case ids seen; None until the first load after sign-in
@@ -373,7 +373,7 @@ class OfficerWindow(QMainWindow):
         if self._loading not in (None, case.id) or self.session is None:
             return  # the officer moved on to another case meanwhile
         self._loading = None
-        self.case_view.show_case(case, evidence, self.reason_texts)
+        self.case_view.show_case(case, evidence, self.reason_text)
         self.case_shown.emit(case)
 
     def _case_failed(self, exc: Exception) -> None:
