@@ -20,6 +20,7 @@ from kiosk.lab.cli import (
     pki_command,
     serve_command,
 )
+from kiosk.officer.cli import officer
 from kiosk.store.cli import key_group, keygen_command, purge_command, verify_log_command
 from matcher.console import run_console
 from matcher.errors import MatcherError
@@ -42,6 +43,7 @@ for _command in (
     purge_command,
     keygen_command,
     key_group,
+    officer,
     bench,
     bench_log_command,
     bench_liveness_command,

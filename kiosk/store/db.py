@@ -241,7 +241,34 @@ def _v1(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1,)
+def _v2(db: sqlite_utils.Database) -> None:
+    """Officer resolutions get a reason code; officer accounts, their sessions and the account chain
+    (kiosk/store/accounts.py) live in the log's database."""
+    db.execute("ALTER TABLE resolutions ADD COLUMN reason_code TEXT")
+    db.execute(
+        "CREATE TABLE accounts (account_id TEXT PRIMARY KEY, role TEXT NOT NULL, gates TEXT NOT NULL, "
+        "password_hash TEXT NOT NULL, created_utc TEXT NOT NULL, failed_attempts INTEGER NOT NULL, "
+        "locked_until TEXT, disabled INTEGER NOT NULL) STRICT"
+    )
+    # Only the SHA-256 of a session token is kept: a copy of the database does not sign anyone in.
+    db.execute(
+        "CREATE TABLE sessions (token_hash TEXT PRIMARY KEY, account_id TEXT NOT NULL "
+        "REFERENCES accounts(account_id), created_utc TEXT NOT NULL, last_used_utc TEXT NOT NULL, "
+        "ended_utc TEXT) STRICT"
+    )
+    db.execute(
+        "CREATE TABLE account_events (id TEXT PRIMARY KEY, seq INTEGER NOT NULL UNIQUE, "
+        "time_utc TEXT NOT NULL, actor TEXT NOT NULL, account_id TEXT NOT NULL, action TEXT NOT NULL, "
+        "detail TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL) STRICT"
+    )
+    for event in ("UPDATE", "DELETE"):
+        db.execute(
+            f"CREATE TRIGGER account_events_append_only_{event.lower()} BEFORE {event} ON account_events "
+            "BEGIN SELECT RAISE(ABORT, 'account_events are append-only'); END"
+        )
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -307,3 +334,27 @@ class InstanceLock:
         if self._fd >= 0:
             os.close(self._fd)  # closing drops the flock
             self._fd = -1
+
+
+def instance_lock_held(db_path: Path) -> bool:
+    """Whether a kiosk process holds the instance lock of the log at ``db_path`` (Linux: read from
+    /proc/locks, so looking never takes the lock a starting kiosk needs). False when there is no lock file."""
+    try:
+        info = db_path.with_name(db_path.name + ".lock").stat()
+        lines = Path("/proc/locks").read_text().splitlines()
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise StoreError(f"decision log {db_path}: cannot tell whether its kiosk runs ({exc})") from exc
+    for line in lines:
+        fields = line.split()
+        if "FLOCK" not in fields or "->" in fields:  # "->" marks a waiter, not a holder
+            continue
+        major, minor, inode = fields[5].split(":")
+        if (int(major, 16), int(minor, 16), int(inode)) == (
+            os.major(info.st_dev),
+            os.minor(info.st_dev),
+            info.st_ino,
+        ):
+            return True
+    return False
