@@ -264,7 +264,34 @@ def _v1(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1,)
+def _v2(db: sqlite_utils.Database) -> None:
+    """Officer resolutions get a reason code; officer accounts, their sessions and the account chain
+    (kiosk/store/accounts.py) live in the log's database."""
+    db.execute("ALTER TABLE resolutions ADD COLUMN reason_code TEXT")
+    db.execute(
+        "CREATE TABLE accounts (account_id TEXT PRIMARY KEY, role TEXT NOT NULL, gates TEXT NOT NULL, "
+        "password_hash TEXT NOT NULL, created_utc TEXT NOT NULL, failed_attempts INTEGER NOT NULL, "
+        "locked_until TEXT, disabled INTEGER NOT NULL) STRICT"
+    )
+    # Only the SHA-256 of a session token is kept: a copy of the database does not sign anyone in.
+    db.execute(
+        "CREATE TABLE sessions (token_hash TEXT PRIMARY KEY, account_id TEXT NOT NULL "
+        "REFERENCES accounts(account_id), created_utc TEXT NOT NULL, last_used_utc TEXT NOT NULL, "
+        "ended_utc TEXT) STRICT"
+    )
+    db.execute(
+        "CREATE TABLE account_events (id TEXT PRIMARY KEY, seq INTEGER NOT NULL UNIQUE, "
+        "time_utc TEXT NOT NULL, actor TEXT NOT NULL, account_id TEXT NOT NULL, action TEXT NOT NULL, "
+        "detail TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL) STRICT"
+    )
+    for event in ("UPDATE", "DELETE"):
+        db.execute(
+            f"CREATE TRIGGER account_events_append_only_{event.lower()} BEFORE {event} ON account_events "
+            "BEGIN SELECT RAISE(ABORT, 'account_events are append-only'); END"
+        )
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

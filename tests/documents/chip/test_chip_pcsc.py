@@ -262,14 +262,14 @@ def test_gate_reads_the_chip_on_the_reader_with_the_ocr_mrz(gate_setup, tmp_path
     checks = decision.document_checks
     assert checks["chip.present"] and checks["chip.access"] and checks["chip.read"]
     assert checks["chip.pa.sod_signature"] and checks["doc.chip_matches_mrz"]
-    assert row is not None and row["outcome"] == "PASS"
+    assert row is not None and row.outcome == "PASS"
 
 
 def test_gate_absent_chip_refers_unless_the_policy_allows_it(gate_setup, tmp_path) -> None:
     decision, row = _gate_transaction(gate_setup, tmp_path)
     assert decision.outcome == "REFER" and decision.reason_codes == ("CHIP_ABSENT",)
     assert decision.document_checks["chip.present"] is False
-    assert row is not None and row["outcome"] == "REFER"
+    assert row is not None and row.outcome == "REFER"
     allowed, _ = _gate_transaction(gate_setup, tmp_path / "allowed", non_blocking_checks=("chip.present",))
     assert allowed.outcome == "PASS" and allowed.document_checks["chip.present"] is False
 
@@ -281,7 +281,7 @@ def test_gate_chip_removed_mid_read_is_a_failed_check_and_a_logged_decision(gate
     assert decision.outcome == "REFER" and "CHIP_UNREADABLE" in decision.reason_codes
     checks = decision.document_checks
     assert checks["chip.present"] and checks["chip.access"] and checks["chip.read"] is False
-    assert row is not None and row["outcome"] == "REFER"
+    assert row is not None and row.outcome == "REFER"
 
 
 def test_gate_chip_over_its_time_budget(gate_setup, tmp_path, monkeypatch) -> None:
