@@ -11,6 +11,7 @@ report).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -19,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from kiosk.export.codes import CODES_FILE, code_list, codes_csv
 from kiosk.export.manifest import FORMAT, MANIFEST_FILE, file_digest, manifest_text, sign_manifest
@@ -27,11 +28,13 @@ from kiosk.export.pdf import PDF_FILE, ReferralList, report_header, write_report
 from kiosk.export.select import Head, Period, period_rows
 from kiosk.export.stats import DEFAULT_MIN_CELL, StatsBuilder
 from kiosk.export.writers import RecordWriters, exported_record, stored_row
+from kiosk.store.accounts import ALL_GATES, Accounts, Session
 from kiosk.store.chain import canonical_json, link_hash
 from kiosk.store.db import iso_utc, utc_now
-from kiosk.store.errors import StoreError
+from kiosk.store.errors import PermissionDeniedError, StoreError
 from kiosk.store.keys import KeyRing
 from kiosk.store.log import DecisionLog
+from kiosk.store.records import LoggedDecision
 from matcher.watchlist.bundle import load_signing_key
 
 FORMATS = ("csv", "jsonl", "pdf")
@@ -48,11 +51,6 @@ class ExportError(StoreError):
     code = "EXPORT_REFUSED"
 
 
-class Exporter(Protocol):
-    account_id: str
-    role: str
-
-
 @dataclass(frozen=True)
 class ExportResult:
     folder: Path
@@ -60,9 +58,20 @@ class ExportResult:
     event_seq: int  # the export's own event in the chain
 
 
-def _authorize(exporter: Exporter, include_images: bool) -> None:
-    if exporter.role != "supervisor":
-        raise ExportError(f"account {exporter.account_id} ({exporter.role}) may not export: supervisors only")
+def authorize_export(log_path: Path, session: Session, period: Period) -> tuple[Session, Period]:
+    """The session as it stands (checked against the log's accounts: signed in, not locked, a supervisor)
+    and the period narrowed to the gates the account covers; PermissionDeniedError otherwise. The export
+    enforces this itself, whatever a console or command line shows."""
+    with Accounts(log_path) as accounts:
+        current = accounts.authorize(session, "supervisor")
+    if ALL_GATES in current.gates:
+        return current, period
+    outside = [gate for gate in period.gates if gate not in current.gates]
+    if outside:
+        raise PermissionDeniedError(
+            f"account {current.account_id} does not cover gate(s) {', '.join(outside)}"
+        )
+    return current, dataclasses.replace(period, gates=period.gates or current.gates)
 
 
 def export_period(
@@ -70,7 +79,7 @@ def export_period(
     period: Period,
     out: str | Path,
     *,
-    exporter: Exporter,
+    session: Session,
     signing_key: str | Path,
     formats: tuple[str, ...] = FORMATS,
     include_images: bool = False,
@@ -85,13 +94,13 @@ def export_period(
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown or not formats:
         raise ExportError(f"formats must be among {', '.join(FORMATS)}, not {', '.join(unknown) or 'none'}")
-    _authorize(exporter, include_images)
+    if not log_path.is_file():
+        raise ExportError(f"decision log {log_path} does not exist")
+    exporter, period = authorize_export(log_path, session, period)
     if include_images and keys is None:
         raise ExportError("exporting images needs the log's key file (the evidence is sealed)")
     if out.exists():
         raise ExportError(f"{out} exists: an export goes into a new folder")
-    if not log_path.is_file():
-        raise ExportError(f"decision log {log_path} does not exist")
     private_key = load_signing_key(Path(signing_key))
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
@@ -112,7 +121,7 @@ def _write(
     log_path: Path,
     period: Period,
     work: Path,
-    exporter: Exporter,
+    exporter: Session,
     formats: tuple[str, ...],
     include_images: bool,
     keys: KeyRing | None,
@@ -130,17 +139,17 @@ def _write(
         total, _ = log.head()
         last_report = 0.0
         for done, item in enumerate(period_rows(log, period, head), start=1):
+            record, stored = item.record, item.record.stored
             if item.selected:
-                record = exported_record(item.kind, item.row)
-                if link_hash(*stored_row(record)) != item.row["hash"]:
-                    raise ExportError(f"record seq {item.row['seq']} does not survive export unchanged")
-                first_prev_hash = first_prev_hash or item.row["prev_hash"]
-                writers.record(item.kind, item.row)
-                counts[item.kind] += 1
-                if include_images and item.kind == "decision" and item.row["outcome"] == "REFER":
-                    images += _write_images(log, item.row["id"], work)
+                if link_hash(*stored_row(exported_record(record.kind, stored))) != record.hash:
+                    raise ExportError(f"record seq {record.seq} does not survive export unchanged")
+                first_prev_hash = first_prev_hash or record.prev_hash
+                writers.record(record.kind, stored)
+                counts[record.kind] += 1
+                if include_images and isinstance(record, LoggedDecision) and record.outcome == "REFER":
+                    images += _write_images(log, record.id, work)
             else:
-                writers.skipped(item.kind, item.row)
+                writers.skipped(record.kind, stored)
             stats.add(item)
             referrals.add(item)
             now = time.monotonic()
@@ -202,7 +211,7 @@ def _write_images(log: DecisionLog, decision_id: str, work: Path) -> int:
     return written
 
 
-def _log_export(log_path: Path, exporter: Exporter, manifest: dict[str, Any], manifest_sha256: str) -> int:
+def _log_export(log_path: Path, exporter: Session, manifest: dict[str, Any], manifest_sha256: str) -> int:
     """The export's chained audit event; returns its seq."""
     detail = {
         "period": manifest["period"],

@@ -7,7 +7,6 @@ embedded (``pdf.fonttype`` 42) so the text can be searched and extracted.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from matplotlib.figure import Figure
 
 from kiosk.export.select import Row
 from kiosk.export.stats import SCORE_BINS, Stats, stats_lines
+from kiosk.store.records import FINAL_RESOLUTIONS, LoggedDecision, Resolution
 
 PDF_FILE = "report.pdf"
 PAGE = (8.27, 11.69)  # A4 portrait, inches
@@ -48,20 +48,20 @@ class ReferralList:
     def add(self, item: Row) -> None:
         if not item.selected:
             return
-        row = item.row
-        if item.kind == "decision" and row["outcome"] == "REFER":
+        record = item.record
+        if isinstance(record, LoggedDecision) and record.outcome == "REFER":
             if len(self.items) >= self.limit:
                 self.more += 1
                 return
             score = ""
-            if row["face_score"] is not None and row["face_threshold"] is not None:
-                score = f"{row['face_score']:.3f}/{row['face_threshold']:.3f}"
-            reasons = ";".join(json.loads(row["reason_codes"]))
-            self.items[row["id"]] = Referral(row["time_utc"], row["kiosk_id"], row["id"], reasons, score)
-        elif item.kind == "resolution" and row["decision_id"] in self.items:
-            listed = self.items[row["decision_id"]]
-            if listed.resolution in ("open", "ESCALATED"):  # the first final resolution stays
-                listed.resolution, listed.officer = row["resolution"], row["officer"]
+            if record.face_score is not None and record.face_threshold is not None:
+                score = f"{record.face_score:.3f}/{record.face_threshold:.3f}"
+            reasons = ";".join(record.reason_codes)
+            self.items[record.id] = Referral(record.time_utc, record.kiosk_id, record.id, reasons, score)
+        elif isinstance(record, Resolution) and record.decision_id in self.items:
+            listed = self.items[record.decision_id]
+            if listed.resolution not in FINAL_RESOLUTIONS:  # the closing resolution stays
+                listed.resolution, listed.officer = record.resolution, record.officer
 
 
 def _text_page(pdf: PdfPages, title: str, lines: list[str], size: float = 7.5) -> None:
@@ -77,6 +77,7 @@ def _text_page(pdf: PdfPages, title: str, lines: list[str], size: float = 7.5) -
 def _chart_page(pdf: PdfPages, stats: Stats) -> None:
     figure = Figure(figsize=PAGE)
     over_time, reasons, scores = figure.subplots(3, 1, gridspec_kw={"hspace": 0.55})
+    figure.subplots_adjust(left=0.2, right=0.88)  # room for the reason codes and the rate axis
     buckets = list(stats.series)
     totals = [stats.series[b]["transactions"] for b in buckets]
     rates = [

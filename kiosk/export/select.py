@@ -11,7 +11,7 @@ of the period resolved the next morning belongs to the period's account).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +20,7 @@ from kiosk.store.chain import link_hash
 from kiosk.store.db import iso_utc
 from kiosk.store.errors import StoreError
 from kiosk.store.log import DecisionLog
+from kiosk.store.records import ChainRecord, LoggedDecision, Resolution
 
 
 class ChainBrokenError(StoreError):
@@ -79,11 +80,18 @@ def parse_time(text: str) -> datetime:
 
 @dataclass(frozen=True)
 class Row:
-    """One chained row as stored (JSON columns as their exact text) and whether the period selects it."""
+    """A chained record (typed; ``record.stored``: the row as stored) and whether the period selects it."""
 
-    kind: str
-    row: dict[str, Any]
+    record: ChainRecord
     selected: bool
+
+    @property
+    def kind(self) -> str:
+        return self.record.kind
+
+    @property
+    def row(self) -> dict[str, Any]:
+        return dict(self.record.stored)
 
 
 @dataclass
@@ -98,13 +106,13 @@ def period_rows(log: DecisionLog, period: Period, head: Head) -> Iterator[Row]:
     """Every chained row of ``log`` in chain order with its selection; ``head`` is updated as rows verify
     (after the last row it is the snapshot's head). Raises ChainBrokenError at the first broken link."""
     head.seq, head.hash = 0, log.genesis
-    for kind, row in log.records():
-        _check_link(log, kind, row, head)
-        head.seq, head.hash = row["seq"], row["hash"]
-        yield Row(kind, row, _selected(log, period, kind, row))
+    for record in log.records():
+        _check_link(log, record.kind, record.stored, head)
+        head.seq, head.hash = record.seq, record.hash
+        yield Row(record, _selected(log, period, record))
 
 
-def _check_link(log: DecisionLog, kind: str, row: dict[str, Any], head: Head) -> None:
+def _check_link(log: DecisionLog, kind: str, row: Mapping[str, Any], head: Head) -> None:
     if row["seq"] != head.seq + 1:
         problem = f"sequence number {row['seq']} where {head.seq + 1} was expected"
     elif row["prev_hash"] != head.hash:
@@ -119,12 +127,12 @@ def _check_link(log: DecisionLog, kind: str, row: dict[str, Any], head: Head) ->
     )
 
 
-def _selected(log: DecisionLog, period: Period, kind: str, row: dict[str, Any]) -> bool:
-    if kind == "decision":
-        return period.holds(row["time_utc"]) and period.selects_gate(row["kiosk_id"])
-    if kind == "resolution":
-        decision = log.decision(row["decision_id"])  # same snapshot: the records() statement is open
-        if decision is None or not period.selects_gate(decision["kiosk_id"]):
+def _selected(log: DecisionLog, period: Period, record: ChainRecord) -> bool:
+    if isinstance(record, LoggedDecision):
+        return period.holds(record.time_utc) and period.selects_gate(record.kiosk_id)
+    if isinstance(record, Resolution):
+        decision = log.decision(record.decision_id)  # same snapshot: the records() statement is open
+        if decision is None or not period.selects_gate(decision.kiosk_id):
             return False
-        return period.holds(row["time_utc"]) or period.holds(decision["time_utc"])
-    return period.holds(row["time_utc"]) and not period.gates  # audit events belong to no gate
+        return period.holds(record.time_utc) or period.holds(decision.time_utc)
+    return period.holds(record.time_utc) and not period.gates  # export events belong to no gate

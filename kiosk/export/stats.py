@@ -7,8 +7,9 @@ Definitions (each also printed beside its figure):
   face) over the transactions.
 - FNMR: the officers' confirmed outcomes filter it (BSI TR-03121 continuous monitoring). A genuine comparison
   is a 1:1 comparison of a traveller the gate passed, or of a referred traveller an officer ``ADMITTED`` (an
-  officer admits a traveller on a document only as its holder); a false non-match is a genuine comparison
-  scored under its threshold. Referrals without a final resolution, or ``REFUSED``, are left out and counted.
+  officer admits a traveller on a document only as its holder; the console's reason code for that is
+  ``IDENTITY_CONFIRMED``); a false non-match is a genuine comparison scored under its threshold. Referrals
+  without a final resolution, or closed ``REFUSED`` or ``RETRY``, are left out and counted.
 - watchlist alerts: decisions with a watchlist hit, and how officers resolved them.
 - intervals: Wilson score 95%; with no events (or only events) the rule of three, ``[0, 3/n]``.
 - slices (issuing state, document type) only as aggregates of at least ``min_cell`` transactions; smaller
@@ -20,7 +21,6 @@ Definitions (each also printed beside its figure):
 
 from __future__ import annotations
 
-import json
 import math
 from array import array
 from collections import Counter
@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kiosk.export.select import Period, Row
+from kiosk.store.records import FINAL_RESOLUTIONS, LoggedDecision, Resolution
 
 Z95 = 1.959963984540054
 FTA_REASONS = ("QUALITY_TIMEOUT", "CAPTURE_UNREADABLE")
-FINAL = ("ADMITTED", "REFUSED")
 DEFAULT_MIN_CELL = 10
 SCORE_BINS = (-0.2, 1.0, 60)  # low, high, count: the score histogram's fixed bins (bounded memory)
 UNRECORDED_SLICES = ("age group", "sex", "nationality")
@@ -118,7 +118,7 @@ class Stats:
     fta: Rate
     fnmr: Rate
     fnm_unresolved: int  # referrals with a 1:1 comparison and no final resolution: out of the FNMR
-    fnm_refused: int  # referred travellers an officer refused: not confirmed genuine, out of the FNMR
+    fnm_not_confirmed: int  # referrals closed REFUSED or RETRY: not confirmed genuine, out of the FNMR
     watchlist_alerts: Rate
     watchlist_resolutions: dict[str, int]  # ADMITTED / REFUSED / open
     referral_resolutions: dict[str, int]
@@ -142,7 +142,7 @@ class Stats:
             "fnmr": {
                 **self.fnmr.as_dict(),
                 "unresolved_excluded": self.fnm_unresolved,
-                "refused_excluded": self.fnm_refused,
+                "not_confirmed_excluded": self.fnm_not_confirmed,
             },
             "watchlist_alerts": {
                 **self.watchlist_alerts.as_dict(),
@@ -194,43 +194,42 @@ class StatsBuilder:
     def add(self, item: Row) -> None:
         if not item.selected:
             return
-        if item.kind == "decision":
-            self._decision(item.row)
-        elif item.kind == "resolution":
-            row = item.row
-            if row["decision_id"] in self.referred and row["resolution"] in FINAL:
-                self.final[row["decision_id"]] = row["resolution"]  # the last final word counts
+        record = item.record
+        if isinstance(record, LoggedDecision):
+            self._decision(record)
+        elif isinstance(record, Resolution) and record.decision_id in self.referred and record.final:
+            self.final.setdefault(record.decision_id, record.resolution)  # a case closes once
 
-    def _decision(self, row: dict[str, Any]) -> None:
+    def _decision(self, row: LoggedDecision) -> None:
         self.n += 1
-        passed = row["outcome"] == "PASS"
-        codes = json.loads(row["reason_codes"])
+        passed = row.outcome == "PASS"
+        codes = row.reason_codes
         self.passes += passed
         self.reasons.update(set(codes))
         self.fta += any(code in FTA_REASONS for code in codes)
-        hits = json.loads(row["watchlist_hits"])
+        hits = row.watchlist_hits
         self.alerts += bool(hits)
         for hit in hits[: max(0, self.MAX_WATCHLIST_SCORES - len(self.watchlist_scores))]:
-            self.watchlist_scores.append((float(hit["score"]), float(hit["threshold"])))
-        score, threshold = row["face_score"], row["face_threshold"]
+            self.watchlist_scores.append((float(hit.score), float(hit.threshold)))
+        score, threshold = row.face_score, row.face_threshold
         compared = score is not None and threshold is not None
         if compared:
             self.histogram[_bin(score)] += 1
             self.thresholds[repr(threshold)] += 1
             self.passed_comparisons += passed
         if not passed:
-            self.referred[row["id"]] = (compared, compared and score < threshold, bool(hits))
-        time_utc = row["time_utc"]
-        self.hours[(row["kiosk_id"], time_utc[:13])] += 1
+            below = compared and score < threshold  # type: ignore[operator]
+            self.referred[row.id] = (compared, below, bool(hits))
+        time_utc = row.time_utc
+        self.hours[(row.kiosk_id, time_utc[:13])] += 1
         bucket = self.series.setdefault(time_utc[: self.bucket_chars], [0, 0])
         bucket[0] += 1
         bucket[1] += not passed
-        self.slice_counts["issuing_state"][(row["issuing_state"] or "(unread)", not passed)] += 1
-        self.slice_counts["document_type"][(row["document_type"] or "(unread)", not passed)] += 1
-        if row["extra"] and '"timings_ms"' in row["extra"]:
-            total = json.loads(row["extra"]).get("timings_ms", {}).get("total")
-            if isinstance(total, int | float):
-                self.durations.append(float(total))
+        self.slice_counts["issuing_state"][(row.issuing_state or "(unread)", not passed)] += 1
+        self.slice_counts["document_type"][(row.document_type or "(unread)", not passed)] += 1
+        timings = row.extra.get("timings_ms")
+        if isinstance(timings, dict) and isinstance(timings.get("total"), int | float):
+            self.durations.append(float(timings["total"]))
 
     def result(self) -> Stats:
         n = self.n
@@ -246,7 +245,7 @@ class StatsBuilder:
                 if final == "ADMITTED":
                     genuine += 1
                     fnm += below
-                elif final == "REFUSED":
+                elif final in FINAL_RESOLUTIONS:
                     refused += 1
                 else:
                     unresolved += 1
@@ -260,10 +259,10 @@ class StatsBuilder:
             fta=Rate(self.fta, n),
             fnmr=Rate(fnm, genuine),
             fnm_unresolved=unresolved,
-            fnm_refused=refused,
+            fnm_not_confirmed=refused,
             watchlist_alerts=Rate(self.alerts, n),
-            watchlist_resolutions={k: watch[k] for k in (*FINAL, "open")},
-            referral_resolutions={k: referral[k] for k in (*FINAL, "open")},
+            watchlist_resolutions={k: watch[k] for k in (*FINAL_RESOLUTIONS, "open")},
+            referral_resolutions={k: referral[k] for k in (*FINAL_RESOLUTIONS, "open")},
             throughput=self._throughput(),
             durations=self._durations(),
             slices=tuple(self._slice(name) for name in self.slice_counts),
@@ -346,7 +345,7 @@ def stats_lines(stats: Stats) -> list[str]:
     lines += [
         f"failure to acquire ({' or '.join(FTA_REASONS)}): {stats.fta.text()}",
         f"FNMR (officer-confirmed genuine): {stats.fnmr.text()}",
-        f"  left out: {stats.fnm_unresolved} unresolved, {stats.fnm_refused} refused",
+        f"  left out: {stats.fnm_unresolved} unresolved, {stats.fnm_not_confirmed} refused or sent to retry",
         f"watchlist alerts: {stats.watchlist_alerts.text()}",
         "  resolved: " + ", ".join(f"{k} {v}" for k, v in stats.watchlist_resolutions.items()),
         "referrals resolved: " + ", ".join(f"{k} {v}" for k, v in stats.referral_resolutions.items()),

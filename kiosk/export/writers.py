@@ -132,7 +132,9 @@ class RecordWriters:
     """Streams records into the files of the chosen formats (``jsonl`` and/or ``csv``) and the link file."""
 
     def __init__(self, folder: Path, formats: tuple[str, ...]) -> None:
-        self.jsonl = HashingWriter(folder / RECORDS_FILE, RECORDS_FILE) if "jsonl" in formats else None
+        # the records in full whenever records are exported: the file verify-export follows the chain in
+        records = "jsonl" in formats or "csv" in formats
+        self.jsonl = HashingWriter(folder / RECORDS_FILE, RECORDS_FILE) if records else None
         self.chain = HashingWriter(folder / CHAIN_FILE, CHAIN_FILE)
         self.csv: dict[str, tuple[HashingWriter, Any, io.StringIO]] = {}
         if "csv" in formats:
