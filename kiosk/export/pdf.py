@@ -130,7 +130,7 @@ def write_report(path: Path, stats: Stats, referrals: ReferralList, header: list
     """Write the report to ``path``; returns its page count. ``header`` names the export (log, exporter)."""
     pages = 0
     lines = [*header, "", *stats_lines(stats)]
-    with matplotlib.rc_context({"pdf.fonttype": 42}), PdfPages(path, keep_empty=False) as pdf:
+    with matplotlib.rc_context({"pdf.fonttype": 42}), PdfPages(path) as pdf:
         for start in range(0, len(lines), LINES_PER_PAGE):
             title = "Gate statistics" + (" (continued)" if start else "")
             _text_page(pdf, title, lines[start : start + LINES_PER_PAGE])
