@@ -34,6 +34,10 @@ REFER_REASONS = (
     ("CAPTURE_UNREADABLE", 4),
     ("MULTIPLE_FACES", 8),
 )
+_ADMIT_REASONS = {  # the officer console's reason codes (kiosk.officer.REASON_CODES["admit"])
+    "FACE_NO_MATCH": "IDENTITY_CONFIRMED",
+    "WATCHLIST_HIT": "WATCHLIST_FALSE_MATCH",
+}
 MODELS = {
     "detector": "scrfd_500m@0123456789ab",
     "embedder": "w600k_mbf@ba9876543210",
@@ -115,7 +119,13 @@ def generate_log(
             if draw < 0.1:
                 continue
             refuse = draw > (0.5 if "WATCHLIST_HIT" in decision.reason_codes else 0.85)
-            log.resolve(decision.id, f"officer-{rng.randrange(1, 6)}", "REFUSED" if refuse else "ADMITTED")
+            code = (
+                "MANUAL_BOOTH"
+                if refuse
+                else _ADMIT_REASONS.get(decision.reason_codes[0], "DOCUMENT_VERIFIED")
+            )
+            officer = f"officer-{rng.randrange(1, 6)}"
+            log.resolve(decision.id, officer, "REFUSED" if refuse else "ADMITTED", reason_code=code)
             resolutions += 1
     return Generated(count, referrals, resolutions)
 

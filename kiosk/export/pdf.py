@@ -21,7 +21,9 @@ from kiosk.store.records import FINAL_RESOLUTIONS, LoggedDecision, Resolution
 
 PDF_FILE = "report.pdf"
 PAGE = (8.27, 11.69)  # A4 portrait, inches
-LINES_PER_PAGE = 64
+STATS_SIZE, CASES_SIZE = 7.5, 5.6  # points
+LINE_SPACING = 1.45
+TEXT_HEIGHT_PT = 0.905 * PAGE[1] * 72  # from the top margin to the bottom one
 DEFAULT_MAX_LISTED = 1000
 
 
@@ -64,13 +66,17 @@ class ReferralList:
                 listed.resolution, listed.officer = record.resolution, record.officer
 
 
-def _text_page(pdf: PdfPages, title: str, lines: list[str], size: float = 7.5) -> None:
+def _lines_per_page(size: float) -> int:
+    return int(TEXT_HEIGHT_PT / (size * LINE_SPACING))
+
+
+def _text_page(pdf: PdfPages, title: str, lines: list[str], size: float) -> None:
     figure = Figure(figsize=PAGE)
     figure.text(0.06, 0.965, title, fontsize=12, fontweight="bold", va="top")
-    y, step = 0.935, 0.905 / LINES_PER_PAGE
-    for line in lines:
-        figure.text(0.06, y, line, fontsize=size, family="monospace", va="top")
-        y -= step
+    # one text block per page: a Text per line costs a second per page to lay out
+    figure.text(
+        0.06, 0.935, "\n".join(lines), fontsize=size, family="monospace", va="top", linespacing=LINE_SPACING
+    )
     pdf.savefig(figure)
 
 
@@ -131,9 +137,10 @@ def write_report(path: Path, stats: Stats, referrals: ReferralList, header: list
     pages = 0
     lines = [*header, "", *stats_lines(stats)]
     with matplotlib.rc_context({"pdf.fonttype": 42}), PdfPages(path) as pdf:
-        for start in range(0, len(lines), LINES_PER_PAGE):
+        per_page = _lines_per_page(STATS_SIZE)
+        for start in range(0, len(lines), per_page):
             title = "Gate statistics" + (" (continued)" if start else "")
-            _text_page(pdf, title, lines[start : start + LINES_PER_PAGE])
+            _text_page(pdf, title, lines[start : start + per_page], STATS_SIZE)
             pages += 1
         _chart_page(pdf, stats)
         pages += 1
@@ -148,9 +155,10 @@ def write_report(path: Path, stats: Stats, referrals: ReferralList, header: list
         columns = _case_line(
             "time (UTC)", "gate", "decision id", "resolution", "officer", "score/thr", "reasons"
         )
-        for start in range(0, len(listed), LINES_PER_PAGE - 2):
+        per_page = _lines_per_page(CASES_SIZE) - 2
+        for start in range(0, len(listed), per_page):
             title = f"Referred cases ({len(referrals.items) + referrals.more})"
-            _text_page(pdf, title, [columns, *listed[start : start + LINES_PER_PAGE - 2]], size=5.6)
+            _text_page(pdf, title, [columns, "", *listed[start : start + per_page]], CASES_SIZE)
             pages += 1
     return pages
 

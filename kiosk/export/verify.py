@@ -38,7 +38,14 @@ from kiosk.export.writers import (
 )
 from kiosk.store.chain import link_hash
 
-_NULLABLE = {"document_type", "issuing_state", "document_number_hash", "face_score", "face_threshold"}
+_NULLABLE = {
+    "document_type",
+    "issuing_state",
+    "document_number_hash",
+    "face_score",
+    "face_threshold",
+    "reason_code",
+}
 _FLOATS = {"face_score", "face_threshold"}
 
 

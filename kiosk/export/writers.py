@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kiosk.store.chain import FIELDS, canonical_json
+from kiosk.store.chain import FIELDS, OPTIONAL_FIELDS, canonical_json
 
 RECORDS_FILE = "records.jsonl"
 CHAIN_FILE = "chain.jsonl"
@@ -53,14 +53,6 @@ class RecordFormatError(ValueError):
     """An exported line is not a record this program wrote."""
 
 
-def exported_record(kind: str, row: Mapping[str, Any]) -> dict[str, Any]:
-    """The JSON Lines record of a chained ``row`` as stored: every field, JSON columns parsed."""
-    record: dict[str, Any] = {"kind": kind}
-    for name, value in row.items():
-        record[name] = json.loads(value) if name in JSON_COLUMNS[kind] and value is not None else value
-    return record
-
-
 def stored_row(record: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     """``(kind, row as the log stored it)`` from an exported record; RecordFormatError if it is not one."""
     kind = record.get("kind")
@@ -82,21 +74,14 @@ def link(kind: str, row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def csv_columns(kind: str) -> tuple[str, ...]:
-    """The CSV header of a kind: the chain's fields in their order, then ``hash`` (and optional columns a
-    later schema added, e.g. a resolution's reason code, after them)."""
-    return (*FIELDS[kind], "hash")
+    """The CSV header of a kind: the chain's fields in their order, the optional ones a later schema added
+    (a resolution's reason code), then ``hash``."""
+    return (*FIELDS[kind], *OPTIONAL_FIELDS.get(kind, ()), "hash")
 
 
-def csv_cell(name: str, value: Any) -> str:
-    if value is None:
-        return ""
-    if name in _CODE_LISTS:
-        return ";".join(value)
-    if isinstance(value, dict | list):
-        return canonical_json(value)
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
+def _dumps(value: Any) -> str:
+    """One JSON scalar as canonical JSON writes it."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=False)
 
 
 @dataclass
@@ -154,15 +139,29 @@ class RecordWriters:
         buffer.truncate()
 
     def record(self, kind: str, row: Mapping[str, Any]) -> None:
-        """A selected record, into every format."""
+        """A selected record (as stored), into every format. The JSON columns' stored text is canonical JSON
+        already (the log writes nothing else) and goes in as it is, unparsed: the line is exactly
+        the canonical JSON of the record with its JSON columns parsed, made without re-serialising them."""
         self.first_seq = self.first_seq or row["seq"]
-        record = exported_record(kind, row)
+        json_columns = JSON_COLUMNS[kind]
         if self.jsonl is not None:
-            self.jsonl.write(canonical_json(record) + "\n")
+            fields = {"kind": _dumps(kind)}
+            for name, value in row.items():
+                fields[name] = value if name in json_columns and value is not None else _dumps(value)
+            self.jsonl.write("{" + ",".join(f"{_dumps(n)}:{fields[n]}" for n in sorted(fields)) + "}\n")
             self.jsonl.records += 1
         if kind in self.csv:
             writer, rows, buffer = self.csv[kind]
-            rows.writerow([csv_cell(name, record.get(name)) for name in csv_columns(kind)])
+            cells = []
+            for name in csv_columns(kind):
+                value = row.get(name)
+                if name in _CODE_LISTS:
+                    cells.append(";".join(json.loads(value)))
+                elif name in json_columns or value is None:
+                    cells.append(value or "")
+                else:
+                    cells.append(repr(value) if isinstance(value, float) else str(value))
+            rows.writerow(cells)
             self._flush(writer, buffer)
             writer.records += 1
 

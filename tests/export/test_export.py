@@ -19,6 +19,7 @@ from pypdf import PdfReader
 from kiosk.export.build import export_period
 from kiosk.export.select import Period
 from kiosk.export.verify import verify_export
+from kiosk.store.chain import canonical_json
 from kiosk.store.errors import PermissionDeniedError
 from kiosk.store.log import DecisionLog
 from matcher.watchlist.bundle import generate_signing_key, load_trusted_keys
@@ -51,7 +52,9 @@ def exported(world: World, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_every_format_reads_back(world: World, exported: Path) -> None:
     manifest = json.loads((exported / "manifest.json").read_text())
-    records = [json.loads(line) for line in (exported / "records.jsonl").read_text().splitlines()]
+    lines = (exported / "records.jsonl").read_text(encoding="utf-8").splitlines()
+    records = [json.loads(line) for line in lines]
+    assert all(canonical_json(record) == line for record, line in zip(records, lines, strict=True))
     decisions = [r for r in records if r["kind"] == "decision"]
     assert len(decisions) == manifest["counts"]["decision"] == 1500  # day 1 of 3000 over two days
     assert all(DAY1[0] <= d["time_utc"][:10] < DAY1[1] for d in decisions)
@@ -81,6 +84,7 @@ def test_every_format_reads_back(world: World, exported: Path) -> None:
     with (exported / "resolutions.csv").open(newline="", encoding="utf-8") as handle:
         resolutions = list(csv.DictReader(handle))
     assert {row["officer"] for row in resolutions} <= {f"officer-{i}" for i in range(1, 6)}
+    assert {"IDENTITY_CONFIRMED", "MANUAL_BOOTH"} <= {row["reason_code"] for row in resolutions}
     codes = {row["code"]: row for row in csv.DictReader((exported / "codes.csv").open(encoding="utf-8"))}
     assert codes["FACE_NO_MATCH"]["kind"] == "reason" and codes["LOG_CHAIN_BROKEN"]["kind"] == "error"
     assert {c for d in decisions for c in d["reason_codes"]} <= set(codes)
