@@ -8,7 +8,13 @@ from kiosk.documents.chip.cli import chip
 from kiosk.documents.chip.trust_cli import trust
 from kiosk.documents.cli import document
 from kiosk.errors import KioskError
-from kiosk.export.cli import export_bench_command, export_command, stats_command, verify_export_command
+from kiosk.export.cli import (
+    export_bench_command,
+    export_command,
+    stats_command,
+    supervisor_command,
+    verify_export_command,
+)
 from kiosk.gate_cli import bench, config_group, demo, run, verify
 from kiosk.liveness_bench import bench_liveness_command
 from kiosk.store.bench import bench_log_command
@@ -41,6 +47,7 @@ for _command in (
     export_command,
     verify_export_command,
     export_bench_command,
+    supervisor_command,
 ):
     cli.add_command(_command)
 

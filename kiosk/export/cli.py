@@ -9,12 +9,11 @@ from pathlib import Path
 import click
 
 from kiosk.export.build import FORMATS, export_period
-from kiosk.export.select import Head, Period, parse_time, period_rows
-from kiosk.export.stats import DEFAULT_MIN_CELL, Stats, compute_stats, stats_lines
+from kiosk.export.select import Period, parse_time
+from kiosk.export.stats import DEFAULT_MIN_CELL, period_stats, stats_lines
 from kiosk.export.verify import verify_export
 from kiosk.store.accounts import Accounts
 from kiosk.store.keys import KeyRing
-from kiosk.store.log import DecisionLog
 from matcher.watchlist.bundle import load_trusted_keys
 
 _LOG = click.option(
@@ -48,12 +47,6 @@ def _period_options(command: click.Command) -> click.Command:
     ):
         command = option(command)
     return command
-
-
-def period_stats(log_path: Path, period: Period, *, min_cell: int = DEFAULT_MIN_CELL) -> Stats:
-    """The statistics of ``period`` in the log at ``log_path`` (the chain verified as it is read)."""
-    with DecisionLog(log_path, readonly=True) as log:
-        return compute_stats(period_rows(log, period, Head(0, "")), period, min_cell=min_cell)
 
 
 @click.command("stats")
@@ -219,3 +212,40 @@ def export_bench_command(count: int, cache: Path | None, trace: bool) -> None:
         f"{figures.bytes_written / 2**20:.0f} MiB written): {figures.export_s:.1f} s, "
         f"{figures.rows_per_s:.0f} rows/s, peak RSS {figures.peak_rss_mib:.0f} MiB{heap}"
     )
+
+
+@click.command("supervisor")
+@_LOG
+@click.option("--account", required=True, help="A supervisor account of the log.")
+@click.option(
+    "--password",
+    envvar="EGATE_PASSWORD",
+    prompt=True,
+    hide_input=True,
+    help="Its password (or EGATE_PASSWORD).",
+)
+@click.option(
+    "--signing-key",
+    envvar="EGATE_EXPORT_SIGNING_KEY",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Ed25519 private key (PEM) for exports; without it the window shows statistics only.",
+)
+@click.option(
+    "--key-file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The log's key file: enables exports with referred cases' images.",
+)
+def supervisor_command(
+    log_path: Path, account: str, password: str, signing_key: Path | None, key_file: Path | None
+) -> None:
+    """Open the supervisor's window: statistics of a period with their intervals, charts, exports."""
+    from kiosk.ui.supervisor.window import run_supervisor
+
+    with Accounts(log_path) as accounts:
+        session = accounts.authorize(accounts.sign_in(account, password), "supervisor")
+    try:
+        status = run_supervisor(log_path, session, signing_key=signing_key, key_file=key_file)
+    finally:
+        with Accounts(log_path) as accounts:
+            accounts.sign_out(session)
+    sys.exit(status)

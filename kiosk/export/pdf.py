@@ -80,10 +80,11 @@ def _text_page(pdf: PdfPages, title: str, lines: list[str], size: float) -> None
     pdf.savefig(figure)
 
 
-def _chart_page(pdf: PdfPages, stats: Stats) -> None:
-    figure = Figure(figsize=PAGE)
+def draw_charts(figure: Figure, stats: Stats) -> None:
+    """The three charts of ``stats`` on ``figure``: rates over time, referrals by reason, score distributions
+    against the thresholds (the PDF's chart page and the supervisor view draw the same)."""
     over_time, reasons, scores = figure.subplots(3, 1, gridspec_kw={"hspace": 0.55})
-    figure.subplots_adjust(left=0.2, right=0.88)  # room for the reason codes and the rate axis
+    figure.subplots_adjust(left=0.25, right=0.88)  # room for the reason codes and the rate axis
     buckets = list(stats.series)
     totals = [stats.series[b]["transactions"] for b in buckets]
     rates = [
@@ -124,7 +125,6 @@ def _chart_page(pdf: PdfPages, stats: Stats) -> None:
     scores.set_xlabel("similarity score")
     scores.set_ylabel("decisions")
     scores.legend(fontsize=6)
-    pdf.savefig(figure)
 
 
 def _case_line(*cells: str) -> str:
@@ -142,7 +142,9 @@ def write_report(path: Path, stats: Stats, referrals: ReferralList, header: list
             title = "Gate statistics" + (" (continued)" if start else "")
             _text_page(pdf, title, lines[start : start + per_page], STATS_SIZE)
             pages += 1
-        _chart_page(pdf, stats)
+        figure = Figure(figsize=PAGE)
+        draw_charts(figure, stats)
+        pdf.savefig(figure)
         pages += 1
         listed = [
             _case_line(r.time_utc, r.kiosk_id, r.id, r.resolution, r.officer, r.score, r.reasons)

@@ -26,9 +26,11 @@ from array import array
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from kiosk.export.select import Period, Row
+from kiosk.export.select import Head, Period, Row, period_rows
+from kiosk.store.log import DecisionLog
 from kiosk.store.records import FINAL_RESOLUTIONS, LoggedDecision, Resolution
 
 Z95 = 1.959963984540054
@@ -329,6 +331,13 @@ def _quantile(values: list[float], q: float) -> float:
 def compute_stats(rows: Iterable[Row], period: Period, *, min_cell: int = DEFAULT_MIN_CELL) -> Stats:
     """The statistics of ``period`` from ``select.period_rows`` output."""
     return StatsBuilder(period, min_cell=min_cell).add_all(rows).result()
+
+
+def period_stats(log_path: str | Path, period: Period, *, min_cell: int = DEFAULT_MIN_CELL) -> Stats:
+    """The statistics of ``period`` in the log at ``log_path``, read as one snapshot (safe while the kiosk
+    runs), the chain verified as it is read (ChainBrokenError otherwise)."""
+    with DecisionLog(log_path, readonly=True) as log:
+        return compute_stats(period_rows(log, period, Head(0, "")), period, min_cell=min_cell)
 
 
 def stats_lines(stats: Stats) -> list[str]:

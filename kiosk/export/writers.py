@@ -79,9 +79,12 @@ def csv_columns(kind: str) -> tuple[str, ...]:
     return (*FIELDS[kind], *OPTIONAL_FIELDS.get(kind, ()), "hash")
 
 
+_SCALAR = json.JSONEncoder(ensure_ascii=False, allow_nan=False)  # one encoder: json.dumps builds one per call
+
+
 def _dumps(value: Any) -> str:
     """One JSON scalar as canonical JSON writes it."""
-    return json.dumps(value, ensure_ascii=False, allow_nan=False)
+    return _SCALAR.encode(value)
 
 
 @dataclass
