@@ -346,3 +346,41 @@ def test_every_export_is_a_chained_event_and_images_only_when_asked(world: World
             signing_key=world.private_key,
             include_images=True,
         )
+
+
+def test_export_while_the_kiosk_keeps_appending(tmp_path: Path) -> None:
+    """The export reads one snapshot while the kiosk process holds the log and appends; the export event
+    is chained after whatever the kiosk wrote meanwhile, and the export still verifies."""
+    import threading
+
+    from export_helpers import make_world
+
+    from kiosk.decision import Decision
+
+    small = make_world(tmp_path / "busy", count=300)
+    stop = threading.Event()
+    appended = []
+
+    def kiosk_appending() -> None:
+        with DecisionLog(small.log, small.keys) as log:  # the kiosk's exclusive writer
+            while not stop.is_set():
+                now = datetime.now(START.tzinfo).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+                appended.append(log.append(Decision("gate-01", "PASS", (), time_utc=now)))
+
+    writer = threading.Thread(target=kiosk_appending)
+    writer.start()
+    try:
+        while len(appended) < 20:
+            threading.Event().wait(0.01)
+        result = export_period(
+            small.log, _period("2026-11-01", "2026-11-03"), tmp_path / "out", session=small.supervisor,
+            signing_key=small.private_key, formats=("jsonl",),
+        )  # fmt: skip
+    finally:
+        stop.set()
+        writer.join()
+    assert verify_export(tmp_path / "out").ok
+    assert result.manifest["counts"]["decision"] == 300
+    assert result.event_seq > result.manifest["chain"]["head"]["seq"]
+    with DecisionLog(small.log, readonly=True) as log:
+        assert log.verify().ok
