@@ -38,6 +38,7 @@ _ADMIT_REASONS = {  # the officer console's reason codes (kiosk.officer.REASON_C
     "FACE_NO_MATCH": "IDENTITY_CONFIRMED",
     "WATCHLIST_HIT": "WATCHLIST_FALSE_MATCH",
 }
+TIMEOUTS_S = {"document": 30.0, "capture": 15.0, "time_warning": 20.0}
 MODELS = {
     "detector": "scrfd_500m@0123456789ab",
     "embedder": "w600k_mbf@ba9876543210",
@@ -78,7 +79,11 @@ def generated_decisions(
             issuing_state=state,
             document_number_hash=keys.hash_document_number(f"X{rng.randrange(10**8):08d}", state),
             document_checks={"mrz.check_digits": reason != "DOC_CHECKSUM", "chip.pa.sod_signature": True},
-            quality={"frames": rng.randrange(3, 40), "match_attempts": 1 + (reason == "FACE_NO_MATCH")},
+            quality={
+                "frames": rng.randrange(3, 40),
+                "match_attempts": 1 + (reason == "FACE_NO_MATCH"),
+                "timeouts_s": TIMEOUTS_S,  # the configured time-outs, as the gate records them
+            },
             liveness={"assessed": False, "required": False},
             face_score=round(score, 6) if compared else None,
             face_threshold=THRESHOLD if compared else None,

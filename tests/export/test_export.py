@@ -70,6 +70,7 @@ def test_every_format_reads_back(world: World, exported: Path) -> None:
     ):
         assert name in first  # the full record: scores, thresholds, model and watchlist versions, codes
     assert first["models"]["watchlist.interpol"] == "v42"
+    assert first["quality"]["timeouts_s"]["capture"] == 15.0  # configured time-outs, as the gate records them
     assert re.fullmatch(r"[0-9a-f]{64}", first["document_number_hash"])  # keyed hash, never the number
     assert all(not str(r.get("document_number_hash", "")).startswith("X") for r in decisions)
     with (exported / "decisions.csv").open(newline="", encoding="utf-8") as handle:
