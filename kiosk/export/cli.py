@@ -13,6 +13,7 @@ from kiosk.export.select import Period, parse_time
 from kiosk.export.stats import DEFAULT_MIN_CELL, period_stats, stats_lines
 from kiosk.export.verify import verify_export
 from kiosk.store.accounts import Accounts
+from kiosk.store.errors import StoreError
 from kiosk.store.keys import KeyRing
 from matcher.watchlist.bundle import load_trusted_keys
 
@@ -242,7 +243,12 @@ def supervisor_command(
     from kiosk.ui.supervisor.window import run_supervisor
 
     with Accounts(log_path) as accounts:
-        session = accounts.authorize(accounts.sign_in(account, password), "supervisor")
+        session = accounts.sign_in(account, password)
+        try:
+            session = accounts.authorize(session, "supervisor")
+        except StoreError:
+            accounts.sign_out(session)
+            raise
     try:
         status = run_supervisor(log_path, session, signing_key=signing_key, key_file=key_file)
     finally:

@@ -52,3 +52,10 @@ def test_an_officer_session_is_refused_by_the_export_itself(
     assert not window.images_button.isEnabled()
     assert window.export_to(tmp_path / "x") is None
     assert "not a supervisor" in window.status.text() and not (tmp_path / "x").exists()
+
+
+def test_the_supervisor_command_refuses_an_officer_before_any_window(small_world: World) -> None:
+    from export_helpers import kiosk
+
+    result = kiosk("supervisor", "--log", str(small_world.log), "--account", "off-1")
+    assert result.returncode == 2 and "not a supervisor" in result.stderr
