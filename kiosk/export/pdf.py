@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from kiosk.export.select import Row
 from kiosk.export.stats import SCORE_BINS, Stats, stats_lines
-from kiosk.store.records import FINAL_RESOLUTIONS, LoggedDecision, Resolution
+from kiosk.store.records import LoggedDecision
 
 PDF_FILE = "report.pdf"
 PAGE = (8.27, 11.69)  # A4 portrait, inches
@@ -39,12 +39,12 @@ class Referral:
 
 
 class ReferralList:
-    """The first ``limit`` referred decisions of the period with their final (or latest) resolution; the
+    """The first ``limit`` referred decisions of the period with the resolution that closed each; the
     number beyond the limit is counted (they are all in the CSV and JSON Lines files)."""
 
     def __init__(self, limit: int = DEFAULT_MAX_LISTED) -> None:
         self.limit = limit
-        self.items: dict[str, Referral] = {}
+        self.items: list[Referral] = []
         self.more = 0
 
     def add(self, item: Row) -> None:
@@ -58,12 +58,12 @@ class ReferralList:
             score = ""
             if record.face_score is not None and record.face_threshold is not None:
                 score = f"{record.face_score:.3f}/{record.face_threshold:.3f}"
-            reasons = ";".join(record.reason_codes)
-            self.items[record.id] = Referral(record.time_utc, record.kiosk_id, record.id, reasons, score)
-        elif isinstance(record, Resolution) and record.decision_id in self.items:
-            listed = self.items[record.decision_id]
-            if listed.resolution not in FINAL_RESOLUTIONS:  # the closing resolution stays
-                listed.resolution, listed.officer = record.resolution, record.officer
+            listed = Referral(
+                record.time_utc, record.kiosk_id, record.id, ";".join(record.reason_codes), score
+            )
+            if item.closed_by is not None:
+                listed.resolution, listed.officer = item.closed_by.resolution, item.closed_by.officer
+            self.items.append(listed)
 
 
 def _lines_per_page(size: float) -> int:
@@ -148,7 +148,7 @@ def write_report(path: Path, stats: Stats, referrals: ReferralList, header: list
         pages += 1
         listed = [
             _case_line(r.time_utc, r.kiosk_id, r.id, r.resolution, r.officer, r.score, r.reasons)
-            for r in referrals.items.values()
+            for r in referrals.items
         ]
         if referrals.more:
             listed.append(f"... and {referrals.more} more referred cases: see decisions.csv / records.jsonl")

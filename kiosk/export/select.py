@@ -1,8 +1,9 @@
 """A period of the decision log, read as one snapshot with the audit chain verified while it streams.
 
 Every chained row from seq 1 to the head is read in chain order (one SQL statement: one snapshot while the
-kiosk keeps appending) and its link checked with the store's own pure functions, so a statistic or an export
-never rests on a broken chain. Memory stays bounded: rows are yielded one at a time.
+kiosk keeps appending; lookups made while it is open read the same snapshot) and its link checked with the
+store's own pure functions, so a statistic or an export never rests on a broken chain. Memory stays bounded:
+rows are yielded one at a time, each referral with the resolution that closed it.
 
 What belongs to a period: decisions whose gate time is in ``[start, end)`` (and whose gate is selected), and
 resolutions and audit events logged in the period, plus every resolution of a selected decision (a referral
@@ -80,10 +81,12 @@ def parse_time(text: str) -> datetime:
 
 @dataclass(frozen=True)
 class Row:
-    """A chained record (typed; ``record.stored``: the row as stored) and whether the period selects it."""
+    """A chained record (typed; ``record.stored``: the row as stored) and whether the period selects it; for
+    a selected referral, the resolution that closed it in the same snapshot (None while open)."""
 
     record: ChainRecord
     selected: bool
+    closed_by: Resolution | None = None
 
     @property
     def kind(self) -> str:
@@ -109,7 +112,12 @@ def period_rows(log: DecisionLog, period: Period, head: Head) -> Iterator[Row]:
     for record in log.records():
         _check_link(log, record.kind, record.stored, head)
         head.seq, head.hash = record.seq, record.hash
-        yield Row(record, _selected(log, period, record))
+        selected = _selected(log, period, record)
+        closed_by = None
+        if selected and isinstance(record, LoggedDecision) and record.outcome == "REFER":
+            # looked up rather than remembered until its resolution streams by: memory stays flat
+            closed_by = next((r for r in log.resolutions(record.id) if r.final), None)
+        yield Row(record, selected, closed_by)
 
 
 def _check_link(log: DecisionLog, kind: str, row: Mapping[str, Any], head: Head) -> None:

@@ -22,7 +22,6 @@ Definitions (each also printed beside its figure):
 from __future__ import annotations
 
 import math
-from array import array
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from kiosk.store.records import FINAL_RESOLUTIONS, LoggedDecision, Resolution
 Z95 = 1.959963984540054
 FTA_REASONS = ("QUALITY_TIMEOUT", "CAPTURE_UNREADABLE")
 DEFAULT_MIN_CELL = 10
+DURATION_CAP_MS = 600_000  # longer transactions count as 10 minutes in the percentiles
 SCORE_BINS = (-0.2, 1.0, 60)  # low, high, count: the score histogram's fixed bins (bounded memory)
 UNRECORDED_SLICES = ("age group", "sex", "nationality")
 
@@ -162,8 +162,9 @@ class Stats:
 
 
 class StatsBuilder:
-    """Accumulates :class:`Stats` from ``Row``\\s in chain order. Memory: counters, fixed histograms, and one
-    small entry per referral of the period waiting for its resolution."""
+    """Accumulates :class:`Stats` from ``Row``\\s in chain order. Memory is bounded whatever the period:
+    counters, fixed histograms, per-hour and per-bucket counts, at most ``MAX_WATCHLIST_SCORES`` hit scores.
+    A referral's resolution comes with its row (``Row.closed_by``)."""
 
     MAX_WATCHLIST_SCORES = 10_000
 
@@ -171,13 +172,13 @@ class StatsBuilder:
         if min_cell < 1:
             raise ValueError("min_cell must be at least 1")
         self.period, self.min_cell = period, min_cell
-        self.n = self.passes = self.fta = self.alerts = self.passed_comparisons = 0
+        self.n = self.passes = self.fta = self.alerts = self.genuine = self.fnm = 0
+        self.fnm_unresolved = self.fnm_not_confirmed = 0
         self.reasons: Counter[str] = Counter()
-        # referral id -> (1:1 compared, scored under its threshold, watchlist alert); final resolution apart
-        self.referred: dict[str, tuple[bool, bool, bool]] = {}
-        self.final: dict[str, str] = {}
+        self.referral_resolutions: Counter[str] = Counter()
+        self.watchlist_resolutions: Counter[str] = Counter()
         self.hours: Counter[tuple[str, str]] = Counter()
-        self.durations = array("d")
+        self.durations: Counter[int] = Counter()  # whole ms -> decisions; at most DURATION_CAP_MS + 1 keys
         self.slice_counts: dict[str, Counter[tuple[str, bool]]] = {
             "issuing_state": Counter(),
             "document_type": Counter(),
@@ -196,13 +197,10 @@ class StatsBuilder:
     def add(self, item: Row) -> None:
         if not item.selected:
             return
-        record = item.record
-        if isinstance(record, LoggedDecision):
-            self._decision(record)
-        elif isinstance(record, Resolution) and record.decision_id in self.referred and record.final:
-            self.final.setdefault(record.decision_id, record.resolution)  # a case closes once
+        if isinstance(item.record, LoggedDecision):
+            self._decision(item.record, item.closed_by)
 
-    def _decision(self, row: LoggedDecision) -> None:
+    def _decision(self, row: LoggedDecision, closed_by: Resolution | None) -> None:
         self.n += 1
         passed = row.outcome == "PASS"
         codes = row.reason_codes
@@ -218,10 +216,9 @@ class StatsBuilder:
         if compared:
             self.histogram[_bin(score)] += 1
             self.thresholds[repr(threshold)] += 1
-            self.passed_comparisons += passed
+            self.genuine += passed
         if not passed:
-            below = compared and score < threshold  # type: ignore[operator]
-            self.referred[row.id] = (compared, below, bool(hits))
+            self._referral(compared and score < threshold, compared, bool(hits), closed_by)  # type: ignore[operator]
         time_utc = row.time_utc
         self.hours[(row.kiosk_id, time_utc[:13])] += 1
         bucket = self.series.setdefault(time_utc[: self.bucket_chars], [0, 0])
@@ -231,26 +228,25 @@ class StatsBuilder:
         self.slice_counts["document_type"][(row.document_type or "(unread)", not passed)] += 1
         timings = row.extra.get("timings_ms")
         if isinstance(timings, dict) and isinstance(timings.get("total"), int | float):
-            self.durations.append(float(timings["total"]))
+            self.durations[min(DURATION_CAP_MS, int(timings["total"]))] += 1
+
+    def _referral(self, below: bool, compared: bool, alert: bool, closed_by: Resolution | None) -> None:
+        final = closed_by.resolution if closed_by is not None else "open"
+        self.referral_resolutions[final] += 1
+        if alert:
+            self.watchlist_resolutions[final] += 1
+        if not compared:
+            return
+        if final == "ADMITTED":
+            self.genuine += 1
+            self.fnm += below
+        elif final in FINAL_RESOLUTIONS:
+            self.fnm_not_confirmed += 1
+        else:
+            self.fnm_unresolved += 1
 
     def result(self) -> Stats:
         n = self.n
-        genuine, fnm, unresolved, refused = self.passed_comparisons, 0, 0, 0
-        watch: Counter[str] = Counter()
-        referral: Counter[str] = Counter()
-        for decision_id, (compared, below, alert) in self.referred.items():
-            final = self.final.get(decision_id, "open")
-            referral[final] += 1
-            if alert:
-                watch[final] += 1
-            if compared:
-                if final == "ADMITTED":
-                    genuine += 1
-                    fnm += below
-                elif final in FINAL_RESOLUTIONS:
-                    refused += 1
-                else:
-                    unresolved += 1
         return Stats(
             period=self.period,
             min_cell=self.min_cell,
@@ -259,12 +255,12 @@ class StatsBuilder:
             referrals=Rate(n - self.passes, n),
             reasons={code: Rate(count, n) for code, count in sorted(self.reasons.items())},
             fta=Rate(self.fta, n),
-            fnmr=Rate(fnm, genuine),
-            fnm_unresolved=unresolved,
-            fnm_not_confirmed=refused,
+            fnmr=Rate(self.fnm, self.genuine),
+            fnm_unresolved=self.fnm_unresolved,
+            fnm_not_confirmed=self.fnm_not_confirmed,
             watchlist_alerts=Rate(self.alerts, n),
-            watchlist_resolutions={k: watch[k] for k in (*FINAL_RESOLUTIONS, "open")},
-            referral_resolutions={k: referral[k] for k in (*FINAL_RESOLUTIONS, "open")},
+            watchlist_resolutions={k: self.watchlist_resolutions[k] for k in (*FINAL_RESOLUTIONS, "open")},
+            referral_resolutions={k: self.referral_resolutions[k] for k in (*FINAL_RESOLUTIONS, "open")},
             throughput=self._throughput(),
             durations=self._durations(),
             slices=tuple(self._slice(name) for name in self.slice_counts),
@@ -292,14 +288,14 @@ class StatsBuilder:
         return result
 
     def _durations(self) -> dict[str, Any]:
-        values = sorted(self.durations)
-        if not values:
+        recorded = sum(self.durations.values())
+        if not recorded:
             return {"recorded": 0, "of": self.n, "note": "not recorded in the decision record"}
         return {
-            "recorded": len(values),
+            "recorded": recorded,
             "of": self.n,
-            "p50": _quantile(values, 0.50),
-            "p95": _quantile(values, 0.95),
+            "p50": _quantile(self.durations, recorded, 0.50),
+            "p95": _quantile(self.durations, recorded, 0.95),
         }
 
     def _slice(self, name: str) -> Slice:
@@ -323,9 +319,14 @@ def _bin(score: float) -> int:
     return 1 + min(count - 1, int((score - low) / (high - low) * count))
 
 
-def _quantile(values: list[float], q: float) -> float:
-    """Nearest-rank quantile (a value that occurred), in ms rounded to 0.1."""
-    return round(values[max(0, math.ceil(q * len(values)) - 1)], 1)
+def _quantile(counts: Counter[int], total: int, q: float) -> float:
+    """Nearest-rank quantile of whole milliseconds (a value that occurred, to the ms; at most the cap)."""
+    rank, seen = max(1, math.ceil(q * total)), 0
+    for value in sorted(counts):
+        seen += counts[value]
+        if seen >= rank:
+            return float(value)
+    raise AssertionError("rank beyond the total")
 
 
 def compute_stats(rows: Iterable[Row], period: Period, *, min_cell: int = DEFAULT_MIN_CELL) -> Stats:
