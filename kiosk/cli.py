@@ -8,6 +8,12 @@ from kiosk.documents.chip.cli import chip
 from kiosk.documents.chip.trust_cli import trust
 from kiosk.documents.cli import document
 from kiosk.errors import KioskError
+from kiosk.export.cli import (
+    export_command,
+    stats_command,
+    supervisor_command,
+    verify_export_command,
+)
 from kiosk.gate.cli import config_group, run, verify
 from kiosk.lab.cli import (
     bench,
@@ -16,6 +22,7 @@ from kiosk.lab.cli import (
     chip_bench_command,
     demo,
     document_bench,
+    export_bench_command,
     personalise_command,
     pki_command,
     serve_command,
@@ -47,6 +54,11 @@ for _command in (
     bench,
     bench_log_command,
     bench_liveness_command,
+    stats_command,
+    export_command,
+    verify_export_command,
+    export_bench_command,
+    supervisor_command,
 ):
     cli.add_command(_command)
 # The lab's commands join the groups where people look for them; nothing in the runtime imports the lab.

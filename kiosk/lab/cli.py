@@ -372,3 +372,26 @@ def bench(transactions: int, directory: Path | None, synchronous: str, as_json: 
     else:
         for line in result["summary"]:
             click.echo(line)
+
+
+@click.command("export-bench")
+@click.option("--count", default=1_000_000, show_default=True, help="Decisions in the generated log.")
+@click.option(
+    "--cache",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the generated log is kept between runs (default: $XDG_CACHE_HOME/egate-export-bench).",
+)
+@click.option("--trace", is_flag=True, help="Also measure the Python heap's peak (tracemalloc; slower).")
+def export_bench_command(count: int, cache: Path | None, trace: bool) -> None:
+    """Measure exporting COUNT generated decisions in every format: time and peak memory."""
+    from kiosk.lab.export_bench import bench_export, default_cache
+
+    figures = bench_export(cache or default_cache(), count=count, trace=trace)
+    if figures.generated_s is not None:
+        click.echo(f"generated the log once in {figures.generated_s:.0f} s (cached for later runs)")
+    heap = f", Python heap peak {figures.peak_heap_mib:.1f} MiB" if figures.peak_heap_mib is not None else ""
+    click.echo(
+        f"export of {figures.decisions} decisions ({figures.chain_rows} chain rows, "
+        f"{figures.bytes_written / 2**20:.0f} MiB written): {figures.export_s:.1f} s, "
+        f"{figures.rows_per_s:.0f} rows/s, peak RSS {figures.peak_rss_mib:.0f} MiB{heap}"
+    )

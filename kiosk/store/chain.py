@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Kind = Literal["decision", "resolution", "account_event"]
+Kind = Literal["decision", "resolution", "export", "account_event"]
 
 GENESIS_LABEL = "egate-kiosk audit chain v1"
 
@@ -49,11 +49,14 @@ DECISION_FIELDS = (
     "evidence",
 )
 RESOLUTION_FIELDS = ("seq", "prev_hash", "id", "decision_id", "time_utc", "officer", "resolution", "note")
+# An audit export of the log (kiosk/export): who exported what; a chained row like decisions and resolutions.
+EXPORT_FIELDS = ("seq", "prev_hash", "id", "time_utc", "actor", "role", "detail")
 # The account chain (kiosk/store/accounts.py): its own sequence beside the decisions' chain.
 ACCOUNT_EVENT_FIELDS = ("seq", "prev_hash", "id", "time_utc", "actor", "account_id", "action", "detail")
 FIELDS: dict[str, tuple[str, ...]] = {
     "decision": DECISION_FIELDS,
     "resolution": RESOLUTION_FIELDS,
+    "export": EXPORT_FIELDS,
     "account_event": ACCOUNT_EVENT_FIELDS,
 }
 # Columns added after a kind's first schema: hashed only when set, so rows logged before them still verify.

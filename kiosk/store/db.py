@@ -268,7 +268,22 @@ def _v2(db: sqlite_utils.Database) -> None:
         )
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2)
+def _v3(db: sqlite_utils.Database) -> None:
+    """Audit exports (kiosk/export) join the decisions' chain as ``export`` rows: who exported which period,
+    and the sha256 of the signed manifest. Rows logged before keep their hashes (a new table only)."""
+    db.execute(
+        "CREATE TABLE exports (id TEXT PRIMARY KEY, seq INTEGER NOT NULL UNIQUE, time_utc TEXT NOT NULL, "
+        "actor TEXT NOT NULL, role TEXT NOT NULL, detail TEXT NOT NULL, prev_hash TEXT NOT NULL, "
+        "hash TEXT NOT NULL) STRICT"
+    )
+    for event in ("UPDATE", "DELETE"):
+        db.execute(
+            f"CREATE TRIGGER exports_append_only_{event.lower()} BEFORE {event} ON exports "
+            "BEGIN SELECT RAISE(ABORT, 'exports are append-only'); END"
+        )
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -19,6 +19,7 @@ from kiosk.decision import Decision
 from kiosk.store.accounts import account_chain_problems
 from kiosk.store.chain import (
     DECISION_FIELDS,
+    EXPORT_FIELDS,
     OPTIONAL_FIELDS,
     RESOLUTION_FIELDS,
     Problem,
@@ -58,6 +59,7 @@ from kiosk.store.records import (
     OutboxItem,
     Resolution,
     decision_from_row,
+    export_from_row,
     resolution_from_row,
 )
 from matcher.utc import iso_utc, utc_now
@@ -85,8 +87,17 @@ _RESOLUTION_INSERT = (
     f"INSERT INTO resolutions ({', '.join(_RESOLUTION_COLUMNS)}) "
     f"VALUES ({', '.join(':' + name for name in _RESOLUTION_COLUMNS)})"
 )
-_STORED = {"decision": (*DECISION_FIELDS, "hash"), "resolution": _RESOLUTION_COLUMNS}
-_ALL_COLUMNS = tuple(dict.fromkeys((*_STORED["decision"], *_STORED["resolution"])))
+_EXPORT_INSERT = (
+    f"INSERT INTO exports ({', '.join((*EXPORT_FIELDS, 'hash'))}) "
+    f"VALUES ({', '.join(':' + name for name in (*EXPORT_FIELDS, 'hash'))})"
+)
+_STORED = {
+    "decision": (*DECISION_FIELDS, "hash"),
+    "resolution": _RESOLUTION_COLUMNS,
+    "export": (*EXPORT_FIELDS, "hash"),
+}
+_TABLES = {"decision": "decisions", "resolution": "resolutions", "export": "exports"}
+_ALL_COLUMNS = tuple(dict.fromkeys(name for columns in _STORED.values() for name in columns))
 
 
 def _padded_select(kind: str, table: str) -> str:
@@ -95,13 +106,14 @@ def _padded_select(kind: str, table: str) -> str:
 
 
 _RECORDS = (
-    " UNION ALL ".join((_padded_select("decision", "decisions"), _padded_select("resolution", "resolutions")))
-    + " ORDER BY seq"
+    " UNION ALL ".join(_padded_select(kind, table) for kind, table in _TABLES.items()) + " ORDER BY seq"
 )
 _HEAD = (
-    "SELECT seq, hash FROM (SELECT seq, hash FROM decisions ORDER BY seq DESC LIMIT 1) "
-    "UNION ALL SELECT seq, hash FROM (SELECT seq, hash FROM resolutions ORDER BY seq DESC LIMIT 1) "
-    "ORDER BY seq DESC LIMIT 1"
+    " UNION ALL ".join(
+        f"SELECT seq, hash FROM (SELECT seq, hash FROM {table} ORDER BY seq DESC LIMIT 1)"
+        for table in _TABLES.values()
+    )
+    + " ORDER BY seq DESC LIMIT 1"
 )
 
 
@@ -303,6 +315,28 @@ class DecisionLog:
             self._enqueue(conn, "resolution", row)
         return row["id"]
 
+    def log_export(self, actor: str, role: str, detail: dict[str, Any]) -> int:
+        """Chain an audit export (``kiosk.export``): who (account id and role) exported what (``detail``:
+        period, formats, whether images, record counts, the manifest's sha256). Returns the row's seq."""
+        if not actor.strip():
+            raise RecordInvalidError("an export event needs the exporting account's id")
+        try:
+            detail_text = canonical_json(detail)
+        except ValueError as exc:
+            raise RecordInvalidError(f"export detail: {exc}") from None
+        row: dict[str, Any] = {
+            "id": str(uuid.uuid4()),
+            "time_utc": iso_utc(utc_now()),
+            "actor": actor.strip(),
+            "role": role,
+            "detail": detail_text,
+        }
+        with self._mutex, write_transaction(self._conn, self.path, "logging an export") as conn:
+            self._link(conn, "export", row)
+            conn.execute(_EXPORT_INSERT, row)
+            self._enqueue(conn, "export", row)
+        return int(row["seq"])
+
     def _link(self, conn: sqlite3.Connection, kind: str, row: dict[str, Any]) -> None:
         head = conn.execute(_HEAD).fetchone()
         seq, prev_hash = head if head else (0, self.genesis)
@@ -458,11 +492,14 @@ class DecisionLog:
         ``stored`` for :func:`kiosk.store.chain.verify_links`. One statement, so one snapshot even while the
         kiosk keeps appending."""
         for kind, row in self._chain_rows(since_seq):
-            yield decision_from_row(row) if kind == "decision" else resolution_from_row(row)
+            if kind == "decision":
+                yield decision_from_row(row)
+            else:
+                yield resolution_from_row(row) if kind == "resolution" else export_from_row(row)
 
     def _chain_rows(self, since_seq: int = 0) -> Iterator[tuple[str, dict[str, Any]]]:
         """(kind, row as stored): what verification hashes, unparsed (tampered text may be no JSON)."""
-        for row in _rows(self._conn.execute(_RECORDS, (since_seq, since_seq))):
+        for row in _rows(self._conn.execute(_RECORDS, (since_seq,) * len(_TABLES))):
             kind = row.pop("kind")
             yield kind, {name: row[name] for name in _STORED[kind]}
 
@@ -523,9 +560,8 @@ class DecisionLog:
 
     def _check_anchor(self, seq: int, expected: str) -> list[Problem]:
         found = self._conn.execute(
-            "SELECT id, hash FROM decisions WHERE seq = ? "
-            "UNION ALL SELECT id, hash FROM resolutions WHERE seq = ?",
-            (seq, seq),
+            " UNION ALL ".join(f"SELECT id, hash FROM {table} WHERE seq = ?" for table in _TABLES.values()),
+            (seq,) * len(_TABLES),
         ).fetchall()
         if not found:
             return [Problem(seq, "", "anchor", "anchored row is missing: the log was truncated or replaced")]

@@ -83,7 +83,24 @@ class Resolution:
         return self.resolution in FINAL_RESOLUTIONS
 
 
-ChainRecord = LoggedDecision | Resolution
+@dataclass(frozen=True)
+class ExportEvent:
+    """An audit export of the log (``kiosk.export``): who exported, and what (``detail``)."""
+
+    kind: ClassVar[str] = "export"
+
+    id: str
+    seq: int
+    time_utc: str
+    actor: str  # account id of the exporting supervisor
+    role: str
+    detail: dict[str, Any]  # period, formats, images or not, counts, head, manifest sha256
+    prev_hash: str
+    hash: str
+    stored: Mapping[str, Any] = field(repr=False, compare=False, default_factory=dict)
+
+
+ChainRecord = LoggedDecision | Resolution | ExportEvent
 
 
 @dataclass(frozen=True)
@@ -199,6 +216,21 @@ def resolution_from_row(row: Mapping[str, Any]) -> Resolution:
         resolution=row["resolution"],
         note=row["note"],
         reason_code=row.get("reason_code"),
+        prev_hash=row["prev_hash"],
+        hash=row["hash"],
+        stored=dict(row),
+    )
+
+
+def export_from_row(row: Mapping[str, Any]) -> ExportEvent:
+    """The typed export event of an ``exports`` row as stored."""
+    return ExportEvent(
+        id=row["id"],
+        seq=row["seq"],
+        time_utc=row["time_utc"],
+        actor=row["actor"],
+        role=row["role"],
+        detail=_json(row, "detail", {}),
         prev_hash=row["prev_hash"],
         hash=row["hash"],
         stored=dict(row),
