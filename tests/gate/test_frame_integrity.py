@@ -141,3 +141,25 @@ def _reencode(frame: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     ok, data = cv2.imencode(".jpg", noisy, [cv2.IMWRITE_JPEG_QUALITY, 85])
     assert ok
     return cv2.imdecode(data, cv2.IMREAD_COLOR)
+
+
+def test_a_looping_video_file_runs_its_timestamps_back(photos, tmp_path: Path) -> None:
+    from kiosk.devices.camera import VideoFileCamera
+
+    clip = live_clip(photos[3], np.random.default_rng(9), 8)
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (640, 480))
+    for frame in clip:
+        writer.write(frame)
+    writer.release()
+    camera = VideoFileCamera(path, loop=True)
+    monitor = FrameIntegrity()
+    times = []
+    for _ in range(12):
+        monitor.observe(camera.read(), camera.timestamp_ms)
+        times.append(camera.timestamp_ms)
+    camera.close()
+    assert times[:9] == pytest.approx([0, 40, 80, 120, 160, 200, 240, 280, 0])
+    signal = monitor.assess()
+    assert signal["timestamps"]["backwards"] == 1 and signal["looped_frames"] == 4
+    assert signal["reasons"] == ["CAMERA_REPLAY"]
