@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,7 +94,7 @@ class FrameIntegrity:
     frames: int = 0
     frozen_pairs: int = 0
     longest_frozen: int = 0
-    least_difference: float | None = None  # smallest mean |difference| of consecutive frames seen
+    differences: list[float] = field(default_factory=list)  # mean |grey difference| of consecutive frames
     looped: int = 0  # frames repeating an earlier one of this transaction, byte for byte
     replayed: int = 0  # frames repeating one of an earlier transaction, byte for byte
     stalled: int = 0  # device timestamps equal to the previous
@@ -105,6 +107,7 @@ class FrameIntegrity:
         self._prev_time: float | None = None
         self._run = 0
         self._others = self.history.others(self._serial)  # the earlier transactions, as at its start
+        self._signal: dict[str, Any] | None = None
 
     def observe(self, frame: np.ndarray | None, timestamp_ms: float | None = None) -> None:
         """One frame as the camera delivered it (``None``: nothing decodable, skipped), with the device's
@@ -116,9 +119,7 @@ class FrameIntegrity:
         digest = hashlib.blake2b(grey.tobytes(), digest_size=16).digest()
         if self._prev is not None and self._prev.shape == grey.shape:
             difference = float(cv2.mean(cv2.absdiff(grey, self._prev))[0])
-            self.least_difference = (
-                difference if self.least_difference is None else min(self.least_difference, difference)
-            )
+            self.differences.append(difference)
             frozen = difference <= self.config.frozen_difference
             self._run = self._run + 1 if frozen else 0
             self.frozen_pairs += frozen
@@ -138,6 +139,8 @@ class FrameIntegrity:
     def assess(self) -> dict[str, Any]:
         """The ``camera`` signal: ``passed`` (None before two frames), ``reasons`` (CAMERA_FROZEN,
         CAMERA_REPLAY) and the counts behind them."""
+        if self._signal is not None and self._signal["frames"] == self.frames:
+            return self._signal  # the gate asks twice at its decision; the run search is the costly part
         cfg = self.config
         own_loop = _repeated_run(self._hashes, self._hashes, cfg, same=True)
         earlier = sum(_repeated_run(self._hashes, hashes, cfg) for hashes, _ in self._others)
@@ -146,8 +149,8 @@ class FrameIntegrity:
             reasons.append("CAMERA_FROZEN")
         if self.looped or self.replayed or self.backwards or own_loop or earlier:
             reasons.append("CAMERA_REPLAY")
-        return {
-            "score": None if self.least_difference is None else round(self.least_difference, 4),
+        self._signal = {
+            "score": round(min(self.differences), 4) if self.differences else None,
             "threshold": cfg.frozen_difference,
             "frames": self.frames,
             "frozen_pairs": self.frozen_pairs,
@@ -159,6 +162,7 @@ class FrameIntegrity:
             "reasons": reasons,
             "passed": None if self.frames < 2 else not reasons,
         }
+        return self._signal
 
 
 def _repeated_run(
@@ -183,3 +187,50 @@ def _repeated_run(
     spread = pairs.max(axis=(1, 2))
     moving = spread >= cfg.min_spread
     return int(np.count_nonzero(run.any(axis=1) & moving))
+
+
+def stream_report(
+    frames: Iterable[np.ndarray | None], *, window: int = 40, config: IntegrityConfig | None = None
+) -> dict[str, Any]:
+    """The monitor run over a recorded stream cut into windows of ``window`` frames, one transaction each at
+    one gate: how many windows raise each reason, the mean grey difference of consecutive frames (the live
+    noise floor the frozen threshold must stay below) and the time per frame. Record a clip from the gate's
+    own camera and run this on it to check the thresholds (``kiosk camera check-stream``)."""
+    if window < 2:
+        raise ValueError("window must be at least 2 frames")
+    history = StreamHistory((config or IntegrityConfig()).history)
+    monitors: list[FrameIntegrity] = []
+    costs: list[float] = []
+    for i, frame in enumerate(frames):
+        if i % window == 0:
+            monitors.append(FrameIntegrity(history, config or IntegrityConfig()))
+        t0 = time.perf_counter()
+        monitors[-1].observe(frame)
+        costs.append((time.perf_counter() - t0) * 1000.0)
+    if not monitors:
+        raise ValueError("the stream has no frames")
+    alarms: dict[str, int] = {}
+    t0 = time.perf_counter()
+    signals = [m.assess() for m in monitors]
+    assess_ms = (time.perf_counter() - t0) * 1000.0 / len(monitors)
+    for signal in signals:
+        for reason in signal["reasons"]:
+            alarms[reason] = alarms.get(reason, 0) + 1
+    differences = np.array([d for m in monitors for d in m.differences] or [np.nan])
+    return {
+        "frames": len(costs),
+        "windows": len(monitors),
+        "alarms": alarms,
+        "difference": {
+            "pairs": int(np.count_nonzero(~np.isnan(differences))),
+            "min": round(float(np.nanmin(differences)), 3),
+            "p5": round(float(np.nanpercentile(differences, 5)), 3),
+            "median": round(float(np.nanmedian(differences)), 3),
+            "threshold": (config or IntegrityConfig()).frozen_difference,
+        },
+        "ms_per_frame": {
+            "median": round(float(np.median(costs)), 3),
+            "p95": round(float(np.percentile(costs, 95)), 3),
+        },
+        "ms_per_assessment": round(assess_ms, 3),
+    }

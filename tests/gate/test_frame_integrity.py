@@ -163,3 +163,23 @@ def test_a_looping_video_file_runs_its_timestamps_back(photos, tmp_path: Path) -
     signal = monitor.assess()
     assert signal["timestamps"]["backwards"] == 1 and signal["looped_frames"] == 4
     assert signal["reasons"] == ["CAMERA_REPLAY"]
+
+
+def test_kiosk_camera_check_stream_reports_noise_floor_and_alarms(photos, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from kiosk.cli import cli
+
+    clip = live_clip(photos[4], np.random.default_rng(10), 20)
+    path = tmp_path / "recorded.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (640, 480))
+    for frame in clip + clip[:10]:  # two live windows, then the first half played again
+        writer.write(frame)
+    writer.release()
+    result = CliRunner().invoke(cli, ["camera", "check-stream", str(path), "--window", "10"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "30 frames in 3 windows of 10"
+    assert lines[1] == "alarms: {'CAMERA_REPLAY': 1}"
+    assert lines[2].startswith("consecutive-frame difference (grey levels, 27 pairs): min ")
+    assert float(lines[2].split("min ")[1].split(",")[0]) > 1.0
