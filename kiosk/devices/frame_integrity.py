@@ -13,6 +13,9 @@ injected stream (a virtual camera, a capture card fed by a player, a hacked driv
   moves (a clip re-encoded or with noise added keeps its perceptual hashes). A still scene legitimately
   repeats its perceptual hash, so only runs whose hashes spread over ``min_spread`` bits count.
 
+- ``CAMERA_UNTRUSTED``: the configured camera, checked again at the start of the transaction, is no longer
+  the trusted one (unplugged, swapped, a virtual camera behind its link).
+
 What it cannot see: an injector that renders every frame anew (a live deepfake, fresh noise on each frame of
 a clip never played here before). Against those the gate has the trusted camera path
 (``kiosk.devices.camera_identity``) and the PAD signals. The history holds fingerprints only (digests and
@@ -24,12 +27,14 @@ import hashlib
 import itertools
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
 import numpy as np
+
+from kiosk.devices.camera_identity import CameraUntrusted
 
 HASH_BITS = 256
 
@@ -52,9 +57,20 @@ class IntegrityConfig:
 
 
 class StreamHistory:
-    """Fingerprints of the frames of the last transactions at one gate (digests and perceptual hashes)."""
+    """Fingerprints of the frames of the last transactions at one gate (digests and perceptual hashes), and
+    the gate's camera: ``device``, its identity record, and ``verify``, which raises CameraUntrusted when the
+    configured camera is no longer the trusted one (unplugged, replaced, a virtual camera in its place); it
+    runs at the start of every transaction (a few sysfs reads)."""
 
-    def __init__(self, transactions: int = 50) -> None:
+    def __init__(
+        self,
+        transactions: int = 50,
+        *,
+        device: dict[str, Any] | None = None,
+        verify: Callable[[], object] | None = None,
+    ) -> None:
+        self.device = device or {}
+        self._verify = verify
         self._runs: deque[tuple[int, list[np.ndarray], set[bytes]]] = deque(maxlen=max(1, transactions))
         self._serial = itertools.count(1)
         self.enabled = transactions > 0
@@ -65,6 +81,16 @@ class StreamHistory:
         if self.enabled:
             self._runs.append(entry)
         return entry
+
+    def check_device(self) -> str:
+        """Why the camera is not (or no longer) trusted; "" when it is, or there is nothing to check."""
+        if self._verify is None:
+            return ""
+        try:
+            self._verify()
+        except CameraUntrusted as exc:
+            return str(exc)
+        return ""
 
     def others(self, serial: int) -> list[tuple[list[np.ndarray], set[bytes]]]:
         return [(hashes, digests) for s, hashes, digests in self._runs if s != serial]
@@ -108,6 +134,7 @@ class FrameIntegrity:
         self._run = 0
         self._others = self.history.others(self._serial)  # the earlier transactions, as at its start
         self._signal: dict[str, Any] | None = None
+        self.untrusted = self.history.check_device()
 
     def observe(self, frame: np.ndarray | None, timestamp_ms: float | None = None) -> None:
         """One frame as the camera delivered it (``None``: nothing decodable, skipped), with the device's
@@ -144,7 +171,7 @@ class FrameIntegrity:
         cfg = self.config
         own_loop = _repeated_run(self._hashes, self._hashes, cfg, same=True)
         earlier = sum(_repeated_run(self._hashes, hashes, cfg) for hashes, _ in self._others)
-        reasons = []
+        reasons = ["CAMERA_UNTRUSTED"] if self.untrusted else []
         if self.longest_frozen >= cfg.frozen_run or self.stalled >= cfg.frozen_run:
             reasons.append("CAMERA_FROZEN")
         if self.looped or self.replayed or self.backwards or own_loop or earlier:
@@ -159,8 +186,10 @@ class FrameIntegrity:
             "replayed_frames": self.replayed,
             "perceptual_runs": {"own": own_loop, "earlier": earlier, "length": cfg.replay_run},
             "timestamps": {"stalled": self.stalled, "backwards": self.backwards},
+            "device": self.history.device,
+            "device_problem": self.untrusted,
             "reasons": reasons,
-            "passed": None if self.frames < 2 else not reasons,
+            "passed": False if self.untrusted else None if self.frames < 2 else not reasons,
         }
         return self._signal
 

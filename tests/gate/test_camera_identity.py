@@ -136,3 +136,36 @@ def test_kiosk_camera_list_prints_identity_and_trust(tmp_path: Path) -> None:
     )
     empty = CliRunner().invoke(cli, ["camera", "list", "--sysfs", str(tmp_path / "none")])
     assert empty.exit_code == 0 and "no video devices" in empty.output
+
+
+def test_a_camera_swapped_for_a_virtual_one_is_untrusted_at_the_next_transaction(tmp_path: Path) -> None:
+    import shutil
+
+    import numpy as np
+
+    from kiosk.devices.frame_integrity import FrameIntegrity, StreamHistory
+
+    usb_camera(tmp_path)
+    selection = CameraSelection(device=BRIO_ID)
+    trusted = resolve_camera(selection, *_sys(tmp_path))
+    history = StreamHistory(
+        device=trusted.record(), verify=lambda: resolve_camera(selection, *_sys(tmp_path))
+    )
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (48, 64, 3), dtype=np.uint8) for _ in range(4)]
+    first = FrameIntegrity(history)
+    for frame in frames[:2]:
+        first.observe(frame)
+    signal = first.assess()
+    assert signal["passed"] is True and signal["device"]["usb_id"] == "046d:085e"
+    # the camera is unplugged, a loopback device takes the node and the by-id link is pointed at it
+    shutil.rmtree(tmp_path / "sys" / "devices" / "pci0000:00")
+    for node in ("video0", "video1"):
+        (tmp_path / "sys" / "class" / "video4linux" / node).unlink()
+    loopback_camera(tmp_path, node="video0", label="Logitech BRIO")
+    second = FrameIntegrity(history)
+    for frame in frames[2:]:
+        second.observe(frame)
+    signal = second.assess()
+    assert signal["reasons"] == ["CAMERA_UNTRUSTED"] and signal["passed"] is False
+    assert "virtual camera: no physical bus parent" in signal["device_problem"]
