@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.config import KioskConfig, config_from_mapping
+from kiosk.devices.camera import trusted_camera
 from kiosk.errors import ConfigError, KioskError
 from matcher.errors import MatcherError
 
@@ -21,7 +22,18 @@ _ATTRIBUTES = {
     "kiosk.data_dir": "data_dir",
     **{
         f"devices.camera.{k}": f"camera.{k}"
-        for k in ("kind", "index", "path", "width", "height", "fps", "loop")
+        for k in (
+            "kind",
+            "device",
+            "usb_id",
+            "index",
+            "allow_index",
+            "path",
+            "width",
+            "height",
+            "fps",
+            "loop",
+        )
     },
     **{f"devices.document_reader.{k}": f"document_reader.{k}" for k in ("kind", "path", "done_path")},
     **{f"devices.chip_reader.{k}": f"chip_reader.{k}" for k in ("kind", "reader", "time_budget_s")},
@@ -73,9 +85,12 @@ def _merge(mapping: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
     mapping[path[-1]] = value
 
 
-def check_config(path: str | Path, *, now: datetime | None = None) -> ConfigReport:
+def check_config(
+    path: str | Path, *, now: datetime | None = None, sysfs: Path = Path("/sys"), dev: Path = Path("/dev")
+) -> ConfigReport:
     """Check a configuration file as ``kiosk run`` would, collecting every problem instead of stopping at
-    the first (each faulty key is taken out in turn), then the start-up checks on the rest."""
+    the first (each faulty key is taken out in turn), then the start-up checks on the rest, and the camera
+    resolved by identity from ``sysfs`` and ``dev`` (``devices.camera.identity``, or the refusal)."""
     path = Path(path)
     report = ConfigReport(path)
     try:
@@ -120,6 +135,13 @@ def check_config(path: str | Path, *, now: datetime | None = None) -> ConfigRepo
         for dotted, attribute in keys:
             report.values.append((dotted, _get(whole, attribute), "file" if dotted in given else "default"))
     report.problems += _start_up_problems(config, now or datetime.now(UTC))
+    try:  # the camera the gate would trust, by identity (kiosk.devices.camera_identity)
+        camera = trusted_camera(config.camera, sysfs, dev)
+    except KioskError as exc:
+        report.problems.append(str(exc))
+    else:
+        if camera is not None:
+            report.values.append(("devices.camera.identity", camera.describe(), "resolved"))
     return report
 
 

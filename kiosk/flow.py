@@ -30,6 +30,7 @@ import numpy as np
 from kiosk.decision import Decision, WatchlistHit
 from kiosk.devices.barrier import GateBarrier, LogBarrier
 from kiosk.devices.document_reader import Presentation
+from kiosk.devices.frame_integrity import FrameIntegrity, StreamHistory
 from kiosk.devices.pad_sensor import PadSensor
 from kiosk.documents.checks import Check
 from kiosk.errors import ConfigError, KioskError
@@ -167,6 +168,7 @@ class GateFlow:
         evidence_factory: EvidenceFactory | None = None,
         liveness: LivenessConfig | None = None,
         pad_sensor: PadSensor | None = None,
+        stream_history: StreamHistory | None = None,
     ) -> None:
         self.engine = engine
         self.policy = policy
@@ -184,6 +186,7 @@ class GateFlow:
         self._evidence = evidence_factory
         self.liveness = liveness if liveness is not None else LivenessConfig()
         self._pad_sensor = pad_sensor
+        self.stream_history = stream_history if stream_history is not None else StreamHistory()
         if policy.liveness_required and getattr(engine, "passive_liveness", None) is None:
             raise ConfigError(
                 "policy.liveness_required needs the liveness models: load the engine with liveness=True"
@@ -242,14 +245,16 @@ class GateFlow:
             id=str(uuid.uuid4()), presentation=presentation, started=self.clock.monotonic()
         )
         if self.policy.liveness_required:
-            self._txn.pad = LivenessCheck(self.engine, self.liveness, self._pad_sensor)
+            stream = FrameIntegrity(self.stream_history)
+            self._txn.pad = LivenessCheck(self.engine, self.liveness, self._pad_sensor, stream=stream)
         self._refresh_watchlists()
         self._guarded(self._document_step)
 
-    def offer_frame(self, frame: np.ndarray | None) -> None:
-        """One camera frame (``None``: the camera delivered nothing decodable). Ignored outside capture."""
+    def offer_frame(self, frame: np.ndarray | None, timestamp_ms: float | None = None) -> None:
+        """One camera frame (``None``: the camera delivered nothing decodable) and its capture time as the
+        camera tells it (``Camera.timestamp_ms``). Ignored outside capture."""
         if self.state is State.FACE_CAPTURE:
-            self._guarded(lambda: self._capture_step(frame))
+            self._guarded(lambda: self._capture_step(frame, timestamp_ms))
 
     def tick(self) -> None:
         """Call regularly: ends a timed-out capture, and a result display shown long enough."""
@@ -359,12 +364,12 @@ class GateFlow:
         self._to(State.FACE_CAPTURE, attempt=txn.match_attempts + 1)
         self._coach("RETRY" if txn.match_attempts else "NO_FACE")
 
-    def _capture_step(self, frame: np.ndarray | None) -> None:
+    def _capture_step(self, frame: np.ndarray | None, timestamp_ms: float | None = None) -> None:
         txn = self._txn
         assert txn is not None
         txn.frames += 1
         if txn.pad is not None:
-            txn.pad.keep(frame)
+            txn.pad.keep(frame, timestamp_ms)
             if txn.pad.challenge_running:
                 self._challenge_step(frame)
                 return
@@ -514,6 +519,8 @@ class GateFlow:
                 txn.reasons.append("LIVENESS_NOT_ASSESSED")
             elif assessment.alarms:
                 txn.reasons.append("LIVENESS_FAILED")
+            if assessment is not None:  # the camera stream's own codes, assessed or not
+                txn.reasons.extend(assessment.record["signals"].get("camera", {}).get("reasons", []))
         error = error or txn.error
         self._to(State.DECISION)
         decision = self._build_decision()

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 
 from kiosk.config import KioskConfig
-from kiosk.devices.camera import CameraExhausted, open_camera
+from kiosk.devices.camera import CameraExhausted, camera_history, open_camera
 from kiosk.devices.document_reader import FolderDocumentReader
 from kiosk.errors import ConfigError
 from kiosk.flow import FlowEvent, State
@@ -36,6 +36,9 @@ def run_kiosk(
     try:
         reader = FolderDocumentReader(config.document_reader.path, done_path=config.document_reader.done_path)
         camera = open_camera(config.camera)
+        gate.flow.stream_history = camera_history(
+            config.camera
+        )  # the trusted camera, re-checked per traveller
     except BaseException:
         gate.close()
         raise
@@ -79,7 +82,7 @@ def run_kiosk(
                 if frame is None:
                     time.sleep(0.02)  # nothing from the camera now; the capture time-out still runs
                 else:
-                    flow.offer_frame(frame)
+                    flow.offer_frame(frame, camera.timestamp_ms)
             else:
                 time.sleep(0.02)  # result display: tick() returns to idle after policy.result_hold_s
     finally:

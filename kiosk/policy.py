@@ -50,6 +50,12 @@ REASON_TEXTS: dict[str, str] = {
     "made: too few usable frames, or the PAD sensor gave no reading.",
     "LIVENESS_FAILED": "Presentation-attack detection raised an alarm (photo, screen, mask or replayed video "
     "suspected); see the decision's liveness signals and the capture's frames in the evidence.",
+    "CAMERA_FROZEN": "The camera stream froze (identical frames, or capture times that stopped): a still "
+    "image or a stalled injected stream; see the decision's camera signal.",
+    "CAMERA_REPLAY": "The camera stream repeats frames seen before (a looped clip, or a replay of an earlier "
+    "transaction at this gate); see the decision's camera signal.",
+    "CAMERA_UNTRUSTED": "The configured camera is no longer the trusted device (unplugged, replaced, or a "
+    "virtual camera in its place); see the decision's camera signal.",
     "LOG_FAILED": "The decision could not be written to the decision log; the gate stays closed.",
     "SYSTEM_ERROR": "An internal error interrupted the transaction; the traveller is referred.",
 }

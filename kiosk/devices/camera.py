@@ -11,12 +11,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
 
 from kiosk.config import CameraConfig
+from kiosk.devices.camera_identity import CameraIdentity, CameraSelection, resolve_camera
+from kiosk.devices.frame_integrity import StreamHistory
 from kiosk.errors import KioskError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -158,10 +160,40 @@ class FrameListCamera:
         pass
 
 
+def trusted_camera(
+    cfg: CameraConfig, sysfs: Path = Path("/sys"), dev: Path = Path("/dev")
+) -> CameraIdentity | None:
+    """The configured camera resolved by identity (CameraUntrusted when it cannot be: absent, virtual,
+    named by index alone without ``allow_index``); None for a file source, which is no camera at all."""
+    if cfg.kind != "opencv":
+        return None
+    selection = CameraSelection(
+        device=cfg.device, usb_id=cfg.usb_id, index=cfg.index, allow_index=cfg.allow_index
+    )
+    return resolve_camera(selection, sysfs, dev)
+
+
+def camera_record(cfg: CameraConfig, identity: CameraIdentity | None) -> dict[str, Any]:
+    """What a decision records of the frame source: the trusted camera's identity, or the file source."""
+    if identity is not None:
+        return {"trusted": True, **identity.record()}
+    return {"trusted": False, "source": cfg.kind, "note": "development frame source (a file), not a camera"}
+
+
+def camera_history(cfg: CameraConfig) -> StreamHistory:
+    """A gate's frame-stream history (``kiosk.devices.frame_integrity``) for the configured source: the
+    trusted camera's identity, checked again at the start of every transaction."""
+    identity = trusted_camera(cfg)
+    verify = None if identity is None else (lambda: trusted_camera(cfg))
+    return StreamHistory(device=camera_record(cfg, identity), verify=verify)
+
+
 def open_camera(cfg: CameraConfig) -> Camera:
-    """The camera the configuration names."""
+    """The camera the configuration names; a device only once resolved by identity (``trusted_camera``)."""
     if cfg.kind == "opencv":
-        return OpenCVCamera(cfg.index, width=cfg.width, height=cfg.height)
+        identity = trusted_camera(cfg)
+        assert identity is not None
+        return OpenCVCamera(identity.device, width=cfg.width, height=cfg.height)
     assert cfg.path is not None  # enforced by the configuration loader
     if cfg.kind == "video":
         return VideoFileCamera(cfg.path, loop=cfg.loop, fps=cfg.fps)

@@ -69,7 +69,7 @@ class StreamHistory:
         device: dict[str, Any] | None = None,
         verify: Callable[[], object] | None = None,
     ) -> None:
-        self.device = device or {}
+        self.device = device if device is not None else {"trusted": False, "note": "identity not checked"}
         self._verify = verify
         self._runs: deque[tuple[int, list[np.ndarray], set[bytes]]] = deque(maxlen=max(1, transactions))
         self._serial = itertools.count(1)

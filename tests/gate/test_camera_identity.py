@@ -169,3 +169,27 @@ def test_a_camera_swapped_for_a_virtual_one_is_untrusted_at_the_next_transaction
     signal = second.assess()
     assert signal["reasons"] == ["CAMERA_UNTRUSTED"] and signal["passed"] is False
     assert "virtual camera: no physical bus parent" in signal["device_problem"]
+
+
+def test_config_check_reports_the_resolved_camera_or_its_refusal(tmp_path: Path) -> None:
+    from kiosk.config_check import check_config
+
+    usb_camera(tmp_path)
+    loopback_camera(tmp_path, node="video10")
+    config = tmp_path / "kiosk.toml"
+    config.write_text(f'[devices.camera]\ndevice = "{BRIO_ID}"\n')
+    report = check_config(config, sysfs=tmp_path / "sys", dev=tmp_path / "dev")
+    identity = [(value, origin) for key, value, origin in report.values if key == "devices.camera.identity"]
+    assert identity == [
+        ("/dev/video0 'Logitech BRIO' (usb 046d:085e serial 8F3A21C0, driver uvcvideo, 1-2:1.0)", "resolved")
+    ]
+    assert not any("camera" in p for p in report.problems)
+    config.write_text("[devices.camera]\nindex = 10\nallow_index = true\n")
+    report = check_config(config, sysfs=tmp_path / "sys", dev=tmp_path / "dev")
+    assert (
+        "/dev/video10 ('Dummy video device (0x0000)') is a virtual camera: no physical bus parent"
+        in "\n".join(report.problems)
+    )
+    config.write_text("[devices.camera]\nindex = 0\n")
+    report = check_config(config, sysfs=tmp_path / "sys", dev=tmp_path / "dev")
+    assert any("by index only" in p for p in report.problems)
