@@ -193,3 +193,23 @@ def test_config_check_reports_the_resolved_camera_or_its_refusal(tmp_path: Path)
     config.write_text("[devices.camera]\nindex = 0\n")
     report = check_config(config, sysfs=tmp_path / "sys", dev=tmp_path / "dev")
     assert any("by index only" in p for p in report.problems)
+
+
+def test_the_gate_opens_no_camera_it_cannot_identify(tmp_path: Path) -> None:
+    from kiosk.config import CameraConfig
+    from kiosk.devices.camera import camera_record, open_camera, trusted_camera
+
+    with pytest.raises(CameraUntrusted, match="index only"):
+        open_camera(CameraConfig())  # the default: index 0, no identity
+    usb_camera(tmp_path)
+    cfg = CameraConfig(usb_id="046d:085e")
+    identity = trusted_camera(cfg, *_sys(tmp_path))
+    assert identity is not None and identity.device == "/dev/video0"
+    assert camera_record(cfg, identity)["trusted"] is True
+    folder = CameraConfig(kind="folder", path=tmp_path)
+    assert trusted_camera(folder, *_sys(tmp_path)) is None
+    assert camera_record(folder, None) == {
+        "trusted": False,
+        "source": "folder",
+        "note": "development frame source (a file), not a camera",
+    }
