@@ -125,6 +125,7 @@ class FrameIntegrity:
     replayed: int = 0  # frames repeating one of an earlier transaction, byte for byte
     stalled: int = 0  # device timestamps equal to the previous
     backwards: int = 0  # device timestamps before the previous
+    flat: int = 0  # frames of one grey value (a covered lens, a driver's blank start frames): not judged
 
     def __post_init__(self) -> None:
         self._serial, self._hashes, self._digests = self.history.open()
@@ -138,11 +139,16 @@ class FrameIntegrity:
 
     def observe(self, frame: np.ndarray | None, timestamp_ms: float | None = None) -> None:
         """One frame as the camera delivered it (``None``: nothing decodable, skipped), with the device's
-        capture time when the camera gives one."""
+        capture time when the camera gives one (0 or less: none; some drivers leave it unset)."""
         if not isinstance(frame, np.ndarray) or not frame.size or frame.ndim not in (2, 3):
             return
         self.frames += 1
         grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
+        lowest, highest, _, _ = cv2.minMaxLoc(grey)
+        if lowest == highest:  # identical by nature, not by replay; the quality checks refuse it
+            self.flat += 1
+            return
+        timestamp_ms = timestamp_ms if timestamp_ms is not None and timestamp_ms > 0 else None
         digest = hashlib.blake2b(grey.tobytes(), digest_size=16).digest()
         if self._prev is not None and self._prev.shape == grey.shape:
             difference = float(cv2.mean(cv2.absdiff(grey, self._prev))[0])
@@ -186,6 +192,7 @@ class FrameIntegrity:
             "replayed_frames": self.replayed,
             "perceptual_runs": {"own": own_loop, "earlier": earlier, "length": cfg.replay_run},
             "timestamps": {"stalled": self.stalled, "backwards": self.backwards},
+            "flat_frames": self.flat,
             "device": self.history.device,
             "device_problem": self.untrusted,
             "reasons": reasons,

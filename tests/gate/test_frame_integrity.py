@@ -124,6 +124,22 @@ def test_undecodable_frames_are_skipped_and_one_frame_is_not_assessed(photos) ->
     assert signal["frames"] == 1 and signal["passed"] is None and signal["reasons"] == []
 
 
+def test_blank_frames_are_not_taken_for_a_frozen_or_replayed_stream(photos) -> None:
+    """A covered lens or a driver's black start frames are identical by nature, at every gate."""
+    history = StreamHistory()
+    clip = live_clip(photos[0], np.random.default_rng(11), 6)
+    black = [np.zeros((480, 640, 3), np.uint8)] * 5
+    for _ in range(2):
+        signal = run(FrameIntegrity(history), black + clip[:3])
+        clip = clip[3:]
+        assert signal["reasons"] == [] and signal["flat_frames"] == 5
+
+
+def test_unset_device_timestamps_are_no_timestamps(photos) -> None:
+    clip = live_clip(photos[0], np.random.default_rng(12), 6)
+    assert run(FrameIntegrity(), clip, [0.0] * 6)["timestamps"] == {"stalled": 0, "backwards": 0}
+
+
 def test_perceptual_hash_survives_reencoding_and_tells_pictures_apart(photos) -> None:
     rng = np.random.default_rng(8)
     grey = [cv2.cvtColor(p, cv2.COLOR_BGR2GRAY) for p in photos]
