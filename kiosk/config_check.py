@@ -4,14 +4,14 @@ where each came from, and the checks the kiosk makes when it starts (key, log fo
 
 from __future__ import annotations
 
-import tomllib
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kiosk.config import KioskConfig, config_from_mapping
+from kiosk.config import CameraConfig, KioskConfig, config_from_mapping, read_toml
 from kiosk.devices.camera import trusted_camera
 from kiosk.errors import ConfigError, KioskError
 from matcher.errors import MatcherError
@@ -20,21 +20,7 @@ from matcher.errors import MatcherError
 _ATTRIBUTES = {
     "kiosk.id": "kiosk_id",
     "kiosk.data_dir": "data_dir",
-    **{
-        f"devices.camera.{k}": f"camera.{k}"
-        for k in (
-            "kind",
-            "device",
-            "usb_id",
-            "index",
-            "allow_index",
-            "path",
-            "width",
-            "height",
-            "fps",
-            "loop",
-        )
-    },
+    **{f"devices.camera.{k}": f"camera.{k}" for k in CameraConfig.__dataclass_fields__},
     **{f"devices.document_reader.{k}": f"document_reader.{k}" for k in ("kind", "path", "done_path")},
     **{f"devices.chip_reader.{k}": f"chip_reader.{k}" for k in ("kind", "reader", "time_budget_s")},
     "devices.barrier.kind": "barrier.kind",
@@ -93,13 +79,12 @@ def check_config(
     resolved by identity from ``sysfs`` and ``dev`` (``devices.camera.identity``, or the refusal)."""
     path = Path(path)
     report = ConfigReport(path)
+    if not path.is_file():
+        raise ConfigError(f"configuration file not found: {path}")
     try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"configuration file not found: {path}") from None
-    except tomllib.TOMLDecodeError as exc:
-        report.problems.append(f"invalid TOML: {exc}")
+        data = read_toml(path)
+    except ConfigError as exc:  # invalid TOML: nothing else can be checked
+        report.problems.append(str(exc))
         return report
     base = path.resolve().parent
 
@@ -129,7 +114,7 @@ def check_config(
         given = {".".join(k) for k, _ in _leaves(data)}
         keys = [
             *_ATTRIBUTES.items(),
-            *((f"policy.{n}", f"policy.{n}") for n in whole.policy.__dataclass_fields__),
+            *((f"policy.{f.name}", f"policy.{f.name}") for f in dataclasses.fields(whole.policy) if f.init),
             *((f"liveness.{n}", f"liveness.{n}") for n in whole.liveness.__dataclass_fields__),
         ]
         for dotted, attribute in keys:
@@ -154,8 +139,8 @@ def _get(obj: Any, attribute: str) -> Any:
 def _start_up_problems(config: KioskConfig, now: datetime) -> list[str]:
     """What ``kiosk run`` would refuse at start, each as one line."""
     from kiosk.document_lists import open_document_lists
+    from kiosk.gate.assemble import load_trust_store, open_chip_reader, open_watchlists
     from kiosk.store.keys import KeyRing
-    from kiosk.transaction import load_trust_store, open_chip_reader, open_watchlists
 
     problems = []
 

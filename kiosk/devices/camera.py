@@ -20,8 +20,7 @@ from kiosk.config import CameraConfig
 from kiosk.devices.camera_identity import CameraIdentity, CameraSelection, resolve_camera
 from kiosk.devices.frame_integrity import StreamHistory
 from kiosk.errors import KioskError
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+from matcher.imageio import IMAGE_SUFFIXES
 
 
 class CameraError(KioskError):

@@ -12,13 +12,14 @@ import numpy as np
 import pytest
 from sysfs_tree import loopback_camera, usb_camera
 
-from kiosk.demo import camera_frames, public_domain_faces
-from kiosk.devices.camera import VideoFileCamera
+from kiosk.devices.camera import FrameListCamera, VideoFileCamera
 from kiosk.devices.camera_identity import CameraSelection, resolve_camera
 from kiosk.devices.frame_integrity import StreamHistory
+from kiosk.gate.assemble import Gate, open_gate
+from kiosk.gate.verify import run_transaction
+from kiosk.lab.demo import camera_frames, public_domain_faces
 from kiosk.liveness import LivenessConfig
 from kiosk.store.evidence import unpack_frames
-from kiosk.transaction import Gate, open_gate, run_transaction
 
 GENUINE = "genuine traveller (Collins)"
 
@@ -96,8 +97,6 @@ def test_a_camera_no_longer_trusted_refers_with_camera_untrusted(
     frames = camera_frames(
         public_domain_faces()["collins"], (180, 60, 330, 250), np.random.default_rng(12), 8, usable=True
     )
-    from kiosk.devices.camera import FrameListCamera
-
     swapped = run_transaction(gate.flow, demo_setup.presentations[GENUINE], FrameListCamera(frames))
     assert swapped.outcome == "REFER" and "CAMERA_UNTRUSTED" in swapped.reason_codes
     assert "virtual camera" in swapped.liveness["signals"]["camera"]["device_problem"]
