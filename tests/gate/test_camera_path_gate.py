@@ -100,3 +100,28 @@ def test_a_camera_no_longer_trusted_refers_with_camera_untrusted(
     swapped = run_transaction(gate.flow, demo_setup.presentations[GENUINE], FrameListCamera(frames))
     assert swapped.outcome == "REFER" and "CAMERA_UNTRUSTED" in swapped.reason_codes
     assert "virtual camera" in swapped.liveness["signals"]["camera"]["device_problem"]
+
+
+def test_the_driver_hands_the_cameras_timestamps_to_the_flow(
+    gate, demo_setup, recording, tmp_path: Path
+) -> None:
+    """Through the gate's driver, as ``kiosk run`` and the traveller UI feed it: a camera whose capture times
+    stop (a stalled injected stream) refers with CAMERA_FROZEN."""
+    import shutil
+
+    from kiosk.devices.document_reader import FolderDocumentReader
+    from kiosk.gate.driver import GateDriver
+    from kiosk.gate.events import State
+
+    source = demo_setup.presentations[GENUINE].source
+    assert source is not None
+    shutil.copytree(source, tmp_path / "reader" / source.name)
+    driver = GateDriver(gate.flow, FolderDocumentReader(tmp_path / "reader"))
+    camera = VideoFileCamera(recording)
+    assert driver.step() and gate.flow.state is State.FACE_CAPTURE
+    while gate.flow.state is State.FACE_CAPTURE:
+        driver.offer(camera.read(), 1000.0)  # the same capture time for every frame
+        driver.step()
+    decision = gate.flow.last_decision
+    assert decision is not None and "CAMERA_FROZEN" in decision.reason_codes
+    assert decision.liveness["signals"]["camera"]["timestamps"]["stalled"] >= 3
