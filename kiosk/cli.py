@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from kiosk.devices.cli import camera_group
 from kiosk.documents.chip.cli import chip
 from kiosk.documents.chip.trust_cli import trust
 from kiosk.documents.cli import document
@@ -43,6 +44,7 @@ for _command in (
     run,
     verify,
     config_group,
+    camera_group,
     document,
     chip,
     trust,

@@ -134,5 +134,5 @@ def config_check(path: Path, as_json: bool) -> None:
             click.echo(f"  problem: {problem}")
         for key, value, origin in report.values:
             shown = str(value) if isinstance(value, Path) else repr(value)
-            click.echo(f"  {key} = {shown}  ({path.name if origin == 'file' else 'default'})")
+            click.echo(f"  {key} = {shown}  ({path.name if origin == 'file' else origin})")
     sys.exit(0 if report.ok else 1)
