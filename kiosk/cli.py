@@ -12,6 +12,8 @@ from kiosk.gate_cli import bench, config_group, demo, run, verify
 from kiosk.liveness_bench import bench_liveness_command
 from kiosk.store.bench import bench_log_command
 from kiosk.store.cli import key_group, keygen_command, purge_command, verify_log_command
+from kiosk.sync.cli import sync
+from kiosk.upstream.cli import upstream
 from matcher.console import run_console
 from matcher.errors import MatcherError
 
@@ -36,6 +38,8 @@ for _command in (
     bench,
     bench_log_command,
     bench_liveness_command,
+    sync,
+    upstream,
 ):
     cli.add_command(_command)
 

@@ -16,6 +16,7 @@ from kiosk.document_lists import DocumentListsConfig
 from kiosk.errors import ConfigError
 from kiosk.liveness import LivenessConfig
 from kiosk.policy import Policy
+from kiosk.sync.settings import SyncConfig
 
 CAMERA_KINDS = ("opencv", "video", "folder")
 
@@ -73,6 +74,7 @@ class KioskConfig:
     policy: Policy = field(default_factory=Policy)
     document_lists: DocumentListsConfig = field(default_factory=DocumentListsConfig)
     liveness: LivenessConfig = field(default_factory=LivenessConfig)
+    sync: SyncConfig = field(default_factory=SyncConfig)
     source: Path | None = None  # the file this configuration was read from
 
 
@@ -86,6 +88,7 @@ _SCHEMA: dict[str, set[str]] = {
     "policy": set(Policy.__dataclass_fields__),
     "document_lists": set(DocumentListsConfig.__dataclass_fields__),
     "liveness": set(LivenessConfig.__dataclass_fields__),
+    "sync": set(SyncConfig.__dataclass_fields__),
 }
 
 
@@ -139,6 +142,7 @@ def config_from_mapping(
         policy=Policy.from_mapping(_table(data, "policy")),
         document_lists=_document_lists(_table(data, "document_lists"), base),
         liveness=LivenessConfig.from_mapping(dict(_table(data, "liveness"))),
+        sync=SyncConfig.from_mapping(_table(data, "sync"), base),
         source=source,
     )
 

@@ -1,0 +1,57 @@
+"""The ``[sync]`` table of the kiosk configuration: where the upstream is and how the kiosk proves itself."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from kiosk.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class SyncConfig:
+    url: str = ""  # https://upstream.example:8443; empty: no sync (the outbox only grows)
+    key_file: Path | None = None  # the kiosk's Ed25519 private key (PEM), enrolled upstream by its public key
+    ca_file: Path | None = None  # CA certificate(s) the service's certificate must chain to; default: system
+    batch_size: int = 200
+    timeout_s: float = 10.0  # per request; an answer slower than this is a network error (retried)
+    interval_s: float = 1.0  # how often an idle worker looks at the outbox
+    max_backoff_s: float = 300.0  # retries back off exponentially with jitter up to this
+    disk_warn_free_mb: float = 500.0  # the status warns when the log's file system has less free space
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.url)
+
+    @classmethod
+    def from_mapping(cls, table: Mapping[str, Any], base_dir: Path) -> SyncConfig:
+        """Build from the parsed ``[sync]`` table; relative paths against ``base_dir``. Raises ConfigError."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(table) - known
+        if unknown:
+            raise ConfigError(f"unknown keys in [sync]: {', '.join(sorted(unknown))}")
+        values: dict[str, Any] = {}
+        for name, value in table.items():
+            default = getattr(cls, name, None)
+            if name in ("key_file", "ca_file"):
+                if not isinstance(value, str) or not value:
+                    raise ConfigError(f"sync.{name} must be a path")
+                values[name] = base_dir / value
+            elif name == "url":
+                if not isinstance(value, str) or (value and not value.startswith("https://")):
+                    raise ConfigError(f"sync.url must be an https:// address, not {value!r}")
+                values[name] = value.rstrip("/")
+            elif name == "batch_size":
+                if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 1000:
+                    raise ConfigError("sync.batch_size must be an integer from 1 to 1000")
+                values[name] = value
+            else:
+                if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+                    raise ConfigError(f"sync.{name} must be a positive number (default {default})")
+                values[name] = float(value)
+        config = cls(**values)
+        if config.enabled and config.key_file is None:
+            raise ConfigError("sync.url needs sync.key_file (the kiosk's signing key)")
+        return config

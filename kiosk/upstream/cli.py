@@ -1,0 +1,81 @@
+"""``kiosk upstream ...``: the border-crossing service (serve, enrol clients, chain status, bench)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from kiosk.upstream.db import open_database
+from kiosk.upstream.enrol import enrol
+from kiosk.upstream.server import load_settings, serve
+
+_CONFIG = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The service's TOML file ([upstream] database, listen, tls_cert, tls_key).",
+)
+
+
+@click.group("upstream")
+def upstream() -> None:
+    """The upstream border-crossing service the kiosks sync their decisions to."""
+
+
+@upstream.command("serve")
+@_CONFIG
+def serve_command(config_path: Path) -> None:
+    """Serve HTTPS on the configured address until stopped (TLS from the configured files only)."""
+    serve(load_settings(config_path))
+
+
+def _add(config_path: Path, client_id: str, role: str, public_key: Path) -> None:
+    db = open_database(load_settings(config_path).database)
+    try:
+        key_id = enrol(db, client_id, role, public_key)
+    finally:
+        db.close()
+    click.echo(f"enrolled {role} {client_id} (key {key_id})")
+
+
+@upstream.group("kiosk")
+def kiosk_group() -> None:
+    """Kiosks allowed to send decisions (each by its Ed25519 public key)."""
+
+
+@kiosk_group.command("add")
+@_CONFIG
+@click.option("--id", "client_id", required=True, help="The kiosk id (its [kiosk] id).")
+@click.option("--public-key", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def kiosk_add_command(config_path: Path, client_id: str, public_key: Path) -> None:
+    """Enrol a kiosk by its public key (`kiosk sync keygen` makes the pair on the kiosk)."""
+    _add(config_path, client_id, "kiosk", public_key)
+
+
+@upstream.group("reader")
+def reader_group() -> None:
+    """Officer and supervisor clients of the read endpoints (open cases, resolutions, statistics)."""
+
+
+@reader_group.command("add")
+@_CONFIG
+@click.option("--id", "client_id", required=True)
+@click.option("--role", type=click.Choice(["officer", "supervisor"]), required=True)
+@click.option("--public-key", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def reader_add_command(config_path: Path, client_id: str, role: str, public_key: Path) -> None:
+    """Enrol an officer or supervisor client by its public key."""
+    _add(config_path, client_id, role, public_key)
+
+
+@upstream.command("status")
+@_CONFIG
+def status_command(config_path: Path) -> None:
+    """Each kiosk's chain upstream: log, verified head, records held behind a gap, problems flagged."""
+    db = open_database(load_settings(config_path).database)
+    try:
+        click.echo(json.dumps({"chains": db.chain_states(), "problems": db.problems()}, indent=2))
+    finally:
+        db.close()
