@@ -25,6 +25,7 @@ class Tls:
 class Kiosk:
     id: str
     key: Ed25519PrivateKey
+    key_file: Path
     log_path: Path
     keys: KeyRing
 
@@ -56,7 +57,7 @@ class Kiosk:
     def sync_config(self, url: str, tls: Tls, **overrides: object) -> SyncConfig:
         values: dict[str, object] = {
             "url": url,
-            "key_file": Path("unused"),
+            "key_file": self.key_file,
             "ca_file": tls.ca,
             "batch_size": 100,
             "timeout_s": 2.0,
@@ -77,4 +78,5 @@ def new_kiosk(db: UpstreamDB, folder: Path, kiosk_id: str, *, enrol: bool = True
     if enrol:
         enrol_client(db, kiosk_id, "kiosk", public)
     keys = KeyRing(secrets.token_bytes(32))
-    return Kiosk(kiosk_id, load_signing_key(private), folder / f"{kiosk_id}.db", keys)
+    DecisionLog(folder / f"{kiosk_id}.db", keys).close()  # the log exists before anything syncs it
+    return Kiosk(kiosk_id, load_signing_key(private), private, folder / f"{kiosk_id}.db", keys)
