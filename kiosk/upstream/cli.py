@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
@@ -79,3 +80,35 @@ def status_command(config_path: Path) -> None:
         click.echo(json.dumps({"chains": db.chain_states(), "problems": db.problems()}, indent=2))
     finally:
         db.close()
+
+
+@upstream.command("bench")
+@click.option(
+    "--database",
+    required=True,
+    help="A fresh database for the run: postgresql://... or sqlite:///path (the bench enrols its kiosks).",
+)
+@click.option("--kiosks", default=50, show_default=True, help="Simulated kiosks.")
+@click.option("--backlog", default=200, show_default=True, help="Records waiting per kiosk in phase 1.")
+@click.option("--rate", default=100.0, show_default=True, help="Fleet decisions per second in phase 2.")
+@click.option("--seconds", default=20.0, show_default=True, help="Length of phase 2.")
+def bench_command(database: str, kiosks: int, backlog: int, rate: float, seconds: float) -> None:
+    """Decisions per second ingested from simulated kiosks on loopback, the kiosk-side CPU cost of syncing,
+    and the commit-to-upstream latency while online (see kiosk.upstream.bench)."""
+    from kiosk.upstream.bench import run_bench
+
+    r = run_bench(database, kiosks=kiosks, backlog=backlog, rate=rate, seconds=seconds)
+    click.echo(
+        f"service on loopback, TLS from a throw-away test CA; {r.kiosks} kiosks, {os.cpu_count()} CPUs"
+    )
+    click.echo(
+        f"backlog: {r.backlog_records} records in {r.backlog_seconds:.2f} s = "
+        f"{r.ingest_per_s:.0f} decisions/s ingested; CPU per 1,000 records: "
+        f"kiosks' sync {r.kiosk_cpu_ms_per_1000:.0f} ms, "
+        f"service {r.service_cpu_ms_per_1000:.0f} ms"
+    )
+    click.echo(
+        f"online: {r.online_records} decisions at {r.online_rate:.0f}/s; commit to acknowledgement "
+        f"p50 {r.latency_p50_s * 1000:.0f} ms, p99 {r.latency_p99_s * 1000:.0f} ms, "
+        f"max {r.latency_max_s * 1000:.0f} ms"
+    )

@@ -86,3 +86,11 @@ def test_a_record_naming_a_document_number_never_leaves_the_kiosk(
     assert leaking not in {rid for _, rid, _ in db.record_ids("gate-p")}
     with DecisionLog(kiosk.log_path, readonly=True) as log:
         assert log.outbox_backlog() == (0, None, 1)
+
+
+def test_bench_runs_and_accounts_for_every_record(tmp_path: Path) -> None:
+    from kiosk.upstream.bench import run_bench
+
+    result = run_bench(f"sqlite://{tmp_path / 'bench.db'}", kiosks=3, backlog=20, rate=15, seconds=1.0)
+    assert result.backlog_records == 60 and result.online_records > 0  # every record acknowledged
+    assert 0 < result.latency_p50_s <= result.latency_p99_s <= result.latency_max_s
