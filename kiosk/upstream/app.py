@@ -38,11 +38,16 @@ from kiosk.upstream.ingest import ingest
 
 MAX_BODY = 16 * 1024 * 1024
 BUNDLE_SUFFIX = ".bundle"
+# Chip trust updates served to kiosks: ICAO master lists, deviation lists and CRLs, each signed by its issuer
+# (the kiosk verifies them against its CSCA set on import). Loose certificates are not served: a CSCA reaches
+# a kiosk only inside a signed master list or by its operator.
+TRUST_SUFFIXES = (".ml", ".dvl", ".crl")
 
 
 @dataclass(frozen=True)
 class ServiceOptions:
     watchlist_dir: Path | None = None  # signed bundles (``*.bundle``) served to kiosks as they are
+    trust_dir: Path | None = None  # signed master lists, deviation lists, CRLs served to kiosks as they are
     config_version: str = ""  # the kiosk configuration version the fleet should run
 
 
@@ -148,20 +153,33 @@ def create_app(db: UpstreamDB, options: ServiceOptions | None = None) -> Starlet
     async def get_config_version(request: Request, kiosk_id: str, body: bytes) -> Response:
         return JSONResponse({"version": options.config_version})
 
+    def listing(folder: Path | None, suffixes: tuple[str, ...]) -> list[str]:
+        return (
+            sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix in suffixes) if folder else []
+        )
+
+    def served_file(folder: Path | None, suffixes: tuple[str, ...], name: str) -> Response:
+        if name not in listing(folder, suffixes):  # only names listed: no path tricks
+            return _error(404, "NOT_FOUND", f"no file {name!r}")
+        assert folder is not None
+        # Served as signed: the kiosk verifies the signature before using it.
+        return FileResponse(folder / name, media_type="application/octet-stream")
+
     @endpoint("kiosk", "supervisor")
     async def get_watchlists(request: Request, client_id: str, body: bytes) -> Response:
-        folder = options.watchlist_dir
-        names = sorted(p.name for p in folder.glob("*" + BUNDLE_SUFFIX)) if folder else []
-        return JSONResponse({"bundles": names})
+        return JSONResponse({"files": listing(options.watchlist_dir, (BUNDLE_SUFFIX,))})
 
     @endpoint("kiosk", "supervisor")
     async def get_watchlist(request: Request, client_id: str, body: bytes) -> Response:
-        name = request.path_params["name"]
-        folder = options.watchlist_dir
-        if folder is None or "/" in name or not name.endswith(BUNDLE_SUFFIX) or not (folder / name).is_file():
-            return _error(404, "NOT_FOUND", f"no bundle {name!r}")
-        # Served as signed: the kiosk verifies the signature against its trusted keys before importing.
-        return FileResponse(folder / name, media_type="application/octet-stream")
+        return served_file(options.watchlist_dir, (BUNDLE_SUFFIX,), request.path_params["name"])
+
+    @endpoint("kiosk", "supervisor")
+    async def get_trust_files(request: Request, client_id: str, body: bytes) -> Response:
+        return JSONResponse({"files": listing(options.trust_dir, TRUST_SUFFIXES)})
+
+    @endpoint("kiosk", "supervisor")
+    async def get_trust_file(request: Request, client_id: str, body: bytes) -> Response:
+        return served_file(options.trust_dir, TRUST_SUFFIXES, request.path_params["name"])
 
     @endpoint("officer", "supervisor")
     async def get_open_cases(request: Request, client_id: str, body: bytes) -> Response:
@@ -193,6 +211,8 @@ def create_app(db: UpstreamDB, options: ServiceOptions | None = None) -> Starlet
         Route("/v1/config-version", get_config_version, methods=["GET"]),
         Route("/v1/watchlists", get_watchlists, methods=["GET"]),
         Route("/v1/watchlists/{name}", get_watchlist, methods=["GET"]),
+        Route("/v1/trust", get_trust_files, methods=["GET"]),
+        Route("/v1/trust/{name}", get_trust_file, methods=["GET"]),
         Route("/v1/cases/open", get_open_cases, methods=["GET"]),
         Route("/v1/cases/{decision_id}/resolutions", get_resolutions, methods=["GET"]),
         Route("/v1/statistics", get_statistics, methods=["GET"]),

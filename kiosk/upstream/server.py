@@ -21,7 +21,9 @@ from kiosk.upstream.app import ServiceOptions, create_app
 from kiosk.upstream.db import UpstreamDB, open_database
 from kiosk.upstream.errors import UpstreamConfigError
 
-_KEYS = {"database", "listen", "tls_cert", "tls_key", "watchlist_dir", "config_version", "pool_size"}
+_KEYS = {
+    "database", "listen", "tls_cert", "tls_key", "watchlist_dir", "trust_dir", "config_version", "pool_size",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ def load_settings(path: str | Path) -> UpstreamSettings:
     database = str(table["database"])
     if database.startswith("sqlite://") and not Path(database.removeprefix("sqlite://")).is_absolute():
         database = "sqlite://" + str(base / database.removeprefix("sqlite://"))
-    watchlists = table.get("watchlist_dir")
+    watchlists, trust = table.get("watchlist_dir"), table.get("trust_dir")
     return UpstreamSettings(
         database=database,
         host=host.strip("[]"),
@@ -69,6 +71,7 @@ def load_settings(path: str | Path) -> UpstreamSettings:
         tls_key=base / str(table["tls_key"]),
         options=ServiceOptions(
             watchlist_dir=base / str(watchlists) if watchlists else None,
+            trust_dir=base / str(trust) if trust else None,
             config_version=str(table.get("config_version", "")),
         ),
         pool_size=int(table.get("pool_size", 8)),
