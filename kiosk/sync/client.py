@@ -276,6 +276,14 @@ class SyncWorker:
             self._wake.clear()
 
 
+def start_worker(log_path: str | Path | None, kiosk_id: str, config: SyncConfig) -> SyncWorker | None:
+    """The background sync of ``kiosk run``: started when ``[sync] url`` is set and a log is kept, else None.
+    A configured sync whose key, CA file or log is missing stops the kiosk at start (never silently off)."""
+    if not config.enabled or log_path is None:
+        return None
+    return SyncWorker(log_path, kiosk_id, config).start()
+
+
 def _error_text(response: httpx.Response) -> str:
     try:
         return str(response.json().get("error", ""))[:300]

@@ -17,7 +17,8 @@ from fault_proxy import FaultProxy
 from upstream_helpers import Kiosk, Tls, new_kiosk
 
 from kiosk.store import DecisionLog
-from kiosk.sync.client import SyncClient, SyncWorker
+from kiosk.sync.client import SyncClient, SyncWorker, start_worker
+from kiosk.sync.settings import SyncConfig
 from kiosk.upstream.db import UpstreamDB
 from kiosk.upstream.server import ServiceThread
 
@@ -169,3 +170,25 @@ def test_an_unknown_kiosk_keeps_its_records(db: UpstreamDB, tls: Tls, tmp_path: 
         service.stop()
     assert report.sent == 0 and "401" in report.errors[0] and "unknown client" in report.errors[0]
     assert state.waiting == 5 and state.quarantined == 0  # nothing quarantined: the kiosk, not a record
+
+
+def test_the_gate_logs_while_a_batch_hangs_on_the_network(db: UpstreamDB, tls: Tls, tmp_path: Path) -> None:
+    kiosk = new_kiosk(db, tmp_path, "gate-busy")
+    kiosk.append(10)
+    service = ServiceThread(db, tls.cert, tls.key).start()
+    proxy = FaultProxy(service.port, tls.cert, tls.key, tls.ca, rate=1.0, faults=("delay",), delay_s=4.0)
+    worker = start_worker(kiosk.log_path, kiosk.id, kiosk.sync_config(proxy.url, tls, timeout_s=10.0))
+    assert worker is not None
+    try:
+        deadline = time.monotonic() + 10
+        while not proxy.injected and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proxy.injected["delay"] == 1  # a batch is on the wire, held by the proxy
+        kiosk.append(100)  # the gate's appends go through meanwhile (no transaction spans the request)
+        assert proxy.injected["delay"] == 1 and worker.last_success_utc is None  # still held
+        assert worker.status().waiting == 110
+    finally:
+        worker.stop(timeout=15)
+        proxy.close()
+        service.stop()
+    assert start_worker(kiosk.log_path, kiosk.id, SyncConfig()) is None  # no [sync] url: no worker
