@@ -18,6 +18,7 @@ import random
 import shutil
 import ssl
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -238,6 +239,7 @@ class SyncWorker:
         self._failures = 0
         self.last_error: str | None = None
         self.last_success_utc: str | None = None
+        self._disk_warned = -1e9
         self._thread = threading.Thread(target=self._run, name="kiosk-sync", daemon=True)
 
     def start(self) -> SyncWorker:
@@ -256,6 +258,24 @@ class SyncWorker:
     def status(self) -> Backlog:
         return self._client.backlog()
 
+    def _warn_disk(self) -> None:
+        """While offline the outbox grows: warn (at most every 10 minutes) once free space runs low."""
+        now = time.monotonic()
+        if now - self._disk_warned < 600:
+            return
+        try:
+            state = self._client.backlog()
+        except KioskError:
+            return
+        if state.disk_low:
+            self._disk_warned = now
+            log.warning(
+                "sync: %.0f MB free beside the decision log, %d records waiting (oldest %.0f s)",
+                state.free_bytes / 1e6,
+                state.waiting,
+                state.oldest_age_s or 0.0,
+            )
+
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
@@ -264,6 +284,7 @@ class SyncWorker:
                 report = SyncReport(errors=[str(exc)])
             if report.sent:
                 self.last_success_utc = iso_utc(utc_now())
+            self._warn_disk()
             if report.errors:
                 self._failures += 1
                 self.last_error = report.errors[-1]

@@ -106,9 +106,11 @@ def create_app(db: UpstreamDB, options: ServiceOptions | None = None) -> Starlet
     def endpoint(*roles: str) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
         def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             async def run(request: Request) -> Response:
-                body = await request.body()
-                if len(body) > MAX_BODY:
-                    return _error(413, "TOO_LARGE", f"request body over {MAX_BODY} bytes")
+                body = b""
+                async for chunk in request.stream():  # bounded: never more than MAX_BODY in memory
+                    body += chunk
+                    if len(body) > MAX_BODY:
+                        return _error(413, "TOO_LARGE", f"request body over {MAX_BODY} bytes")
                 try:
                     client_id = await run_in_threadpool(authenticate, request, body, roles)
                     return await handler(request, client_id, body)

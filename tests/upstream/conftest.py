@@ -63,11 +63,19 @@ def fresh_pg_database(admin_dsn: str) -> str:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, empty upstream database target on each backend."""
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty upstream database target on each backend (a PostgreSQL one is dropped afterwards)."""
     if request.param == "sqlite":
-        return f"sqlite://{tmp_path / 'upstream.db'}"
-    return fresh_pg_database(request.getfixturevalue("postgres").dsn)
+        yield f"sqlite://{tmp_path / 'upstream.db'}"
+        return
+    import psycopg
+
+    admin = request.getfixturevalue("postgres").dsn
+    target = fresh_pg_database(admin)
+    yield target
+    name = psycopg.conninfo.conninfo_to_dict(target)["dbname"]
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import secrets
+import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from kiosk.sync.protocol import forbidden_keys
 from kiosk.sync.settings import SyncConfig
 from kiosk.upstream.db import UpstreamDB
 from kiosk.upstream.server import ServiceThread
+from matcher.watchlist.bundle import generate_signing_key
 
 
 def test_sync_table_of_the_kiosk_configuration(tmp_path: Path) -> None:
@@ -94,3 +96,19 @@ def test_bench_runs_and_accounts_for_every_record(tmp_path: Path) -> None:
     result = run_bench(f"sqlite://{tmp_path / 'bench.db'}", kiosks=3, backlog=20, rate=15, seconds=1.0)
     assert result.backlog_records == 60 and result.online_records > 0  # every record acknowledged
     assert 0 < result.latency_p50_s <= result.latency_p99_s <= result.latency_max_s
+
+
+def test_the_worker_warns_when_the_disk_runs_low(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from kiosk.sync.client import SyncWorker
+
+    generate_signing_key(tmp_path / "k.key", tmp_path / "k.pub")
+    DecisionLog(tmp_path / "log.db", KeyRing(secrets.token_bytes(32))).close()
+    # an unreachable service and a threshold above any disk: every round fails, the disk counts as low
+    config = SyncConfig(
+        url="https://127.0.0.1:9", key_file=tmp_path / "k.key", interval_s=0.05, disk_warn_free_mb=1e12
+    )
+    with caplog.at_level("WARNING", logger="kiosk.sync"):
+        worker = SyncWorker(tmp_path / "log.db", "k", config).start()
+        time.sleep(0.5)
+        worker.stop()
+    assert sum("free beside the decision log" in r.message for r in caplog.records) == 1  # not every round

@@ -8,6 +8,7 @@ import ssl
 from pathlib import Path
 
 import httpx
+import pytest
 from upstream_helpers import Kiosk, Tls, new_kiosk
 
 from kiosk.store import DecisionLog
@@ -188,3 +189,32 @@ def test_head_endpoint_and_roles(db: UpstreamDB, service: ServiceThread, tls: Tl
     assert {c["record"]["outcome"] for c in cases.json()["cases"]} == {"REFER"}
     assert get(officer, "officer-1", "/v1/statistics").status_code == 403  # supervisors only
     assert get(kiosk.key, kiosk.id, "/v1/cases/open").status_code == 403  # a kiosk reads no cases
+
+
+def test_migrations_are_numbered_and_a_newer_schema_is_refused(backend: str) -> None:
+    from kiosk.upstream.db import SCHEMA_VERSION, open_database
+    from kiosk.upstream.errors import UpstreamConfigError
+
+    first = open_database(backend)
+    first.close()
+    second = open_database(backend)  # reopening migrates nothing
+    with second.transaction() as tx:
+        assert tx.all("SELECT version FROM schema_version ORDER BY version") == [
+            (v,) for v in range(1, SCHEMA_VERSION + 1)
+        ]
+        tx.execute(
+            "INSERT INTO schema_version (version, applied_utc) VALUES (?, 'future')", (SCHEMA_VERSION + 1,)
+        )
+    second.close()
+    with pytest.raises(UpstreamConfigError, match="newer than this program"):
+        open_database(backend)
+
+
+def test_an_oversized_body_is_refused(db: UpstreamDB, service: ServiceThread, tls: Tls, tmp_path) -> None:
+    from kiosk.upstream.app import MAX_BODY
+
+    kiosk = new_kiosk(db, tmp_path, "gate-big")
+    raw = b"x" * (MAX_BODY + 10)
+    headers = sign_request(kiosk.key, kiosk.id, "POST", RECORDS_PATH, raw)
+    with httpx.Client(verify=ssl.create_default_context(cafile=str(tls.ca))) as http:
+        assert http.post(service.url + RECORDS_PATH, content=raw, headers=headers).status_code == 413
