@@ -30,14 +30,18 @@ def _check_record(kiosk_id: str, record: Any) -> tuple[str, str] | None:
     if not isinstance(record, Mapping):
         return "BAD_RECORD", "a record must be a JSON object"
     kind = record.get("kind")
-    if kind not in FIELDS:
+    if not isinstance(kind, str) or kind not in FIELDS:
         return "BAD_RECORD", f"unknown kind {kind!r}"
     expected = {*FIELDS[kind], "kind", "hash"}
     if set(record) != expected:
         return "BAD_RECORD", f"fields differ from a {kind} record's: {sorted(set(record) ^ expected)}"
     seq, record_id = record["seq"], record["id"]
-    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+    if not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq < 2**62:
         return "BAD_RECORD", "seq must be a positive integer"
+    # the columns the service indexes must be text (the hash alone would accept any JSON value)
+    for name in ("time_utc", "outcome") if kind == "decision" else ("time_utc", "decision_id", "resolution"):
+        if not isinstance(record[name], str):
+            return "BAD_RECORD", f"{name} must be a string"
     if not isinstance(record_id, str) or not 0 < len(record_id) <= 100:
         return "BAD_RECORD", "id must be a string of 1 to 100 characters"
     for name in ("hash", "prev_hash"):

@@ -218,3 +218,18 @@ def test_an_oversized_body_is_refused(db: UpstreamDB, service: ServiceThread, tl
     headers = sign_request(kiosk.key, kiosk.id, "POST", RECORDS_PATH, raw)
     with httpx.Client(verify=ssl.create_default_context(cafile=str(tls.ca))) as http:
         assert http.post(service.url + RECORDS_PATH, content=raw, headers=headers).status_code == 413
+
+
+def test_malformed_records_are_refused_one_by_one(
+    db: UpstreamDB, service: ServiceThread, tls: Tls, tmp_path: Path
+) -> None:
+    kiosk = new_kiosk(db, tmp_path, "gate-m")
+    kiosk.append(2)
+    log_id, records = _records(kiosk)
+    odd_time = {**records[1], "time_utc": {"not": "text"}}
+    odd_time["hash"] = link_hash("decision", odd_time)  # consistently hashed, still not storable
+    batch = [records[0], odd_time, {**records[1], "kind": ["list"]}, {**records[1], "seq": 2**70}, "text"]
+    answer, _ = _post(service, tls, kiosk, {"log_id": log_id, "records": batch})
+    assert answer.status_code == 200
+    assert answer.json()["acked"] == [records[0]["id"]]
+    assert [r["code"] for r in answer.json()["rejected"]] == ["BAD_RECORD"] * 4
