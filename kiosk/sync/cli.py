@@ -79,3 +79,31 @@ def keygen_command(private_key: Path, public_key: Path) -> None:
         raise click.ClickException(f"{public_key} already exists")
     key_id = generate_signing_key(private_key, public_key)
     click.echo(f"wrote {private_key} and {public_key} (key {key_id})")
+
+
+@sync.command("pull")
+@_CONFIG
+def pull_command(config_path: Path) -> None:
+    """Download the signed watchlist bundles and chip trust lists the upstream distributes (into
+    <data_dir>/upstream/) and import the bundles into the watchlist store, verified against its
+    trusted_keys folder; exit 1 when a bundle was refused."""
+    from kiosk.sync.client import SyncClient
+    from kiosk.sync.pull import pull
+    from matcher.watchlist.bundle import load_trusted_keys
+    from matcher.watchlist.store import WatchlistStore
+
+    config = load_config(config_path)
+    if config.log_path is None:
+        raise ConfigError(f"{config_path}: [store] path is not set")
+    store = WatchlistStore(config.watchlist) if config.watchlist is not None else None
+    trusted = store.path / "trusted_keys" if store is not None else None
+    keys = load_trusted_keys([trusted]) if trusted is not None and trusted.is_dir() else {}
+    with SyncClient(config.log_path, config.kiosk_id, config.sync) as client:
+        report = pull(client, config.data_dir / "upstream", store=store, trusted_keys=keys)
+    click.echo(f"downloaded {len(report.downloaded)} changed file(s): {', '.join(report.downloaded) or '-'}")
+    for line in report.imported:
+        click.echo(f"watchlist {line}")
+    for line in report.refused:
+        click.echo(f"refused {line}")
+    if report.refused:
+        sys.exit(1)

@@ -226,6 +226,17 @@ class SyncClient:
     def backlog(self) -> Backlog:
         return backlog(self.log, self.config)
 
+    def get(self, path: str) -> bytes:
+        """A signed GET of ``path``; SyncError unless the service answers 200."""
+        headers = sign_request(self._key, self.kiosk_id, "GET", path, b"")
+        try:
+            response = self.http.get(path, headers=headers)
+        except httpx.HTTPError as exc:
+            raise SyncError(f"upstream unreachable: {type(exc).__name__}: {exc}") from None
+        if response.status_code != 200:
+            raise SyncError(f"GET {path}: upstream answered {response.status_code}: {_error_text(response)}")
+        return response.content
+
 
 class SyncWorker:
     """The background sync of a running kiosk: a daemon thread draining the outbox, backing off with jitter
