@@ -104,6 +104,7 @@ def test_ten_thousand_decisions_arrive_exactly_once_under_faults(
         proxy.close()
         service.stop()
     assert _assert_exactly_once(db, kiosks) == 10_000
+    print(f"faults injected ({db.dialect}): {dict(proxy.injected)}")  # shown with pytest -s
     assert sum(proxy.injected.values()) >= 10, proxy.injected
 
 
