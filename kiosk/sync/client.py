@@ -158,8 +158,13 @@ class SyncClient:
         items = self.log.outbox_pending(self.batch_size)
         records = []
         for item in items:
-            record = json.loads(item.payload)
-            found = forbidden_keys(record)
+            try:
+                record = json.loads(item.payload)
+                canonical_json(record)  # what cannot be sent as canonical JSON would stop every batch
+            except ValueError as exc:
+                result.quarantined += self._quarantine(item.record_id, f"UNREADABLE: {exc}")
+                continue
+            found = forbidden_keys(record) if isinstance(record, dict) else set()
             if found:  # never sent: a record carrying these was built wrongly
                 result.quarantined += self._quarantine(item.record_id, f"PRIVACY: holds {sorted(found)}")
             else:
@@ -291,8 +296,9 @@ class SyncWorker:
         while not self._stop.is_set():
             try:
                 report = self._client.drain()
-            except KioskError as exc:  # the log itself failed (busy, disk): try again later
-                report = SyncReport(errors=[str(exc)])
+            except Exception as exc:  # the log failed (busy, disk) or a bug: never a silently dead sync
+                log.exception("sync: round failed")
+                report = SyncReport(errors=[f"{type(exc).__name__}: {exc}"])
             if report.sent:
                 self.last_success_utc = iso_utc(utc_now())
             self._warn_disk()

@@ -233,3 +233,35 @@ def test_malformed_records_are_refused_one_by_one(
     assert answer.status_code == 200
     assert answer.json()["acked"] == [records[0]["id"]]
     assert [r["code"] for r in answer.json()["rejected"]] == ["BAD_RECORD"] * 4
+
+
+def test_unreadable_payloads_are_quarantined_and_oversized_batches_split(
+    db: UpstreamDB, service: ServiceThread, tls: Tls, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from kiosk.upstream import app
+
+    kiosk = new_kiosk(db, tmp_path, "gate-s")
+    ids = kiosk.append(6)
+    with DecisionLog(kiosk.log_path, kiosk.keys, exclusive=False) as log:
+        for n in range(6):
+            log.resolve(ids[n], "officer-1", "ESCALATED", note="x" * 7000)  # about 7.5 KB each
+        log.resolve(ids[0], "officer-1", "ESCALATED", note="y" * 30_000)  # over the limit alone
+    conn = sqlite3.connect(kiosk.log_path)
+    conn.execute("UPDATE outbox SET payload = '{not json' WHERE id = 2")
+    conn.execute("UPDATE outbox SET payload = replace(payload, '0.64', 'NaN') WHERE id = 3")
+    conn.commit()
+    conn.close()
+    monkeypatch.setattr(app, "MAX_BODY", 20_000)  # 2 resolutions fit, 3 do not
+    with SyncClient(kiosk.log_path, kiosk.id, kiosk.sync_config(service.url, tls)) as client:
+        report = client.drain()
+        state = client.backlog()
+    assert state.waiting == 0 and state.quarantined == 3 and report.sent == 10
+    reasons = sorted(r[0] for r in sqlite3.connect(kiosk.log_path).execute(
+        "SELECT quarantine_reason FROM outbox WHERE quarantined_utc IS NOT NULL"))  # fmt: skip
+    assert (
+        reasons[0].startswith("HTTP 413")
+        and reasons[1].startswith("UNREADABLE")
+        and "UNREADABLE" in reasons[2]
+    )
