@@ -21,6 +21,18 @@ class SyncConfig:
     max_backoff_s: float = 300.0  # retries back off exponentially with jitter up to this
     disk_warn_free_mb: float = 500.0  # the status warns when the log's file system has less free space
 
+    def __post_init__(self) -> None:
+        if self.url and not self.url.startswith("https://"):
+            raise ConfigError(f"sync.url must be an https:// address, not {self.url!r}")
+        object.__setattr__(self, "url", self.url.rstrip("/"))
+        if self.url and self.key_file is None:
+            raise ConfigError("sync.url needs sync.key_file (the kiosk's signing key)")
+        if not 1 <= self.batch_size <= 1000:
+            raise ConfigError("sync.batch_size must be an integer from 1 to 1000")
+        for name in ("timeout_s", "interval_s", "max_backoff_s", "disk_warn_free_mb"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"sync.{name} must be a positive number")
+
     @property
     def enabled(self) -> bool:
         return bool(self.url)
@@ -34,24 +46,20 @@ class SyncConfig:
             raise ConfigError(f"unknown keys in [sync]: {', '.join(sorted(unknown))}")
         values: dict[str, Any] = {}
         for name, value in table.items():
-            default = getattr(cls, name, None)
             if name in ("key_file", "ca_file"):
                 if not isinstance(value, str) or not value:
                     raise ConfigError(f"sync.{name} must be a path")
                 values[name] = base_dir / value
             elif name == "url":
-                if not isinstance(value, str) or (value and not value.startswith("https://")):
-                    raise ConfigError(f"sync.url must be an https:// address, not {value!r}")
-                values[name] = value.rstrip("/")
+                if not isinstance(value, str):
+                    raise ConfigError("sync.url must be a string")
+                values[name] = value
             elif name == "batch_size":
-                if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 1000:
+                if not isinstance(value, int) or isinstance(value, bool):
                     raise ConfigError("sync.batch_size must be an integer from 1 to 1000")
                 values[name] = value
             else:
-                if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
-                    raise ConfigError(f"sync.{name} must be a positive number (default {default})")
+                if not isinstance(value, int | float) or isinstance(value, bool):
+                    raise ConfigError(f"sync.{name} must be a positive number")
                 values[name] = float(value)
-        config = cls(**values)
-        if config.enabled and config.key_file is None:
-            raise ConfigError("sync.url needs sync.key_file (the kiosk's signing key)")
-        return config
+        return cls(**values)
