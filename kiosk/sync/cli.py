@@ -36,6 +36,7 @@ def _log_path(config_path: Path) -> tuple[Path, str, SyncConfig]:
 
 
 def _print_backlog(state: Backlog) -> None:
+    click.echo(state.summary())
     age = "-" if state.oldest_age_s is None else f"{state.oldest_age_s:.0f} s"
     click.echo(f"backlog: {state.waiting} waiting (oldest {age}), {state.quarantined} quarantined")
     click.echo(

@@ -59,6 +59,26 @@ class Backlog:
     disk_low: bool
     anchor: tuple[int, str] | None  # the last head the upstream verified
 
+    def summary(self) -> str:
+        """One line for a status bar (the officer console): backlog, quarantine, low disk."""
+        if self.waiting == 0:
+            text = "upstream: up to date"
+        else:
+            age = self.oldest_age_s or 0.0
+            oldest = (
+                f"{age / 3600:.1f} h"
+                if age >= 3600
+                else f"{age / 60:.0f} min"
+                if age >= 60
+                else f"{age:.0f} s"
+            )
+            text = f"upstream: {self.waiting} waiting, oldest {oldest}"
+        if self.quarantined:
+            text += f"; {self.quarantined} quarantined"
+        if self.disk_low:
+            text += f"; LOW DISK ({self.free_bytes / 1e6:.0f} MB free)"
+        return text
+
 
 @dataclass
 class RoundResult:

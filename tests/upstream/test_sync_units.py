@@ -112,3 +112,14 @@ def test_the_worker_warns_when_the_disk_runs_low(tmp_path: Path, caplog: pytest.
         time.sleep(0.5)
         worker.stop()
     assert sum("free beside the decision log" in r.message for r in caplog.records) == 1  # not every round
+
+
+def test_backlog_summary_for_a_status_bar() -> None:
+    from kiosk.sync.client import Backlog
+
+    assert Backlog(0, None, 0, 1, 10**10, False, None).summary() == "upstream: up to date"
+    assert (
+        Backlog(42, 5400.0, 2, 1, 3 * 10**8, True, None).summary()
+        == "upstream: 42 waiting, oldest 1.5 h; 2 quarantined; LOW DISK (300 MB free)"
+    )
+    assert Backlog(3, 125.0, 0, 1, 10**10, False, None).summary() == "upstream: 3 waiting, oldest 2 min"
