@@ -9,6 +9,7 @@ import click
 
 from kiosk.config import load_config
 from kiosk.errors import ConfigError
+from kiosk.store.keys import KeyRing
 from kiosk.store.log import DecisionLog
 from kiosk.sync.client import Backlog, backlog, run_once
 from kiosk.sync.settings import SyncConfig
@@ -52,7 +53,10 @@ def _print_backlog(state: Backlog) -> None:
 def once_command(config_path: Path) -> None:
     """Drain the outbox now; exit 1 when the upstream could not take everything."""
     path, kiosk_id, settings = _log_path(config_path)
-    report, state = run_once(path, kiosk_id, settings)
+    keys = None
+    if settings.evidence_key is not None:  # evidence is unsealed from the log to be sealed for the officers
+        keys = KeyRing.load(load_config(config_path).key_file)
+    report, state = run_once(path, kiosk_id, settings, keys=keys)
     click.echo(f"sent {report.sent} record(s) in {report.rounds} batch(es), {report.quarantined} quarantined")
     for error in report.errors:
         click.echo(f"error: {error}")

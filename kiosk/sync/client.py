@@ -12,6 +12,7 @@ back-off and jitter.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import random
@@ -25,11 +26,14 @@ from pathlib import Path
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from kiosk.errors import KioskError
 from kiosk.store.chain import canonical_json
 from kiosk.store.db import iso_utc, utc_now
+from kiosk.store.keys import KeyRing
 from kiosk.store.log import DecisionLog
+from kiosk.sync.evidence import load_officer_public_key, seal_for_officer
 from kiosk.sync.protocol import RECORDS_PATH, BatchAnswer, forbidden_keys, sign_request
 from kiosk.sync.settings import SyncConfig
 from matcher.watchlist.bundle import load_signing_key
@@ -133,7 +137,9 @@ class SyncClient:
         config: SyncConfig,
         *,
         key: Ed25519PrivateKey | None = None,
+        keys: KeyRing | None = None,
     ) -> None:
+        """``keys`` (the log's key ring) is needed only to send evidence (``config.evidence_key``)."""
         if not config.enabled:
             raise KioskError("sync is not configured ([sync] url and key_file)")
         self.kiosk_id = kiosk_id
@@ -146,7 +152,14 @@ class SyncClient:
         self._key = key
         if not Path(log_path).is_file():
             raise KioskError(f"decision log {log_path} does not exist")
-        self.log = DecisionLog(log_path, exclusive=False)
+        self._officer_key: X25519PublicKey | None = None
+        if config.evidence_key is not None:
+            if keys is None:
+                raise KioskError(
+                    "sync.evidence_key: sending evidence needs the log's key ring (store.key_file)"
+                )
+            self._officer_key = load_officer_public_key(config.evidence_key)
+        self.log = DecisionLog(log_path, keys, exclusive=False)
         self.batch_size = config.batch_size
         verify: ssl.SSLContext | bool = True
         if config.ca_file is not None:
@@ -191,7 +204,11 @@ class SyncClient:
                 records.append(record)
         if not records:
             return result
-        body = canonical_json({"log_id": self.log.log_id, "records": records}).encode()
+        batch: dict[str, object] = {"log_id": self.log.log_id, "records": records}
+        evidence = self._evidence(records)
+        if evidence:
+            batch["evidence"] = evidence
+        body = canonical_json(batch).encode()
         headers = sign_request(self._key, self.kiosk_id, "POST", RECORDS_PATH, body)
         headers["content-type"] = "application/json"
         try:
@@ -228,6 +245,28 @@ class SyncClient:
             )
         result.quarantined += self._quarantine(records[0]["id"], f"HTTP {status}: {message}")
         return result
+
+    def _evidence(self, records: list[dict]) -> dict[str, list[dict[str, str]]]:
+        """Evidence of the referred decisions among ``records``, sealed to the officer service's key; none
+        unless ``evidence_key`` is configured. Purged evidence is simply absent."""
+        if self._officer_key is None:
+            return {}
+        found = {}
+        for record in records:
+            if record["kind"] != "decision" or record["outcome"] != "REFER" or record["evidence"] == "[]":
+                continue
+            items = self.log.evidence(record["id"])
+            if items:
+                found[record["id"]] = [
+                    {
+                        "kind": kind,
+                        "sealed": base64.b64encode(
+                            seal_for_officer(self._officer_key, data, record["id"], kind)
+                        ).decode("ascii"),
+                    }
+                    for kind, data in sorted(items.items())
+                ]
+        return found
 
     def drain(self, *, max_rounds: int | None = None) -> SyncReport:
         """Send rounds until the outbox is empty (or ``max_rounds``); stops at the first failed round."""
@@ -267,8 +306,10 @@ class SyncWorker:
     """The background sync of a running kiosk: a daemon thread draining the outbox, backing off with jitter
     while the upstream is away. ``notify()`` wakes it after an append; ``status()`` is for the console."""
 
-    def __init__(self, log_path: str | Path, kiosk_id: str, config: SyncConfig) -> None:
-        self._client = SyncClient(log_path, kiosk_id, config)
+    def __init__(
+        self, log_path: str | Path, kiosk_id: str, config: SyncConfig, *, keys: KeyRing | None = None
+    ) -> None:
+        self._client = SyncClient(log_path, kiosk_id, config, keys=keys)
         self._config = config
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -334,12 +375,14 @@ class SyncWorker:
             self._wake.clear()
 
 
-def start_worker(log_path: str | Path | None, kiosk_id: str, config: SyncConfig) -> SyncWorker | None:
+def start_worker(
+    log_path: str | Path | None, kiosk_id: str, config: SyncConfig, *, keys: KeyRing | None = None
+) -> SyncWorker | None:
     """The background sync of ``kiosk run``: started when ``[sync] url`` is set and a log is kept, else None.
     A configured sync whose key, CA file or log is missing stops the kiosk at start (never silently off)."""
     if not config.enabled or log_path is None:
         return None
-    return SyncWorker(log_path, kiosk_id, config).start()
+    return SyncWorker(log_path, kiosk_id, config, keys=keys).start()
 
 
 def _error_text(response: httpx.Response) -> str:
@@ -349,8 +392,10 @@ def _error_text(response: httpx.Response) -> str:
         return response.text[:300]
 
 
-def run_once(log_path: str | Path, kiosk_id: str, config: SyncConfig) -> tuple[SyncReport, Backlog]:
+def run_once(
+    log_path: str | Path, kiosk_id: str, config: SyncConfig, *, keys: KeyRing | None = None
+) -> tuple[SyncReport, Backlog]:
     """``kiosk sync once``: drain the outbox now; the report and the backlog left."""
-    with SyncClient(log_path, kiosk_id, config) as client:
+    with SyncClient(log_path, kiosk_id, config, keys=keys) as client:
         report = client.drain()
         return report, client.backlog()

@@ -20,6 +20,9 @@ class SyncConfig:
     interval_s: float = 1.0  # how often an idle worker looks at the outbox
     max_backoff_s: float = 300.0  # retries back off exponentially with jitter up to this
     disk_warn_free_mb: float = 500.0  # the status warns when the log's file system has less free space
+    # The officer service's X25519 public key: when set, the evidence of referred cases goes upstream sealed
+    # to it (kiosk.sync.evidence); unset (the default), nothing biometric leaves the kiosk.
+    evidence_key: Path | None = None
 
     def __post_init__(self) -> None:
         if self.url and not self.url.startswith("https://"):
@@ -46,7 +49,7 @@ class SyncConfig:
             raise ConfigError(f"unknown keys in [sync]: {', '.join(sorted(unknown))}")
         values: dict[str, Any] = {}
         for name, value in table.items():
-            if name in ("key_file", "ca_file"):
+            if name in ("key_file", "ca_file", "evidence_key"):
                 if not isinstance(value, str) or not value:
                     raise ConfigError(f"sync.{name} must be a path")
                 values[name] = base_dir / value

@@ -8,6 +8,7 @@ chains' state. Database calls run in the thread pool, so one slow batch never ho
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 from collections.abc import Awaitable, Callable
@@ -143,7 +144,9 @@ def create_app(db: UpstreamDB, options: ServiceOptions | None = None) -> Starlet
         if len(records) > MAX_BATCH:
             return _error(413, "TOO_LARGE", f"at most {MAX_BATCH} records per batch")
         payloads = [canonical_json(r) if isinstance(r, dict) else "" for r in records]
-        answer = await run_in_threadpool(ingest, db, kiosk_id, log_id, records, payloads)
+        answer = await run_in_threadpool(
+            ingest, db, kiosk_id, log_id, records, payloads, batch.get("evidence")
+        )
         return JSONResponse(answer.to_json())
 
     @endpoint("kiosk")
@@ -194,6 +197,13 @@ def create_app(db: UpstreamDB, options: ServiceOptions | None = None) -> Starlet
         rows = await run_in_threadpool(db.resolutions, request.path_params["decision_id"])
         return JSONResponse({"resolutions": [{**r, "record": json.loads(r.pop("payload"))} for r in rows]})
 
+    @endpoint("officer")
+    async def get_evidence(request: Request, client_id: str, body: bytes) -> Response:
+        # sealed to the officer service's key: opened there, never here
+        items = await run_in_threadpool(db.evidence, request.path_params["decision_id"])
+        sealed = [{"kind": kind, "sealed": base64.b64encode(blob).decode("ascii")} for kind, blob in items]
+        return JSONResponse({"evidence": sealed})
+
     @endpoint("supervisor")
     async def get_statistics(request: Request, client_id: str, body: bytes) -> Response:
         return JSONResponse(await run_in_threadpool(db.statistics))
@@ -217,6 +227,7 @@ def create_app(db: UpstreamDB, options: ServiceOptions | None = None) -> Starlet
         Route("/v1/trust/{name}", get_trust_file, methods=["GET"]),
         Route("/v1/cases/open", get_open_cases, methods=["GET"]),
         Route("/v1/cases/{decision_id}/resolutions", get_resolutions, methods=["GET"]),
+        Route("/v1/cases/{decision_id}/evidence", get_evidence, methods=["GET"]),
         Route("/v1/statistics", get_statistics, methods=["GET"]),
         Route("/v1/chains", get_chains, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),

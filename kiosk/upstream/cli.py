@@ -112,3 +112,17 @@ def bench_command(database: str, kiosks: int, backlog: int, rate: float, seconds
         f"p50 {r.latency_p50_s * 1000:.0f} ms, p99 {r.latency_p99_s * 1000:.0f} ms, "
         f"max {r.latency_max_s * 1000:.0f} ms"
     )
+
+
+@upstream.command("evidence-keygen")
+@click.argument("private_key", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("public_key", type=click.Path(dir_okay=False, path_type=Path))
+def evidence_keygen_command(private_key: Path, public_key: Path) -> None:
+    """Make the officer service's X25519 key pair: kiosks with [sync] evidence_key = PUBLIC_KEY seal the
+    evidence of referred cases to it; only PRIVATE_KEY opens it (keep it off the upstream service)."""
+    from kiosk.sync.evidence import generate_officer_key
+
+    if public_key.exists():
+        raise click.ClickException(f"{public_key} already exists")
+    generate_officer_key(private_key, public_key)
+    click.echo(f"wrote {private_key} (mode 600) and {public_key}")

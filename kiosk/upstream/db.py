@@ -24,7 +24,7 @@ from kiosk.upstream.errors import DatabaseUnavailable, UpstreamConfigError
 
 ROLES = ("kiosk", "officer", "supervisor")
 
-# Numbered migrations; ``{id}`` is the dialect's auto-increment primary key.
+# Numbered migrations; ``{id}`` is the dialect's auto-increment primary key, ``{blob}`` its bytes type.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         "CREATE TABLE clients (id TEXT PRIMARY KEY, role TEXT NOT NULL, key_id TEXT NOT NULL, "
@@ -47,6 +47,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE TABLE problems (id {id}, kiosk_id TEXT NOT NULL, seq BIGINT, record_id TEXT, "
         "code TEXT NOT NULL, reason TEXT NOT NULL, found_utc TEXT NOT NULL)",
     ),
+    (
+        # Evidence of referred cases, sealed at the kiosk to the officer service's key (the service cannot
+        # open it); only ever for a decision of the same kiosk stored here.
+        "CREATE TABLE evidence (kiosk_id TEXT NOT NULL, decision_id TEXT NOT NULL, kind TEXT NOT NULL, "
+        "sealed {blob} NOT NULL, received_utc TEXT NOT NULL, PRIMARY KEY (decision_id, kind))",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -64,6 +70,7 @@ class UpstreamDB:
 
     dialect = ""
     _id_column = ""
+    _blob = ""
     _for_update = ""
 
     def __init__(self, target: str, pool_size: int = 8) -> None:
@@ -150,7 +157,7 @@ class UpstreamDB:
                 if version == SCHEMA_VERSION:
                     return version
                 for statement in MIGRATIONS[version]:
-                    tx.execute(statement.replace("{id}", self._id_column))
+                    tx.execute(statement.replace("{id}", self._id_column).replace("{blob}", self._blob))
                 tx.execute(
                     "INSERT INTO schema_version (version, applied_utc) VALUES (?, ?)",
                     (version + 1, iso_utc(utc_now())),
@@ -252,6 +259,14 @@ class UpstreamDB:
         names = ("kiosk_id", "seq", "id", "time_utc", "payload")
         return [dict(zip(names, row, strict=True)) for row in rows]
 
+    def evidence(self, decision_id: str) -> list[tuple[str, bytes]]:
+        """(kind, sealed item) of a referred decision's evidence, as the kiosk sealed it."""
+        with self.transaction() as tx:
+            rows = tx.all(
+                "SELECT kind, sealed FROM evidence WHERE decision_id = ? ORDER BY kind", (decision_id,)
+            )
+        return [(kind, bytes(sealed)) for kind, sealed in rows]
+
     def resolutions(self, decision_id: str) -> list[dict[str, Any]]:
         with self.transaction() as tx:
             rows = tx.all(
@@ -317,6 +332,7 @@ class SqliteUpstream(UpstreamDB):
 
     dialect = "sqlite"
     _id_column = "INTEGER PRIMARY KEY"
+    _blob = "BLOB"
 
     def __init__(self, path: str | Path, pool_size: int = 4) -> None:
         self.path = Path(path)
@@ -349,6 +365,7 @@ class PostgresUpstream(UpstreamDB):
 
     dialect = "postgresql"
     _id_column = "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
+    _blob = "BYTEA"
     _for_update = " FOR UPDATE"
 
     def __init__(self, dsn: str, pool_size: int = 8) -> None:

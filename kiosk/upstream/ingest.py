@@ -12,12 +12,16 @@ All of it is one transaction per batch, under the kiosk's chain-row lock.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kiosk.store.chain import FIELDS, genesis_hash, link_hash
 from kiosk.store.db import iso_utc, utc_now
+from kiosk.store.evidence import EVIDENCE_KINDS
+from kiosk.sync.evidence import MAGIC as SEALED_MAGIC
 from kiosk.sync.protocol import BatchAnswer, Rejected, forbidden_keys
 from kiosk.upstream.db import Tx, UpstreamDB
 from kiosk.upstream.errors import LogMismatch, UnknownClient
@@ -85,12 +89,41 @@ _INSERT = (
 )
 
 
+def _sealed_evidence(evidence: Any) -> dict[str, list[tuple[str, bytes]]]:
+    """Decision id -> (kind, sealed bytes): the batch's evidence attachment, checked for shape only (the
+    service cannot open it)."""
+    if evidence is None:
+        return {}
+    if not isinstance(evidence, Mapping):
+        raise ValueError("evidence must be an object: decision id -> items")
+    found: dict[str, list[tuple[str, bytes]]] = {}
+    for decision_id, items in evidence.items():
+        if not isinstance(items, list):
+            raise ValueError("evidence items must be a list")
+        for item in items:
+            try:
+                kind, sealed = item["kind"], base64.b64decode(item["sealed"], validate=True)
+            except (TypeError, KeyError, ValueError, binascii.Error):
+                raise ValueError("an evidence item is {kind, sealed (base64)}") from None
+            if kind not in EVIDENCE_KINDS or not sealed.startswith(SEALED_MAGIC):
+                raise ValueError(f"evidence item {kind!r} is not a sealed evidence item")
+            found.setdefault(str(decision_id), []).append((kind, sealed))
+    return found
+
+
 def ingest(
-    db: UpstreamDB, kiosk_id: str, log_id: str, records: Sequence[Any], payloads: Sequence[str]
+    db: UpstreamDB,
+    kiosk_id: str,
+    log_id: str,
+    records: Sequence[Any],
+    payloads: Sequence[str],
+    evidence: Any = None,
 ) -> BatchAnswer:
-    """Store a kiosk's batch (``payloads`` are the records' canonical texts) and advance its verified head."""
+    """Store a kiosk's batch (``payloads`` are the records' canonical texts) and advance its verified head.
+    ``evidence`` (decision id -> sealed items) is kept for referred decisions of this batch only."""
     if not isinstance(log_id, str) or not 0 < len(log_id) <= 100:
         raise ValueError("log_id must be a string of 1 to 100 characters")
+    sealed = _sealed_evidence(evidence)
     acked: list[str] = []
     rejected: list[Rejected] = []
     received = iso_utc(utc_now())
@@ -135,6 +168,17 @@ def ingest(
             else:
                 rejected.append(Rejected(record["id"], *problem))
         tx.executemany(_INSERT, rows)
+        referred = {r["id"] for r, _ in good if r["kind"] == "decision" and r["outcome"] == "REFER"}
+        tx.executemany(
+            "INSERT INTO evidence (kiosk_id, decision_id, kind, sealed, received_utc) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            [
+                (kiosk_id, decision_id, kind, blob, received)
+                for decision_id, items in sealed.items()
+                if decision_id in referred and decision_id in acked
+                for kind, blob in items
+            ],
+        )
         flagged = [r for r in rejected if r.code in ("FORK", "BAD_HASH", "KIOSK_MISMATCH", "DUPLICATE_ID")]
         tx.executemany(
             "INSERT INTO problems (kiosk_id, seq, record_id, code, reason, found_utc) "
