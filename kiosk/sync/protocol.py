@@ -35,12 +35,16 @@ SIGNATURE_HEADER = "x-egate-signature"
 REPLAY_WINDOW_S = 300  # a request signed longer ago (or ahead) than this is refused
 MAX_BATCH = 1000
 
-# Names that must never appear in a record going upstream: biometric data and clear document numbers.
-# Records carry keyed document-number hashes, scores and evidence digests only; a record naming one of these
-# was built wrongly and is quarantined at the kiosk rather than sent.
+# Names that must never carry data in a record going upstream: biometric data and clear document numbers.
+# Records carry keyed document-number hashes, scores, counts and evidence digests only; a record where one of
+# these names holds text or a structure (not a number: "frames": 12 is a count) was built wrongly and is
+# quarantined at the kiosk rather than sent.
 FORBIDDEN_KEYS = frozenset(
-    {"document_number", "mrz", "template", "embedding", "image", "portrait", "face_image", "frames"}
-)
+    {
+        "document_number", "mrz", "template", "embedding", "image", "portrait", "face_image", "frames",
+        "live_face", "live_template", "document_portrait", "capture_frames",
+    }
+)  # fmt: skip
 
 
 def _message(method: str, path: str, client_id: str, timestamp: str, nonce: str, body: bytes) -> bytes:
@@ -109,12 +113,17 @@ def check_request(
 
 
 def forbidden_keys(record: Mapping[str, Any]) -> set[str]:
-    """Forbidden names (``FORBIDDEN_KEYS``) anywhere in ``record``, including inside its JSON text fields."""
+    """Forbidden names (``FORBIDDEN_KEYS``) holding data anywhere in ``record``, including inside its JSON
+    text fields."""
     found: set[str] = set()
 
     def walk(value: Any) -> None:
         if isinstance(value, Mapping):
-            found.update(k for k in value if k in FORBIDDEN_KEYS)
+            found.update(
+                k
+                for k, v in value.items()
+                if k in FORBIDDEN_KEYS and isinstance(v, str | list | Mapping) and v
+            )
             for item in value.values():
                 walk(item)
         elif isinstance(value, list):

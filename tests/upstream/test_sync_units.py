@@ -54,6 +54,12 @@ def test_forbidden_keys_are_found_inside_json_text_fields() -> None:
         "document_number"
     }
     assert forbidden_keys({"quality": '{"yaw": 2}', "models": '{"embedder": "m"}'}) == set()
+    # a count under a listed name is no image: real gate decisions log quality {"frames": 12}
+    assert forbidden_keys({"quality": '{"frames": 12, "liveness": {"frames": 0}}'}) == set()
+    assert forbidden_keys({"extra": '{"frames": ["/9j/4AAQ..."], "template": [0.1, 0.2]}'}) == {
+        "frames",
+        "template",
+    }
 
 
 def test_quarantine_takes_a_record_out_of_the_queue_and_keeps_it(tmp_path: Path) -> None:
