@@ -33,9 +33,7 @@ from kiosk.store.db import (
     InstanceLock,
     Synchronous,
     connect,
-    iso_utc,
     sqlite_errors,
-    utc_now,
     write_transaction,
 )
 from kiosk.store.errors import (
@@ -47,6 +45,7 @@ from kiosk.store.errors import (
 )
 from kiosk.store.evidence import Evidence, SealedItem, ciphertext_digest, seal, unseal
 from kiosk.store.keys import KeyRing
+from matcher.utc import iso_utc, utc_now
 
 RESOLUTIONS = ("ADMITTED", "REFUSED", "ESCALATED")  # ESCALATED keeps the case open (secondary inspection)
 FINAL_RESOLUTIONS = ("ADMITTED", "REFUSED")

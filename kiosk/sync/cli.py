@@ -13,7 +13,7 @@ from kiosk.store.keys import KeyRing
 from kiosk.store.log import DecisionLog
 from kiosk.sync.client import Backlog, backlog, run_once
 from kiosk.sync.settings import SyncConfig
-from matcher.watchlist.bundle import generate_signing_key
+from matcher.signing import generate_signing_key
 
 _CONFIG = click.option(
     "--config",
@@ -94,7 +94,7 @@ def pull_command(config_path: Path) -> None:
     trusted_keys folder; exit 1 when a bundle was refused."""
     from kiosk.sync.client import SyncClient
     from kiosk.sync.pull import pull
-    from matcher.watchlist.bundle import load_trusted_keys
+    from matcher.signing import load_trusted_keys
     from matcher.watchlist.store import WatchlistStore
 
     config = load_config(config_path)

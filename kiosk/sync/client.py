@@ -30,13 +30,13 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from kiosk.errors import KioskError
 from kiosk.store.chain import canonical_json
-from kiosk.store.db import iso_utc, utc_now
 from kiosk.store.keys import KeyRing
 from kiosk.store.log import DecisionLog
 from kiosk.sync.evidence import load_officer_public_key, seal_for_officer
 from kiosk.sync.protocol import RECORDS_PATH, BatchAnswer, forbidden_keys, sign_request
 from kiosk.sync.settings import SyncConfig
-from matcher.watchlist.bundle import load_signing_key
+from matcher.signing import load_signing_key
+from matcher.utc import iso_utc, utc_now
 
 log = logging.getLogger("kiosk.sync")
 

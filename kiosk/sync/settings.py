@@ -1,11 +1,10 @@
-"""The ``[sync]`` table of the kiosk configuration: where the upstream is and how the kiosk proves itself."""
+"""The ``[sync]`` table of the kiosk configuration: where the upstream is and how the kiosk proves itself.
+``kiosk.config`` parses it (the one parser); the checks that need several keys are here."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from kiosk.errors import ConfigError
 
@@ -39,30 +38,3 @@ class SyncConfig:
     @property
     def enabled(self) -> bool:
         return bool(self.url)
-
-    @classmethod
-    def from_mapping(cls, table: Mapping[str, Any], base_dir: Path) -> SyncConfig:
-        """Build from the parsed ``[sync]`` table; relative paths against ``base_dir``. Raises ConfigError."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(table) - known
-        if unknown:
-            raise ConfigError(f"unknown keys in [sync]: {', '.join(sorted(unknown))}")
-        values: dict[str, Any] = {}
-        for name, value in table.items():
-            if name in ("key_file", "ca_file", "evidence_key"):
-                if not isinstance(value, str) or not value:
-                    raise ConfigError(f"sync.{name} must be a path")
-                values[name] = base_dir / value
-            elif name == "url":
-                if not isinstance(value, str):
-                    raise ConfigError("sync.url must be a string")
-                values[name] = value
-            elif name == "batch_size":
-                if not isinstance(value, int) or isinstance(value, bool):
-                    raise ConfigError("sync.batch_size must be an integer from 1 to 1000")
-                values[name] = value
-            else:
-                if not isinstance(value, int | float) or isinstance(value, bool):
-                    raise ConfigError(f"sync.{name} must be a positive number")
-                values[name] = float(value)
-        return cls(**values)

@@ -94,8 +94,8 @@ def status_command(config_path: Path) -> None:
 @click.option("--seconds", default=20.0, show_default=True, help="Length of phase 2.")
 def bench_command(database: str, kiosks: int, backlog: int, rate: float, seconds: float) -> None:
     """Decisions per second ingested from simulated kiosks on loopback, the kiosk-side CPU cost of syncing,
-    and the commit-to-upstream latency while online (see kiosk.upstream.bench)."""
-    from kiosk.upstream.bench import run_bench
+    and the commit-to-upstream latency while online (see kiosk.lab.upstream_bench)."""
+    from kiosk.lab.upstream_bench import run_bench
 
     r = run_bench(database, kiosks=kiosks, backlog=backlog, rate=rate, seconds=seconds)
     click.echo(

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kiosk.store.db import iso_utc, utc_now
 from kiosk.upstream.errors import DatabaseUnavailable, UpstreamConfigError
+from matcher.utc import iso_utc, utc_now
 
 ROLES = ("kiosk", "officer", "supervisor")
 

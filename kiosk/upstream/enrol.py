@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives import serialization
 
 from kiosk.upstream.db import UpstreamDB
 from kiosk.upstream.errors import UpstreamConfigError
-from matcher.watchlist.bundle import BundleError, load_trusted_keys
+from matcher.signing import SignatureError, load_trusted_keys
 
 
 def enrol(db: UpstreamDB, client_id: str, role: str, public_key_file: Path) -> str:
@@ -18,7 +18,7 @@ def enrol(db: UpstreamDB, client_id: str, role: str, public_key_file: Path) -> s
         raise UpstreamConfigError(f"public key file {public_key_file} does not exist")
     try:
         ((key_id, key),) = load_trusted_keys([public_key_file]).items()
-    except BundleError as exc:
+    except SignatureError as exc:
         raise UpstreamConfigError(str(exc)) from None
     pem = key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     db.add_client(client_id, role, key_id, pem.decode("ascii"))

@@ -19,12 +19,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kiosk.store.chain import FIELDS, genesis_hash, link_hash
-from kiosk.store.db import iso_utc, utc_now
 from kiosk.store.evidence import EVIDENCE_KINDS
 from kiosk.sync.evidence import MAGIC as SEALED_MAGIC
 from kiosk.sync.protocol import BatchAnswer, Rejected, forbidden_keys
 from kiosk.upstream.db import Tx, UpstreamDB
 from kiosk.upstream.errors import LogMismatch, UnknownClient
+from matcher.utc import iso_utc, utc_now
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 

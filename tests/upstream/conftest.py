@@ -14,7 +14,7 @@ import pytest
 from pg_cluster import PgCluster, pg_bin
 from upstream_helpers import Tls
 
-from kiosk.upstream.bench import make_test_tls
+from kiosk.lab.upstream_bench import make_test_tls
 from kiosk.upstream.db import UpstreamDB, open_database
 from kiosk.upstream.server import ServiceThread
 

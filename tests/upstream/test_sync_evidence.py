@@ -25,7 +25,7 @@ from kiosk.sync.protocol import sign_request
 from kiosk.upstream.db import UpstreamDB
 from kiosk.upstream.enrol import enrol
 from kiosk.upstream.server import ServiceThread
-from matcher.watchlist.bundle import generate_signing_key, load_signing_key
+from matcher.signing import generate_signing_key, load_signing_key
 
 FACE = b"\xff\xd8 a live face crop \xff\xd9" * 20
 TEMPLATE = b"template bytes " * 30

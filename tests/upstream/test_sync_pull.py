@@ -13,9 +13,10 @@ from kiosk.sync.pull import pull
 from kiosk.upstream.app import ServiceOptions
 from kiosk.upstream.db import UpstreamDB
 from kiosk.upstream.server import ServiceThread
+from matcher.signing import generate_signing_key, load_signing_key, load_trusted_keys
 from matcher.types import Template
 from matcher.watchlist import NewEntry, WatchlistStore
-from matcher.watchlist.bundle import export_bundle, generate_signing_key, load_signing_key, load_trusted_keys
+from matcher.watchlist.bundle import export_bundle
 from matcher.watchlist.policy import ThresholdPolicy
 
 MODEL = "testnet@0123456789ab"

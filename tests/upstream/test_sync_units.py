@@ -19,7 +19,7 @@ from kiosk.sync.protocol import forbidden_keys
 from kiosk.sync.settings import SyncConfig
 from kiosk.upstream.db import UpstreamDB
 from kiosk.upstream.server import ServiceThread
-from matcher.watchlist.bundle import generate_signing_key
+from matcher.signing import generate_signing_key
 
 
 def test_sync_table_of_the_kiosk_configuration(tmp_path: Path) -> None:
@@ -35,10 +35,11 @@ def test_sync_table_of_the_kiosk_configuration(tmp_path: Path) -> None:
         ({"url": "https://up.example"}, "key_file"),
         ({"batch_size": 0}, "1 to 1000"),
         ({"timeout_s": -1}, "positive"),
-        ({"retries": 3}, "unknown keys"),
+        ({"retries": 3}, "retries"),
+        ({"batch_size": "50"}, "wrong type"),
     ):
         with pytest.raises(ConfigError, match=message):
-            SyncConfig.from_mapping(bad, tmp_path)
+            config_from_mapping({"sync": bad}, base_dir=tmp_path)
 
 
 def test_backoff_grows_to_its_ceiling_with_jitter() -> None:
@@ -97,7 +98,7 @@ def test_a_record_naming_a_document_number_never_leaves_the_kiosk(
 
 
 def test_bench_runs_and_accounts_for_every_record(tmp_path: Path) -> None:
-    from kiosk.upstream.bench import run_bench
+    from kiosk.lab.upstream_bench import run_bench
 
     result = run_bench(f"sqlite://{tmp_path / 'bench.db'}", kiosks=3, backlog=20, rate=15, seconds=1.0)
     assert result.backlog_records == 60 and result.online_records > 0  # every record acknowledged

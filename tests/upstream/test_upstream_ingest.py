@@ -167,7 +167,7 @@ def test_log_of_another_log_id_is_refused(db: UpstreamDB, service: ServiceThread
 
 def test_head_endpoint_and_roles(db: UpstreamDB, service: ServiceThread, tls: Tls, tmp_path: Path) -> None:
     from kiosk.upstream.enrol import enrol
-    from matcher.watchlist.bundle import generate_signing_key, load_signing_key
+    from matcher.signing import generate_signing_key, load_signing_key
 
     kiosk = new_kiosk(db, tmp_path, "gate-10")
     kiosk.append(6, refer_every=3)

@@ -19,7 +19,7 @@ from kiosk.upstream.app import ServiceOptions
 from kiosk.upstream.db import UpstreamDB
 from kiosk.upstream.enrol import enrol
 from kiosk.upstream.server import ServiceThread
-from matcher.watchlist.bundle import generate_signing_key, load_signing_key
+from matcher.signing import generate_signing_key, load_signing_key
 
 
 @pytest.fixture

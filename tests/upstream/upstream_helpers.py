@@ -70,7 +70,7 @@ class Kiosk:
 
 def new_kiosk(db: UpstreamDB, folder: Path, kiosk_id: str, *, enrol: bool = True) -> Kiosk:
     from kiosk.upstream.enrol import enrol as enrol_client
-    from matcher.watchlist.bundle import generate_signing_key, load_signing_key
+    from matcher.signing import generate_signing_key, load_signing_key
 
     folder.mkdir(parents=True, exist_ok=True)
     private, public = folder / f"{kiosk_id}.key", folder / f"{kiosk_id}.pub"
