@@ -8,9 +8,10 @@ is a real decision log with synthetic decisions (no face pipeline) and a real :c
 1. backlog: every kiosk starts with ``backlog`` records waiting and drains them at once (as after an
    outage): decisions per second ingested, and the CPU seconds this process (all the kiosks' sync) and the
    service process spent per 1,000 records;
-2. online: every kiosk logs decisions at ``rate`` per second for ``seconds`` while its worker syncs: the
-   time from each decision's commit at the kiosk to its acknowledgement (``sent_utc - created_utc`` in the
-   outbox; an upper bound of the commit upstream), p50 / p99 / max.
+2. online: every kiosk logs decisions at ``rate`` per second for ``seconds`` while its worker syncs (woken
+   on each decision, as ``kiosk run`` does): the time from each decision's commit at the kiosk to its
+   acknowledgement (``sent_utc - created_utc`` in the outbox; an upper bound of the commit upstream),
+   p50 / p99 / max.
 """
 
 from __future__ import annotations
@@ -229,6 +230,7 @@ def run_bench(
                     while next_at < stop_at:
                         time.sleep(max(0.0, next_at - time.monotonic()))
                         log.append(_decision(kiosk_id, keys, backlog + counts[index]))
+                        workers[index].notify()  # as kiosk run does on each decision
                         counts[index] += 1
                         next_at += pause
 
