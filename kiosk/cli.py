@@ -30,6 +30,8 @@ from kiosk.lab.cli import (
 )
 from kiosk.officer.cli import officer
 from kiosk.store.cli import key_group, keygen_command, purge_command, verify_log_command
+from kiosk.sync.cli import sync
+from kiosk.upstream.cli import upstream
 from matcher.console import run_console
 from matcher.errors import MatcherError
 
@@ -61,6 +63,8 @@ for _command in (
     verify_export_command,
     export_bench_command,
     supervisor_command,
+    sync,
+    upstream,
 ):
     cli.add_command(_command)
 # The lab's commands join the groups where people look for them; nothing in the runtime imports the lab.

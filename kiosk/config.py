@@ -17,6 +17,7 @@ from kiosk.document_lists import DocumentListsConfig
 from kiosk.errors import ConfigError
 from kiosk.liveness import LivenessConfig
 from kiosk.policy import Policy
+from kiosk.sync.settings import SyncConfig
 from matcher.quality import QualityLimits
 
 CAMERA_KINDS = ("opencv", "video", "folder")
@@ -78,6 +79,7 @@ class KioskConfig:
     policy: Policy = field(default_factory=Policy)
     document_lists: DocumentListsConfig = field(default_factory=DocumentListsConfig)
     liveness: LivenessConfig = field(default_factory=LivenessConfig)
+    sync: SyncConfig = field(default_factory=SyncConfig)
     source: Path | None = None  # the file this configuration was read from
 
 
@@ -91,6 +93,7 @@ _SCHEMA: dict[str, set[str]] = {
     "policy": {f.name for f in dataclasses.fields(Policy) if f.init},
     "document_lists": set(DocumentListsConfig.__dataclass_fields__),
     "liveness": set(LivenessConfig.__dataclass_fields__),
+    "sync": set(SyncConfig.__dataclass_fields__),
 }
 
 
@@ -149,6 +152,7 @@ def config_from_mapping(
         policy=_policy(_table(data, "policy")),
         document_lists=_document_lists(_table(data, "document_lists"), base),
         liveness=LivenessConfig(**_fields(LivenessConfig, _table(data, "liveness"), "liveness")),
+        sync=_sync(_table(data, "sync"), base),
         source=source,
     )
 
@@ -346,6 +350,12 @@ def _bool(t: Mapping[str, Any], key: str, name: str, default: bool) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(f"{name} must be true or false")
     return value
+
+
+def _sync(t: Mapping[str, Any], base: Path) -> SyncConfig:
+    paths = ("key_file", "ca_file", "evidence_key")
+    values = _fields(SyncConfig, {k: v for k, v in t.items() if k not in paths}, "sync", exclude=paths)
+    return SyncConfig(**values, **{name: _path(t, name, f"sync.{name}", base) for name in paths})
 
 
 def _path(t: Mapping[str, Any], key: str, name: str, base: Path) -> Path | None:

@@ -15,8 +15,9 @@ extras=""
 apt_packages=(fonts-ocr-b fonts-dejavu-core fonts-liberation libglib2.0-0 pcscd)
 # For the tests: swig and libpcsclite-dev build pyscard; vsmartcard-vpcd gives the virtual reader that the
 # software passport chip of the PC/SC tests answers on; poppler-utils (pdftoppm) renders the export's PDF
-# report to images.
-[ -n "$extras" ] && apt_packages+=(swig libpcsclite-dev vsmartcard-vpcd poppler-utils)
+# report to images; postgresql is the upstream service's fleet database, which the upstream tests run against
+# (a throw-away cluster, .ci/run and tests/upstream/pg_cluster.py).
+[ -n "$extras" ] && apt_packages+=(swig libpcsclite-dev vsmartcard-vpcd poppler-utils postgresql)
 python=${PYTHON:-python3.11}
 # Debian's own Python needs python3-venv to create the virtual environment.
 "$python" -c "import ensurepip, venv" 2>/dev/null || apt_packages+=(python3-venv)

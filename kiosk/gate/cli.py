@@ -73,7 +73,9 @@ def run(config_path: Path | None, max_transactions: int | None, as_json: bool, n
 
     Refuses to start without a decision log (store.path), or with a watchlist store that is missing,
     holds no list, or has a configured list that is missing, empty or past watchlist.max_age_hours."""
+    from kiosk.gate.assemble import Gate
     from kiosk.gate.loop import run_kiosk
+    from kiosk.sync.client import SyncWorker, start_worker
 
     config: KioskConfig = load_config(config_path)
     if no_log:
@@ -94,12 +96,18 @@ def run(config_path: Path | None, max_transactions: int | None, as_json: bool, n
         elif isinstance(event, StateChanged):
             click.echo(f"  [{event.state}]", err=True)
 
+    def sync_worker(gate: Gate) -> SyncWorker | None:  # [sync]: on its own connection to the log
+        if gate.decision_log is None:
+            return None
+        return start_worker(config.log_path, config.kiosk_id, config.sync, keys=gate.decision_log.keys)
+
     served = run_kiosk(
         config,
         on_event=on_event,
         should_stop=lambda: stopping["flag"],
         max_transactions=max_transactions,
         log_decisions=not no_log,
+        companion=sync_worker,
     )
     click.echo(f"served {served} traveller(s)", err=True)
 

@@ -5,15 +5,25 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from kiosk.config import KioskConfig
 from kiosk.devices.camera import CameraExhausted, camera_history, open_camera
 from kiosk.devices.document_reader import FolderDocumentReader
 from kiosk.errors import ConfigError
-from kiosk.gate.assemble import open_gate
+from kiosk.gate.assemble import Gate, open_gate
 from kiosk.gate.driver import GateDriver
-from kiosk.gate.events import GateEvent, State
+from kiosk.gate.events import Decided, GateEvent, State
 from kiosk.systemd import Watchdog, notify
+
+
+class Companion(Protocol):
+    """A service running beside the gate in the kiosk process (the upstream sync worker): woken on each
+    decision, stopped with the gate. The gate knows it only by this shape, so it imports no wing."""
+
+    def notify(self) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 def run_kiosk(
@@ -24,6 +34,7 @@ def run_kiosk(
     max_transactions: int | None = None,
     poll_s: float = 0.2,
     log_decisions: bool = True,
+    companion: Callable[[Gate], Companion | None] = lambda gate: None,
 ) -> int:
     """Serve travellers until ``should_stop()`` or ``max_transactions``; returns the number served.
 
@@ -35,16 +46,22 @@ def run_kiosk(
     if config.document_reader.path is None:
         raise ConfigError("devices.document_reader.path is required to run the kiosk")
     gate = open_gate(config, log_decisions=log_decisions)
+    sync = None
     try:
         reader = FolderDocumentReader(config.document_reader.path, done_path=config.document_reader.done_path)
+        sync = companion(gate)
         camera = open_camera(config.camera)
         gate.flow.stream_history = camera_history(config.camera)  # re-checked at every traveller
     except BaseException:
+        if sync is not None:
+            sync.stop()
         gate.close()
         raise
     flow = gate.flow
     driver = GateDriver(flow, reader)
     flow.subscribe(on_event)
+    if sync is not None:
+        flow.subscribe(lambda event: sync.notify() if isinstance(event, Decided) else None)
     watchdog = Watchdog()
     notify(f"READY=1\nSTATUS=kiosk {config.kiosk_id}: serving")
     camera_dry = False
@@ -66,6 +83,8 @@ def run_kiosk(
                 time.sleep(poll_s if flow.state is State.IDLE else 0.02)
     finally:
         notify("STOPPING=1")
+        if sync is not None:
+            sync.stop()
         camera.close()
         gate.close()
     return driver.served

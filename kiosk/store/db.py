@@ -283,7 +283,14 @@ def _v3(db: sqlite_utils.Database) -> None:
         )
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3)
+def _v4(db: sqlite_utils.Database) -> None:
+    """Outbox quarantine: a record the upstream refused (4xx) is set aside with the reason, so it cannot
+    stall the records behind it; it stays in the log and the outbox for an operator to look at."""
+    db["outbox"].add_column("quarantined_utc", str)
+    db["outbox"].add_column("quarantine_reason", str)
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3, _v4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

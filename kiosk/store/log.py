@@ -384,7 +384,7 @@ class DecisionLog:
         with self._mutex, sqlite_errors(self.path, "reading the outbox"):
             cursor = self._conn.execute(
                 "SELECT id, record_id, kind, payload, created_utc FROM outbox WHERE sent_utc IS NULL "
-                "ORDER BY id LIMIT ?",
+                "AND quarantined_utc IS NULL ORDER BY id LIMIT ?",
                 (limit,),
             )
             return [OutboxItem(*values) for values in cursor]
@@ -401,6 +401,47 @@ class DecisionLog:
                 ).rowcount
                 for record_id in ids
             )
+
+    def quarantine(self, record_id: str, reason: str, *, when: datetime | None = None) -> bool:
+        """Set an unsent record aside after the upstream refused it (it leaves ``outbox_pending``); True
+        when it was newly quarantined. The record stays in the log and the outbox."""
+        with self._mutex, write_transaction(self._conn, self.path, "quarantining an outbox record") as conn:
+            return (
+                conn.execute(
+                    "UPDATE outbox SET quarantined_utc = ?, quarantine_reason = ? WHERE record_id = ? "
+                    "AND sent_utc IS NULL AND quarantined_utc IS NULL",
+                    (iso_utc(when or utc_now()), reason, record_id),
+                ).rowcount
+                == 1
+            )
+
+    def outbox_backlog(self) -> tuple[int, str | None, int]:
+        """(records waiting, creation time of the oldest waiting, records quarantined)."""
+        with self._mutex, sqlite_errors(self.path, "reading the outbox backlog"):
+            waiting, oldest = self._conn.execute(
+                "SELECT count(*), min(created_utc) FROM outbox WHERE sent_utc IS NULL "
+                "AND quarantined_utc IS NULL"
+            ).fetchone()
+            quarantined = self._conn.execute(
+                "SELECT count(*) FROM outbox WHERE quarantined_utc IS NOT NULL AND sent_utc IS NULL"
+            ).fetchone()[0]
+        return waiting, oldest, quarantined
+
+    def set_upstream_anchor(self, seq: int, digest: str) -> None:
+        """Keep the head the upstream verified (for ``verify-log --expect-head``); never moves back."""
+        with self._mutex, write_transaction(self._conn, self.path, "keeping the upstream anchor") as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'upstream_anchor'").fetchone()
+            if row is None or json.loads(row[0])["seq"] < seq:
+                conn.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('upstream_anchor', ?)",
+                    (canonical_json({"seq": seq, "hash": digest}),),
+                )
+
+    def upstream_anchor(self) -> tuple[int, str] | None:
+        """The last head the upstream acknowledged as verified, or None."""
+        with self._mutex, sqlite_errors(self.path, "reading the upstream anchor"):
+            row = self._conn.execute("SELECT value FROM meta WHERE key = 'upstream_anchor'").fetchone()
+        return (json.loads(row[0])["seq"], json.loads(row[0])["hash"]) if row else None
 
     # ------------------------------------------------------------------------------------------- reading
 

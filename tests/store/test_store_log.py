@@ -368,24 +368,22 @@ def test_a_failing_migration_leaves_the_previous_schema(
     import kiosk.store.db as db
 
     first = _filled(log_path, keys, make_decision, n=1)
+    current = db.MIGRATIONS
 
-    def broken_v2(database: sqlite_utils.Database) -> None:
+    def broken_next(database: sqlite_utils.Database) -> None:
         database["new_table"].create({"id": int}, pk="id")
-        raise StoreError("migration 2 failed halfway")
+        raise StoreError("the next migration failed halfway")
 
-    current = db.SCHEMA_VERSION
-    monkeypatch.setattr(db, "MIGRATIONS", (*db.MIGRATIONS, broken_v2))
-    monkeypatch.setattr(db, "SCHEMA_VERSION", current + 1)
+    monkeypatch.setattr(db, "MIGRATIONS", (*current, broken_next))
+    monkeypatch.setattr(db, "SCHEMA_VERSION", len(current) + 1)
     with pytest.raises(StoreError, match="halfway"):
         DecisionLog(log_path, keys)
     check = sqlite_utils.Database(log_path)
     assert "new_table" not in check.table_names()
-    assert [r["version"] for r in check["schema_version"].rows] == list(range(1, current + 1))
+    assert [r["version"] for r in check["schema_version"].rows] == list(range(1, len(current) + 1))
     check.close()
 
-    monkeypatch.setattr(
-        db, "MIGRATIONS", (*db.MIGRATIONS[:current], lambda d: d["new_table"].create({"id": int}))
-    )
+    monkeypatch.setattr(db, "MIGRATIONS", (*current, lambda d: d["new_table"].create({"id": int})))
     with DecisionLog(log_path, keys) as log:
         assert log.decision(first[0]) is not None and log.verify().ok
     assert "new_table" in sqlite_utils.Database(log_path).table_names()

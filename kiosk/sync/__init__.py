@@ -1,0 +1,1 @@
+"""The kiosk side of the upstream sync: outbox batches, acknowledgements, quarantine, back-off."""

@@ -1,0 +1,1 @@
+"""The upstream border-crossing service: ingest with chain verification, reads behind roles."""
