@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from kiosk.store.chain import FIELDS, genesis_hash, link_hash
+from kiosk.store.chain import FIELDS, OPTIONAL_FIELDS, genesis_hash, link_hash
 from kiosk.store.evidence import EVIDENCE_KINDS
 from kiosk.sync.evidence import MAGIC as SEALED_MAGIC
 from kiosk.sync.protocol import BatchAnswer, Rejected, forbidden_keys
@@ -27,6 +27,13 @@ from kiosk.upstream.errors import LogMismatch, UnknownClient
 from matcher.utc import iso_utc, utc_now
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
+# The kinds of the decisions' chain and the columns of each that the service indexes (so: must be text).
+# Account events keep a chain of their own on the kiosk and never go upstream.
+_INDEXED = {
+    "decision": ("time_utc", "outcome"),
+    "resolution": ("time_utc", "decision_id", "resolution"),
+    "export": ("time_utc", "actor"),
+}
 
 
 def _check_record(kiosk_id: str, record: Any) -> tuple[str, str] | None:
@@ -34,16 +41,18 @@ def _check_record(kiosk_id: str, record: Any) -> tuple[str, str] | None:
     if not isinstance(record, Mapping):
         return "BAD_RECORD", "a record must be a JSON object"
     kind = record.get("kind")
-    if not isinstance(kind, str) or kind not in FIELDS:
+    if not isinstance(kind, str) or kind not in _INDEXED:
         return "BAD_RECORD", f"unknown kind {kind!r}"
-    expected = {*FIELDS[kind], "kind", "hash"}
-    if set(record) != expected:
-        return "BAD_RECORD", f"fields differ from a {kind} record's: {sorted(set(record) ^ expected)}"
+    required = {*FIELDS[kind], "kind", "hash"}
+    allowed = {*required, *OPTIONAL_FIELDS.get(kind, ())}
+    if not required <= set(record) <= allowed:
+        differ = (required - set(record)) | (set(record) - allowed)
+        return "BAD_RECORD", f"fields differ from a {kind} record's: {sorted(differ)}"
     seq, record_id = record["seq"], record["id"]
     if not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq < 2**62:
         return "BAD_RECORD", "seq must be a positive integer"
     # the columns the service indexes must be text (the hash alone would accept any JSON value)
-    for name in ("time_utc", "outcome") if kind == "decision" else ("time_utc", "decision_id", "resolution"):
+    for name in _INDEXED[kind]:
         if not isinstance(record[name], str):
             return "BAD_RECORD", f"{name} must be a string"
     if not isinstance(record_id, str) or not 0 < len(record_id) <= 100:
@@ -65,7 +74,7 @@ def _check_record(kiosk_id: str, record: Any) -> tuple[str, str] | None:
 
 
 def _row(kiosk_id: str, record: Mapping[str, Any], payload: str, received: str) -> tuple[Any, ...]:
-    decision = record["kind"] == "decision"
+    kind = record["kind"]
     return (
         kiosk_id,
         record["seq"],
@@ -74,9 +83,9 @@ def _row(kiosk_id: str, record: Mapping[str, Any], payload: str, received: str) 
         record["prev_hash"],
         record["hash"],
         record["time_utc"],
-        record["outcome"] if decision else None,
-        None if decision else record["decision_id"],
-        None if decision else record["resolution"],
+        record["outcome"] if kind == "decision" else None,
+        record["decision_id"] if kind == "resolution" else None,
+        record["resolution"] if kind == "resolution" else None,
         payload,
         received,
     )

@@ -23,10 +23,12 @@ def test_a_log_of_the_previous_schema_migrates_and_keeps_its_hashes(
         decided = log.append(make_decision("REFER"))
         log.resolve(decided, "officer-1", "ADMITTED", reason_code="IDENTITY_CONFIRMED")
         before = [(r.seq, r.hash) for r in log.records()]
-    conn = sqlite3.connect(log_path)  # back to schema v2: no exports table
+    conn = sqlite3.connect(log_path)  # back to schema v2: no exports table, no outbox quarantine (v4)
     with conn:
         conn.execute("DROP TABLE exports")
-        conn.execute("DELETE FROM schema_version WHERE version = 3")
+        conn.execute("ALTER TABLE outbox DROP COLUMN quarantined_utc")
+        conn.execute("ALTER TABLE outbox DROP COLUMN quarantine_reason")
+        conn.execute("DELETE FROM schema_version WHERE version >= 3")
     conn.close()
     with pytest.raises(Exception, match="schema version 2"):
         DecisionLog(log_path, readonly=True)  # a reader asks for the migration, as before

@@ -28,7 +28,7 @@ REPO = HERE.parents[1]
 
 def _log_rows(kiosk: Kiosk) -> list[tuple[int, str]]:
     with DecisionLog(kiosk.log_path, readonly=True) as log:
-        return [(row["seq"], row["id"]) for _, row in log.records()]
+        return [(record.seq, record.id) for record in log.records()]
 
 
 def _assert_exactly_once(db: UpstreamDB, kiosks: list[Kiosk]) -> int:

@@ -265,3 +265,24 @@ def test_unreadable_payloads_are_quarantined_and_oversized_batches_split(
         and reasons[1].startswith("UNREADABLE")
         and "UNREADABLE" in reasons[2]
     )
+
+
+def test_resolutions_with_reason_codes_and_export_rows_chain_upstream(
+    db: UpstreamDB, service: ServiceThread, tls: Tls, tmp_path: Path
+) -> None:
+    # every kind of the decisions' chain goes upstream: an officer's resolution carries its reason code
+    # (hashed only when set) and a supervisor's export is a chained row of its own
+    kiosk = new_kiosk(db, tmp_path, "gate-kinds")
+    ids = kiosk.append(5, refer_every=1)
+    with DecisionLog(kiosk.log_path, kiosk.keys, exclusive=False) as log:
+        log.resolve(ids[0], "off-1", "ADMITTED", reason_code="IDENTITY_CONFIRMED")
+        log.resolve(ids[1], "off-1", "REFUSED")
+        log.log_export("sup-1", "supervisor", {"from": "2026-12-01", "records": 7})
+    with SyncClient(kiosk.log_path, kiosk.id, kiosk.sync_config(service.url, tls), key=kiosk.key) as client:
+        report = client.drain()
+        assert report.errors == [] and report.sent == 8
+        assert client.backlog().quarantined == 0
+    upstream = db.record_ids("gate-kinds")
+    assert len(upstream) == 8 and all(chained == 1 for _, _, chained in upstream)
+    with DecisionLog(kiosk.log_path, readonly=True) as log:
+        assert db.head("gate-kinds") == log.head() == log.upstream_anchor()
