@@ -8,10 +8,19 @@ from kiosk.documents.chip.cli import chip
 from kiosk.documents.chip.trust_cli import trust
 from kiosk.documents.cli import document
 from kiosk.errors import KioskError
-from kiosk.gate_cli import bench, config_group, demo, run, verify
-from kiosk.liveness_bench import bench_liveness_command
+from kiosk.gate.cli import config_group, run, verify
+from kiosk.lab.cli import (
+    bench,
+    bench_liveness_command,
+    bench_log_command,
+    chip_bench_command,
+    demo,
+    document_bench,
+    personalise_command,
+    pki_command,
+    serve_command,
+)
 from kiosk.officer.cli import officer
-from kiosk.store.bench import bench_log_command
 from kiosk.store.cli import key_group, keygen_command, purge_command, verify_log_command
 from matcher.console import run_console
 from matcher.errors import MatcherError
@@ -40,6 +49,10 @@ for _command in (
     bench_liveness_command,
 ):
     cli.add_command(_command)
+# The lab's commands join the groups where people look for them; nothing in the runtime imports the lab.
+document.add_command(document_bench)
+for _command in (pki_command, personalise_command, serve_command, chip_bench_command):
+    chip.add_command(_command)
 
 
 def main() -> None:

@@ -1,78 +1,22 @@
-"""Gate policy: which results refer a traveller to an officer, and the reason codes with the officer's text.
+"""Gate policy: which results refer a traveller to an officer, with which reason code (the officer's text
+of each code is in ``kiosk.texts``: ``reason.<CODE>``).
 
 Everything a border agency may want to tune lives in the ``[policy]`` table of the configuration
-(see ``packaging/kiosk.example.toml``); this module only interprets it."""
+(see ``packaging/kiosk.example.toml``); ``kiosk.config`` reads and type-checks it, this module holds the rules
+(and the invariants every policy keeps, however it was built)."""
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import date
 
 from kiosk.documents.checks import Check
 from kiosk.errors import ConfigError
-
-# Reason code -> text shown to the officer. Codes are stable identifiers stored in the decision log.
-REASON_TEXTS: dict[str, str] = {
-    "DOC_UNREADABLE": "The document could not be read (no machine-readable zone found or the image is "
-    "unusable). Inspect the document by hand.",
-    "DOC_CHECKSUM": "A check digit of the machine-readable zone is wrong: misread or altered document.",
-    "DOC_EXPIRED": "The document has expired.",
-    "DOC_CHECK_FAILED": "A blocking document check failed; see the document checks of this decision.",
-    "DOC_PORTRAIT_UNUSABLE": "The document portrait could not be used for face comparison.",
-    "DOC_LISTED": "The document number is on a document list (lost, stolen or national alert); see the "
-    "decision's document list hits.",
-    "CHIP_UNREADABLE": "The chip data could not be parsed, or its reading did not complete (card removed, "
-    "reader unplugged or the time budget overrun).",
-    "CHIP_ABSENT": "No chip answered on the chip reader: a document without a chip, a dead chip, or no "
-    "reader.",
-    "CHIP_ACCESS_DENIED": "The machine-readable zone does not open the chip (PACE / Basic Access Control "
-    "failed): misread or altered MRZ, or a chip that belongs to another document.",
-    "CHIP_PA_FAILED": "Passive authentication of the chip failed: the chip data is not signed by a trusted "
-    "issuer, the signer is revoked, or a data group was altered.",
-    "CHIP_MRZ_MISMATCH": "The chip data (DG1) does not match the printed machine-readable zone.",
-    "CHIP_AA_FAILED": "The chip failed Active Authentication: it does not hold the private key of its own "
-    "data (possible clone), or it refused the challenge.",
-    "CHIP_CA_FAILED": "The chip failed Chip Authentication: it does not hold the private key of its DG14 "
-    "(possible clone), refused the protocol, or offers only a variant this reader does not support.",
-    "CHIP_SOD_DEVIATION": "The chip's security object deviates from ICAO Doc 9303 in a known way that other "
-    "readers tolerate (see the chip.sod.deviation checks); the signature itself verified.",
-    "CHIP_DEVIATION_LISTED": "A chip check failed in a way the issuing state lists on its ICAO deviation "
-    "list for this document (see the *.deviation_listed checks): a known fault of genuine documents.",
-    "QUALITY_TIMEOUT": "No face image of sufficient quality was captured in the allowed attempts and time.",
-    "MULTIPLE_FACES": "More than one face stayed in front of the camera: possible tailgating.",
-    "CAPTURE_UNREADABLE": "The camera delivered no decodable image.",
-    "FACE_NO_MATCH": "The live face does not match the document portrait at the configured false-match rate.",
-    "WATCHLIST_HIT": "The live face matches a watchlist entry whose category requires a referral.",
-    "LIVENESS_NOT_ASSESSED": "Policy requires a presentation-attack (liveness) check and it could not be "
-    "made: too few usable frames, or the PAD sensor gave no reading.",
-    "LIVENESS_FAILED": "Presentation-attack detection raised an alarm (photo, screen, mask or replayed video "
-    "suspected); see the decision's liveness signals and the capture's frames in the evidence.",
-    "LOG_FAILED": "The decision could not be written to the decision log; the gate stays closed.",
-    "SYSTEM_ERROR": "An internal error interrupted the transaction; the traveller is referred.",
-}
-
-# Traveller-facing coaching messages during capture, keyed by the matcher's quality reason codes.
-COACHING_TEXTS: dict[str, str] = {
-    "NO_FACE": "Please look at the camera.",
-    "MULTIPLE_FACES": "One person at a time, please.",
-    "FACE_TOO_SMALL": "Please step closer.",
-    "POSE_YAW": "Please look straight at the camera.",
-    "POSE_PITCH": "Please keep your head level.",
-    "POSE_ROLL": "Please hold your head upright.",
-    "BLURRY": "Please hold still.",
-    "TOO_DARK": "Please step into the light.",
-    "TOO_BRIGHT": "Too much light: please step back a little.",
-    "LOW_CONTRAST": "Please look at the camera and remove anything covering your face.",
-    "LOW_CONFIDENCE": "Please look at the camera and remove anything covering your face.",
-    "CAPTURE_UNREADABLE": "Please wait, the camera is starting.",
-    "RETRY": "Please look at the camera again.",
-    "HOLD_STILL": "Please keep looking at the camera.",
-    "TURN_LEFT": "Please turn your head slowly to your left.",
-    "TURN_RIGHT": "Please turn your head slowly to your right.",
-}
+from matcher.quality import QualityLimits
 
 # Which reason code a failed document check raises; first matching pattern wins.
 # A bad check digit or impossible date in the expiry field is a checksum or data fault, not an expiry;
@@ -94,15 +38,6 @@ _CHECK_REASONS: tuple[tuple[str, str], ...] = (
 )
 
 
-def reason_text(code: str) -> str:
-    """The officer's text for a reason code (unknown codes are shown as they are)."""
-    return REASON_TEXTS.get(code, code)
-
-
-def coaching_text(code: str) -> str:
-    return COACHING_TEXTS.get(code, COACHING_TEXTS["NO_FACE"])
-
-
 def reason_for_check(name: str) -> str:
     """The reason code a failed check named ``name`` raises."""
     for pattern, code in _CHECK_REASONS:
@@ -121,8 +56,8 @@ class Policy:
     max_capture_frames: int = 60  # frames analysed per capture attempt
     multiple_faces_frames: int = 15  # consecutive frames with several faces -> MULTIPLE_FACES
     second_face_min_ratio: float = 0.25  # a second face counts when its area >= ratio * chosen face (engine)
-    quality: Mapping[str, Any] = field(default_factory=dict)  # overrides of matcher.quality.QualityLimits
-    document_quality: Mapping[str, Any] = field(default_factory=dict)  # same, for the document portrait
+    quality: Mapping[str, float] = field(default_factory=dict)  # overrides of matcher.quality.QualityLimits
+    document_quality: Mapping[str, float] = field(default_factory=dict)  # same, for the document portrait
     blocking_checks: tuple[str, ...] = ("mrz.*", "chip.*", "doc.*")  # fnmatch patterns of check names
     non_blocking_checks: tuple[str, ...] = ()  # exceptions to blocking_checks
     refer_categories: tuple[str, ...] = ("*",)  # watchlist categories whose hits refer (fnmatch)
@@ -130,32 +65,56 @@ class Policy:
     liveness_required: bool = False  # assess liveness on every capture ([liveness]); alarm: LIVENESS_FAILED
     store_evidence_on_refer: bool = True  # keep encrypted live image + templates for referred cases
     result_hold_s: float = 3.0  # how long the result (gate open / referred) is shown before idle
+    max_document_attempts: int = 1  # reads of a document that cannot be read before DOC_UNREADABLE refers
+    max_capture_attempts: int = (
+        1  # failed captures (time-out, several faces...) before the traveller is referred
+    )
+    document_timeout_s: float = 60.0  # waiting for an unreadable document to be presented again
+    time_warning_s: float = 20.0  # a waiting state warns this long before its time-out (at least 20 s)
+    max_extensions: int = 10  # more_time() extensions per transaction (at least 10)
+    # travellers only an officer's release admits: younger than minor_age by the document's date of birth
+    # (MINOR; AGE_UNKNOWN without one), and holders of these nationalities (MRZ codes, fnmatch)
+    minor_age: int = 18
+    release_nationalities: tuple[str, ...] = ()
+    # resolved from the overrides above: the limits the live capture and the document portrait must meet
+    live_limits: QualityLimits = field(init=False, repr=False)
+    document_limits: QualityLimits = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not (0.0 < self.fmr < 1.0):
             raise ConfigError(f"policy.fmr must be between 0 and 1, got {self.fmr}")
-        for name in ("max_match_attempts", "max_capture_frames", "multiple_faces_frames", "watchlist_top_k"):
+        for name in (
+            "max_match_attempts",
+            "max_capture_frames",
+            "multiple_faces_frames",
+            "watchlist_top_k",
+            "max_document_attempts",
+            "max_capture_attempts",
+        ):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"policy.{name} must be at least 1")
-        for name in ("capture_timeout_s", "result_hold_s"):
+        for name in ("capture_timeout_s", "result_hold_s", "document_timeout_s"):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
                 raise ConfigError(f"policy.{name} must be a non-negative number")
+        # the traveller is warned at least 20 s before a time-out and may extend it at least 10 times
+        # (WCAG 2.2, success criterion 2.2.1 "Timing adjustable")
+        if not math.isfinite(self.time_warning_s) or self.time_warning_s < 20:
+            raise ConfigError("policy.time_warning_s must be at least 20 (seconds)")
+        if self.max_extensions < 10:
+            raise ConfigError("policy.max_extensions must be at least 10")
+        if not 0 <= self.minor_age <= 25:
+            raise ConfigError("policy.minor_age must be between 0 and 25 (years)")
         if not (0.0 < self.second_face_min_ratio <= 1.0):
             raise ConfigError("policy.second_face_min_ratio must be in (0, 1]")
-        from matcher.quality import QualityLimits
-
-        limits = set(QualityLimits.__dataclass_fields__)
-        for table in ("quality", "document_quality"):
-            overrides = getattr(self, table)
-            unknown = sorted(set(overrides) - limits)
-            if unknown:  # refused when the file is read, not when the gate first builds its limits
-                known = ", ".join(sorted(limits))
-                raise ConfigError(
-                    f"unknown key(s) in [policy.{table}]: {', '.join(unknown)} (known: {known})"
-                )
-            if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in overrides.values()):
-                raise ConfigError(f"[policy.{table}] values must be numbers")
+        object.__setattr__(
+            self, "live_limits", _limits(QualityLimits.for_live_capture(), self.quality, "quality")
+        )
+        object.__setattr__(
+            self,
+            "document_limits",
+            _limits(QualityLimits.for_enrolment(), self.document_quality, "document_quality"),
+        )
 
     def is_blocking(self, check_name: str) -> bool:
         def match(patterns: Iterable[str]) -> bool:
@@ -173,37 +132,31 @@ class Policy:
                     codes.append(code)
         return codes
 
+    def release_reasons(self, mrz: object, today: date) -> list[str]:
+        """Why this traveller is never admitted automatically, however the checks went: a minor (or no
+        date of birth to tell), a nationality the configuration reserves for an officer."""
+        reasons = []
+        if self.minor_age:
+            born = getattr(mrz, "date_of_birth", None)
+            if born is None:
+                reasons.append("AGE_UNKNOWN")
+            elif (
+                today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+            ) < self.minor_age:
+                reasons.append("MINOR")
+        nationality = str(getattr(mrz, "nationality", "") or "")
+        if any(fnmatch.fnmatchcase(nationality, p) for p in self.release_nationalities):
+            reasons.append("NATIONALITY_RELEASE")
+        return reasons
+
     def category_refers(self, category: str) -> bool:
         return any(fnmatch.fnmatchcase(category, p) for p in self.refer_categories)
 
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> Policy:
-        """Build from the ``[policy]`` TOML table (flat keys plus ``[policy.quality]`` etc.)."""
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown key(s) in [policy]: {', '.join(unknown)}")
-        kwargs: dict[str, Any] = {}
-        for key, value in data.items():
-            default = cls.__dataclass_fields__[key].default
-            if key in ("quality", "document_quality"):
-                if not isinstance(value, Mapping):
-                    raise ConfigError(f"policy.{key} must be a table")
-                kwargs[key] = dict(value)
-            elif key in ("blocking_checks", "non_blocking_checks", "refer_categories"):
-                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                    raise ConfigError(f"policy.{key} must be a list of strings")
-                kwargs[key] = tuple(value)
-            elif isinstance(default, bool):
-                if not isinstance(value, bool):
-                    raise ConfigError(f"policy.{key} must be true or false")
-                kwargs[key] = value
-            elif isinstance(default, int):
-                if not isinstance(value, int) or isinstance(value, bool):
-                    raise ConfigError(f"policy.{key} must be an integer")
-                kwargs[key] = value
-            else:
-                if not isinstance(value, int | float) or isinstance(value, bool):
-                    raise ConfigError(f"policy.{key} must be a number")
-                kwargs[key] = float(value)
-        return cls(**kwargs)
+
+def _limits(base: QualityLimits, overrides: Mapping[str, float], table: str) -> QualityLimits:
+    """``base`` with the overrides of ``[policy.<table>]`` (their names and types are checked where the
+    configuration is read, ``kiosk.config``)."""
+    try:
+        return dataclasses.replace(base, **overrides)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"invalid quality limits in [policy.{table}]: {exc}") from None

@@ -15,8 +15,7 @@ import numpy as np
 
 from kiosk.config import CameraConfig
 from kiosk.errors import KioskError
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+from matcher.imageio import IMAGE_SUFFIXES
 
 
 class CameraError(KioskError):

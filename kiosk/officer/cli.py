@@ -15,11 +15,11 @@ import click
 
 from kiosk.officer.cases import ACTIONS, REASON_CODES, CaseEvidence, CaseQueue, LocalCaseSource
 from kiosk.store.accounts import ROLES, Accounts, Role, Session
-from kiosk.store.db import utc_now
 from kiosk.store.errors import StoreError
 from kiosk.store.keys import KeyRing
 from kiosk.store.log import DecisionLog
 from kiosk.store.records import Case
+from matcher.utc import utc_now
 
 _log_option = click.option(
     "--log",

@@ -33,7 +33,7 @@ from cryptography.exceptions import InvalidKey
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
 from kiosk.store.chain import Problem, canonical_json, genesis_hash, link_hash, verify_links
-from kiosk.store.db import connect, iso_utc, sqlite_errors, utc_now, write_transaction
+from kiosk.store.db import connect, sqlite_errors, write_transaction
 from kiosk.store.errors import (
     AccountError,
     AccountLockedError,
@@ -42,6 +42,7 @@ from kiosk.store.errors import (
     SignInError,
     StoreError,
 )
+from matcher.utc import iso_utc, utc_now
 
 Role = Literal["officer", "supervisor"]
 ROLES: tuple[Role, ...] = ("officer", "supervisor")

@@ -35,9 +35,7 @@ from kiosk.store.db import (
     Synchronous,
     connect,
     instance_lock_held,
-    iso_utc,
     sqlite_errors,
-    utc_now,
     write_transaction,
 )
 from kiosk.store.errors import (
@@ -62,6 +60,7 @@ from kiosk.store.records import (
     decision_from_row,
     resolution_from_row,
 )
+from matcher.utc import iso_utc, utc_now
 
 DEFAULT_RETENTION_DAYS = 30
 PURGE_CLOCK_SKEW = timedelta(minutes=1)  # a purge time later than the clock by more is refused

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from kiosk.demo import TRAVELLERS, run_demo
+from kiosk.lab.demo import TRAVELLERS, run_demo
 from kiosk.store import DecisionLog
 
 REPO = Path(__file__).resolve().parents[2]

@@ -23,11 +23,12 @@ def _jpeg(image) -> bytes:
 @pytest.fixture(scope="session")
 def gate_log_template(tmp_path_factory: pytest.TempPathFactory) -> GateLog:
     from kiosk.decision import Decision
-    from kiosk.demo import DEMO_POLICY, TRAVELLERS, build_demo
     from kiosk.devices.camera import FrameListCamera
+    from kiosk.gate.assemble import open_gate
+    from kiosk.gate.verify import run_transaction
+    from kiosk.lab.demo import DEMO_POLICY, TRAVELLERS, build_demo
     from kiosk.store import DecisionLog, Evidence, KeyRing
     from kiosk.store.evidence import pack_frames
-    from kiosk.transaction import open_gate, run_transaction
     from matcher import FaceEngine
 
     engine = FaceEngine.load(multiple_face_ratio=DEMO_POLICY.second_face_min_ratio)

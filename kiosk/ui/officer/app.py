@@ -8,20 +8,18 @@ from pathlib import Path
 from PySide6.QtWidgets import QApplication
 
 from kiosk.officer.cases import CaseQueue, LocalCaseSource
-from kiosk.policy import REASON_TEXTS
 from kiosk.store.accounts import Accounts
 from kiosk.store.errors import StoreError
 from kiosk.store.keys import KeyRing
 from kiosk.store.log import DecisionLog
+from kiosk.texts import reason_text
 from kiosk.ui.officer.window import POLL_MS, OfficerWindow
 
 
 def open_window(log: DecisionLog, accounts: Accounts, *, poll_ms: int = POLL_MS) -> OfficerWindow:
     """The console window over a local log (a QApplication must exist)."""
     queue = CaseQueue(LocalCaseSource(log), accounts)
-    return OfficerWindow(
-        queue, accounts, reason_text=lambda code: REASON_TEXTS.get(code, code), poll_ms=poll_ms
-    )
+    return OfficerWindow(queue, accounts, reason_text=reason_text, poll_ms=poll_ms)
 
 
 def run_console(log_path: Path, keys: KeyRing) -> int:

@@ -30,13 +30,13 @@ from PySide6.QtWidgets import (
 
 from kiosk.officer.cases import CaseEvidence, CaseQueue, GateStatus, SessionAuthority, alarm_kinds
 from kiosk.store.accounts import Session
-from kiosk.store.db import utc_now
 from kiosk.store.errors import AlreadyResolvedError, SessionError, StoreError
 from kiosk.store.records import Case, Resolution
 from kiosk.ui.officer.case_model import CaseTableModel
 from kiosk.ui.officer.case_view import CaseView
 from kiosk.ui.officer.sound import AlarmSound
 from kiosk.ui.officer.tasks import Tasks
+from matcher.utc import utc_now
 
 POLL_MS = 2000
 GATE_COLUMNS = ("Gate", "State", "Officers", "Open cases", "Upstream backlog")

@@ -24,9 +24,9 @@ from kiosk.documents.chip import read_chip
 from kiosk.documents.chip.curves import named_curve
 from kiosk.documents.chip.dh import DH_GROUPS
 from kiosk.documents.chip.pcsc import BacKey, ChipAccessError, PcscChipReader
-from kiosk.documents.chip.personalise import EcKey, personalise_chip
-from kiosk.documents.chip.virtual_card import DEFAULT_PACE, SoftwareEmrtd, serve_vpcd
 from kiosk.documents.mrz import parse_mrz
+from kiosk.lab.personalise import EcKey, personalise_chip
+from kiosk.lab.virtual_card import DEFAULT_PACE, SoftwareEmrtd, serve_vpcd
 
 VPCD_CONFIG = Path("/etc/reader.conf.d/vpcd")
 READER = "Virtual PCD 00 00"
@@ -203,8 +203,8 @@ def _card_present() -> bool:
 def gate_setup(pcscd, pki, tmp_path_factory):
     """A face engine, the demo's travellers (data page, live frames) and, for the genuine one, a chip with
     Active Authentication (the demo's DG1 and portrait, signed by ``pki``, whose CSCA is the trust store)."""
-    from kiosk.demo import DEMO_POLICY, build_demo
-    from kiosk.documents.chip.personalise import write_trust_folder
+    from kiosk.lab.demo import DEMO_POLICY, build_demo
+    from kiosk.lab.personalise import write_trust_folder
     from matcher import FaceEngine
 
     engine = FaceEngine.load(multiple_face_ratio=DEMO_POLICY.second_face_min_ratio)
@@ -225,8 +225,9 @@ def _gate_transaction(gate_setup, tmp_path: Path, card=None, **policy_changes):
     the chip, if any, on the reader): the decision and the decision log's row of it."""
     from kiosk.config import ChipReaderConfig
     from kiosk.devices.camera import FrameListCamera
-    from kiosk.devices.document_reader import Presentation
-    from kiosk.transaction import open_gate, run_transaction
+    from kiosk.documents.presentation import Presentation
+    from kiosk.gate.assemble import open_gate
+    from kiosk.gate.verify import run_transaction
 
     engine, setup = gate_setup[:2]
     config = dataclasses.replace(
@@ -310,7 +311,7 @@ def test_gate_wrong_chip_is_access_denied(gate_setup, tmp_path, pki, mrz_lines, 
 def test_gate_does_not_start_without_its_chip_reader(gate_setup, tmp_path) -> None:
     from kiosk.config import ChipReaderConfig
     from kiosk.devices.document_reader import DocumentReaderError
-    from kiosk.transaction import open_gate
+    from kiosk.gate.assemble import open_gate
 
     engine, setup = gate_setup[:2]
     config = dataclasses.replace(
@@ -323,7 +324,7 @@ def test_gate_does_not_start_without_its_chip_reader(gate_setup, tmp_path) -> No
 def test_bench_through_the_virtual_reader(pcscd) -> None:
     from click.testing import CliRunner
 
-    from kiosk.documents.chip.cli import chip
+    from kiosk.cli import chip
 
     result = CliRunner().invoke(chip, ["bench", "--vpcd", "--repeats", "2"])
     assert result.exit_code == 0, result.output
