@@ -27,6 +27,10 @@ WAIT_MS = 20000
 
 
 def shot(widget, name: str) -> None:
+    from PySide6.QtCore import QCoreApplication, QEventLoop
+
+    for _ in range(3):  # let the layouts settle (posted LayoutRequest events), as the event loop would
+        QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
     SHOTS.mkdir(parents=True, exist_ok=True)
     assert widget.grab().save(str(SHOTS / f"{name}.png"))
 
