@@ -179,6 +179,7 @@ def test_resolving_each_kind(console: Console, gate_log: GateLog) -> None:
         resolution = console.resolve(action, REASON_CODES[action][1], f"{action} by console")
         assert (resolution.officer, resolution.decision_id) == ("off-1", case_id)
         assert resolution.reason_code == REASON_CODES[action][1]
+        assert view.action is None and not view.confirm.isEnabled()  # no second click logs it twice
         shot(console.window, f"08-resolved-{action}")
     with DecisionLog(gate_log.path, readonly=True) as log:
         assert [r.resolution for case in gate_log.refer_ids[:4] for r in log.resolutions(case)] == [
