@@ -12,6 +12,7 @@ import fnmatch
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 
 from kiosk.documents.checks import Check
 from kiosk.errors import ConfigError
@@ -71,6 +72,10 @@ class Policy:
     document_timeout_s: float = 60.0  # waiting for an unreadable document to be presented again
     time_warning_s: float = 20.0  # a waiting state warns this long before its time-out (at least 20 s)
     max_extensions: int = 10  # more_time() extensions per transaction (at least 10)
+    # travellers only an officer's release admits: younger than minor_age by the document's date of birth
+    # (MINOR; AGE_UNKNOWN without one), and holders of these nationalities (MRZ codes, fnmatch)
+    minor_age: int = 18
+    release_nationalities: tuple[str, ...] = ()
     # resolved from the overrides above: the limits the live capture and the document portrait must meet
     live_limits: QualityLimits = field(init=False, repr=False)
     document_limits: QualityLimits = field(init=False, repr=False)
@@ -98,6 +103,8 @@ class Policy:
             raise ConfigError("policy.time_warning_s must be at least 20 (seconds)")
         if self.max_extensions < 10:
             raise ConfigError("policy.max_extensions must be at least 10")
+        if not 0 <= self.minor_age <= 25:
+            raise ConfigError("policy.minor_age must be between 0 and 25 (years)")
         if not (0.0 < self.second_face_min_ratio <= 1.0):
             raise ConfigError("policy.second_face_min_ratio must be in (0, 1]")
         object.__setattr__(
@@ -124,6 +131,23 @@ class Policy:
                 if code not in codes:
                     codes.append(code)
         return codes
+
+    def release_reasons(self, mrz: object, today: date) -> list[str]:
+        """Why this traveller is never admitted automatically, however the checks went: a minor (or no
+        date of birth to tell), a nationality the configuration reserves for an officer."""
+        reasons = []
+        if self.minor_age:
+            born = getattr(mrz, "date_of_birth", None)
+            if born is None:
+                reasons.append("AGE_UNKNOWN")
+            elif (
+                today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+            ) < self.minor_age:
+                reasons.append("MINOR")
+        nationality = str(getattr(mrz, "nationality", "") or "")
+        if any(fnmatch.fnmatchcase(nationality, p) for p in self.release_nationalities):
+            reasons.append("NATIONALITY_RELEASE")
+        return reasons
 
     def category_refers(self, category: str) -> bool:
         return any(fnmatch.fnmatchcase(category, p) for p in self.refer_categories)

@@ -4,8 +4,9 @@ the ``Gate`` holding the ``GateFlow``; ``make_evidence`` is the flow's evidence 
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -189,10 +190,15 @@ def open_watchlists(config: KioskConfig, now: datetime) -> WatchlistStore | None
 
 
 def make_evidence(
-    live_face: np.ndarray, template: Template | None, frames: Sequence[np.ndarray] = ()
+    live_face: np.ndarray,
+    template: Template | None,
+    frames: Sequence[np.ndarray] = (),
+    portrait: np.ndarray | None = None,
+    document: Mapping[str, str] | None = None,
 ) -> Evidence:
     """The store's Evidence of a referred case: the live face as JPEG and the template bytes; ``frames``
-    (every frame of a capture with a liveness alarm) as JPEGs packed in one item."""
+    (every frame of a capture with a liveness alarm) as JPEGs packed in one item; the document portrait the
+    face was compared with, and the document's data (its number only here, sealed) for the officer."""
     from kiosk.store import Evidence
     from kiosk.store.evidence import pack_frames
 
@@ -200,6 +206,8 @@ def make_evidence(
         live_face=_jpeg(live_face),
         live_template=template.to_bytes() if template else None,
         capture_frames=pack_frames([j for j in map(_jpeg, frames) if j]) if len(frames) else None,
+        document_portrait=_jpeg(portrait) if portrait is not None else None,
+        document_data=json.dumps(dict(document), sort_keys=True).encode() if document else None,
     )
 
 

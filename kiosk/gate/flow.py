@@ -40,6 +40,7 @@ from kiosk.devices.barrier import GateBarrier, LogBarrier
 from kiosk.devices.frame_integrity import FrameIntegrity, StreamHistory
 from kiosk.devices.pad_sensor import PadSensor
 from kiosk.documents.checks import Check
+from kiosk.documents.mrz import MrzRecord
 from kiosk.documents.presentation import Presentation
 from kiosk.errors import ConfigError, KioskError
 from kiosk.gate.events import (
@@ -711,7 +712,8 @@ class GateFlow:
             quality["measures"] = txn.quality.as_dict()
         if txn.reading is not None:
             quality["portrait_source"] = txn.reading.portrait_source
-        reasons = tuple(dict.fromkeys(txn.reasons))  # ordered, without duplicates
+        release = self.policy.release_reasons(mrz, self.clock.now().date()) if mrz is not None else []
+        reasons = tuple(dict.fromkeys([*txn.reasons, *release]))  # ordered, without duplicates
         return Decision(
             kiosk_id=self.kiosk_id,
             outcome="REFER" if reasons else "PASS",
@@ -739,8 +741,9 @@ class GateFlow:
 
     def _evidence_for(self, decision: Decision) -> Any | None:
         """What policy keeps of a referred case for the officer: the live face and its template (the store
-        encrypts them); on a liveness alarm, every frame of the capture too. The document portrait is not
-        copied: the officer holds the document."""
+        encrypts them); on a liveness alarm, every frame of the capture too; the document portrait and the
+        document's data, so the officer console shows them side by side (the officer may be at another
+        desk than the document)."""
         txn = self._txn
         if self._evidence is None or txn is None or decision.outcome == "PASS":
             return None
@@ -748,7 +751,24 @@ class GateFlow:
             return None
         face = txn.live_template.face if txn.live_template is not None else None
         frames = txn.pad.frames if txn.pad is not None and "LIVENESS_FAILED" in decision.reason_codes else []
-        return self._evidence(_face_region(txn.live_frame, face), txn.live_template, frames)
+        reading = txn.reading
+        portrait = reading.portrait if reading is not None else None
+        document = _document_data(reading.mrz) if reading is not None and reading.mrz is not None else {}
+        return self._evidence(
+            _face_region(txn.live_frame, face), txn.live_template, frames, portrait, document
+        )
+
+
+def _document_data(mrz: MrzRecord) -> dict[str, str]:
+    """What the officer reads off the document (sealed evidence only: never in a chained record)."""
+    data = {
+        name: getattr(mrz, name, None)
+        for name in ("document_number", "surname", "given_names", "nationality", "sex")
+    }
+    for name, key in (("date_of_birth", "birth_date"), ("expiry_date", "expiry_date")):
+        moment = getattr(mrz, name, None)
+        data[key] = moment.isoformat() if moment else None
+    return {key: str(value) for key, value in data.items() if value}
 
 
 def _face_region(frame: np.ndarray, face: Face | None) -> np.ndarray:

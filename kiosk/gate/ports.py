@@ -132,5 +132,6 @@ class DecisionSink(Protocol):
     def append(self, decision: Decision, *, evidence: Any = None) -> str: ...
 
 
-# (live face image, live template or None, every frame of the capture or none) -> kiosk.store.Evidence
-EvidenceFactory = Callable[[np.ndarray, Any, list[np.ndarray]], Any]
+# (live face image, live template or None, every frame of the capture or none, the document portrait or
+# None, the document's data for the officer: number, names, dates) -> kiosk.store.Evidence
+EvidenceFactory = Callable[[np.ndarray, Any, list[np.ndarray], np.ndarray | None, dict[str, str]], Any]

@@ -77,7 +77,13 @@ def read_document(presentation: Presentation, today: date) -> Any:
     """The scripted document reader (see the module docstring)."""
     if presentation.name == "unreadable":
         raise DocumentError("no MRZ found")
-    mrz = SimpleNamespace(document_number="X1234567", issuing_state="UTO", document_code="P")
+    mrz = SimpleNamespace(
+        document_number="X1234567",
+        issuing_state="UTO",
+        document_code="P",
+        nationality="UTO",
+        date_of_birth=date(2015, 6, 1) if presentation.name == "minor" else date(1980, 6, 1),
+    )
     expired = presentation.name == "expired"
     return SimpleNamespace(
         mrz=mrz,

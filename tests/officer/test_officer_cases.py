@@ -106,6 +106,13 @@ def test_evidence_is_decrypted_in_memory_with_the_document_number(queue, account
     demo_case = gate_log.refer_ids[0]  # a case the demo gate logged: the live face, sealed by the gate
     gate_evidence = queue.evidence(officer, demo_case)
     assert gate_evidence.live_face and gate_evidence.live_face[:2] == b"\xff\xd8"
+    # the gate seals the portrait it compared and the document's data: the number exists only there
+    assert gate_evidence.document_portrait and gate_evidence.document_portrait[:2] == b"\xff\xd8"
+    assert gate_evidence.document["surname"] == "HOPPER"  # the impostor holds Hopper's passport
+    assert gate_evidence.document["document_number"]
+    with DecisionLog(gate_log.path, readonly=True) as log:
+        number = gate_evidence.document["document_number"]
+        assert all(number not in item.payload for item in log.outbox_pending(limit=1000))
 
 
 def test_each_resolution_is_chained_with_the_officer_and_reason(queue, accounts, gate_log) -> None:

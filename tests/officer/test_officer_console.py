@@ -27,6 +27,10 @@ WAIT_MS = 20000
 
 
 def shot(widget, name: str) -> None:
+    from PySide6.QtCore import QCoreApplication, QEventLoop
+
+    for _ in range(3):  # let the layouts settle (posted LayoutRequest events), as the event loop would
+        QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
     SHOTS.mkdir(parents=True, exist_ok=True)
     assert widget.grab().save(str(SHOTS / f"{name}.png"))
 
@@ -61,10 +65,20 @@ class Console:
     def resolve(self, action: str, reason: str, note: str = "", *, ok: bool = True):
         view = self.window.case_view
         view.choose(action, reason, note)
-        wanted = self.window.resolved if ok else self.window.resolve_failed
-        with self.qtbot.waitSignal(wanted, timeout=WAIT_MS) as blocker:
-            view.confirm.click()
-        return blocker.args[0]
+        assert view.confirm.isEnabled(), (
+            view.case,
+            view.action,
+            view.reason.currentData(),
+            view.status.text(),
+        )
+        outcomes: list[tuple[str, object]] = []
+        self.window.resolved.connect(lambda resolution: outcomes.append(("resolved", resolution)))
+        self.window.resolve_failed.connect(lambda message: outcomes.append(("failed", message)))
+        view.confirm.click()
+        self.qtbot.waitUntil(lambda: bool(outcomes), timeout=WAIT_MS)
+        kind, value = outcomes[0]
+        assert kind == ("resolved" if ok else "failed"), value
+        return value
 
     def close(self) -> None:
         self.window.close()
@@ -111,10 +125,20 @@ def test_the_case_view_shows_everything_side_by_side(console: Console, gate_log:
     assert "on list demo-list, category wanted: score" in view.watchlist.text()
     assert "against list threshold" in view.watchlist.text() and not view.frames_box.isVisibleTo(view)
     assert view.live_image.pixmap() is not None and not view.live_image.pixmap().isNull()
-    assert "did not seal the document portrait" in view.portrait_image.text()
+    assert view.portrait_image.pixmap() is not None and not view.portrait_image.pixmap().isNull()
+    assert "(from the sealed evidence)" in view.document.text()  # sealed by the gate
     shot(console.window, "05-case-watchlist-hit")
     console.open(by_reason["FACE_NO_MATCH"].id)
     assert "NO MATCH" in view.face.text()
+    supervisor = Console(console.qtbot, gate_log)
+    try:  # a case logged without evidence says what is missing
+        supervisor.sign_in("sup-1")
+        supervisor.open(gate_log.other_gate_case)
+        other = supervisor.window.case_view
+        assert "did not seal the document portrait" in other.portrait_image.text()
+        assert "not sealed by the gate" in other.document.text()
+    finally:
+        supervisor.close()
     shot(console.window, "06-case-face-no-match")
 
 
@@ -155,6 +179,7 @@ def test_resolving_each_kind(console: Console, gate_log: GateLog) -> None:
         resolution = console.resolve(action, REASON_CODES[action][1], f"{action} by console")
         assert (resolution.officer, resolution.decision_id) == ("off-1", case_id)
         assert resolution.reason_code == REASON_CODES[action][1]
+        assert view.action is None and not view.confirm.isEnabled()  # no second click logs it twice
         shot(console.window, f"08-resolved-{action}")
     with DecisionLog(gate_log.path, readonly=True) as log:
         assert [r.resolution for case in gate_log.refer_ids[:4] for r in log.resolutions(case)] == [

@@ -239,9 +239,10 @@ class CaseView(QWidget):
         self.frames_box.hide()
         self.status.clear()
         self.panel.setEnabled(False)
-        self._reset_actions()
+        self.reset_choice()
 
-    def _reset_actions(self) -> None:
+    def reset_choice(self) -> None:
+        """No action, reason or note chosen (after a case changes or a resolution was logged)."""
         self.actions.setExclusive(False)
         for button in self.action_buttons.values():
             button.setChecked(False)
@@ -312,7 +313,7 @@ class CaseView(QWidget):
         closed = case.closed_by
         self.panel.setEnabled(closed is None)
         if not same:
-            self._reset_actions()
+            self.reset_choice()
             self.status.clear()
         if closed is not None and not self.status.text():
             self.status.setText(f"Resolved by {closed.officer} ({closed.resolution} at {closed.time_utc}).")

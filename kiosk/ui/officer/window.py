@@ -392,6 +392,7 @@ class OfficerWindow(QMainWindow):
         )
 
     def _resolved(self, resolution: Resolution) -> None:
+        self.case_view.reset_choice()  # a second click must not log the same resolution twice
         self.case_view.show_status(
             f"Logged: {resolution.resolution} ({resolution.reason_code}) by {resolution.officer}.", True
         )
