@@ -25,7 +25,7 @@ CODES_FILE = "codes.csv"
 @dataclass(frozen=True)
 class Code:
     code: str
-    kind: str  # reason, resolution, error
+    kind: str  # reason, resolution, resolution_reason, error
     text: str
     source: str  # where it is defined
 
@@ -54,8 +54,32 @@ def error_codes(packages: tuple[Path, ...]) -> list[Code]:
     return sorted(found.values(), key=lambda c: c.code)
 
 
+def resolution_reason_codes(cases: Path) -> list[Code]:
+    """The reason codes an officer picks per action (``REASON_CODES`` of ``kiosk/officer/cases.py``, read
+    from its source: the export wing does not import the officer wing), as the resolutions record them."""
+    tree = ast.parse(cases.read_text(encoding="utf-8"), str(cases))
+    for node in tree.body:
+        if (
+            isinstance(node, ast.AnnAssign)
+            and getattr(node.target, "id", "") == "REASON_CODES"
+            and node.value
+        ):
+            per_action: dict[str, tuple[str, ...]] = ast.literal_eval(node.value)
+            return [
+                Code(
+                    code,
+                    "resolution_reason",
+                    f"officer's reason to {action.replace('_', ' ')}",
+                    "kiosk.officer",
+                )
+                for action, codes in per_action.items()
+                for code in codes
+            ]
+    raise ValueError(f"{cases} defines no REASON_CODES")
+
+
 def code_list() -> list[Code]:
-    """Every code, reason codes first, then resolutions, then errors."""
+    """Every code: reason codes, resolutions and the officers' reasons for them, then errors."""
     reasons = [
         Code(key.removeprefix("reason."), "reason", text, "kiosk/texts/en.json")
         for key, text in catalogue("en").items()
@@ -65,7 +89,8 @@ def code_list() -> list[Code]:
         Code(code, "resolution", "officer's resolution", "kiosk.store.log") for code in RESOLUTIONS
     ]
     packages = (Path(kiosk.__file__).parent, Path(matcher.__file__).parent)
-    return [*sorted(reasons, key=lambda c: c.code), *resolutions, *error_codes(packages)]
+    officer_reasons = resolution_reason_codes(packages[0] / "officer" / "cases.py")
+    return [*sorted(reasons, key=lambda c: c.code), *resolutions, *officer_reasons, *error_codes(packages)]
 
 
 def codes_csv(codes: list[Code]) -> str:

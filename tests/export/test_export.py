@@ -89,6 +89,8 @@ def test_every_format_reads_back(world: World, exported: Path) -> None:
     codes = {row["code"]: row for row in csv.DictReader((exported / "codes.csv").open(encoding="utf-8"))}
     assert codes["FACE_NO_MATCH"]["kind"] == "reason" and codes["LOG_CHAIN_BROKEN"]["kind"] == "error"
     assert {c for d in decisions for c in d["reason_codes"]} <= set(codes)
+    assert codes["IDENTITY_CONFIRMED"]["kind"] == "resolution_reason"  # the officers' reasons are listed too
+    assert {row["reason_code"] for row in resolutions} <= set(codes)
     assert not (exported / "images").exists()  # no biometric data by default
     text = "".join(page.extract_text() for page in PdfReader(exported / "report.pdf").pages)
     assert "Referred cases" in text and "Score distributions against thresholds" in text
