@@ -5,8 +5,9 @@
 
 Drivers feed it three things: ``present(presentation)`` when a document is put on the reader,
 ``offer_frame(frame)`` for each camera frame during capture, and ``tick()`` regularly (time-outs, end of the
-result display). Every state change, coaching message and decision is a ``FlowEvent`` delivered to the
-observers registered with ``subscribe``. Time comes from an injectable ``Clock``, so tests run on fake time.
+result display). Every state change, coaching message, time warning and decision is a ``GateEvent``
+(``kiosk.gate.events``) delivered to the observers registered with ``subscribe``. Time comes from an
+injectable ``Clock``, so tests run on fake time.
 
 A failed document (unreadable, expired, chip or check-digit failure, unusable portrait) refers the traveller,
 but the face is still captured and searched against the watchlists (no 1:1), so the officer learns of a
@@ -22,8 +23,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from enum import StrEnum
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -33,46 +33,18 @@ from kiosk.devices.document_reader import Presentation
 from kiosk.devices.pad_sensor import PadSensor
 from kiosk.documents.checks import Check
 from kiosk.errors import ConfigError, KioskError
+from kiosk.gate.events import Coaching, Decided, GateEvent, State, StateChanged
 from kiosk.liveness import LivenessCheck, LivenessConfig
-from kiosk.policy import Policy, coaching_text, reason_text
+from kiosk.policy import Policy
 from matcher.errors import ImageError, MultipleFacesError, NoFaceError, PoorQualityError
 from matcher.quality import QualityLimits, assess
 from matcher.types import Face, QualityReport, Template
+from matcher.watchlist.documents import DocumentHit
 
 log = logging.getLogger("kiosk.flow")
 
 
-class State(StrEnum):
-    IDLE = "idle"
-    DOCUMENT_PRESENTED = "document_presented"
-    DOCUMENT_CHECKED = "document_checked"
-    FACE_CAPTURE = "face_capture"
-    FACE_MATCH = "face_match"
-    WATCHLIST_SEARCH = "watchlist_search"
-    DECISION = "decision"
-    GATE_OPEN = "gate_open"
-    REFERRED = "referred"
-
-
-EventKind = Literal["state", "coaching", "decision"]
-
-
-@dataclass(frozen=True)
-class FlowEvent:
-    """One observable step. ``state`` is the state after the event; ``previous`` is set for state changes."""
-
-    kind: EventKind
-    state: State
-    time: float  # clock.monotonic()
-    transaction_id: str | None
-    previous: State | None = None
-    code: str = ""  # coaching: the quality reason code; decision: the outcome
-    message: str = ""  # coaching: the text for the traveller
-    decision: Decision | None = None
-    detail: Mapping[str, Any] = field(default_factory=dict)
-
-
-Observer = Callable[[FlowEvent], None]
+Observer = Callable[[GateEvent], None]
 # (live face image, live template or None, every frame of the capture or none) -> kiosk.store.Evidence
 EvidenceFactory = Callable[[np.ndarray, Template | None, list[np.ndarray]], Any]
 
@@ -129,7 +101,7 @@ class _Transaction:
     live_frame: np.ndarray | None = None
     quality: QualityReport | None = None
     hits: tuple[WatchlistHit, ...] = ()
-    doc_hits: tuple[Any, ...] = ()  # kiosk.document_lists hits (list, category, reference; never the number)
+    doc_hits: tuple[DocumentHit, ...] = ()  # document-list hits (list, category, reference; never the number)
     timings_ms: dict[str, float] = field(default_factory=dict)
     error: str = ""  # why the document failed, for the decision event
     pad: LivenessCheck | None = None  # when policy.liveness_required
@@ -202,35 +174,37 @@ class GateFlow:
         self._observers.append(observer)
         return lambda: self._observers.remove(observer)
 
-    def _emit(self, event: FlowEvent) -> None:
+    def _emit(self, event: GateEvent) -> None:
         for observer in list(self._observers):
             try:
                 observer(event)
             except Exception:  # an observer (UI, printer) must never break the gate
                 log.exception("flow observer failed")
 
-    def _to(self, state: State, **detail: Any) -> None:
+    def _to(self, state: State, **fields: Any) -> None:
         previous, self.state = self.state, state
         tid = self._txn.id if self._txn else None
-        self._emit(FlowEvent("state", state, self.clock.monotonic(), tid, previous=previous, detail=detail))
+        self._emit(StateChanged(state, previous, self.clock.monotonic(), tid, **fields))
 
     def _coach(self, code: str) -> None:
-        """A message for the traveller; ``detail`` tells the UI how much of the capture is left."""
+        """An instruction for the traveller, with how much of the capture is left."""
         txn = self._txn
         now = self.clock.monotonic()
-        detail: dict[str, Any] = {}
-        if txn is not None:
-            detail = {
-                "frame": txn.frames,
-                "frames_left": max(0, self.policy.max_capture_frames - txn.frames),
-                "seconds_left": round(
-                    max(0.0, self.policy.capture_timeout_s - (now - txn.capture_started)), 3
-                ),
-                "attempt": txn.match_attempts + 1,
-            }
         tid = txn.id if txn else None
+        if txn is None:
+            self._emit(Coaching(code, self.state, now, tid))
+            return
         self._emit(
-            FlowEvent("coaching", self.state, now, tid, code=code, message=coaching_text(code), detail=detail)
+            Coaching(
+                code,
+                self.state,
+                now,
+                tid,
+                frame=txn.frames,
+                frames_left=max(0, self.policy.max_capture_frames - txn.frames),
+                seconds_left=round(max(0.0, self.policy.capture_timeout_s - (now - txn.capture_started)), 3),
+                attempt=txn.match_attempts + 1,
+            )
         )
 
     # ----- inputs ----------------------------------------------------------------------------------------
@@ -301,7 +275,7 @@ class GateFlow:
     def _document_step(self) -> None:
         txn = self._txn
         assert txn is not None
-        self._to(State.DOCUMENT_PRESENTED, presentation=txn.presentation.name)
+        self._to(State.DOCUMENT_PRESENTED)
         t0 = time.perf_counter()
         try:
             reading = self._read_document(txn.presentation, self.clock.now().date())
@@ -309,7 +283,7 @@ class GateFlow:
             code = getattr(exc, "code", "DOC_UNREADABLE")
             txn.reasons.append(code if code.startswith(("DOC_", "CHIP_")) else "DOC_UNREADABLE")
             txn.timings_ms["document"] = _ms(t0)
-            txn.error = str(exc)
+            txn.error = getattr(exc, "code", type(exc).__name__)
             self._screen_only()
             return
         txn.reading = reading
@@ -337,7 +311,7 @@ class GateFlow:
             self._screen_only()
             return
         txn.timings_ms["portrait"] = _ms(t0)
-        self._to(State.DOCUMENT_CHECKED, portrait_source=reading.portrait_source)
+        self._to(State.DOCUMENT_CHECKED)
         self._start_capture()
 
     def _screen_only(self) -> None:
@@ -532,24 +506,18 @@ class GateFlow:
             txn.timings_ms["log"] = _ms(t0)
         txn.timings_ms["total"] = (self.clock.monotonic() - txn.started) * 1000.0
         self.last_decision = decision
-        detail: dict[str, Any] = {
-            "reasons": [{"code": c, "text": reason_text(c)} for c in decision.reason_codes],
-            "timings_ms": {k: round(v, 3) for k, v in txn.timings_ms.items()},
-            "presentation": txn.presentation.name,
-        }
-        if error:
-            detail["error"] = error
-        if txn.doc_hits:
-            detail["document_lists"] = [dataclasses.asdict(h) for h in txn.doc_hits]
         self._emit(
-            FlowEvent(
-                "decision",
-                State.DECISION,
-                self.clock.monotonic(),
-                txn.id,
-                code=decision.outcome,
+            Decided(
+                outcome=decision.outcome,
+                reason_codes=decision.reason_codes,
+                decision_id=decision.id,
+                at=self.clock.monotonic(),
+                transaction_id=txn.id,
                 decision=decision,
-                detail=detail,
+                timings_ms={k: round(v, 3) for k, v in txn.timings_ms.items()},
+                presentation=txn.presentation.name,
+                error=error,
+                document_lists=tuple(txn.doc_hits),
             )
         )
         self._hold_until = self.clock.monotonic() + self.policy.result_hold_s

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.devices.camera import FrameListCamera
-from kiosk.flow import FlowEvent
+from kiosk.gate.events import Decided, GateEvent
 
 LOG_TARGET_MS = 5.0
 
@@ -100,7 +100,7 @@ def run_bench(
     return result
 
 
-def _collect(event: FlowEvent, stage_ms: dict[str, list[float]]) -> None:
-    if event.kind == "decision":
-        for stage, ms in event.detail.get("timings_ms", {}).items():
+def _collect(event: GateEvent, stage_ms: dict[str, list[float]]) -> None:
+    if isinstance(event, Decided):
+        for stage, ms in event.timings_ms.items():
             stage_ms.setdefault(stage, []).append(float(ms))

@@ -12,8 +12,8 @@ import click
 
 from kiosk.config import KioskConfig, load_config
 from kiosk.decision import Decision
-from kiosk.flow import FlowEvent
-from kiosk.policy import reason_text
+from kiosk.gate.events import Coaching, Decided, GateEvent, StateChanged, TimeWarning
+from kiosk.policy import coaching_text, reason_text
 
 _config_option = click.option(
     "--config",
@@ -39,12 +39,32 @@ def decision_line(decision: Decision, label: str = "") -> str:
     return "  ".join(parts)
 
 
-def decision_json(decision: Decision, details: dict[str, Any] | None = None) -> dict[str, Any]:
+def decision_json(decision: Decision, decided: Decided | None = None) -> dict[str, Any]:
     data = decision.as_dict()
     data["reasons"] = [{"code": c, "text": reason_text(c)} for c in decision.reason_codes]
-    if details and "timings_ms" in details:
-        data["timings_ms"] = details["timings_ms"]
+    if decided is not None:
+        data["timings_ms"] = decided.timings_ms
     return data
+
+
+def event_json(event: GateEvent) -> dict[str, Any]:
+    """One JSON line of ``kiosk run --json``: the kind, the state, the clock time and what the kind carries
+    (coaching: the code and the English text; a decision: the record with the officer's texts)."""
+    if isinstance(event, Decided):
+        return {
+            "kind": "decision",
+            "state": "decision",
+            "time": event.at,
+            "decision": decision_json(event.decision, event),
+        }
+    record: dict[str, Any] = {"kind": "state", "state": str(event.state), "time": event.at}
+    if isinstance(event, Coaching):
+        record.update(kind="coaching", code=event.code, message=coaching_text(event.code))
+    elif isinstance(event, TimeWarning):
+        record.update(
+            kind="time_warning", seconds_left=event.seconds_left, extensions_left=event.extensions_left
+        )
+    return record
 
 
 @click.command()
@@ -73,9 +93,9 @@ def verify(document: Path, live: Path, as_json: bool, log_decision: bool, config
     from kiosk.transaction import verify as verify_fn
 
     config = load_config(config_path)
-    decision, details = verify_fn(document, live, config, log_decisions=log_decision)
+    decision, decided = verify_fn(document, live, config, log_decisions=log_decision)
     if as_json:
-        click.echo(json.dumps(decision_json(decision, details), indent=2))
+        click.echo(json.dumps(decision_json(decision, decided), indent=2))
     else:
         click.echo(decision_line(decision))
         for code in decision.reason_codes:
@@ -138,17 +158,12 @@ def run(config_path: Path | None, max_transactions: int | None, as_json: bool, n
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
 
-    def on_event(event: FlowEvent) -> None:
+    def on_event(event: GateEvent) -> None:
         if as_json:
-            record: dict[str, Any] = {"kind": event.kind, "state": str(event.state), "time": event.time}
-            if event.kind == "coaching":
-                record.update(code=event.code, message=event.message)
-            if event.decision is not None:
-                record["decision"] = decision_json(event.decision, dict(event.detail))
-            click.echo(json.dumps(record))
-        elif event.kind == "decision" and event.decision is not None:
-            click.echo(decision_line(event.decision, str(event.detail.get("presentation", ""))))
-        elif event.kind == "state":
+            click.echo(json.dumps(event_json(event)))
+        elif isinstance(event, Decided):
+            click.echo(decision_line(event.decision, event.presentation))
+        elif isinstance(event, StateChanged):
             click.echo(f"  [{event.state}]", err=True)
 
     served = run_kiosk(

@@ -9,7 +9,7 @@ from kiosk.config import KioskConfig
 from kiosk.devices.camera import CameraExhausted, open_camera
 from kiosk.devices.document_reader import FolderDocumentReader
 from kiosk.errors import ConfigError
-from kiosk.flow import FlowEvent, State
+from kiosk.gate.events import Decided, GateEvent, State
 from kiosk.systemd import Watchdog, notify
 from kiosk.transaction import open_gate
 
@@ -17,7 +17,7 @@ from kiosk.transaction import open_gate
 def run_kiosk(
     config: KioskConfig,
     *,
-    on_event: Callable[[FlowEvent], None],
+    on_event: Callable[[GateEvent], None],
     should_stop: Callable[[], bool] = lambda: False,
     max_transactions: int | None = None,
     poll_s: float = 0.2,
@@ -42,10 +42,10 @@ def run_kiosk(
     flow = gate.flow
     current = None
 
-    def mark_done(event: FlowEvent) -> None:
+    def mark_done(event: GateEvent) -> None:
         # in the step that commits the decision, not when the result display ends: a kiosk stopped during
         # the display must not decide the same presentation again after a restart
-        if event.kind == "decision" and current is not None:
+        if isinstance(event, Decided) and current is not None:
             reader.done(current)
 
     flow.subscribe(mark_done)

@@ -26,7 +26,8 @@ from kiosk.devices.pad_sensor import open_pad_sensor
 from kiosk.document_lists import open_document_lists
 from kiosk.documents.checks import DocumentError
 from kiosk.errors import ConfigError, KioskError
-from kiosk.flow import Clock, DocumentReadFn, GateFlow, State, SystemClock
+from kiosk.flow import Clock, DocumentReadFn, GateFlow, SystemClock
+from kiosk.gate.events import Decided, State
 from matcher.errors import ImageError
 
 log = logging.getLogger("kiosk.transaction")
@@ -277,9 +278,9 @@ def verify(
     *,
     engine: Any | None = None,
     log_decisions: bool = False,
-) -> tuple[Decision, dict[str, Any]]:
+) -> tuple[Decision, Decided]:
     """One transaction: a data-page image or chip folder (or a presentation folder) against a live image or
-    video. Returns the decision and the details of the decision event (reason texts, timings).
+    video. Returns the decision and the decision event (timings, document-list hits).
 
     Input errors raise before the gate runs (ImageError / DocumentError naming the file and the cause): a
     live file that is not a readable image or video, a page image that does not decode, a folder holding
@@ -293,9 +294,9 @@ def verify(
     frames = live_frames(live)
     gate = open_gate(config, engine=engine, log_decisions=log_decisions)
     try:
-        details: dict[str, Any] = {}
-        gate.flow.subscribe(lambda e: details.update(e.detail) if e.kind == "decision" else None)
+        decided: list[Decided] = []
+        gate.flow.subscribe(lambda e: decided.append(e) if isinstance(e, Decided) else None)
         decision = run_transaction(gate.flow, presentation, FrameListCamera(frames))
-        return decision, details
+        return decision, decided[-1]
     finally:
         gate.close()

@@ -15,7 +15,8 @@ from kiosk.config import config_from_mapping, load_config
 from kiosk.devices.camera import FrameListCamera
 from kiosk.document_lists import DocumentListsConfig
 from kiosk.errors import ConfigError
-from kiosk.flow import FlowEvent
+from kiosk.gate.events import Decided, GateEvent
+from kiosk.policy import reason_text
 from kiosk.transaction import open_gate, run_transaction
 from matcher.watchlist.documents import DocumentListStore, DocumentRecord
 
@@ -41,14 +42,14 @@ def doclists(tmp_path: Path) -> tuple[DocumentListStore, DocumentListsConfig]:
 def _run(demo_setup, engine, clock, tmp_path: Path, lists: DocumentListsConfig):
     config = dataclasses.replace(demo_setup.config, log_path=tmp_path / "log.sqlite", document_lists=lists)
     gate = open_gate(config, engine=engine, clock=clock)
-    events: list[FlowEvent] = []
+    events: list[GateEvent] = []
     gate.flow.subscribe(events.append)
     try:
         decision = run_transaction(
             gate.flow, demo_setup.presentations[GENUINE], FrameListCamera(demo_setup.frames[GENUINE])
         )
-        decided = [e for e in events if e.kind == "decision"][-1]
-        return decision, decided.detail, gate.decision_log.path
+        decided = [e for e in events if isinstance(e, Decided)][-1]
+        return decision, decided, gate.decision_log.path
     finally:
         gate.close()
 
@@ -59,10 +60,12 @@ def test_a_listed_document_is_referred_with_doc_listed(demo_setup, engine, clock
     assert decision.outcome == "PASS"  # the list holds another number
     number = _number(demo_setup)
     store.add("sltd", [DocumentRecord(number, "UTO", "P", "stolen", "SLTD-2")])
-    decision, detail, log_path = _run(demo_setup, engine, clock, tmp_path / "after", cfg)
+    decision, decided, log_path = _run(demo_setup, engine, clock, tmp_path / "after", cfg)
     assert decision.outcome == "REFER" and decision.reason_codes == ("DOC_LISTED",)
-    assert detail["document_lists"] == [{"list_id": "sltd", "category": "stolen", "reference": "SLTD-2"}]
-    assert any(r["code"] == "DOC_LISTED" and "lost, stolen" in r["text"] for r in detail["reasons"])
+    assert [dataclasses.asdict(h) for h in decided.document_lists] == [
+        {"list_id": "sltd", "category": "stolen", "reference": "SLTD-2"}
+    ]
+    assert "DOC_LISTED" in decided.reason_codes and "lost, stolen" in reason_text("DOC_LISTED")
     blobs = b"".join(p.read_bytes() for p in log_path.parent.glob(log_path.name + "*"))
     assert number.encode() not in blobs
 

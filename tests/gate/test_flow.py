@@ -15,7 +15,9 @@ import pytest
 from kiosk.devices.barrier import LogBarrier
 from kiosk.devices.camera import FrameListCamera
 from kiosk.devices.document_reader import Presentation
-from kiosk.flow import FlowBusyError, FlowEvent, State
+from kiosk.flow import FlowBusyError
+from kiosk.gate.events import Coaching, GateEvent, State, StateChanged
+from kiosk.policy import coaching_text
 from kiosk.store import DecisionLog, KeyRing
 from kiosk.transaction import Gate, open_gate, run_transaction
 
@@ -28,14 +30,14 @@ WATCHLISTED = "watchlist hit (Hopper)"
 def gate_factory(demo_setup, engine, clock, tmp_path: Path):
     gates: list[Gate] = []
 
-    def make(**policy_changes) -> tuple[Gate, list[FlowEvent], LogBarrier]:
+    def make(**policy_changes) -> tuple[Gate, list[GateEvent], LogBarrier]:
         policy = dataclasses.replace(demo_setup.config.policy, **policy_changes)
         config = dataclasses.replace(
             demo_setup.config, policy=policy, log_path=tmp_path / f"log{len(gates)}.sqlite"
         )
         barrier = LogBarrier()
         gate = open_gate(config, engine=engine, clock=clock, barrier=barrier)
-        events: list[FlowEvent] = []
+        events: list[GateEvent] = []
         gate.flow.subscribe(events.append)
         gates.append(gate)
         return gate, events, barrier
@@ -45,8 +47,8 @@ def gate_factory(demo_setup, engine, clock, tmp_path: Path):
         gate.close()
 
 
-def _states(events: list[FlowEvent]) -> list[str]:
-    return [str(e.state) for e in events if e.kind == "state"]
+def _states(events: list[GateEvent]) -> list[str]:
+    return [str(e.state) for e in events if isinstance(e, StateChanged)]
 
 
 def test_genuine_traveller_passes_through_every_state(gate_factory, demo_setup) -> None:
@@ -73,8 +75,8 @@ def test_genuine_traveller_passes_through_every_state(gate_factory, demo_setup) 
     assert decision.liveness["assessed"] is False
     assert decision.document_checks and all(decision.document_checks.values())
     assert decision.models["embedder"] == gate.flow.engine.model_id
-    coaching = [e for e in events if e.kind == "coaching"]
-    assert coaching and coaching[0].message
+    coaching = [e for e in events if isinstance(e, Coaching)]
+    assert coaching and coaching_text(coaching[0].code)
     # logged, with the document number only as the keyed hash
     row = gate.decision_log.decision(decision.id)
     assert row is not None and row["outcome"] == "PASS"
@@ -106,7 +108,7 @@ def test_impostor_gets_a_second_capture_then_face_no_match(gate_factory, demo_se
     )
     assert decision.outcome == "REFER" and decision.reason_codes == ("FACE_NO_MATCH",)
     assert _states(events).count("face_capture") == 2  # policy.max_match_attempts = 2
-    assert any(e.kind == "coaching" and e.code == "RETRY" for e in events)
+    assert any(isinstance(e, Coaching) and e.code == "RETRY" for e in events)
     assert decision.face_score < decision.face_threshold
     assert barrier.opened == 0 and _states(events)[-2:] == ["referred", "idle"]
     evidence = gate.decision_log.evidence(decision.id)  # referred: encrypted evidence for the officer
@@ -124,10 +126,10 @@ def test_capture_times_out_on_the_clock(gate_factory, demo_setup, clock) -> None
         clock.advance(2.0)
         flow.tick()
     assert flow.state is State.FACE_CAPTURE  # 6 s < 8 s
-    coaching = [e for e in events if e.kind == "coaching"]
+    coaching = [e for e in events if isinstance(e, Coaching)]
     assert [e.code for e in coaching] == ["NO_FACE"] * 4  # capture start, then one per frame
-    assert [e.detail["seconds_left"] for e in coaching] == [8.0, 8.0, 6.0, 4.0]
-    assert [e.detail["frame"] for e in coaching] == [0, 1, 2, 3]
+    assert [e.seconds_left for e in coaching] == [8.0, 8.0, 6.0, 4.0]
+    assert [e.frame for e in coaching] == [0, 1, 2, 3]
     clock.advance(2.5)
     flow.tick()  # no frame at all any more: the time-out still ends the capture
     assert flow.state is State.REFERRED
@@ -147,7 +149,7 @@ def test_persisting_multiple_faces(gate_factory, demo_setup) -> None:
     two = np.vstack([np.zeros((120, 640, 3), np.uint8), two, np.zeros((120, 640, 3), np.uint8)])
     decision = run_transaction(gate.flow, demo_setup.presentations[GENUINE], FrameListCamera([two] * 10))
     assert decision.reason_codes == ("MULTIPLE_FACES",)
-    assert [e.code for e in events if e.kind == "coaching"].count("MULTIPLE_FACES") == 3
+    assert [e.code for e in events if isinstance(e, Coaching)].count("MULTIPLE_FACES") == 3
 
 
 def test_bad_input_refers_and_the_gate_keeps_running(gate_factory, demo_setup, tmp_path: Path) -> None:
@@ -179,7 +181,7 @@ def test_bad_input_refers_and_the_gate_keeps_running(gate_factory, demo_setup, t
         FrameListCamera([None, None, *demo_setup.frames[GENUINE]]),
     )
     assert decision.outcome == "PASS"
-    assert [e.code for e in events if e.kind == "coaching"].count("CAPTURE_UNREADABLE") == 2
+    assert [e.code for e in events if isinstance(e, Coaching)].count("CAPTURE_UNREADABLE") == 2
 
     decision = run_transaction(gate.flow, demo_setup.presentations[GENUINE], FrameListCamera([None] * 3))
     assert decision.reason_codes == ("CAPTURE_UNREADABLE",)
@@ -204,7 +206,7 @@ def test_watchlist_categories_that_do_not_refer(gate_factory, demo_setup) -> Non
 def test_an_observer_that_fails_does_not_stop_the_gate(gate_factory, demo_setup) -> None:
     gate, events, _ = gate_factory()
 
-    def broken(event: FlowEvent) -> None:
+    def broken(event: GateEvent) -> None:
         raise RuntimeError("UI crashed")
 
     gate.flow.subscribe(broken)
@@ -289,7 +291,7 @@ def test_failed_document_still_screens_the_face_against_the_watchlists(
         expected = "DOC_EXPIRED"
     config = dataclasses.replace(demo_setup.config, log_path=tmp_path / "log.sqlite", watchlist_max_age_h=0.0)
     gate = open_gate(config, engine=engine, clock=clock)
-    events: list[FlowEvent] = []
+    events: list[GateEvent] = []
     gate.flow.subscribe(events.append)
     try:
         decision = run_transaction(gate.flow, presentation, FrameListCamera(demo_setup.frames[WATCHLISTED]))
