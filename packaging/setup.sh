@@ -12,7 +12,10 @@ extras=""
 # fonts-ocr-b: the OCR-B face of machine-readable zones (data-page rendering, OCR training and benchmark).
 # fonts-dejavu-core / fonts-liberation: further faces for the synthetic data pages.
 # libglib2.0-0: OpenCV's wheels link it. pcscd: the PC/SC service a chip reader talks through.
-apt_packages=(fonts-ocr-b fonts-dejavu-core fonts-liberation libglib2.0-0 pcscd)
+# The traveller kiosk (PySide6): fonts-noto-core / fonts-noto-ui-core, the pinned faces of its screens (Latin,
+# Arabic); libegl1, libgl1, libxkbcommon0, libfontconfig1, libdbus-1-3 and libxcb-cursor0, what Qt's wheels link.
+apt_packages=(fonts-ocr-b fonts-dejavu-core fonts-liberation libglib2.0-0 pcscd
+    fonts-noto-core fonts-noto-ui-core libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libxcb-cursor0)
 # For the tests: swig and libpcsclite-dev build pyscard; vsmartcard-vpcd gives the virtual reader that the
 # software passport chip of the PC/SC tests answers on.
 [ -n "$extras" ] && apt_packages+=(swig libpcsclite-dev vsmartcard-vpcd)
@@ -33,3 +36,5 @@ fi
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".${extras}"
+# The traveller kiosk's translations: .qm compiled from the .ts sources of the repository.
+.venv/bin/pyside6-lrelease -silent kiosk/ui/translations/*.ts

@@ -14,6 +14,7 @@ from kiosk.texts import is_rtl
 LANGUAGES: tuple[str, ...] = ("en", "fr", "es", "ar")
 # Each language's own name on its button (never translated: a traveller looks for their own language).
 LANGUAGE_NAMES: dict[str, str] = {"en": "English", "fr": "Français", "es": "Español", "ar": "العربية"}
+LANGUAGE_BUTTON = "Language · Langue · Idioma · اللغة"
 
 # Colours as (foreground, background) pairs; tests/ui check every pair against WCAG 2.2 AA (4.5:1).
 INK = "#FFFFFF"

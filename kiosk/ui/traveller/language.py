@@ -28,14 +28,13 @@ def pseudo(source: str) -> str:
     return "[" + "%".join(out) + " " + "~" * max(0, padding - 3) + "]"
 
 
-class PseudoTranslator(QTranslator):
-    """Qt's side of the pseudo-locale: every widget string, pseudo-translated."""
+_pseudo_on = False  # set by Languages.install: one application, one language at a time
 
-    def translate(self, context: str, source: str, disambiguation: str | None = None, n: int = -1) -> str:
-        return pseudo(source)
 
-    def isEmpty(self) -> bool:
-        return False
+def translate(context: str, source: str) -> str:
+    """A widget string in the current language: Qt's translators, or the pseudo-locale. Called with the
+    literal context "Traveller" everywhere, as pyside6-lupdate collects the strings from these calls."""
+    return pseudo(source) if _pseudo_on else QCoreApplication.translate(context, source)
 
 
 class Languages:
@@ -51,10 +50,9 @@ class Languages:
         the sources are English)."""
         app = QCoreApplication.instance()
         assert app is not None, "a QApplication must exist"
+        global _pseudo_on
         translator: QTranslator | None = None
-        if lang == PSEUDO:
-            translator = PseudoTranslator()
-        elif lang != "en":
+        if lang not in ("en", PSEUDO):
             translator = QTranslator()
             qm = self.translations_dir / f"traveller_{lang}.qm"
             if not translator.load(str(qm)):
@@ -66,6 +64,7 @@ class Languages:
         self._translator = translator
         if translator is not None:
             app.installTranslator(translator)
+        _pseudo_on = lang == PSEUDO
         self.lang = lang
 
     def core(self, code: str) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from PySide6.QtCore import QCoreApplication, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -24,15 +24,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kiosk.ui.theme import ACCENT, GUIDE, INK, LANGUAGE_NAMES, LANGUAGES, Theme
+from kiosk.ui.theme import ACCENT, GUIDE, INK, LANGUAGE_BUTTON, LANGUAGE_NAMES, LANGUAGES, Theme
+from kiosk.ui.traveller.language import translate
 from kiosk.ui.traveller.presenter import Page, TravellerScreen
 
 CoreText = Callable[[str], str]  # a kiosk.texts code -> words in the current language
-
-
-def tr(text: str, disambiguation: str | None = None) -> str:
-    """Qt translation in the one context of the traveller's widget strings (``Traveller`` in the .ts)."""
-    return QCoreApplication.translate("Traveller", text, disambiguation)
 
 
 @dataclass(frozen=True)
@@ -240,7 +236,8 @@ class TravellerPage(QWidget):
 
         top = QHBoxLayout()
         self.progress = ProgressDots(theme)
-        self.language_button = QPushButton()
+        # the same words in every language: a traveller who cannot read the current one still finds it
+        self.language_button = QPushButton(LANGUAGE_BUTTON)
         self.language_button.clicked.connect(self._toggle_languages)
         top.addWidget(self.progress, 0, Qt.AlignmentFlag.AlignVCenter)
         top.addStretch(1)
@@ -299,12 +296,11 @@ class TravellerPage(QWidget):
         t = self.theme
         for widget in self.findChildren(QPushButton):
             if widget not in self._language_buttons.values():
-                widget.setFont(t.font(lang, t.body_px, bold=widget.property("primary") is True))
+                widget.setFont(t.font(lang, t.body_px, bold=isinstance(widget, PrimaryButton)))
         self.title.setFont(t.font(lang, t.title_px, bold=True))
         self.instruction.setFont(t.font(lang, t.body_px))
-        self.language_button.setText(tr("Language"))
-        self.officer_button.setText(tr("Call an officer"))
-        self.cancel_button.setText(tr("Cancel"))
+        self.officer_button.setText(translate("Traveller", "Call an officer"))
+        self.cancel_button.setText(translate("Traveller", "Cancel"))
         self.languages.setVisible(self.page is Page.WELCOME)
 
     def show_screen(self, screen: TravellerScreen, core: CoreText) -> None:
@@ -322,9 +318,12 @@ class TravellerPage(QWidget):
         return shown
 
 
-def _primary(button: QPushButton) -> QPushButton:
-    button.setProperty("primary", True)
-    return button
+class PrimaryButton(QPushButton):
+    """The one action a page asks for (yellow, bold)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setProperty("primary", True)
 
 
 class WelcomePage(TravellerPage):
@@ -332,21 +331,21 @@ class WelcomePage(TravellerPage):
 
     def __init__(self, theme: Theme) -> None:
         super().__init__(Page.WELCOME, theme)
-        self.start_button = _primary(QPushButton())
+        self.start_button = PrimaryButton()
         self.start_button.clicked.connect(self.start)
         self.content.addStretch(1)
         self.content.addWidget(self.start_button, 0, Qt.AlignmentFlag.AlignHCenter)
         self.language_button.setVisible(False)  # the language strip is the page itself
 
     def own_title(self) -> str:
-        return tr("Welcome")
+        return translate("Traveller", "Welcome")
 
     def own_instruction(self) -> str:
-        return tr("Choose your language, then touch Start.")
+        return translate("Traveller", "Choose your language, then touch Start.")
 
     def retranslate(self, lang: str) -> None:
         super().retranslate(lang)
-        self.start_button.setText(tr("Start"))
+        self.start_button.setText(translate("Traveller", "Start"))
 
 
 class EligibilityPage(TravellerPage):
@@ -358,25 +357,28 @@ class EligibilityPage(TravellerPage):
         self.rules = QLabel()
         self.rules.setWordWrap(True)
         self.rules.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.confirm_button = _primary(QPushButton())
+        self.confirm_button = PrimaryButton()
         self.confirm_button.clicked.connect(self.confirmed)
         self.content.addWidget(self.rules)
         self.content.addStretch(1)
         self.content.addWidget(self.confirm_button, 0, Qt.AlignmentFlag.AlignHCenter)
 
     def own_title(self) -> str:
-        return tr("Who can use this gate")
+        return translate("Traveller", "Who can use this gate")
 
     def retranslate(self, lang: str) -> None:
         super().retranslate(lang)
         e = self.eligibility
-        kinds = {"passport": tr("An electronic passport"), "id_card": tr("An electronic identity card")}
+        kinds = {
+            "passport": translate("Traveller", "An electronic passport"),
+            "id_card": translate("Traveller", "An electronic identity card"),
+        }
         lines = [kinds.get(k, k) for k in e.document_kinds]
-        lines.append(tr("Aged %1 or over").replace("%1", str(e.min_age)))
-        lines.append(tr("At least %1 cm tall").replace("%1", str(e.min_height_cm)))
+        lines.append(translate("Traveller", "Aged %1 or over").replace("%1", str(e.min_age)))
+        lines.append(translate("Traveller", "At least %1 cm tall").replace("%1", str(e.min_height_cm)))
         self.rules.setFont(self.theme.font(lang, self.theme.body_px))
         self.rules.setText("\n".join(lines))
-        self.confirm_button.setText(tr("I can use this gate"))
+        self.confirm_button.setText(translate("Traveller", "I can use this gate"))
 
 
 class DocumentPage(TravellerPage):
@@ -386,10 +388,14 @@ class DocumentPage(TravellerPage):
         self._retry = False
 
     def own_title(self) -> str:
-        return tr("Place your document") if not self._retry else tr("Place your document again")
+        return (
+            translate("Traveller", "Place your document")
+            if not self._retry
+            else translate("Traveller", "Place your document again")
+        )
 
     def own_instruction(self) -> str:
-        return tr("Open it at the photo page and lay it face down on the reader.")
+        return translate("Traveller", "Open it at the photo page and lay it face down on the reader.")
 
     def show_screen(self, screen: TravellerScreen, core: CoreText) -> None:
         self._retry = screen.attempt > 1
@@ -404,7 +410,11 @@ class WaitingPage(TravellerPage):
         self.content.addStretch(1)
 
     def own_title(self) -> str:
-        return tr("Reading your document") if self.page is Page.READING else tr("Please wait")
+        return (
+            translate("Traveller", "Reading your document")
+            if self.page is Page.READING
+            else translate("Traveller", "Please wait")
+        )
 
 
 class CameraPage(TravellerPage):
@@ -419,7 +429,7 @@ class CameraPage(TravellerPage):
         self.content.addWidget(self.coaching)
 
     def own_title(self) -> str:
-        return tr("Look at the camera")
+        return translate("Traveller", "Look at the camera")
 
     def retranslate(self, lang: str) -> None:
         super().retranslate(lang)
@@ -437,7 +447,11 @@ class ResultPage(TravellerPage):
         self.content.addStretch(1)
 
     def own_title(self) -> str:
-        return tr("Please walk through") if self.page is Page.GATE_OPEN else tr("Please go to the officer")
+        return (
+            translate("Traveller", "Please walk through")
+            if self.page is Page.GATE_OPEN
+            else translate("Traveller", "Please go to the officer")
+        )
 
 
 class TimeWarningPage(TravellerPage):
@@ -448,7 +462,7 @@ class TimeWarningPage(TravellerPage):
         self.remaining = QProgressBar()
         self.remaining.setTextVisible(False)  # a draining bar, no number
         self.remaining.setFixedHeight(theme.px(16))
-        self.more_button = _primary(QPushButton())
+        self.more_button = PrimaryButton()
         self.more_button.clicked.connect(self.more_time)
         self.content.addWidget(self.remaining)
         self.content.addStretch(1)
@@ -456,14 +470,14 @@ class TimeWarningPage(TravellerPage):
         self._full = 1.0
 
     def own_title(self) -> str:
-        return tr("Do you need more time?")
+        return translate("Traveller", "Do you need more time?")
 
     def own_instruction(self) -> str:
-        return tr("Touch More time to continue.")
+        return translate("Traveller", "Touch More time to continue.")
 
     def retranslate(self, lang: str) -> None:
         super().retranslate(lang)
-        self.more_button.setText(tr("More time"))
+        self.more_button.setText(translate("Traveller", "More time"))
 
     def show_screen(self, screen: TravellerScreen, core: CoreText) -> None:
         super().show_screen(screen, core)
@@ -482,10 +496,10 @@ class OutOfServicePage(TravellerPage):
         self.content.addStretch(1)
 
     def own_title(self) -> str:
-        return tr("This gate is closed")
+        return translate("Traveller", "This gate is closed")
 
     def own_instruction(self) -> str:
-        return tr("Please use another gate or go to the officer.")
+        return translate("Traveller", "Please use another gate or go to the officer.")
 
 
 def build_pages(theme: Theme, eligibility: Eligibility) -> dict[Page, TravellerPage]:
