@@ -5,9 +5,17 @@
 
 Drivers feed it three things: ``present(presentation)`` when a document is put on the reader,
 ``offer_frame(frame)`` for each camera frame during capture, and ``tick()`` regularly (time-outs, end of the
-result display). Every state change, coaching message, time warning and decision is a ``GateEvent``
-(``kiosk.gate.events``) delivered to the observers registered with ``subscribe``. Time comes from an
-injectable ``Clock``, so tests run on fake time.
+result display). A traveller's screen adds three: ``cancel()`` (before the decision: the document is handed
+back, nothing biometric is kept, nothing is logged), ``more_time()`` (after a ``TimeWarning``) and
+``call_officer()`` (a REFER with TRAVELLER_ASKED_OFFICER, no face needed).
+
+Waiting states (``document_retry``, ``face_capture``) have a deadline: their configured time-out, extended
+by ``more_time()``. A document that cannot be read may be presented again and a failed capture is started
+again, up to ``policy.max_document_attempts`` / ``max_capture_attempts``; then the traveller is referred.
+
+Every state change, coaching message, time warning and decision is a ``GateEvent`` (``kiosk.gate.events``)
+delivered to the observers registered with ``subscribe``. Time comes from an injectable ``Clock``, so tests
+run on fake time.
 
 A failed document (unreadable, expired, chip or check-digit failure, unusable portrait) refers the traveller,
 but the face is still captured and searched against the watchlists (no 1:1), so the officer learns of a
@@ -33,7 +41,16 @@ from kiosk.devices.document_reader import Presentation
 from kiosk.devices.pad_sensor import PadSensor
 from kiosk.documents.checks import Check
 from kiosk.errors import ConfigError, KioskError
-from kiosk.gate.events import Coaching, Decided, GateEvent, State, StateChanged
+from kiosk.gate.events import (
+    WAITING_STATES,
+    Coaching,
+    Decided,
+    Ended,
+    GateEvent,
+    State,
+    StateChanged,
+    TimeWarning,
+)
 from kiosk.liveness import LivenessCheck, LivenessConfig
 from kiosk.policy import Policy
 from matcher.errors import ImageError, MultipleFacesError, NoFaceError, PoorQualityError
@@ -85,13 +102,22 @@ DocumentReadFn = Callable[[Presentation, date], DocumentReading]
 @dataclass
 class _Transaction:
     id: str
-    presentation: Presentation
+    presentation: Presentation | None  # None: the traveller asked for an officer before presenting one
     started: float
+    doc_attempts: int = 0  # reads of the document so far
+    doc_unread: tuple[str, ...] = ()  # the reasons of the last read that failed (referred on the time-out)
+    captures: int = 0  # capture attempts started
+    capture_failures: int = 0
+    frame_cap: int = 0  # frames this capture attempt may judge (grows with more_time())
+    deadline: float = 0.0  # of the waiting state
+    warned: bool = False  # the TimeWarning of this deadline was emitted
+    extensions: int = 0  # more_time() grants used
+    searched: bool = False  # the live face went through the 1:N search
+    asked_officer: bool = False
     reading: DocumentReading | None = None
     checks: list[Check] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     doc_template: Template | None = None
-    capture_started: float = 0.0
     frames: int = 0
     multi_streak: int = 0
     last_issue: str = ""
@@ -201,15 +227,21 @@ class GateFlow:
                 now,
                 tid,
                 frame=txn.frames,
-                frames_left=max(0, self.policy.max_capture_frames - txn.frames),
-                seconds_left=round(max(0.0, self.policy.capture_timeout_s - (now - txn.capture_started)), 3),
-                attempt=txn.match_attempts + 1,
+                frames_left=max(0, txn.frame_cap - txn.frames),
+                seconds_left=round(max(0.0, txn.deadline - now), 3),
+                attempt=txn.captures,
             )
         )
 
     # ----- inputs ----------------------------------------------------------------------------------------
     def present(self, presentation: Presentation) -> None:
         """A document was put on the reader: read and check it, then start the face capture (or decide)."""
+        if (
+            self.state is State.DOCUMENT_RETRY and self._txn is not None
+        ):  # presented again after a failed read
+            self._txn.presentation = presentation
+            self._guarded(self._document_step)
+            return
         if self.state is not State.IDLE:
             raise FlowBusyError(f"a document was presented while the gate is in state {self.state}")
         self._txn = _Transaction(
@@ -226,13 +258,68 @@ class GateFlow:
             self._guarded(lambda: self._capture_step(frame))
 
     def tick(self) -> None:
-        """Call regularly: ends a timed-out capture, and a result display shown long enough."""
+        """Call regularly: warns of and ends a waiting state's time-out, ends a result display shown long
+        enough."""
         now = self.clock.monotonic()
-        if self.state is State.FACE_CAPTURE and self._txn is not None:
-            if now - self._txn.capture_started >= self.policy.capture_timeout_s:
-                self._guarded(self._capture_failed)
+        if self.state in WAITING_STATES and self._txn is not None:
+            self._warn_if_due()
+            if now >= self._txn.deadline:
+                self._guarded(
+                    self._capture_failed if self.state is State.FACE_CAPTURE else self._document_gone
+                )
         elif self.state in (State.GATE_OPEN, State.REFERRED) and now >= self._hold_until:
             self.finish()
+
+    def cancel(self) -> bool:
+        """The traveller cancels before the decision: the transaction is dropped (the document is handed
+        back by the driver, which sees ``StateChanged(ended=CANCELLED)``; the live face, templates and frames
+        are let go, nothing is logged, no decision is made) and the flow returns to idle. False when there
+        is nothing to cancel (idle) or the decision is already made."""
+        txn = self._txn
+        if txn is None or self.state in (State.IDLE, State.DECISION, State.GATE_OPEN, State.REFERRED):
+            return False
+        previous = self.state
+        self._txn = None  # everything biometric of the transaction goes with it
+        self.state = State.IDLE
+        self._emit(StateChanged(State.IDLE, previous, self.clock.monotonic(), txn.id, ended=Ended.CANCELLED))
+        return True
+
+    def more_time(self) -> bool:
+        """After a ``TimeWarning``: extend the waiting state's deadline by its configured time-out (and a
+        capture's frame budget by ``policy.max_capture_frames``), at most ``policy.max_extensions`` times
+        per transaction. False (nothing changes) without a pending warning or with no extension left."""
+        txn = self._txn
+        if txn is None or self.state not in WAITING_STATES or not txn.warned:
+            return False
+        if txn.extensions >= self.policy.max_extensions:
+            return False
+        txn.extensions += 1
+        txn.deadline += self._timeout_of(self.state)
+        txn.warned = False
+        if self.state is State.FACE_CAPTURE:
+            txn.frame_cap += self.policy.max_capture_frames
+        self._to(self.state, extended=True, **self._wait_fields(self.state))
+        return True
+
+    def call_officer(self) -> bool:
+        """The traveller asks for an officer (the path without biometrics): a REFER decision with
+        TRAVELLER_ASKED_OFFICER is logged at once, from idle too (then without a document). A face already
+        captured is still searched against the watchlists. False when the decision is already made."""
+        if self.state in (State.DECISION, State.GATE_OPEN, State.REFERRED):
+            return False
+        if self._txn is None:
+            self._txn = _Transaction(id=str(uuid.uuid4()), presentation=None, started=self.clock.monotonic())
+        txn = self._txn
+        txn.asked_officer = True
+        txn.reasons.append("TRAVELLER_ASKED_OFFICER")
+
+        def decide() -> None:
+            if txn.live_template is not None and not txn.searched:
+                self._search_watchlists()
+            self._decide()
+
+        self._guarded(decide)
+        return True
 
     def source_exhausted(self) -> None:
         """A finite frame source (file, folder, the frames of ``kiosk verify``) has no more frames."""
@@ -247,6 +334,55 @@ class GateFlow:
             finally:
                 self._to(State.IDLE)
                 self._txn = None
+
+    # ----- waiting states --------------------------------------------------------------------------------
+    def _timeout_of(self, state: State) -> float:
+        if state is State.FACE_CAPTURE:
+            return self.policy.capture_timeout_s
+        return self.policy.document_timeout_s
+
+    def _wait_fields(self, state: State) -> dict[str, Any]:
+        """The StateChanged fields of a waiting state: time-out, attempt and what is left."""
+        txn = self._txn
+        assert txn is not None
+        if state is State.FACE_CAPTURE:
+            matches = self.policy.max_match_attempts if txn.doc_template is not None else 1
+            attempt, most = txn.captures, matches + self.policy.max_capture_attempts - 1
+        else:
+            attempt, most = txn.doc_attempts + 1, self.policy.max_document_attempts
+        return {
+            "timeout_s": self._timeout_of(state),
+            "attempt": attempt,
+            "max_attempts": most,
+            "seconds_left": round(max(0.0, txn.deadline - self.clock.monotonic()), 3),
+            "extensions_left": self.policy.max_extensions - txn.extensions,
+        }
+
+    def _wait(self, state: State) -> None:
+        """Enter a waiting state: its deadline starts now."""
+        txn = self._txn
+        assert txn is not None
+        txn.deadline = self.clock.monotonic() + self._timeout_of(state)
+        txn.warned = False
+        self._to(state, **self._wait_fields(state))
+        self._warn_if_due()
+
+    def _warn_if_due(self) -> None:
+        txn = self._txn
+        assert txn is not None
+        left = txn.deadline - self.clock.monotonic()
+        if txn.warned or left <= 0 or left > self.policy.time_warning_s:
+            return
+        txn.warned = True
+        self._emit(
+            TimeWarning(
+                self.state,
+                self.clock.monotonic(),
+                txn.id,
+                seconds_left=round(left, 3),
+                extensions_left=self.policy.max_extensions - txn.extensions,
+            )
+        )
 
     # ----- steps -----------------------------------------------------------------------------------------
     def _refresh_watchlists(self) -> None:
@@ -274,23 +410,29 @@ class GateFlow:
 
     def _document_step(self) -> None:
         txn = self._txn
-        assert txn is not None
-        self._to(State.DOCUMENT_PRESENTED)
+        assert txn is not None and txn.presentation is not None
+        txn.doc_attempts += 1
+        self._to(
+            State.DOCUMENT_PRESENTED, attempt=txn.doc_attempts, max_attempts=self.policy.max_document_attempts
+        )
         t0 = time.perf_counter()
         try:
             reading = self._read_document(txn.presentation, self.clock.now().date())
         except (KioskError, ImageError, OSError, ValueError) as exc:  # others (ModelError...): SYSTEM_ERROR
             code = getattr(exc, "code", "DOC_UNREADABLE")
-            txn.reasons.append(code if code.startswith(("DOC_", "CHIP_")) else "DOC_UNREADABLE")
             txn.timings_ms["document"] = _ms(t0)
             txn.error = getattr(exc, "code", type(exc).__name__)
-            self._screen_only()
+            self._document_unreadable((code if code.startswith(("DOC_", "CHIP_")) else "DOC_UNREADABLE",))
+            return
+        reasons = self.policy.document_reasons(reading.checks)
+        if reading.mrz is None:  # no MRZ from any source: expiry and the rest are unknown, not failed
+            txn.timings_ms["document"] = _ms(t0)
+            self._document_unreadable(
+                ("DOC_UNREADABLE", *(r for r in reasons if r.startswith("CHIP_"))), reading
+            )
             return
         txn.reading = reading
         txn.checks = list(reading.checks)
-        reasons = self.policy.document_reasons(txn.checks)
-        if reading.mrz is None:  # no MRZ from any source: expiry and the rest are unknown, not failed
-            reasons = ["DOC_UNREADABLE", *(r for r in reasons if r.startswith("CHIP_"))]
         txn.reasons.extend(reasons)
         if self._document_lists is not None:  # lost, stolen or alerted document numbers (keyed hashes)
             txn.doc_hits = self._document_lists.check(reading)
@@ -314,6 +456,28 @@ class GateFlow:
         self._to(State.DOCUMENT_CHECKED)
         self._start_capture()
 
+    def _document_unreadable(self, reasons: tuple[str, ...], reading: DocumentReading | None = None) -> None:
+        """The document could not be read (not: read and failed a check): ask for it again while attempts
+        are left, else refer (``reasons``) and screen the face."""
+        txn = self._txn
+        assert txn is not None
+        txn.doc_unread = reasons
+        if txn.doc_attempts < self.policy.max_document_attempts:
+            self._wait(State.DOCUMENT_RETRY)
+            return
+        if reading is not None:  # what was read (the chip's checks) goes to the record
+            txn.reading = reading
+            txn.checks = list(reading.checks)
+        txn.reasons.extend(reasons)
+        self._screen_only()
+
+    def _document_gone(self) -> None:
+        """The unreadable document was not presented again in time: refer as the last read said."""
+        txn = self._txn
+        assert txn is not None
+        txn.reasons.extend(txn.doc_unread)
+        self._screen_only()
+
     def _screen_only(self) -> None:
         """The document failed (the traveller is referred): still capture the face and search the
         watchlists, when there are any, so a wanted person is flagged to the officer either way."""
@@ -325,13 +489,14 @@ class GateFlow:
     def _start_capture(self) -> None:
         txn = self._txn
         assert txn is not None
-        txn.capture_started = self.clock.monotonic()
         txn.frames = 0
+        txn.frame_cap = self.policy.max_capture_frames
         txn.multi_streak = 0
         txn.last_issue = ""
         txn.pending = False
-        self._to(State.FACE_CAPTURE, attempt=txn.match_attempts + 1)
-        self._coach("RETRY" if txn.match_attempts else "NO_FACE")
+        txn.captures += 1
+        self._wait(State.FACE_CAPTURE)
+        self._coach("RETRY" if txn.captures > 1 else "NO_FACE")
 
     def _capture_step(self, frame: np.ndarray | None) -> None:
         txn = self._txn
@@ -390,8 +555,7 @@ class GateFlow:
     def _capture_over(self) -> bool:
         txn = self._txn
         assert txn is not None
-        timed_out = self.clock.monotonic() - txn.capture_started >= self.policy.capture_timeout_s
-        return txn.frames >= self.policy.max_capture_frames or timed_out
+        return txn.frames >= txn.frame_cap or self.clock.monotonic() >= txn.deadline
 
     def _proceed(self) -> None:
         """The capture attempt has its face: compare it (or, the document having failed, only screen it)."""
@@ -433,6 +597,10 @@ class GateFlow:
         # a retry capture that got no frame at all from a finite source (kiosk verify of one image) is not
         # a capture failure: the decision rests on the comparison already made
         retry_ran_dry = source_exhausted and txn.frames == 0 and txn.live_template is not None
+        if not source_exhausted and txn.capture_failures + 1 < self.policy.max_capture_attempts:
+            txn.capture_failures += 1  # another capture attempt (a finite source has no more frames for one)
+            self._start_capture()
+            return
         if retry_ran_dry:
             pass
         elif txn.last_issue == "MULTIPLE_FACES":
@@ -470,6 +638,7 @@ class GateFlow:
         if self._watchlist is None:
             return
         self._to(State.WATCHLIST_SEARCH)
+        txn.searched = True
         t0 = time.perf_counter()
         alerts = self._watchlist.search(
             txn.live_template, top_k=self.policy.watchlist_top_k, now=self.clock.now()
@@ -482,7 +651,7 @@ class GateFlow:
     def _decide(self, error: str = "") -> None:
         txn = self._txn
         assert txn is not None
-        if self.policy.liveness_required:
+        if self.policy.liveness_required and not txn.asked_officer:
             assessment = txn.pad.assess() if txn.pad is not None else None
             if assessment is None or not assessment.assessed:
                 txn.reasons.append("LIVENESS_NOT_ASSESSED")
@@ -515,7 +684,7 @@ class GateFlow:
                 transaction_id=txn.id,
                 decision=decision,
                 timings_ms={k: round(v, 3) for k, v in txn.timings_ms.items()},
-                presentation=txn.presentation.name,
+                presentation=txn.presentation.name if txn.presentation is not None else "",
                 error=error,
                 document_lists=tuple(txn.doc_hits),
             )
@@ -541,7 +710,26 @@ class GateFlow:
         number_hash = None
         if number and self._keys is not None:
             number_hash = self._keys.hash_document_number(number, state or "")
-        quality: dict[str, Any] = {"frames": txn.frames, "match_attempts": txn.match_attempts}
+        quality: dict[str, Any] = {
+            "frames": txn.frames,
+            "match_attempts": txn.match_attempts,
+            # the attempts made with their configured bounds, and the configured time-outs
+            "attempts": {
+                "document": txn.doc_attempts,
+                "document_max": self.policy.max_document_attempts,
+                "capture": txn.captures,
+                "capture_max": self.policy.max_capture_attempts,
+                "match": txn.match_attempts,
+                "match_max": self.policy.max_match_attempts,
+                "extensions": txn.extensions,
+                "extensions_max": self.policy.max_extensions,
+            },
+            "timeouts_s": {
+                "document": self.policy.document_timeout_s,
+                "capture": self.policy.capture_timeout_s,
+                "time_warning": self.policy.time_warning_s,
+            },
+        }
         if txn.quality is not None:
             quality["measures"] = txn.quality.as_dict()
         if txn.reading is not None:

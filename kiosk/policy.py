@@ -130,17 +130,37 @@ class Policy:
     liveness_required: bool = False  # assess liveness on every capture ([liveness]); alarm: LIVENESS_FAILED
     store_evidence_on_refer: bool = True  # keep encrypted live image + templates for referred cases
     result_hold_s: float = 3.0  # how long the result (gate open / referred) is shown before idle
+    max_document_attempts: int = 1  # reads of a document that cannot be read before DOC_UNREADABLE refers
+    max_capture_attempts: int = (
+        1  # failed captures (time-out, several faces...) before the traveller is referred
+    )
+    document_timeout_s: float = 60.0  # waiting for an unreadable document to be presented again
+    time_warning_s: float = 20.0  # a waiting state warns this long before its time-out (at least 20 s)
+    max_extensions: int = 10  # more_time() extensions per transaction (at least 10)
 
     def __post_init__(self) -> None:
         if not (0.0 < self.fmr < 1.0):
             raise ConfigError(f"policy.fmr must be between 0 and 1, got {self.fmr}")
-        for name in ("max_match_attempts", "max_capture_frames", "multiple_faces_frames", "watchlist_top_k"):
+        for name in (
+            "max_match_attempts",
+            "max_capture_frames",
+            "multiple_faces_frames",
+            "watchlist_top_k",
+            "max_document_attempts",
+            "max_capture_attempts",
+        ):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"policy.{name} must be at least 1")
-        for name in ("capture_timeout_s", "result_hold_s"):
+        for name in ("capture_timeout_s", "result_hold_s", "document_timeout_s"):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
                 raise ConfigError(f"policy.{name} must be a non-negative number")
+        # the traveller is warned at least 20 s before a time-out and may extend it at least 10 times
+        # (WCAG 2.2, success criterion 2.2.1 "Timing adjustable")
+        if not math.isfinite(self.time_warning_s) or self.time_warning_s < 20:
+            raise ConfigError("policy.time_warning_s must be at least 20 (seconds)")
+        if self.max_extensions < 10:
+            raise ConfigError("policy.max_extensions must be at least 10")
         if not (0.0 < self.second_face_min_ratio <= 1.0):
             raise ConfigError("policy.second_face_min_ratio must be in (0, 1]")
         from matcher.quality import QualityLimits

@@ -208,9 +208,13 @@ def _jpeg(image: np.ndarray) -> bytes | None:
 
 def run_transaction(flow: GateFlow, presentation: Presentation, camera: Camera) -> Decision:
     """Drive one traveller through an idle flow: present the document, feed frames until a decision,
-    then end the result display. A finite camera that runs dry ends the capture (QUALITY_TIMEOUT)."""
+    then end the result display. A finite camera that runs dry ends the capture (QUALITY_TIMEOUT); a
+    document that could not be read is presented again while the policy grants attempts."""
     flow.present(presentation)
-    while flow.state is State.FACE_CAPTURE:
+    while flow.state in (State.FACE_CAPTURE, State.DOCUMENT_RETRY):
+        if flow.state is State.DOCUMENT_RETRY:
+            flow.present(presentation)
+            continue
         try:
             frame = camera.read()
         except CameraExhausted:
