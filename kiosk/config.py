@@ -53,6 +53,24 @@ class BarrierConfig:
     kind: str = "log"
 
 
+UI_MODES = ("headless", "window")
+DOCUMENT_KINDS = ("passport", "id_card")
+
+
+@dataclass(frozen=True)
+class UiConfig:
+    """``[ui]``: the traveller's screen (``kiosk run``)."""
+
+    mode: str = "headless"  # "window": the traveller kiosk (Qt); "headless": no screen
+    fullscreen: bool = True  # window mode: full screen (kiosk run --windowed overrides)
+    language: str = "en"  # the language every traveller starts in
+    idle_s: float = 60.0  # untouched this long before a document: back to welcome, everything cleared
+    document_kinds: tuple[str, ...] = ("passport",)  # eligibility page: documents this gate takes
+    min_age: int = 18  # eligibility page
+    min_height_cm: int = 120  # eligibility page
+    camera_fault_s: float = 3.0  # no camera frame this long: out of service
+
+
 @dataclass(frozen=True)
 class KioskConfig:
     kiosk_id: str = "KIOSK-01"
@@ -73,6 +91,7 @@ class KioskConfig:
     policy: Policy = field(default_factory=Policy)
     document_lists: DocumentListsConfig = field(default_factory=DocumentListsConfig)
     liveness: LivenessConfig = field(default_factory=LivenessConfig)
+    ui: UiConfig = field(default_factory=UiConfig)
     source: Path | None = None  # the file this configuration was read from
 
 
@@ -86,6 +105,7 @@ _SCHEMA: dict[str, set[str]] = {
     "policy": set(Policy.__dataclass_fields__),
     "document_lists": set(DocumentListsConfig.__dataclass_fields__),
     "liveness": set(LivenessConfig.__dataclass_fields__),
+    "ui": set(UiConfig.__dataclass_fields__),
 }
 
 
@@ -139,6 +159,7 @@ def config_from_mapping(
         policy=Policy.from_mapping(_table(data, "policy")),
         document_lists=_document_lists(_table(data, "document_lists"), base),
         liveness=LivenessConfig.from_mapping(dict(_table(data, "liveness"))),
+        ui=_ui(_table(data, "ui")),
         source=source,
     )
 
@@ -190,6 +211,32 @@ def _document_lists(t: Mapping[str, Any], base: Path) -> DocumentListsConfig:
         lists=tuple(lists),
         max_age_hours=max_age,
     )
+
+
+def _ui(t: Mapping[str, Any]) -> UiConfig:
+    mode = _str(t, "mode", "ui.mode", UiConfig.mode)
+    if mode not in UI_MODES:
+        raise ConfigError(f"ui.mode must be one of {', '.join(UI_MODES)}, got {mode!r}")
+    kinds = t.get("document_kinds", list(UiConfig.document_kinds))
+    if not isinstance(kinds, list) or not kinds or not all(k in DOCUMENT_KINDS for k in kinds):
+        raise ConfigError(f"ui.document_kinds must be a non-empty list of {', '.join(DOCUMENT_KINDS)}")
+    cfg = UiConfig(
+        mode=mode,
+        fullscreen=_bool(t, "fullscreen", "ui.fullscreen", UiConfig.fullscreen),
+        language=_str(t, "language", "ui.language", UiConfig.language),
+        idle_s=_float(t, "idle_s", "ui.idle_s", UiConfig.idle_s),
+        document_kinds=tuple(kinds),
+        min_age=_int(t, "min_age", "ui.min_age", UiConfig.min_age),
+        min_height_cm=_int(t, "min_height_cm", "ui.min_height_cm", UiConfig.min_height_cm),
+        camera_fault_s=_float(t, "camera_fault_s", "ui.camera_fault_s", UiConfig.camera_fault_s),
+    )
+    if cfg.language not in ("en", "fr", "es", "ar"):
+        raise ConfigError(f"ui.language must be one of en, fr, es, ar, got {cfg.language!r}")
+    if cfg.idle_s <= 0 or cfg.camera_fault_s <= 0 or cfg.min_age < 0 or cfg.min_height_cm < 0:
+        raise ConfigError(
+            "ui: idle_s and camera_fault_s must be more than 0, min_age and min_height_cm 0 or more"
+        )
+    return cfg
 
 
 def _chip_reader(t: Mapping[str, Any]) -> ChipReaderConfig:

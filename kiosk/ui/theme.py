@@ -86,10 +86,10 @@ class Theme:
             QWidget#traveller {{ background: {PAPER}; }}
             QLabel {{ color: {INK}; background: transparent; }}
             QPushButton {{ min-height: {t}px; min-width: {t}px; padding: 0 {self.px(24)}px;
-                           border-radius: {radius}px; border: none;
+                           border-radius: {radius}px; border: {self.px(4)}px solid transparent;
                            background: {QUIET}; color: {QUIET_INK}; }}
             QPushButton[primary="true"] {{ background: {ACCENT}; color: {ACCENT_INK}; font-weight: bold; }}
-            QPushButton:focus {{ outline: none; border: {self.px(4)}px solid {ACCENT}; }}
+            QPushButton:focus {{ outline: none; border-color: {INK}; }}
             QProgressBar {{ background: {QUIET}; border: none; border-radius: {self.px(6)}px; }}
             QProgressBar::chunk {{ background: {ACCENT}; border-radius: {self.px(6)}px; }}
         """

@@ -54,10 +54,12 @@ class TravellerWindow(QWidget):
             page.cancel.connect(self._cancel)
         welcome = self.pages[Page.WELCOME]
         assert isinstance(welcome, WelcomePage)
-        welcome.start.connect(lambda: self._show(self.presenter.start(time.monotonic())))
+        welcome.start.connect(lambda: self.show_screen(self.presenter.start(time.monotonic())))
         eligibility_page = self.pages[Page.ELIGIBILITY]
         assert isinstance(eligibility_page, EligibilityPage)
-        eligibility_page.confirmed.connect(lambda: self._show(self.presenter.eligible(time.monotonic())))
+        eligibility_page.confirmed.connect(
+            lambda: self.show_screen(self.presenter.eligible(time.monotonic()))
+        )
         warning = self.pages[Page.TIME_WARNING]
         assert isinstance(warning, TimeWarningPage)
         warning.more_time.connect(self.more_time_requested)
@@ -67,7 +69,7 @@ class TravellerWindow(QWidget):
         self._countdown.timeout.connect(self._count_down)
         self._idle = QTimer(self)
         self._idle.setInterval(1000)
-        self._idle.timeout.connect(lambda: self._show(self.presenter.tick(time.monotonic())))
+        self._idle.timeout.connect(lambda: self.show_screen(self.presenter.tick(time.monotonic())))
         self._idle.start()
         self._shown = Page.WELCOME
         app = QCoreApplication.instance()
@@ -78,7 +80,7 @@ class TravellerWindow(QWidget):
     # ----- what the gate says ---------------------------------------------------------------------------
     @Slot(object)
     def on_event(self, event: object) -> None:
-        self._show(self.presenter.on_event(event))  # type: ignore[arg-type]
+        self.show_screen(self.presenter.on_event(event))  # type: ignore[arg-type]
 
     @Slot(QImage)
     def on_preview(self, image: QImage) -> None:
@@ -90,7 +92,7 @@ class TravellerWindow(QWidget):
     @Slot(str)
     def on_fault(self, _code: str) -> None:
         """A device or the worker failed: out of service (the bridge keeps the gate closed)."""
-        self._show(self.presenter.out_of_service())
+        self.show_screen(self.presenter.out_of_service())
 
     # ----- the traveller ------------------------------------------------------------------------------
     @Slot(str)
@@ -100,7 +102,7 @@ class TravellerWindow(QWidget):
         for page in self.pages.values():
             page.setLayoutDirection(direction(lang))
             page.retranslate(lang)
-        self._show(self.presenter.screen)
+        self.show_screen(self.presenter.screen)
 
     def _officer(self) -> None:
         self.presenter.touched(time.monotonic())
@@ -110,7 +112,7 @@ class TravellerWindow(QWidget):
         if self.presenter.screen.in_transaction:
             self.cancel_requested.emit()
         else:
-            self._show(self.presenter.back(time.monotonic()))
+            self.show_screen(self.presenter.back(time.monotonic()))
 
     def _clear(self) -> None:
         """Back at welcome: nothing of it stays on screen, the next traveller starts in the default
@@ -121,7 +123,8 @@ class TravellerWindow(QWidget):
         if self.languages.lang != self.default_language:
             self.set_language(self.default_language)
 
-    def _show(self, screen: TravellerScreen) -> None:
+    def show_screen(self, screen: TravellerScreen) -> None:
+        """Show ``screen`` (the presenter's output) on its page."""
         back_to_welcome = screen.page is Page.WELCOME and self._shown is not Page.WELCOME
         self._shown = screen.page
         if back_to_welcome:
