@@ -64,11 +64,13 @@ class TravellerKiosk:
         except BaseException:
             self.gate.close()
             raise
-        fps = config.camera.fps or 30.0
+        self.driver = GateDriver(self.gate.flow, reader)
         self.feed = CameraFeed(
-            camera or (lambda: open_camera(config.camera)), fps=fps, fault_after_s=ui.camera_fault_s
+            camera or (lambda: open_camera(config.camera)),
+            self.driver.offer,
+            fps=config.camera.fps or 30.0,
+            fault_after_s=ui.camera_fault_s,
         )
-        self.driver = GateDriver(self.gate.flow, reader, frames=self.feed.newest)
         self.bridge = FlowBridge(self.gate.flow, self.driver.step, period_ms=step_ms)
         w, bridge = self.window, self.bridge
         bridge.event.connect(w.on_event)

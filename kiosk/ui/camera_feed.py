@@ -1,6 +1,6 @@
-"""The camera on its own thread: every frame goes to the screen as a preview image and into a one-frame slot
-the gate's worker takes the newest frame from (older ones are dropped: the gate judges what the traveller
-does now, and a slow match never backs the preview up).
+"""The camera on its own thread: every frame goes to the screen as a preview image and to the gate's driver
+(``GateDriver.offer``, which keeps only the newest: the gate judges what the traveller does now, and a slow
+match never backs the preview up).
 
 A camera that raises, or gives no frame for ``fault_after_s`` (unplugged), is a fault: ``failed`` is
 emitted once and the feed stops; the window shows out of service and the bridge keeps the gate closed."""
@@ -8,7 +8,6 @@ emitted once and the feed stops; the window shows out of service and the bridge 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 
@@ -31,13 +30,19 @@ def to_qimage(frame: np.ndarray) -> QImage:
 
 
 class CameraFeed(QObject):
-    """Reads ``open_camera()`` at ``fps`` on the thread it is moved to (``start_in_thread``)."""
+    """Reads ``open_camera()`` at ``fps`` on the thread it is moved to (``start_in_thread``); each frame
+    goes to ``sink`` (thread-safe: the gate driver's ``offer``) and, as a QImage, to ``preview``."""
 
     preview = Signal(QImage)
     failed = Signal(str)
 
     def __init__(
-        self, open_camera: Callable[[], Camera], *, fps: float = 30.0, fault_after_s: float = 3.0
+        self,
+        open_camera: Callable[[], Camera],
+        sink: Callable[[np.ndarray], None],
+        *,
+        fps: float = 30.0,
+        fault_after_s: float = 3.0,
     ) -> None:
         super().__init__()
         self._open = open_camera
@@ -45,17 +50,10 @@ class CameraFeed(QObject):
         self._fault_after_s = fault_after_s
         self._camera: Camera | None = None
         self._timer: QTimer | None = None
-        self._lock = threading.Lock()
-        self._newest: np.ndarray | None = None
+        self._sink = sink
         self._last_frame = 0.0
         self._stopped = False
         self.frames = 0  # frames read (the benchmark's count)
-
-    def newest(self) -> np.ndarray | None:
-        """The newest frame not taken yet, or None (thread-safe: the gate's worker calls it)."""
-        with self._lock:
-            frame, self._newest = self._newest, None
-        return frame
 
     @Slot()
     def start(self) -> None:
@@ -98,8 +96,7 @@ class CameraFeed(QObject):
             return
         self._last_frame = now
         self.frames += 1
-        with self._lock:
-            self._newest = frame
+        self._sink(frame)
         self.preview.emit(to_qimage(frame))
 
     def _fail(self, code: str, cause: object) -> None:

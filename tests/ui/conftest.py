@@ -35,6 +35,13 @@ def output_dir() -> Path:
     return path
 
 
+@pytest.fixture
+def clock_factory():
+    from tests.gate.conftest import FakeClock
+
+    return FakeClock
+
+
 @pytest.fixture(scope="session")
 def engine():
     from kiosk.demo import DEMO_POLICY

@@ -69,7 +69,7 @@ class TravellerWindow(QWidget):
         self._countdown.timeout.connect(self._count_down)
         self._idle = QTimer(self)
         self._idle.setInterval(1000)
-        self._idle.timeout.connect(lambda: self.show_screen(self.presenter.tick(time.monotonic())))
+        self._idle.timeout.connect(self._idle_tick)
         self._idle.start()
         self._shown = Page.WELCOME
         app = QCoreApplication.instance()
@@ -138,6 +138,12 @@ class TravellerWindow(QWidget):
         else:
             self._countdown.stop()
         self.screen_shown.emit(screen)
+
+    def _idle_tick(self) -> None:
+        before = self.presenter.screen
+        after = self.presenter.tick(time.monotonic())
+        if after is not before:
+            self.show_screen(after)
 
     def _count_down(self) -> None:
         warning = self.pages[Page.TIME_WARNING]

@@ -1,0 +1,217 @@
+"""Whole transactions through the real traveller kiosk (offscreen window, gate and driver on their worker
+thread, camera on its own): generated passports on a folder document reader, frame-folder cameras, the
+real face engine, watchlist and decision log."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import cv2
+import pytest
+
+from kiosk.config import CameraConfig, DocumentReaderConfig, UiConfig
+from kiosk.demo import TRAVELLERS
+from kiosk.devices.camera import FrameFolderCamera
+from kiosk.gate.events import Decided
+from kiosk.ui.traveller.presenter import Page
+
+pytestmark = pytest.mark.slow
+
+GENUINE, IMPOSTOR, EXPIRED, _, WANTED, UNUSABLE = (t.label for t in TRAVELLERS)
+WAIT_MS = 60_000
+
+
+class Run:
+    """One kiosk under test: the pages it showed, the decisions it made."""
+
+    def __init__(self, kiosk, tmp_path: Path) -> None:
+        self.kiosk = kiosk
+        self.tmp_path = tmp_path
+        self.pages: list[Page] = []
+        self.decisions: list[Decided] = []
+        kiosk.window.screen_shown.connect(lambda s: self.pages.append(s.page))
+        kiosk.bridge.event.connect(lambda e: self.decisions.append(e) if isinstance(e, Decided) else None)
+
+    @property
+    def window(self):
+        return self.kiosk.window
+
+    def place(self, demo_setup, label: str) -> None:
+        source = demo_setup.presentations[label].source
+        staged = self.tmp_path / ".staged"
+        shutil.copytree(source, staged)
+        staged.rename(self.tmp_path / "reader" / "01-traveller")
+
+    def wait_page(self, qtbot, page: Page, timeout: int = WAIT_MS) -> None:
+        """Until ``page`` is on show now."""
+        try:
+            qtbot.waitUntil(lambda: self.window.page.page is page, timeout=timeout)
+        except Exception as exc:
+            raise AssertionError(f"never reached {page}; pages shown: {self.seen()}") from exc
+
+    def wait_seen(self, qtbot, page: Page, timeout: int = WAIT_MS) -> None:
+        """Until ``page`` has been shown (it may be gone again)."""
+        try:
+            qtbot.waitUntil(lambda: page in self.pages, timeout=timeout)
+        except Exception as exc:
+            raise AssertionError(f"never showed {page}; pages shown: {self.seen()}") from exc
+
+    def seen(self) -> list[Page]:
+        """The pages shown, each change once."""
+        return [p for i, p in enumerate(self.pages) if i == 0 or self.pages[i - 1] is not p]
+
+    def click(self, qtbot, button) -> None:
+        from PySide6.QtCore import Qt
+
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+@pytest.fixture
+def kiosk_run(qtbot, tmp_path: Path, demo_setup, engine, qm_dir):
+    from kiosk.ui.app import TravellerKiosk
+
+    made = []
+
+    def make(
+        frames_of: str, *, policy=None, clock=None, camera_dir: Path | None = None, fault_s: float = 3.0
+    ):
+        camera_dir = camera_dir or tmp_path / "camera"
+        camera_dir.mkdir(exist_ok=True)
+        for i, frame in enumerate(demo_setup.frames[frames_of]):
+            cv2.imwrite(str(camera_dir / f"frame-{i:02d}.png"), frame)
+        (tmp_path / "reader").mkdir()
+        base = demo_setup.config
+        config = dataclasses.replace(
+            base,
+            camera=CameraConfig(kind="folder", path=camera_dir, loop=True, fps=30.0),
+            document_reader=DocumentReaderConfig(path=tmp_path / "reader", done_path=tmp_path / "done"),
+            log_path=tmp_path / "decisions.sqlite",
+            ui=UiConfig(mode="window", fullscreen=False, camera_fault_s=fault_s),
+            policy=policy or dataclasses.replace(base.policy, result_hold_s=0.3, capture_timeout_s=30.0),
+        )
+        kiosk = TravellerKiosk(config, engine=engine, clock=clock, translations_dir=qm_dir)
+        made.append(kiosk)
+        qtbot.addWidget(kiosk.window)
+        kiosk.window.resize(1024, 1280)
+        kiosk.window.show()
+        run = Run(kiosk, tmp_path)
+        kiosk.start()
+        return run
+
+    yield make
+    for kiosk in made:
+        kiosk.close()
+
+
+def _outcome(run: Run, qtbot) -> Decided:
+    qtbot.waitUntil(lambda: bool(run.decisions), timeout=WAIT_MS)
+    return run.decisions[0]
+
+
+def test_a_passing_traveller_goes_through(kiosk_run, demo_setup, qtbot) -> None:
+    run = kiosk_run(GENUINE)
+    run.place(demo_setup, GENUINE)
+    run.wait_seen(qtbot, Page.GATE_OPEN)
+    run.wait_page(qtbot, Page.WELCOME)
+    assert _outcome(run, qtbot).outcome == "PASS"
+    assert run.seen() == [Page.READING, Page.CAMERA, Page.PROCESSING, Page.GATE_OPEN, Page.WELCOME]
+    assert run.kiosk.gate.flow.barrier.opened == 1 and not run.kiosk.gate.flow.barrier.is_open
+    assert (run.tmp_path / "done" / "01-traveller").is_dir()  # the presentation is marked done
+
+
+@pytest.mark.parametrize(
+    ("label", "frames_of", "reason"),
+    [
+        (IMPOSTOR, IMPOSTOR, "FACE_NO_MATCH"),
+        (WANTED, WANTED, "WATCHLIST_HIT"),
+        (EXPIRED, EXPIRED, "DOC_EXPIRED"),
+    ],
+    ids=["face-mismatch", "watchlist-hit", "expired-document"],
+)
+def test_a_referred_traveller_sees_one_neutral_message(
+    kiosk_run, demo_setup, qtbot, label: str, frames_of: str, reason: str
+) -> None:
+    run = kiosk_run(frames_of)
+    run.place(demo_setup, label)
+    run.wait_seen(qtbot, Page.OFFICER)
+    decided = _outcome(run, qtbot)
+    assert decided.outcome == "REFER" and reason in decided.reason_codes
+    shown = " ".join(run.window.pages[Page.OFFICER].texts())
+    for code in decided.reason_codes:
+        assert code not in shown
+    assert Page.CAMERA in run.pages  # the face was captured (and screened) in every case
+    assert run.kiosk.gate.flow.barrier.opened == 0
+
+
+def test_a_cancelled_transaction_keeps_nothing(kiosk_run, demo_setup, qtbot) -> None:
+    policy = dataclasses.replace(demo_setup.config.policy, max_capture_frames=100_000, capture_timeout_s=60.0)
+    run = kiosk_run(UNUSABLE, policy=policy)
+    run.place(demo_setup, GENUINE)
+    run.wait_page(qtbot, Page.CAMERA)
+    run.click(qtbot, run.window.page.cancel_button)
+    run.wait_page(qtbot, Page.WELCOME)
+    qtbot.wait(300)
+    assert run.decisions == []  # nothing decided, nothing logged
+    assert (run.tmp_path / "done" / "01-traveller").is_dir()  # the document is handed back
+    assert run.kiosk.gate.flow.barrier.opened == 0
+
+
+def test_a_time_out_with_more_time(kiosk_run, demo_setup, qtbot, clock_factory) -> None:
+    clock = clock_factory()
+    policy = dataclasses.replace(demo_setup.config.policy, max_capture_frames=100_000, capture_timeout_s=25.0)
+    run = kiosk_run(UNUSABLE, policy=policy, clock=clock)
+    run.place(demo_setup, GENUINE)
+    run.wait_page(qtbot, Page.CAMERA)
+    clock.advance(6.0)  # 19 s left: under policy.time_warning_s (20)
+    run.wait_page(qtbot, Page.TIME_WARNING)
+    assert run.window.page.more_button.isEnabled()
+    run.click(qtbot, run.window.page.more_button)
+    run.wait_page(qtbot, Page.CAMERA)  # one touch: back to the camera with more time
+    clock.advance(30.0)
+    run.wait_page(qtbot, Page.TIME_WARNING)
+    clock.advance(30.0)  # no answer: the capture times out and the traveller is referred
+    run.wait_seen(qtbot, Page.OFFICER)
+    decided = _outcome(run, qtbot)
+    assert decided.outcome == "REFER" and "QUALITY_TIMEOUT" in decided.reason_codes
+    assert decided.decision.quality["attempts"]["extensions"] == 1  # the extension is on record (BSI)
+
+
+def test_a_camera_fault_puts_the_gate_out_of_service(kiosk_run, demo_setup, qtbot, tmp_path: Path) -> None:
+    policy = dataclasses.replace(demo_setup.config.policy, max_capture_frames=100_000, capture_timeout_s=60.0)
+    camera_dir = tmp_path / "camera"
+    run = kiosk_run(UNUSABLE, policy=policy, camera_dir=camera_dir, fault_s=0.5)
+    run.place(demo_setup, GENUINE)
+    run.wait_page(qtbot, Page.CAMERA)
+    for frame in camera_dir.iterdir():  # unplugged: the camera delivers nothing any more
+        frame.unlink()
+    run.wait_page(qtbot, Page.OUT_OF_SERVICE, timeout=10_000)
+    qtbot.wait(500)
+    assert run.window.page.page is Page.OUT_OF_SERVICE
+    assert run.kiosk.bridge.out_of_service == "CAMERA_UNAVAILABLE"
+    assert run.kiosk.gate.flow.barrier.opened == 0
+    assert run.decisions == []
+
+
+def test_a_camera_that_does_not_open_puts_the_gate_out_of_service(
+    qtbot, tmp_path, demo_setup, engine, qm_dir
+):
+    from kiosk.ui.app import TravellerKiosk
+
+    (tmp_path / "reader").mkdir()
+    config = dataclasses.replace(
+        demo_setup.config,
+        camera=CameraConfig(kind="folder", path=tmp_path / "no-camera"),
+        document_reader=DocumentReaderConfig(path=tmp_path / "reader"),
+        log_path=tmp_path / "decisions.sqlite",
+    )
+    kiosk = TravellerKiosk(
+        config, engine=engine, translations_dir=qm_dir, camera=lambda: FrameFolderCamera(tmp_path / "none")
+    )
+    qtbot.addWidget(kiosk.window)
+    kiosk.start()
+    try:
+        qtbot.waitUntil(lambda: kiosk.window.page.page is Page.OUT_OF_SERVICE, timeout=10_000)
+    finally:
+        kiosk.close()
