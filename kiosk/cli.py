@@ -21,6 +21,30 @@ def cli() -> None:
     """The e-gate kiosk: run the gate, read documents, verify travellers, manage the decision log."""
 
 
+@click.command("ui-bench")
+@click.option("--transactions", "-n", type=click.IntRange(min=1), default=8, help="Travellers to run.")
+@click.option("--fps", type=click.FloatRange(min=1), default=30.0, show_default=True, help="Camera pace.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def ui_bench_command(transactions: int, fps: float, as_json: bool) -> None:
+    """Is the traveller kiosk smooth while it matches? Generated travellers through the real kiosk on
+    simulated devices: preview frame-time percentiles while transactions run, and document placed -> result
+    shown (p50, p95). Without a display it renders offscreen."""
+    import json
+    import os
+
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from kiosk.ui.bench import run_ui_bench  # Qt only inside the command
+
+    echo = None if as_json else (lambda line: click.echo(line, err=True))
+    result = run_ui_bench(transactions, fps=fps, echo=echo)
+    if as_json:
+        click.echo(json.dumps({k: v for k, v in result.items() if k != "summary"}, indent=2))
+    else:
+        for line in result["summary"]:
+            click.echo(line)
+
+
 for _command in (
     demo,
     run,
@@ -36,6 +60,7 @@ for _command in (
     bench,
     bench_log_command,
     bench_liveness_command,
+    ui_bench_command,
 ):
     cli.add_command(_command)
 
