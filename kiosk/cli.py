@@ -8,7 +8,7 @@ from kiosk.documents.chip.cli import chip
 from kiosk.documents.chip.trust_cli import trust
 from kiosk.documents.cli import document
 from kiosk.errors import KioskError
-from kiosk.gate_cli import bench, config_group, demo, run, verify
+from kiosk.gate.cli import bench, config_group, demo, run, verify
 from kiosk.liveness_bench import bench_liveness_command
 from kiosk.store.bench import bench_log_command
 from kiosk.store.cli import key_group, keygen_command, purge_command, verify_log_command

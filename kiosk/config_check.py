@@ -132,8 +132,8 @@ def _get(obj: Any, attribute: str) -> Any:
 def _start_up_problems(config: KioskConfig, now: datetime) -> list[str]:
     """What ``kiosk run`` would refuse at start, each as one line."""
     from kiosk.document_lists import open_document_lists
+    from kiosk.gate.assemble import load_trust_store, open_chip_reader, open_watchlists
     from kiosk.store.keys import KeyRing
-    from kiosk.transaction import load_trust_store, open_chip_reader, open_watchlists
 
     problems = []
 

@@ -24,8 +24,9 @@ from kiosk.decision import Decision
 from kiosk.devices.camera import FrameListCamera
 from kiosk.devices.document_reader import Presentation
 from kiosk.errors import KioskError
+from kiosk.gate.assemble import open_gate
+from kiosk.gate.verify import run_transaction
 from kiosk.policy import Policy
-from kiosk.transaction import open_gate, run_transaction
 
 ISSUING_STATE = "UTO"  # Utopia, the fictitious state of the ICAO Doc 9303 specimens
 DEMO_KIOSK_ID = "DEMO-KIOSK-01"

@@ -45,7 +45,8 @@ def run_bench(
 ) -> dict[str, Any]:
     """Run ``transactions`` transactions and return the figures (and ``summary`` lines to print)."""
     from kiosk.demo import DEMO_POLICY, TRAVELLERS, build_demo
-    from kiosk.transaction import open_gate, run_transaction
+    from kiosk.gate.assemble import open_gate
+    from kiosk.gate.verify import run_transaction
     from matcher import FaceEngine
 
     if transactions < 1:

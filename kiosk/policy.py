@@ -1,4 +1,5 @@
-"""Gate policy: which results refer a traveller to an officer, and the reason codes with the officer's text.
+"""Gate policy: which results refer a traveller to an officer, with which reason code (the officer's text
+of each code is in ``kiosk.texts``: ``reason.<CODE>``).
 
 Everything a border agency may want to tune lives in the ``[policy]`` table of the configuration
 (see ``packaging/kiosk.example.toml``); this module only interprets it."""
@@ -13,66 +14,6 @@ from typing import Any
 
 from kiosk.documents.checks import Check
 from kiosk.errors import ConfigError
-
-# Reason code -> text shown to the officer. Codes are stable identifiers stored in the decision log.
-REASON_TEXTS: dict[str, str] = {
-    "DOC_UNREADABLE": "The document could not be read (no machine-readable zone found or the image is "
-    "unusable). Inspect the document by hand.",
-    "DOC_CHECKSUM": "A check digit of the machine-readable zone is wrong: misread or altered document.",
-    "DOC_EXPIRED": "The document has expired.",
-    "DOC_CHECK_FAILED": "A blocking document check failed; see the document checks of this decision.",
-    "DOC_PORTRAIT_UNUSABLE": "The document portrait could not be used for face comparison.",
-    "DOC_LISTED": "The document number is on a document list (lost, stolen or national alert); see the "
-    "decision's document list hits.",
-    "CHIP_UNREADABLE": "The chip data could not be parsed, or its reading did not complete (card removed, "
-    "reader unplugged or the time budget overrun).",
-    "CHIP_ABSENT": "No chip answered on the chip reader: a document without a chip, a dead chip, or no "
-    "reader.",
-    "CHIP_ACCESS_DENIED": "The machine-readable zone does not open the chip (PACE / Basic Access Control "
-    "failed): misread or altered MRZ, or a chip that belongs to another document.",
-    "CHIP_PA_FAILED": "Passive authentication of the chip failed: the chip data is not signed by a trusted "
-    "issuer, the signer is revoked, or a data group was altered.",
-    "CHIP_MRZ_MISMATCH": "The chip data (DG1) does not match the printed machine-readable zone.",
-    "CHIP_AA_FAILED": "The chip failed Active Authentication: it does not hold the private key of its own "
-    "data (possible clone), or it refused the challenge.",
-    "CHIP_CA_FAILED": "The chip failed Chip Authentication: it does not hold the private key of its DG14 "
-    "(possible clone), refused the protocol, or offers only a variant this reader does not support.",
-    "CHIP_SOD_DEVIATION": "The chip's security object deviates from ICAO Doc 9303 in a known way that other "
-    "readers tolerate (see the chip.sod.deviation checks); the signature itself verified.",
-    "CHIP_DEVIATION_LISTED": "A chip check failed in a way the issuing state lists on its ICAO deviation "
-    "list for this document (see the *.deviation_listed checks): a known fault of genuine documents.",
-    "QUALITY_TIMEOUT": "No face image of sufficient quality was captured in the allowed attempts and time.",
-    "MULTIPLE_FACES": "More than one face stayed in front of the camera: possible tailgating.",
-    "CAPTURE_UNREADABLE": "The camera delivered no decodable image.",
-    "FACE_NO_MATCH": "The live face does not match the document portrait at the configured false-match rate.",
-    "WATCHLIST_HIT": "The live face matches a watchlist entry whose category requires a referral.",
-    "LIVENESS_NOT_ASSESSED": "Policy requires a presentation-attack (liveness) check and it could not be "
-    "made: too few usable frames, or the PAD sensor gave no reading.",
-    "LIVENESS_FAILED": "Presentation-attack detection raised an alarm (photo, screen, mask or replayed video "
-    "suspected); see the decision's liveness signals and the capture's frames in the evidence.",
-    "LOG_FAILED": "The decision could not be written to the decision log; the gate stays closed.",
-    "SYSTEM_ERROR": "An internal error interrupted the transaction; the traveller is referred.",
-}
-
-# Traveller-facing coaching messages during capture, keyed by the matcher's quality reason codes.
-COACHING_TEXTS: dict[str, str] = {
-    "NO_FACE": "Please look at the camera.",
-    "MULTIPLE_FACES": "One person at a time, please.",
-    "FACE_TOO_SMALL": "Please step closer.",
-    "POSE_YAW": "Please look straight at the camera.",
-    "POSE_PITCH": "Please keep your head level.",
-    "POSE_ROLL": "Please hold your head upright.",
-    "BLURRY": "Please hold still.",
-    "TOO_DARK": "Please step into the light.",
-    "TOO_BRIGHT": "Too much light: please step back a little.",
-    "LOW_CONTRAST": "Please look at the camera and remove anything covering your face.",
-    "LOW_CONFIDENCE": "Please look at the camera and remove anything covering your face.",
-    "CAPTURE_UNREADABLE": "Please wait, the camera is starting.",
-    "RETRY": "Please look at the camera again.",
-    "HOLD_STILL": "Please keep looking at the camera.",
-    "TURN_LEFT": "Please turn your head slowly to your left.",
-    "TURN_RIGHT": "Please turn your head slowly to your right.",
-}
 
 # Which reason code a failed document check raises; first matching pattern wins.
 # A bad check digit or impossible date in the expiry field is a checksum or data fault, not an expiry;
@@ -92,15 +33,6 @@ _CHECK_REASONS: tuple[tuple[str, str], ...] = (
     ("*checksum*", "DOC_CHECKSUM"),
     ("*composite*", "DOC_CHECKSUM"),
 )
-
-
-def reason_text(code: str) -> str:
-    """The officer's text for a reason code (unknown codes are shown as they are)."""
-    return REASON_TEXTS.get(code, code)
-
-
-def coaching_text(code: str) -> str:
-    return COACHING_TEXTS.get(code, COACHING_TEXTS["NO_FACE"])
 
 
 def reason_for_check(name: str) -> str:

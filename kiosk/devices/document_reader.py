@@ -56,6 +56,10 @@ class DocumentReader(Protocol):
         """The next presented document, or ``None`` when the reader is empty."""
         ...
 
+    def done(self, presentation: Presentation) -> None:
+        """The transaction of ``presentation`` is decided or cancelled: hand the document back."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -96,3 +96,22 @@ class FakeDecisionLog:
     def append(self, decision: Decision, *, evidence: Any = None) -> str:
         self.appended.append(decision)
         return decision.id
+
+
+@dataclass
+class FakeReader:
+    """A document reader holding a queue of presentations; records which were handed back (done)."""
+
+    queue: list[Presentation] = field(default_factory=list)
+    handed_back: list[str] = field(default_factory=list)
+    polls: int = 0
+
+    def poll(self) -> Presentation | None:
+        self.polls += 1
+        return self.queue.pop(0) if self.queue else None
+
+    def done(self, presentation: Presentation) -> None:
+        self.handed_back.append(presentation.name)
+
+    def close(self) -> None:
+        pass

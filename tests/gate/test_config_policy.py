@@ -19,7 +19,8 @@ from kiosk.config import (
 from kiosk.documents.checks import Check
 from kiosk.errors import ConfigError
 from kiosk.liveness import LivenessConfig
-from kiosk.policy import REASON_TEXTS, Policy, reason_for_check, reason_text
+from kiosk.policy import Policy, reason_for_check
+from kiosk.texts import catalogue, reason_text
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "packaging" / "kiosk.example.toml"
 
@@ -192,7 +193,7 @@ def test_broken_toml_and_missing_file(tmp_path: Path) -> None:
 )
 def test_failed_check_reason_codes(check: str, code: str) -> None:
     assert reason_for_check(check) == code
-    assert code in REASON_TEXTS
+    assert f"reason.{code}" in catalogue("en")
 
 
 def test_blocking_and_non_blocking_checks() -> None:
@@ -209,6 +210,7 @@ def test_blocking_and_non_blocking_checks() -> None:
 
 
 def test_every_reason_code_has_an_officer_text() -> None:
-    for code, text in REASON_TEXTS.items():
+    reasons = {k.removeprefix("reason."): v for k, v in catalogue("en").items() if k.startswith("reason.")}
+    for code, text in reasons.items():
         assert code.isupper() and len(text) > 20
     assert reason_text("UNKNOWN_CODE") == "UNKNOWN_CODE"

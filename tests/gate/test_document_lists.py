@@ -15,9 +15,10 @@ from kiosk.config import config_from_mapping, load_config
 from kiosk.devices.camera import FrameListCamera
 from kiosk.document_lists import DocumentListsConfig
 from kiosk.errors import ConfigError
+from kiosk.gate.assemble import open_gate
 from kiosk.gate.events import Decided, GateEvent
-from kiosk.policy import reason_text
-from kiosk.transaction import open_gate, run_transaction
+from kiosk.gate.verify import run_transaction
+from kiosk.texts import reason_text
 from matcher.watchlist.documents import DocumentListStore, DocumentRecord
 
 GENUINE = "genuine traveller (Collins)"

@@ -15,11 +15,12 @@ import pytest
 from kiosk.devices.barrier import LogBarrier
 from kiosk.devices.camera import FrameListCamera
 from kiosk.devices.document_reader import Presentation
-from kiosk.flow import FlowBusyError
+from kiosk.gate.assemble import Gate, open_gate
 from kiosk.gate.events import Coaching, GateEvent, State, StateChanged
-from kiosk.policy import coaching_text
+from kiosk.gate.flow import FlowBusyError
+from kiosk.gate.verify import run_transaction
 from kiosk.store import DecisionLog, KeyRing
-from kiosk.transaction import Gate, open_gate, run_transaction
+from kiosk.texts import coaching_text
 
 GENUINE = "genuine traveller (Collins)"
 IMPOSTOR = "impostor with Hopper's passport"

@@ -10,8 +10,8 @@ from fake_gate import FakeDecisionLog, FakeEngine, blank_frame, face_frame, read
 
 from kiosk.devices.barrier import LogBarrier
 from kiosk.devices.document_reader import Presentation
-from kiosk.flow import GateFlow
 from kiosk.gate.events import Coaching, Decided, Ended, GateEvent, State, StateChanged, TimeWarning
+from kiosk.gate.flow import GateFlow
 from kiosk.policy import Policy
 
 GENUINE = Presentation("genuine")

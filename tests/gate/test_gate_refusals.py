@@ -13,7 +13,7 @@ import pytest
 from test_commands import kiosk
 
 from kiosk.errors import ConfigError
-from kiosk.transaction import open_gate
+from kiosk.gate.assemble import open_gate
 from matcher.watchlist import WatchlistStore
 
 
@@ -84,10 +84,10 @@ def test_run_and_verify_log_without_a_configured_log_are_errors(demo_setup, tmp_
 
 def test_a_new_decision_log_is_announced(demo_setup, engine, clock, tmp_path, caplog):
     config = dataclasses.replace(demo_setup.config, log_path=tmp_path / "var" / "decisons.sqlite")
-    with caplog.at_level("WARNING", logger="kiosk.transaction"):
+    with caplog.at_level("WARNING", logger="kiosk.gate.assemble"):
         open_gate(config, engine=engine, clock=clock).close()
     assert f"decision log {config.log_path} does not exist: starting a new, empty log there" in caplog.text
     caplog.clear()
-    with caplog.at_level("WARNING", logger="kiosk.transaction"):
+    with caplog.at_level("WARNING", logger="kiosk.gate.assemble"):
         open_gate(config, engine=engine, clock=clock).close()
     assert caplog.text == ""  # the existing log is simply opened

@@ -16,11 +16,12 @@ from kiosk.demo import camera_frames, portrait_crop, public_domain_faces
 from kiosk.devices.barrier import LogBarrier
 from kiosk.devices.camera import FrameListCamera
 from kiosk.errors import ConfigError
+from kiosk.gate.assemble import Gate, open_gate
 from kiosk.gate.events import Coaching, Decided, GateEvent
+from kiosk.gate.verify import run_transaction
 from kiosk.liveness import LivenessConfig
-from kiosk.policy import coaching_text
 from kiosk.store.evidence import unpack_frames
-from kiosk.transaction import Gate, open_gate, run_transaction
+from kiosk.texts import coaching_text
 from matcher.pad_eval import simulate_attack
 
 GENUINE = "genuine traveller (Collins)"

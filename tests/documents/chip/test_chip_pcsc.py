@@ -226,7 +226,8 @@ def _gate_transaction(gate_setup, tmp_path: Path, card=None, **policy_changes):
     from kiosk.config import ChipReaderConfig
     from kiosk.devices.camera import FrameListCamera
     from kiosk.devices.document_reader import Presentation
-    from kiosk.transaction import open_gate, run_transaction
+    from kiosk.gate.assemble import open_gate
+    from kiosk.gate.verify import run_transaction
 
     engine, setup = gate_setup[:2]
     config = dataclasses.replace(
@@ -310,7 +311,7 @@ def test_gate_wrong_chip_is_access_denied(gate_setup, tmp_path, pki, mrz_lines, 
 def test_gate_does_not_start_without_its_chip_reader(gate_setup, tmp_path) -> None:
     from kiosk.config import ChipReaderConfig
     from kiosk.devices.document_reader import DocumentReaderError
-    from kiosk.transaction import open_gate
+    from kiosk.gate.assemble import open_gate
 
     engine, setup = gate_setup[:2]
     config = dataclasses.replace(

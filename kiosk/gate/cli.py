@@ -13,7 +13,7 @@ import click
 from kiosk.config import KioskConfig, load_config
 from kiosk.decision import Decision
 from kiosk.gate.events import Coaching, Decided, GateEvent, StateChanged, TimeWarning
-from kiosk.policy import coaching_text, reason_text
+from kiosk.texts import coaching_text, reason_text  # the CLI speaks English (the default)
 
 _config_option = click.option(
     "--config",
@@ -90,7 +90,7 @@ def verify(document: Path, live: Path, as_json: bool, log_decision: bool, config
 
     The trust store (chip passive authentication), watchlists, accepted state codes and the policy come
     from --config. Exit status: 0 PASS, 1 REFER, 2 error."""
-    from kiosk.transaction import verify as verify_fn
+    from kiosk.gate.verify import verify as verify_fn
 
     config = load_config(config_path)
     decision, decided = verify_fn(document, live, config, log_decisions=log_decision)
@@ -145,7 +145,7 @@ def run(config_path: Path | None, max_transactions: int | None, as_json: bool, n
 
     Refuses to start without a decision log (store.path), or with a watchlist store that is missing,
     holds no list, or has a configured list that is missing, empty or past watchlist.max_age_hours."""
-    from kiosk.headless import run_kiosk
+    from kiosk.gate.loop import run_kiosk
 
     config: KioskConfig = load_config(config_path)
     if no_log:

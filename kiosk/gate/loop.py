@@ -1,4 +1,5 @@
-"""The kiosk without a display: the configured document reader and camera drive the gate flow."""
+"""The kiosk without a display: the configured document reader and camera drive the gate through a
+``GateDriver``, under the systemd watchdog."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from kiosk.config import KioskConfig
 from kiosk.devices.camera import CameraExhausted, open_camera
 from kiosk.devices.document_reader import FolderDocumentReader
 from kiosk.errors import ConfigError
-from kiosk.gate.events import Decided, GateEvent, State
+from kiosk.gate.assemble import open_gate
+from kiosk.gate.driver import GateDriver
+from kiosk.gate.events import GateEvent, State
 from kiosk.systemd import Watchdog, notify
-from kiosk.transaction import open_gate
 
 
 def run_kiosk(
@@ -40,50 +42,29 @@ def run_kiosk(
         gate.close()
         raise
     flow = gate.flow
-    current = None
-
-    def mark_done(event: GateEvent) -> None:
-        # in the step that commits the decision, not when the result display ends: a kiosk stopped during
-        # the display must not decide the same presentation again after a restart
-        if isinstance(event, Decided) and current is not None:
-            reader.done(current)
-
-    flow.subscribe(mark_done)
+    driver = GateDriver(flow, reader)
     flow.subscribe(on_event)
-    served = 0
     watchdog = Watchdog()
     notify(f"READY=1\nSTATUS=kiosk {config.kiosk_id}: serving")
     camera_dry = False
     try:
         while not should_stop():
             watchdog.tick()
-            flow.tick()
-            if flow.state is State.IDLE:
-                if current is not None:
-                    current = None
-                    served += 1
-                    if max_transactions is not None and served >= max_transactions:
-                        break
-                current = reader.poll()
-                if current is None:
-                    time.sleep(poll_s)
-                    continue
-                flow.present(current)
-            elif flow.state is State.FACE_CAPTURE:
-                frame = None
-                if not camera_dry:
-                    try:
-                        frame = camera.read()
-                    except CameraExhausted:
-                        camera_dry = True
-                if frame is None:
-                    time.sleep(0.02)  # nothing from the camera now; the capture time-out still runs
-                else:
-                    flow.offer_frame(frame)
-            else:
-                time.sleep(0.02)  # result display: tick() returns to idle after policy.result_hold_s
+            if flow.state is State.FACE_CAPTURE and not camera_dry:
+                try:
+                    frame = camera.read()
+                except CameraExhausted:
+                    camera_dry = True
+                    frame = None
+                if frame is not None:
+                    driver.offer(frame)
+            acted = driver.step()
+            if max_transactions is not None and driver.served >= max_transactions:
+                break
+            if not acted:  # nothing presented, no frame from the camera: the time-outs still run
+                time.sleep(poll_s if flow.state is State.IDLE else 0.02)
     finally:
         notify("STOPPING=1")
         camera.close()
         gate.close()
-    return served
+    return driver.served

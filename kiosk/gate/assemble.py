@@ -1,38 +1,37 @@
-"""Assembling a gate from its configuration, and running single transactions through it.
-
-``open_gate`` loads the real components once (face engine, trust store, watchlists, decision log) and
-returns the ``GateFlow``; ``run_transaction`` drives one document + camera through it; ``verify`` is the
-Python function behind ``kiosk verify``."""
+"""Assembling a gate from its configuration: ``open_gate`` loads the real components once (face engine,
+trust store, chip reader, watchlists, document lists, decision log and key, barrier, PAD sensor) and returns
+the ``Gate`` holding the ``GateFlow``; ``make_evidence`` is the flow's evidence factory."""
 
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from kiosk.config import KioskConfig
-from kiosk.decision import Decision
 from kiosk.devices.barrier import GateBarrier, open_barrier
-from kiosk.devices.camera import IMAGE_SUFFIXES, Camera, CameraExhausted, FrameListCamera
 from kiosk.devices.document_reader import Presentation
 from kiosk.devices.pad_sensor import open_pad_sensor
 from kiosk.document_lists import open_document_lists
 from kiosk.documents.checks import DocumentError
-from kiosk.errors import ConfigError, KioskError
-from kiosk.flow import Clock, DocumentReadFn, GateFlow, SystemClock
-from kiosk.gate.events import Decided, State
-from matcher.errors import ImageError
+from kiosk.errors import ConfigError
+from kiosk.gate.flow import GateFlow
+from kiosk.gate.ports import Clock, DocumentReadFn, DocumentReading, FaceMatcher, SystemClock
+from matcher.types import Template
 
-log = logging.getLogger("kiosk.transaction")
+if TYPE_CHECKING:  # loaded when a gate is opened, not when this module is imported
+    from kiosk.devices.chip_reader import PcscChipDevice
+    from kiosk.documents.chip import TrustStore
+    from kiosk.store import DecisionLog, Evidence
+    from matcher.watchlist import WatchlistStore
 
-MAX_VIDEO_FRAMES = 300  # a verify video is read up to this many frames (policy still bounds the capture)
+log = logging.getLogger("kiosk.gate.assemble")
 
 
 @dataclass
@@ -40,23 +39,24 @@ class Gate:
     """A configured gate: the flow plus the components it owns (closed together)."""
 
     flow: GateFlow
-    decision_log: Any | None = None
+    decision_log: DecisionLog | None = None
 
     def close(self) -> None:
-        close = getattr(self.decision_log, "close", None)
-        if callable(close):
-            close()
+        if self.decision_log is not None:
+            self.decision_log.close()
 
 
 def document_reader_for(
-    trust: Any | None, extra_state_codes: tuple[str, ...] = (), chip_reader: Any | None = None
+    trust: TrustStore | None,
+    extra_state_codes: tuple[str, ...] = (),
+    chip_reader: PcscChipDevice | None = None,
 ) -> DocumentReadFn:
     """The function the flow calls to read a presentation (data page and/or chip) with the trust store.
     ``chip_reader`` (a ``kiosk.devices.chip_reader.PcscChipDevice``): the chip is read from it, opened with
     the MRZ of the page, instead of from the presentation's chip folder."""
     from kiosk.documents.reader import read_document
 
-    def read(presentation: Presentation, today: date) -> Any:
+    def read(presentation: Presentation, today: date) -> DocumentReading:
         if chip_reader is not None and presentation.page is None:
             raise DocumentError(
                 f"presentation {presentation.name!r} holds no data page to open the chip with"
@@ -74,7 +74,7 @@ def document_reader_for(
     return read
 
 
-def open_chip_reader(config: KioskConfig) -> Any | None:
+def open_chip_reader(config: KioskConfig) -> PcscChipDevice | None:
     """The configured PC/SC chip reader, checked to be connected; None for chip folders
     (DocumentReaderError when the PC/SC service or the reader is missing)."""
     if config.chip_reader.kind != "pcsc":
@@ -86,7 +86,7 @@ def open_chip_reader(config: KioskConfig) -> Any | None:
     return device
 
 
-def load_trust_store(path: Path | None) -> Any | None:
+def load_trust_store(path: Path | None) -> TrustStore | None:
     if path is None:
         return None
     from kiosk.documents.chip import TrustStore
@@ -97,7 +97,7 @@ def load_trust_store(path: Path | None) -> Any | None:
 def open_gate(
     config: KioskConfig,
     *,
-    engine: Any | None = None,
+    engine: FaceMatcher | None = None,
     log_decisions: bool = True,
     barrier: GateBarrier | None = None,
     clock: Clock | None = None,
@@ -150,7 +150,7 @@ def open_gate(
     return Gate(flow=flow, decision_log=decision_log)
 
 
-def open_watchlists(config: KioskConfig, now: datetime) -> Any | None:
+def open_watchlists(config: KioskConfig, now: datetime) -> WatchlistStore | None:
     """The configured watchlist store, loaded, or None when none is configured. ConfigError when the store
     does not exist, holds no list, lacks a configured list, or a list is empty or was last refreshed longer
     ago than ``watchlist.max_age_hours``: a gate must never screen against nothing without a word."""
@@ -188,7 +188,9 @@ def open_watchlists(config: KioskConfig, now: datetime) -> Any | None:
     return store
 
 
-def make_evidence(live_face: np.ndarray, template: Any | None, frames: Sequence[np.ndarray] = ()) -> Any:
+def make_evidence(
+    live_face: np.ndarray, template: Template | None, frames: Sequence[np.ndarray] = ()
+) -> Evidence:
     """The store's Evidence of a referred case: the live face as JPEG and the template bytes; ``frames``
     (every frame of a capture with a liveness alarm) as JPEGs packed in one item."""
     from kiosk.store import Evidence
@@ -204,103 +206,3 @@ def make_evidence(live_face: np.ndarray, template: Any | None, frames: Sequence[
 def _jpeg(image: np.ndarray) -> bytes | None:
     ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])
     return data.tobytes() if ok else None
-
-
-def run_transaction(flow: GateFlow, presentation: Presentation, camera: Camera) -> Decision:
-    """Drive one traveller through an idle flow: present the document, feed frames until a decision,
-    then end the result display. A finite camera that runs dry ends the capture (QUALITY_TIMEOUT); a
-    document that could not be read is presented again while the policy grants attempts."""
-    flow.present(presentation)
-    while flow.state in (State.FACE_CAPTURE, State.DOCUMENT_RETRY):
-        if flow.state is State.DOCUMENT_RETRY:
-            flow.present(presentation)
-            continue
-        try:
-            frame = camera.read()
-        except CameraExhausted:
-            flow.source_exhausted()
-            break
-        flow.offer_frame(frame)
-        flow.tick()
-    decision = flow.last_decision
-    flow.finish()
-    if decision is None or flow.state is not State.IDLE:
-        raise KioskError(f"transaction ended in state {flow.state} without a decision")
-    return decision
-
-
-def live_frames(path: str | Path, *, max_frames: int = MAX_VIDEO_FRAMES) -> list[np.ndarray]:
-    """The frames of a live image or video file (an image is one frame). ImageError naming the file and
-    the cause when it is neither a readable image nor a video with frames."""
-    p = Path(path)
-    if p.suffix.lower() in IMAGE_SUFFIXES or not p.is_file():
-        return [read_input_image(p, "live capture")]
-    frames = list(_video_frames(p, max_frames))
-    if frames:
-        return frames
-    try:
-        return [read_input_image(p, "live capture")]  # an image without an image suffix
-    except ImageError:
-        raise ImageError(f"live capture {p}: neither a video with a decodable frame nor an image") from None
-
-
-def read_input_image(path: Path, what: str) -> np.ndarray:
-    """Decode an input file given on the command line; ImageError ``<what> <path>: <cause>`` when it is
-    missing, unreadable, empty, not an image, truncated or too large (an input error, not a traveller's)."""
-    from matcher.imageio import decode_image
-
-    if not path.is_file():
-        raise ImageError(f"{what} {path}: not found or not a regular file")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ImageError(f"{what} {path}: cannot read it ({exc.strerror or exc})") from None
-    try:
-        return decode_image(data)
-    except ImageError as exc:
-        raise type(exc)(f"{what} {path}: {exc}") from None
-
-
-def _video_frames(path: Path, limit: int) -> Iterator[np.ndarray]:
-    # FFmpeg's own log lines ("moov atom not found") would precede the one-line error: quiet them
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
-    cap = cv2.VideoCapture(str(path))
-    try:
-        for _ in range(limit):
-            ok, frame = cap.read()
-            if not ok or frame is None:
-                return
-            yield frame
-    finally:
-        cap.release()
-
-
-def verify(
-    document: str | Path,
-    live: str | Path,
-    config: KioskConfig,
-    *,
-    engine: Any | None = None,
-    log_decisions: bool = False,
-) -> tuple[Decision, Decided]:
-    """One transaction: a data-page image or chip folder (or a presentation folder) against a live image or
-    video. Returns the decision and the decision event (timings, document-list hits).
-
-    Input errors raise before the gate runs (ImageError / DocumentError naming the file and the cause): a
-    live file that is not a readable image or video, a page image that does not decode, a folder holding
-    neither a page image nor a chip. What the files show (no MRZ, no face, a failed chip) is the decision's.
-    """
-    presentation = Presentation.from_path(document)
-    if presentation.empty:
-        raise DocumentError(f"document {document}: holds neither a data-page image nor a chip folder")
-    if presentation.page is not None:
-        read_input_image(presentation.page, "document page")
-    frames = live_frames(live)
-    gate = open_gate(config, engine=engine, log_decisions=log_decisions)
-    try:
-        decided: list[Decided] = []
-        gate.flow.subscribe(lambda e: decided.append(e) if isinstance(e, Decided) else None)
-        decision = run_transaction(gate.flow, presentation, FrameListCamera(frames))
-        return decision, decided[-1]
-    finally:
-        gate.close()

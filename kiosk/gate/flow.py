@@ -30,8 +30,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -51,6 +50,19 @@ from kiosk.gate.events import (
     StateChanged,
     TimeWarning,
 )
+from kiosk.gate.ports import (
+    Clock,
+    DecisionSink,
+    DocumentHasher,
+    DocumentReadFn,
+    DocumentReading,
+    DocumentScreen,
+    EvidenceFactory,
+    FaceMatcher,
+    SystemClock,
+    WatchlistAlert,
+    WatchlistSearch,
+)
 from kiosk.liveness import LivenessCheck, LivenessConfig
 from kiosk.policy import Policy
 from matcher.errors import ImageError, MultipleFacesError, NoFaceError, PoorQualityError
@@ -58,45 +70,14 @@ from matcher.quality import QualityLimits, assess
 from matcher.types import Face, QualityReport, Template
 from matcher.watchlist.documents import DocumentHit
 
-log = logging.getLogger("kiosk.flow")
+log = logging.getLogger("kiosk.gate.flow")
 
 
 Observer = Callable[[GateEvent], None]
-# (live face image, live template or None, every frame of the capture or none) -> kiosk.store.Evidence
-EvidenceFactory = Callable[[np.ndarray, Template | None, list[np.ndarray]], Any]
-
-
-class Clock(Protocol):
-    def monotonic(self) -> float: ...
-
-    def now(self) -> datetime:
-        """Current UTC time (decision time stamps, document expiry)."""
-        ...
-
-
-class SystemClock:
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def now(self) -> datetime:
-        return datetime.now(UTC)
 
 
 class FlowBusyError(KioskError):
     code = "FLOW_BUSY"
-
-
-class DocumentReading(Protocol):
-    """What the flow uses of ``kiosk.documents.reader.DocumentReading``."""
-
-    mrz: Any
-    portrait: np.ndarray | None
-    portrait_source: str | None
-    checks: tuple[Check, ...]
-
-
-# (presentation, today's date from the flow's clock) -> reading; see kiosk.documents.reader.read_document
-DocumentReadFn = Callable[[Presentation, date], DocumentReading]
 
 
 @dataclass
@@ -147,19 +128,20 @@ def limits_with(base: QualityLimits, overrides: Mapping[str, Any], where: str) -
 
 
 class GateFlow:
-    """The gate state machine. Collaborators are real components, passed in (see ``kiosk.transaction``)."""
+    """The gate state machine. Collaborators are passed in (``kiosk.gate.assemble.open_gate`` builds the real
+    ones; ``kiosk.gate.ports`` says what each must offer)."""
 
     def __init__(
         self,
-        engine: Any,
+        engine: FaceMatcher,
         read_document: DocumentReadFn,
         *,
         policy: Policy,
         kiosk_id: str,
-        watchlist: Any | None = None,
-        document_lists: Any | None = None,
-        decision_log: Any | None = None,
-        keys: Any | None = None,
+        watchlist: WatchlistSearch | None = None,
+        document_lists: DocumentScreen | None = None,
+        decision_log: DecisionSink | None = None,
+        keys: DocumentHasher | None = None,
         barrier: GateBarrier | None = None,
         clock: Clock | None = None,
         evidence_factory: EvidenceFactory | None = None,
@@ -182,7 +164,7 @@ class GateFlow:
         self._evidence = evidence_factory
         self.liveness = liveness if liveness is not None else LivenessConfig()
         self._pad_sensor = pad_sensor
-        if policy.liveness_required and getattr(engine, "passive_liveness", None) is None:
+        if policy.liveness_required and engine.passive_liveness is None:
             raise ConfigError(
                 "policy.liveness_required needs the liveness models: load the engine with liveness=True"
             )
@@ -748,7 +730,7 @@ class GateFlow:
             face_score=None if txn.best_score is None else round(txn.best_score, 6),
             face_threshold=round(self.threshold, 6) if txn.doc_template is not None else None,
             watchlist_hits=txn.hits,
-            models={**dict(getattr(self.engine, "model_versions", {})), "policy.fmr": str(self.policy.fmr)},
+            models={**dict(self.engine.model_versions), "policy.fmr": str(self.policy.fmr)},
             id=txn.id,
             time_utc=self.clock.now().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         )
@@ -786,14 +768,14 @@ def _face_region(frame: np.ndarray, face: Face | None) -> np.ndarray:
     return frame[top:bottom, left:right] if right > left and bottom > top else frame
 
 
-def _hit(alert: Any) -> WatchlistHit:
+def _hit(alert: WatchlistAlert) -> WatchlistHit:
     return WatchlistHit(
-        list_id=str(getattr(alert, "list_id", "")),
-        entry_id=str(getattr(alert, "entry_id", "")),
+        list_id=str(alert.list_id),
+        entry_id=str(alert.entry_id),
         score=round(float(alert.score), 6),
-        threshold=round(float(getattr(alert, "threshold", 0.0)), 6),
-        category=str(getattr(alert, "category", "")),
-        severity=str(getattr(alert, "severity", "")),
+        threshold=round(float(alert.threshold), 6),
+        category=str(alert.category),
+        severity=str(alert.severity),
     )
 
 
