@@ -69,6 +69,7 @@ def screen_of(page: Page, **fields) -> TravellerScreen:
         "extensions_left": 10,
         "can_cancel": page in (Page.DOCUMENT, Page.CAMERA, Page.TIME_WARNING),
         "attempt": 2 if page is Page.DOCUMENT else 0,
+        "in_transaction": page not in (Page.WELCOME, Page.ELIGIBILITY, Page.OUT_OF_SERVICE),
     }
     return TravellerScreen(page=page, step=step, **{**defaults, **fields})
 

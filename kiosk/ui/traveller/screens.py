@@ -395,10 +395,12 @@ class DocumentPage(TravellerPage):
         )
 
     def own_instruction(self) -> str:
+        if self._retry:  # the flow's words: the document could not be read
+            return ""
         return translate("Traveller", "Open it at the photo page and lay it face down on the reader.")
 
     def show_screen(self, screen: TravellerScreen, core: CoreText) -> None:
-        self._retry = screen.attempt > 1
+        self._retry = screen.in_transaction  # only an unreadable document brings the flow back here
         super().show_screen(screen, core)
 
 
