@@ -1,0 +1,58 @@
+"""``kiosk run`` opens the traveller kiosk when the configuration's [ui] mode says so (offscreen here), serves
+a traveller on folder devices, and stops cleanly on SIGTERM; --headless keeps the screenless loop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from kiosk.store import DecisionLog
+from tests.gate.test_commands import GENUINE, _run_config
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _kiosk(*args: str) -> subprocess.Popen[str]:
+    script = Path(sys.executable).with_name("kiosk")
+    cmd = [str(script)] if script.is_file() else [sys.executable, "-c", "from kiosk.cli import main; main()"]
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(REPO)}
+    return subprocess.Popen([*cmd, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _with_window_mode(config: Path) -> Path:
+    config.write_text(config.read_text() + '\n[ui]\nmode = "window"\n')
+    return config
+
+
+def test_run_opens_the_traveller_kiosk_from_the_configuration(demo_setup, tmp_path: Path) -> None:
+    config = _with_window_mode(_run_config(demo_setup, tmp_path, (GENUINE,), hold_s=0.5))
+    proc = _kiosk("run", "--config", str(config), "--windowed")
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "done" / "01-collins").exists() and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()[1]
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 0, err
+    assert out == ""  # the window, not the terminal, speaks to the traveller
+    with DecisionLog(tmp_path / "var" / "decisions.sqlite", readonly=True) as log:
+        assert log.head()[0] == 1 and log.verify().ok
+
+
+def test_headless_overrides_the_window_mode(demo_setup, tmp_path: Path) -> None:
+    config = _with_window_mode(_run_config(demo_setup, tmp_path, (GENUINE,), hold_s=0.0))
+    proc = _kiosk("run", "--config", str(config), "--headless", "--max-transactions", "1")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert out.startswith("PASS") and "served 1 traveller(s)" in err
