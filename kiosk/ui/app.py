@@ -14,6 +14,7 @@ from PySide6.QtCore import QMetaObject, Qt, QThread, QTimer
 from PySide6.QtWidgets import QApplication
 
 from kiosk.config import KioskConfig
+from kiosk.devices.barrier import GateBarrier
 from kiosk.devices.camera import Camera, open_camera
 from kiosk.devices.document_reader import FolderDocumentReader
 from kiosk.errors import ConfigError
@@ -42,6 +43,7 @@ class TravellerKiosk:
         engine: Any | None = None,
         clock: Any | None = None,
         camera: Callable[[], Camera] | None = None,
+        barrier: GateBarrier | None = None,
         translations_dir: Path = TRANSLATIONS_DIR,
         step_ms: int = 20,
     ) -> None:
@@ -56,7 +58,9 @@ class TravellerKiosk:
             presenter=TravellerPresenter(idle_s=ui.idle_s),
             default_language=ui.language,
         )
-        self.gate = open_gate(config, engine=engine, log_decisions=log_decisions, clock=clock)
+        self.gate = open_gate(
+            config, engine=engine, log_decisions=log_decisions, clock=clock, barrier=barrier
+        )
         try:
             reader = FolderDocumentReader(
                 config.document_reader.path, done_path=config.document_reader.done_path

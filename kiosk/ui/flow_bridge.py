@@ -6,8 +6,10 @@ the UI thread, which only paints.
 
 A step that raises (document reader, log, a bug) or a device fault reported by the camera feed puts the gate
 out of service: stepping stops, a transaction in progress is cancelled (an open barrier is locked), the
-fault is logged, and ``failed`` tells the window. systemd's watchdog is pinged from the steps, so a worker
-that hangs gets the kiosk restarted."""
+fault is logged, and ``failed`` tells the window. A barrier that failed to open, or a decision the log could
+not hold (disk full), ends that traveller's transaction as the flow decided it (a referral) and then puts
+the gate out of service too: the next traveller would meet the same fault. systemd's watchdog is pinged
+from the steps, so a worker that hangs gets the kiosk restarted."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
-from kiosk.gate.events import State
+from kiosk.gate.events import Decided, GateEvent, State, StateChanged
 from kiosk.systemd import Watchdog, notify
 
 log = logging.getLogger("kiosk.ui.bridge")
@@ -35,7 +37,9 @@ class FlowBridge(QObject):
         self._timer: QTimer | None = None
         self._watchdog = Watchdog()
         self.out_of_service = ""
+        self._fault_after = ""  # a fault seen in this transaction: out of service once it is over
         flow.subscribe(self.event.emit)
+        flow.subscribe(self._watch)
 
     @Slot()
     def start(self) -> None:
@@ -74,6 +78,14 @@ class FlowBridge(QObject):
         self._flow.call_officer()
 
     # ----- faults ------------------------------------------------------------------------------------------
+    def _watch(self, event: GateEvent) -> None:
+        if isinstance(event, StateChanged) and event.barrier_failed:
+            self._fault_after = "BARRIER_FAILED"
+        elif isinstance(event, Decided) and "LOG_FAILED" in event.reason_codes:
+            self._fault_after = "LOG_FAILED"
+        elif isinstance(event, StateChanged) and event.state is State.IDLE and self._fault_after:
+            self.suspend(self._fault_after)
+
     @Slot(str)
     def suspend(self, code: str) -> None:
         """Out of service: no document is taken any more, the current transaction is cancelled."""

@@ -75,7 +75,14 @@ def kiosk_run(qtbot, tmp_path: Path, demo_setup, engine, qm_dir):
     made = []
 
     def make(
-        frames_of: str, *, policy=None, clock=None, camera_dir: Path | None = None, fault_s: float = 3.0
+        frames_of: str,
+        *,
+        policy=None,
+        clock=None,
+        camera_dir: Path | None = None,
+        fault_s: float = 3.0,
+        barrier=None,
+        before_start=None,
     ):
         camera_dir = camera_dir or tmp_path / "camera"
         camera_dir.mkdir(exist_ok=True)
@@ -91,12 +98,14 @@ def kiosk_run(qtbot, tmp_path: Path, demo_setup, engine, qm_dir):
             ui=UiConfig(mode="window", fullscreen=False, camera_fault_s=fault_s),
             policy=policy or dataclasses.replace(base.policy, result_hold_s=0.3, capture_timeout_s=30.0),
         )
-        kiosk = TravellerKiosk(config, engine=engine, clock=clock, translations_dir=qm_dir)
+        kiosk = TravellerKiosk(config, engine=engine, clock=clock, barrier=barrier, translations_dir=qm_dir)
         made.append(kiosk)
         qtbot.addWidget(kiosk.window)
         kiosk.window.resize(1024, 1280)
         kiosk.window.show()
         run = Run(kiosk, tmp_path)
+        if before_start is not None:
+            before_start(kiosk)
         kiosk.start()
         return run
 
@@ -215,3 +224,40 @@ def test_a_camera_that_does_not_open_puts_the_gate_out_of_service(
         qtbot.waitUntil(lambda: kiosk.window.page.page is Page.OUT_OF_SERVICE, timeout=10_000)
     finally:
         kiosk.close()
+
+
+class FailingBarrier:
+    """A barrier whose relay does not answer."""
+
+    opened = 0
+    is_open = False
+
+    def open(self, transaction_id: str) -> None:
+        raise OSError("relay board not answering")
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_barrier_that_fails_refers_then_closes_the_gate(kiosk_run, demo_setup, qtbot) -> None:
+    run = kiosk_run(GENUINE, barrier=FailingBarrier())
+    run.place(demo_setup, GENUINE)
+    run.wait_seen(qtbot, Page.OFFICER)  # the traveller waits for an officer
+    run.wait_page(qtbot, Page.OUT_OF_SERVICE)  # and nobody else is taken
+    assert run.kiosk.bridge.out_of_service == "BARRIER_FAILED"
+
+
+def test_a_full_decision_log_refers_then_closes_the_gate(kiosk_run, demo_setup, qtbot) -> None:
+    def fill_the_log(kiosk) -> None:  # SQLite's own "database or disk is full" on the next write
+        conn = kiosk.gate.decision_log._conn
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count = {pages}")
+
+    run = kiosk_run(WANTED, before_start=fill_the_log)
+    run.place(demo_setup, WANTED)  # a referral: its evidence (the live face, sealed) needs new pages
+    run.wait_seen(qtbot, Page.OFFICER)
+    decided = _outcome(run, qtbot)
+    assert decided.outcome == "REFER" and "LOG_FAILED" in decided.reason_codes
+    run.wait_page(qtbot, Page.OUT_OF_SERVICE)
+    assert run.kiosk.bridge.out_of_service == "LOG_FAILED"
+    assert run.kiosk.gate.flow.barrier.opened == 0
