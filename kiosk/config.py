@@ -69,6 +69,7 @@ class UiConfig:
     min_age: int = 18  # eligibility page
     min_height_cm: int = 120  # eligibility page
     camera_fault_s: float = 3.0  # no camera frame this long: out of service
+    speech: bool = True  # every instruction spoken (espeak-ng)
 
 
 @dataclass(frozen=True)
@@ -229,6 +230,7 @@ def _ui(t: Mapping[str, Any]) -> UiConfig:
         min_age=_int(t, "min_age", "ui.min_age", UiConfig.min_age),
         min_height_cm=_int(t, "min_height_cm", "ui.min_height_cm", UiConfig.min_height_cm),
         camera_fault_s=_float(t, "camera_fault_s", "ui.camera_fault_s", UiConfig.camera_fault_s),
+        speech=_bool(t, "speech", "ui.speech", UiConfig.speech),
     )
     if cfg.language not in ("en", "fr", "es", "ar"):
         raise ConfigError(f"ui.language must be one of en, fr, es, ar, got {cfg.language!r}")

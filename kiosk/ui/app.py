@@ -22,6 +22,7 @@ from kiosk.gate.assemble import open_gate
 from kiosk.gate.driver import GateDriver
 from kiosk.ui.camera_feed import CameraFeed, start_in_thread
 from kiosk.ui.flow_bridge import FlowBridge
+from kiosk.ui.speech import Speaker
 from kiosk.ui.theme import Theme, screen_dpi
 from kiosk.ui.traveller.language import TRANSLATIONS_DIR, Languages
 from kiosk.ui.traveller.presenter import TravellerPresenter
@@ -44,12 +45,14 @@ class TravellerKiosk:
         clock: Any | None = None,
         camera: Callable[[], Camera] | None = None,
         barrier: GateBarrier | None = None,
+        speaker: Speaker | None = None,
         translations_dir: Path = TRANSLATIONS_DIR,
         step_ms: int = 20,
     ) -> None:
         if config.document_reader.path is None:
             raise ConfigError("devices.document_reader.path is required to run the kiosk")
         ui = config.ui
+        self.speaker = speaker if speaker is not None else Speaker() if ui.speech else None
         self.languages = Languages(translations_dir)
         self.window = TravellerWindow(
             Theme(dpi=screen_dpi()),
@@ -85,6 +88,14 @@ class TravellerKiosk:
         w.more_time_requested.connect(bridge.more_time)
         w.officer_requested.connect(bridge.call_officer)
         self._threads: list[QThread] = []
+        self._spoken = ""
+        w.screen_shown.connect(self._speak)
+
+    def _speak(self, _screen: object) -> None:
+        words = self.window.page.spoken()
+        if self.speaker is not None and words != self._spoken:
+            self._spoken = words
+            self.speaker.say(words, self.languages.lang)
 
     def start(self) -> None:
         self._threads = [start_in_thread(self.bridge, "gate"), start_in_thread(self.feed, "camera")]
@@ -97,6 +108,8 @@ class TravellerKiosk:
                 thread.quit()
                 thread.wait()
         self._threads = []
+        if self.speaker is not None:
+            self.speaker.stop()
         self.gate.close()
 
 

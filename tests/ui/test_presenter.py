@@ -30,7 +30,7 @@ def test_local_pages_then_a_transaction_to_the_open_gate() -> None:
     assert s.coaching == "coach.MULTIPLE_FACES"  # one message at a time: the newest replaces the last
     assert p.on_event(changed(State.FACE_MATCH)).page is Page.PROCESSING
     s = p.on_event(changed(State.GATE_OPEN))
-    assert (s.page, s.step, s.can_cancel) == (Page.GATE_OPEN, 4, False)
+    assert (s.page, s.step, s.can_cancel, s.can_call_officer) == (Page.GATE_OPEN, 4, False, False)
     assert p.on_event(changed(State.IDLE)).page is Page.WELCOME
 
 

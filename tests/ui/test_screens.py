@@ -68,6 +68,7 @@ def screen_of(page: Page, **fields) -> TravellerScreen:
         "countdown_s": 20.0 if page is Page.TIME_WARNING else None,
         "extensions_left": 10,
         "can_cancel": page in (Page.DOCUMENT, Page.CAMERA, Page.TIME_WARNING),
+        "can_call_officer": page not in (Page.GATE_OPEN, Page.OFFICER, Page.OUT_OF_SERVICE),
         "attempt": 2 if page is Page.DOCUMENT else 0,
         "in_transaction": page not in (Page.WELCOME, Page.ELIGIBILITY, Page.OUT_OF_SERVICE),
     }
@@ -114,7 +115,10 @@ def test_every_page_renders_unclipped(window, qtbot, lang: str, output_dir: Path
         problems += [f"{page}: {p}" for p in clipped(shown, window)]
         rtl = window.layoutDirection() == Qt.LayoutDirection.RightToLeft
         assert rtl == (lang == "ar")
-        if lang == "ar":  # right to left: the officer button sits on the right, cancel on the left
+        officer = shown.officer_button.isVisibleTo(shown)
+        assert officer == (page not in (Page.GATE_OPEN, Page.OFFICER, Page.OUT_OF_SERVICE))  # EN 301 549 5.3
+        assert shown.language_button.isVisibleTo(shown) or shown.languages.isVisibleTo(shown)
+        if lang == "ar" and officer:  # right to left: the officer button sits on the right
             assert shown.officer_button.mapTo(window, QPoint(0, 0)).x() > SIZE[0] / 2
         family = QFontInfo(shown.title.font()).family()
         assert family.startswith("Noto Sans"), family  # the pinned fonts are installed and used

@@ -15,6 +15,7 @@ from kiosk.config import CameraConfig, DocumentReaderConfig, UiConfig
 from kiosk.demo import TRAVELLERS
 from kiosk.devices.camera import FrameFolderCamera
 from kiosk.gate.events import Decided
+from kiosk.texts import text
 from kiosk.ui.traveller.presenter import Page
 
 pytestmark = pytest.mark.slow
@@ -83,6 +84,7 @@ def kiosk_run(qtbot, tmp_path: Path, demo_setup, engine, qm_dir):
         fault_s: float = 3.0,
         barrier=None,
         before_start=None,
+        speaker=None,
     ):
         camera_dir = camera_dir or tmp_path / "camera"
         camera_dir.mkdir(exist_ok=True)
@@ -95,10 +97,12 @@ def kiosk_run(qtbot, tmp_path: Path, demo_setup, engine, qm_dir):
             camera=CameraConfig(kind="folder", path=camera_dir, loop=True, fps=30.0),
             document_reader=DocumentReaderConfig(path=tmp_path / "reader", done_path=tmp_path / "done"),
             log_path=tmp_path / "decisions.sqlite",
-            ui=UiConfig(mode="window", fullscreen=False, camera_fault_s=fault_s),
+            ui=UiConfig(mode="window", fullscreen=False, camera_fault_s=fault_s, speech=False),
             policy=policy or dataclasses.replace(base.policy, result_hold_s=0.3, capture_timeout_s=30.0),
         )
-        kiosk = TravellerKiosk(config, engine=engine, clock=clock, barrier=barrier, translations_dir=qm_dir)
+        kiosk = TravellerKiosk(
+            config, engine=engine, clock=clock, barrier=barrier, speaker=speaker, translations_dir=qm_dir
+        )
         made.append(kiosk)
         qtbot.addWidget(kiosk.window)
         kiosk.window.resize(1024, 1280)
@@ -119,15 +123,34 @@ def _outcome(run: Run, qtbot) -> Decided:
     return run.decisions[0]
 
 
-def test_a_passing_traveller_goes_through(kiosk_run, demo_setup, qtbot) -> None:
-    run = kiosk_run(GENUINE)
+def test_a_passing_traveller_goes_through(kiosk_run, demo_setup, qtbot, tmp_path: Path) -> None:
+    from kiosk.ui.speech import Speaker
+
+    speech = tmp_path / "speech"
+    speech.mkdir()
+    run = kiosk_run(GENUINE, speaker=Speaker(wav_dir=speech))
+    run.click(qtbot, run.window.page._language_buttons["ar"])  # the traveller picks Arabic at welcome
     run.place(demo_setup, GENUINE)
     run.wait_seen(qtbot, Page.GATE_OPEN)
     run.wait_page(qtbot, Page.WELCOME)
     assert _outcome(run, qtbot).outcome == "PASS"
-    assert run.seen() == [Page.READING, Page.CAMERA, Page.PROCESSING, Page.GATE_OPEN, Page.WELCOME]
+    assert run.seen() == [
+        Page.WELCOME,
+        Page.READING,
+        Page.CAMERA,
+        Page.PROCESSING,
+        Page.GATE_OPEN,
+        Page.WELCOME,
+    ]
     assert run.kiosk.gate.flow.barrier.opened == 1 and not run.kiosk.gate.flow.barrier.is_open
     assert (run.tmp_path / "done" / "01-traveller").is_dir()  # the presentation is marked done
+    said = (
+        run.kiosk.speaker.said
+    )  # every instruction spoken, in the traveller's language, then back to English
+    assert [lang for lang, _ in said[:4]] == ["ar"] * 4 and said[-1][0] == "en"
+    assert text("coach.NO_FACE", "ar") in [words for _, words in said]
+    wavs = sorted(speech.glob("*.wav"))  # a new screen interrupts the last utterance: not all are complete
+    assert wavs and all(w.read_bytes()[:4] == b"RIFF" for w in wavs if w.stat().st_size)
 
 
 @pytest.mark.parametrize(

@@ -60,14 +60,6 @@
         <translation>افتحها على صفحة الصورة وضعها على القارئ ووجهها إلى الأسفل.</translation>
     </message>
     <message>
-        <source>Reading your document</source>
-        <translation>جارٍ قراءة وثيقتك</translation>
-    </message>
-    <message>
-        <source>Please wait</source>
-        <translation>يرجى الانتظار</translation>
-    </message>
-    <message>
         <source>Look at the camera</source>
         <translation>انظر إلى الكاميرا</translation>
     </message>

@@ -60,14 +60,6 @@
         <translation>Ábralo por la página de la foto y colóquelo boca abajo sobre el lector.</translation>
     </message>
     <message>
-        <source>Reading your document</source>
-        <translation>Leyendo su documento</translation>
-    </message>
-    <message>
-        <source>Please wait</source>
-        <translation>Espere, por favor</translation>
-    </message>
-    <message>
         <source>Look at the camera</source>
         <translation>Mire a la cámara</translation>
     </message>

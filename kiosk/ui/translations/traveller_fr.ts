@@ -60,14 +60,6 @@
         <translation>Ouvrez-le à la page de la photo et posez-le face contre le lecteur.</translation>
     </message>
     <message>
-        <source>Reading your document</source>
-        <translation>Lecture de votre document</translation>
-    </message>
-    <message>
-        <source>Please wait</source>
-        <translation>Veuillez patienter</translation>
-    </message>
-    <message>
         <source>Look at the camera</source>
         <translation>Regardez la caméra</translation>
     </message>

@@ -76,6 +76,7 @@ class TravellerScreen:
     countdown_s: float | None = None  # time warning: seconds until the time-out
     extensions_left: int = 0  # time warning: how often "more time" still helps
     can_cancel: bool = False
+    can_call_officer: bool = True  # not once decided (the flow refuses) nor out of service (the page says so)
     in_transaction: bool = (
         False  # a document is on the reader: the language button stays, cancel hands it back
     )
@@ -86,7 +87,13 @@ class TravellerScreen:
 
 
 def _screen(page: Page, **fields: object) -> TravellerScreen:
-    return TravellerScreen(page=page, step=_STEP[page], can_cancel=page in _CANCEL_PAGES, **fields)  # type: ignore[arg-type]
+    return TravellerScreen(
+        page=page,
+        step=_STEP[page],
+        can_cancel=page in _CANCEL_PAGES,
+        can_call_officer=page not in (Page.GATE_OPEN, Page.OFFICER, Page.OUT_OF_SERVICE),
+        **fields,  # type: ignore[arg-type]
+    )
 
 
 class TravellerPresenter:

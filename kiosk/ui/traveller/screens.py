@@ -127,11 +127,11 @@ class Pictogram(QWidget):
         p.drawLine(QPointF(56, 65), QPointF(66, 55))
 
     def _draw_officer(self, p: QPainter) -> None:  # a person with a peaked cap
-        self._person(p, 50, 38, 1.3)
-        p.drawLine(QPointF(36, 24), QPointF(64, 24))
-        p.drawLine(QPointF(40, 24), QPointF(44, 16))
-        p.drawLine(QPointF(60, 24), QPointF(56, 16))
-        p.drawLine(QPointF(44, 16), QPointF(56, 16))
+        self._person(p, 50, 42, 1.3)
+        p.drawLine(QPointF(34, 26), QPointF(66, 26))  # the brim, above the head
+        p.drawLine(QPointF(38, 26), QPointF(42, 14))
+        p.drawLine(QPointF(62, 26), QPointF(58, 14))
+        p.drawLine(QPointF(42, 14), QPointF(58, 14))
 
     def _draw_time_warning(self, p: QPainter) -> None:  # a clock
         p.drawEllipse(QPointF(50, 50), 38, 38)
@@ -306,10 +306,19 @@ class TravellerPage(QWidget):
     def show_screen(self, screen: TravellerScreen, core: CoreText) -> None:
         self.progress.set_step(screen.step, screen.steps)
         self.cancel_button.setVisible(screen.can_cancel)
+        self.officer_button.setVisible(screen.can_call_officer)
         self.title.setText(self.own_title())
         own = self.own_instruction()
         self.instruction.setText(own if own else core(screen.instruction) if screen.instruction else "")
         self.instruction.setVisible(bool(self.instruction.text()))
+
+    def spoken(self) -> str:
+        """What speech output says for this page: the title and the instruction (and the coaching)."""
+        parts = (w.text() for w in self._spoken_labels() if w.isVisibleTo(self) and w.text())
+        return " ".join(p if p.rstrip().endswith((".", "?", "!", "؟")) else p + "." for p in parts)
+
+    def _spoken_labels(self) -> list[QLabel]:
+        return [self.title, self.instruction]
 
     def texts(self) -> list[str]:
         """Every string this page shows now (tests: nothing secret, nothing clipped)."""
@@ -366,6 +375,9 @@ class EligibilityPage(TravellerPage):
     def own_title(self) -> str:
         return translate("Traveller", "Who can use this gate")
 
+    def _spoken_labels(self) -> list[QLabel]:
+        return [self.title, self.rules]
+
     def retranslate(self, lang: str) -> None:
         super().retranslate(lang)
         e = self.eligibility
@@ -405,18 +417,19 @@ class DocumentPage(TravellerPage):
 
 
 class WaitingPage(TravellerPage):
-    """Reading and processing: a title and the flow state's instruction, nothing to touch but help."""
+    """Reading and processing: the flow state's words as the title, nothing to touch but help."""
 
     def __init__(self, page: Page, theme: Theme) -> None:
         super().__init__(page, theme)
         self.content.addStretch(1)
 
-    def own_title(self) -> str:
-        return (
-            translate("Traveller", "Reading your document")
-            if self.page is Page.READING
-            else translate("Traveller", "Please wait")
-        )
+    def show_screen(self, screen: TravellerScreen, core: CoreText) -> None:
+        super().show_screen(screen, core)
+        self.title.setText(self.instruction.text())
+        self.instruction.setVisible(False)
+
+    def _spoken_labels(self) -> list[QLabel]:
+        return [self.title]
 
 
 class CameraPage(TravellerPage):
@@ -432,6 +445,9 @@ class CameraPage(TravellerPage):
 
     def own_title(self) -> str:
         return translate("Traveller", "Look at the camera")
+
+    def _spoken_labels(self) -> list[QLabel]:
+        return [self.coaching]  # the title says the same; the coaching changes, one message at a time
 
     def retranslate(self, lang: str) -> None:
         super().retranslate(lang)
