@@ -128,7 +128,11 @@ def run_traveller_kiosk(config: KioskConfig, *, windowed: bool = False, log_deci
     if windowed or not config.ui.fullscreen:
         kiosk.window.resize(1080, 1280)
         kiosk.window.show()
-    else:
+    else:  # sized to the screen as well: X without a window manager ignores the full-screen request
+        kiosk.window.setWindowFlag(Qt.WindowType.FramelessWindowHint, True)
+        screen = app.primaryScreen()
+        if screen is not None:
+            kiosk.window.setGeometry(screen.geometry())
         kiosk.window.showFullScreen()
     try:
         return app.exec()

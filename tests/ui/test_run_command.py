@@ -56,3 +56,37 @@ def test_headless_overrides_the_window_mode(demo_setup, tmp_path: Path) -> None:
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     assert out.startswith("PASS") and "served 1 traveller(s)" in err
+
+
+def test_full_screen_on_an_x_server_without_a_window_manager(demo_setup, tmp_path: Path) -> None:
+    """The kiosk session without a desktop: Xvfb, no window manager, `kiosk run` full screen (xcb)."""
+    display = f":{90 + os.getpid() % 9}"
+    xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1024x1280x24", "-nolisten", "tcp"])
+    try:
+        time.sleep(1.0)
+        assert xvfb.poll() is None, "Xvfb did not start"
+        config = _with_window_mode(_run_config(demo_setup, tmp_path, (GENUINE,), hold_s=0.5))
+        env = {**os.environ, "QT_QPA_PLATFORM": "xcb", "DISPLAY": display, "PYTHONPATH": str(REPO)}
+        script = Path(sys.executable).with_name("kiosk")
+        proc = subprocess.Popen(
+            [str(script), "run", "--config", str(config)], stderr=subprocess.PIPE, text=True, env=env
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while not (tmp_path / "done" / "01-collins").exists() and time.monotonic() < deadline:
+                assert proc.poll() is None, proc.communicate()[1]
+                time.sleep(0.2)
+            tree = subprocess.run(
+                ["xwininfo", "-root", "-tree"], env=env, capture_output=True, text=True, check=True
+            ).stdout
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=30)
+        finally:
+            proc.kill()
+            proc.wait()
+        assert proc.returncode == 0, err
+        window = next(line for line in tree.splitlines() if '"e-gate"' in line)
+        assert "1024x1280+0+0" in window, window  # the whole screen, no frame: nothing to touch outside it
+    finally:
+        xvfb.terminate()
+        xvfb.wait()
