@@ -22,7 +22,7 @@ def cli() -> None:
 
 
 @click.command("ui-bench")
-@click.option("--transactions", "-n", type=click.IntRange(min=1), default=8, help="Travellers to run.")
+@click.option("--transactions", "-n", type=click.IntRange(min=1), default=20, help="Travellers to run.")
 @click.option("--fps", type=click.FloatRange(min=1), default=30.0, show_default=True, help="Camera pace.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def ui_bench_command(transactions: int, fps: float, as_json: bool) -> None:

@@ -75,7 +75,8 @@ class TravellerKiosk:
         self.feed = CameraFeed(
             camera or (lambda: open_camera(config.camera)),
             self.driver.offer,
-            fps=config.camera.fps or 30.0,
+            # a live camera's read waits for its next frame, a paced file source sleeps: let them set the pace
+            fps=0.0 if config.camera.kind == "opencv" or config.camera.fps > 0 else 30.0,
             fault_after_s=ui.camera_fault_s,
         )
         self.bridge = FlowBridge(self.gate.flow, self.driver.step, period_ms=step_ms)

@@ -54,7 +54,7 @@ def percentiles(values: list[float], points: tuple[int, ...] = (50, 95, 99)) -> 
 
 
 def run_ui_bench(
-    transactions: int = 8,
+    transactions: int = 20,
     *,
     workdir: Path | None = None,
     fps: float = 30.0,

@@ -30,7 +30,8 @@ def to_qimage(frame: np.ndarray) -> QImage:
 
 
 class CameraFeed(QObject):
-    """Reads ``open_camera()`` at ``fps`` on the thread it is moved to (``start_in_thread``); each frame
+    """Reads ``open_camera()`` at ``fps`` on the thread it is moved to (``start_in_thread``; ``fps`` 0: as
+    fast as the camera delivers, for a camera that paces itself, so two clocks never beat); each frame
     goes to ``sink`` (thread-safe: the gate driver's ``offer``) and, as a QImage, to ``preview``."""
 
     preview = Signal(QImage)
@@ -46,7 +47,7 @@ class CameraFeed(QObject):
     ) -> None:
         super().__init__()
         self._open = open_camera
-        self._period_ms = max(1, round(1000.0 / fps))
+        self._period_ms = round(1000.0 / fps) if fps > 0 else 0
         self._fault_after_s = fault_after_s
         self._camera: Camera | None = None
         self._timer: QTimer | None = None
