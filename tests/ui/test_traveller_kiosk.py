@@ -284,3 +284,68 @@ def test_a_full_decision_log_refers_then_closes_the_gate(kiosk_run, demo_setup, 
     run.wait_page(qtbot, Page.OUT_OF_SERVICE)
     assert run.kiosk.bridge.out_of_service == "LOG_FAILED"
     assert run.kiosk.gate.flow.barrier.opened == 0
+
+
+def test_a_hung_worker_stops_the_watchdog_pings(qtbot, tmp_path, demo_setup, engine, qm_dir, monkeypatch):
+    """The worker pings systemd from its steps: a device that hangs a step stops the pings (systemd then
+    restarts the kiosk), and they resume when the step returns."""
+    import socket
+    import threading
+
+    from kiosk.devices.document_reader import FolderDocumentReader
+    from kiosk.ui.app import TravellerKiosk
+
+    address = str(tmp_path / "notify")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(address)
+    sock.setblocking(False)
+    monkeypatch.setenv("NOTIFY_SOCKET", address)
+    monkeypatch.setenv("WATCHDOG_USEC", "200000")  # WatchdogSec=0.2: a ping every 0.1 s
+    released = threading.Event()
+    hanging = threading.Event()
+
+    def hung_poll(self):  # a document reader whose driver stops answering
+        hanging.set()
+        released.wait(30)
+        return None
+
+    (tmp_path / "reader").mkdir()
+    config = dataclasses.replace(
+        demo_setup.config,
+        camera=CameraConfig(kind="folder", path=tmp_path / "camera"),
+        document_reader=DocumentReaderConfig(path=tmp_path / "reader"),
+        log_path=tmp_path / "decisions.sqlite",
+        ui=UiConfig(mode="window", speech=False),
+    )
+    (tmp_path / "camera").mkdir()
+    cv2.imwrite(str(tmp_path / "camera" / "f.png"), demo_setup.frames[GENUINE][0])
+
+    def messages() -> list[str]:
+        out = []
+        while True:
+            try:
+                out.append(sock.recv(4096).decode())
+            except BlockingIOError:
+                return out
+
+    kiosk = TravellerKiosk(config, engine=engine, translations_dir=qm_dir)
+    qtbot.addWidget(kiosk.window)
+    kiosk.start()
+    try:
+        seen: list[str] = []
+        qtbot.waitUntil(lambda: seen.extend(messages()) or seen.count("WATCHDOG=1") >= 2, timeout=10_000)
+        assert seen[0].startswith("READY=1")
+        answering = FolderDocumentReader.poll
+        monkeypatch.setattr(FolderDocumentReader, "poll", hung_poll)
+        assert hanging.wait(5)
+        messages()
+        qtbot.wait(600)
+        assert messages() == []  # hung: no ping for 0.6 s, three watchdog periods
+        monkeypatch.setattr(FolderDocumentReader, "poll", answering)
+        released.set()
+        resumed: list[str] = []
+        qtbot.waitUntil(lambda: resumed.extend(messages()) or "WATCHDOG=1" in resumed, timeout=10_000)
+    finally:
+        released.set()
+        kiosk.close()
+        sock.close()
