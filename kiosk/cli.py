@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
+import sys
+from typing import Any
+
 import click
 
+from kiosk.config import load_config
 from kiosk.documents.chip.cli import chip
 from kiosk.documents.chip.trust_cli import trust
 from kiosk.documents.cli import document
@@ -45,9 +50,38 @@ def ui_bench_command(transactions: int, fps: float, as_json: bool) -> None:
             click.echo(line)
 
 
+def _run(windowed: bool, headless: bool, **options: Any) -> None:
+    if windowed and headless:
+        raise click.UsageError("--windowed and --headless exclude each other")
+    config = load_config(options["config_path"])
+    if headless or not (windowed or config.ui.mode == "window"):
+        click.get_current_context().invoke(run, **options)
+        return
+    if options["no_log"]:
+        click.echo("WARNING: --no-log: decisions are NOT recorded; never use this at a border", err=True)
+    from kiosk.ui.app import run_traveller_kiosk  # Qt only inside the command
+
+    sys.exit(run_traveller_kiosk(config, windowed=windowed, log_decisions=not options["no_log"]))
+
+
+# `kiosk run`: the gate's headless command, or the traveller kiosk on the screen when [ui] says so.
+run_command = click.Command(
+    "run",
+    callback=_run,
+    params=[
+        *run.params,
+        click.Option(["--windowed"], is_flag=True, help="The traveller kiosk in a window, not full screen."),
+        click.Option(["--headless"], is_flag=True, help="No screen, whatever [ui] mode says."),
+    ],
+    help=inspect.cleandoc(run.help or "")
+    + '\n\nWith [ui] mode = "window" (or --windowed) the traveller kiosk opens full screen instead'
+    " (kiosk/ui); --json and --max-transactions apply to the headless kiosk only.",
+)
+
+
 for _command in (
     demo,
-    run,
+    run_command,
     verify,
     config_group,
     document,

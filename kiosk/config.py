@@ -6,6 +6,7 @@ key must not silently fall back to a default."""
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from kiosk.document_lists import DocumentListsConfig
 from kiosk.errors import ConfigError
 from kiosk.liveness import LivenessConfig
 from kiosk.policy import Policy
+from matcher.quality import QualityLimits
 
 CAMERA_KINDS = ("opencv", "video", "folder")
 
@@ -103,7 +105,7 @@ _SCHEMA: dict[str, set[str]] = {
     "matcher": {"manifest"},
     "watchlist": {"path", "lists", "max_age_hours"},
     "store": {"path", "key_file", "synchronous"},
-    "policy": set(Policy.__dataclass_fields__),
+    "policy": {f.name for f in dataclasses.fields(Policy) if f.init},
     "document_lists": set(DocumentListsConfig.__dataclass_fields__),
     "liveness": set(LivenessConfig.__dataclass_fields__),
     "ui": set(UiConfig.__dataclass_fields__),
@@ -115,14 +117,19 @@ def load_config(path: str | Path | None = None) -> KioskConfig:
     if path is None:
         return KioskConfig()
     path = Path(path)
+    return config_from_mapping(read_toml(path), base_dir=path.resolve().parent, source=path)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """The parsed file (``kiosk config check`` reads it here too); ConfigError when it is missing or is not
+    valid TOML."""
     try:
         with path.open("rb") as fh:
-            data = tomllib.load(fh)
+            return tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError(f"configuration file not found: {path}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    return config_from_mapping(data, base_dir=path.resolve().parent, source=path)
 
 
 def config_from_mapping(
@@ -157,12 +164,63 @@ def config_from_mapping(
         log_path=_path(store, "path", "store.path", base),
         key_file=_path(store, "key_file", "store.key_file", base),
         log_synchronous=_synchronous(store),
-        policy=Policy.from_mapping(_table(data, "policy")),
+        policy=_policy(_table(data, "policy")),
         document_lists=_document_lists(_table(data, "document_lists"), base),
-        liveness=LivenessConfig.from_mapping(dict(_table(data, "liveness"))),
+        liveness=LivenessConfig(**_fields(LivenessConfig, _table(data, "liveness"), "liveness")),
         ui=_ui(_table(data, "ui")),
         source=source,
     )
+
+
+def _policy(t: Mapping[str, Any]) -> Policy:
+    """The ``[policy]`` table: typed values, and the quality-limit overrides checked against
+    ``matcher.quality.QualityLimits`` (the Policy resolves them)."""
+    tables = ("quality", "document_quality")
+    values = _fields(Policy, {k: v for k, v in t.items() if k not in tables}, "policy", exclude=tables)
+    known = set(QualityLimits.__dataclass_fields__)
+    for table in tables:
+        if table not in t:
+            continue
+        overrides = _table(t, table, "policy")
+        unknown = sorted(set(overrides) - known)
+        if unknown:  # refused when the file is read, not when the gate first builds its limits
+            names = ", ".join(sorted(known))
+            raise ConfigError(f"unknown key(s) in [policy.{table}]: {', '.join(unknown)} (known: {names})")
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in overrides.values()):
+            raise ConfigError(f"[policy.{table}] values must be numbers")
+        values[table] = {k: float(v) for k, v in overrides.items()}
+    return Policy(**values)
+
+
+def _fields(cls: type, t: Mapping[str, Any], where: str, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The keys of table ``where`` as keyword arguments of the dataclass ``cls``, each checked against the
+    type of its default (bool, int, float, str, tuple of strings); unknown keys are refused."""
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init and f.name not in exclude}
+    _check_keys(t, set(fields) | set(exclude), f"[{where}]")
+    values: dict[str, Any] = {}
+    for key, value in t.items():
+        default = fields[key].default
+        if isinstance(default, bool):
+            ok, expected = isinstance(value, bool), "true or false"
+        elif isinstance(default, int):
+            ok, expected = isinstance(value, int) and not isinstance(value, bool), "an integer"
+        elif isinstance(default, float):
+            ok, expected = isinstance(value, int | float) and not isinstance(value, bool), "a number"
+            value = float(value) if ok else value
+        elif isinstance(default, str):
+            ok, expected = isinstance(value, str), "a string"
+        else:  # tuples of patterns (defaults from a factory or a tuple)
+            ok, expected = (
+                isinstance(value, list) and all(isinstance(v, str) for v in value),
+                "a list of strings",
+            )
+            value = tuple(value) if ok else value
+        if not ok:
+            raise ConfigError(
+                f"{where}.{key} has the wrong type ({type(value).__name__}): it must be {expected}"
+            )
+        values[key] = value
+    return values
 
 
 def _camera(t: Mapping[str, Any], base: Path) -> CameraConfig:
@@ -215,23 +273,11 @@ def _document_lists(t: Mapping[str, Any], base: Path) -> DocumentListsConfig:
 
 
 def _ui(t: Mapping[str, Any]) -> UiConfig:
-    mode = _str(t, "mode", "ui.mode", UiConfig.mode)
-    if mode not in UI_MODES:
-        raise ConfigError(f"ui.mode must be one of {', '.join(UI_MODES)}, got {mode!r}")
-    kinds = t.get("document_kinds", list(UiConfig.document_kinds))
-    if not isinstance(kinds, list) or not kinds or not all(k in DOCUMENT_KINDS for k in kinds):
+    cfg = UiConfig(**_fields(UiConfig, t, "ui"))
+    if cfg.mode not in UI_MODES:
+        raise ConfigError(f"ui.mode must be one of {', '.join(UI_MODES)}, got {cfg.mode!r}")
+    if not cfg.document_kinds or not set(cfg.document_kinds) <= set(DOCUMENT_KINDS):
         raise ConfigError(f"ui.document_kinds must be a non-empty list of {', '.join(DOCUMENT_KINDS)}")
-    cfg = UiConfig(
-        mode=mode,
-        fullscreen=_bool(t, "fullscreen", "ui.fullscreen", UiConfig.fullscreen),
-        language=_str(t, "language", "ui.language", UiConfig.language),
-        idle_s=_float(t, "idle_s", "ui.idle_s", UiConfig.idle_s),
-        document_kinds=tuple(kinds),
-        min_age=_int(t, "min_age", "ui.min_age", UiConfig.min_age),
-        min_height_cm=_int(t, "min_height_cm", "ui.min_height_cm", UiConfig.min_height_cm),
-        camera_fault_s=_float(t, "camera_fault_s", "ui.camera_fault_s", UiConfig.camera_fault_s),
-        speech=_bool(t, "speech", "ui.speech", UiConfig.speech),
-    )
     if cfg.language not in ("en", "fr", "es", "ar"):
         raise ConfigError(f"ui.language must be one of en, fr, es, ar, got {cfg.language!r}")
     if cfg.idle_s <= 0 or cfg.camera_fault_s <= 0 or cfg.min_age < 0 or cfg.min_height_cm < 0:

@@ -4,14 +4,14 @@ where each came from, and the checks the kiosk makes when it starts (key, log fo
 
 from __future__ import annotations
 
-import tomllib
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kiosk.config import KioskConfig, config_from_mapping
+from kiosk.config import KioskConfig, config_from_mapping, read_toml
 from kiosk.errors import ConfigError, KioskError
 from matcher.errors import MatcherError
 
@@ -78,13 +78,12 @@ def check_config(path: str | Path, *, now: datetime | None = None) -> ConfigRepo
     the first (each faulty key is taken out in turn), then the start-up checks on the rest."""
     path = Path(path)
     report = ConfigReport(path)
+    if not path.is_file():
+        raise ConfigError(f"configuration file not found: {path}")
     try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"configuration file not found: {path}") from None
-    except tomllib.TOMLDecodeError as exc:
-        report.problems.append(f"invalid TOML: {exc}")
+        data = read_toml(path)
+    except ConfigError as exc:  # invalid TOML: nothing else can be checked
+        report.problems.append(str(exc))
         return report
     base = path.resolve().parent
 
@@ -114,7 +113,7 @@ def check_config(path: str | Path, *, now: datetime | None = None) -> ConfigRepo
         given = {".".join(k) for k, _ in _leaves(data)}
         keys = [
             *_ATTRIBUTES.items(),
-            *((f"policy.{n}", f"policy.{n}") for n in whole.policy.__dataclass_fields__),
+            *((f"policy.{f.name}", f"policy.{f.name}") for f in dataclasses.fields(whole.policy) if f.init),
             *((f"liveness.{n}", f"liveness.{n}") for n in whole.liveness.__dataclass_fields__),
         ]
         for dotted, attribute in keys:

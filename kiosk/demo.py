@@ -22,7 +22,7 @@ import numpy as np
 from kiosk.config import KioskConfig
 from kiosk.decision import Decision
 from kiosk.devices.camera import FrameListCamera
-from kiosk.devices.document_reader import Presentation
+from kiosk.documents.presentation import Presentation
 from kiosk.errors import KioskError
 from kiosk.gate.assemble import open_gate
 from kiosk.gate.verify import run_transaction

@@ -27,8 +27,9 @@ import itertools
 import math
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -71,28 +72,16 @@ class LivenessConfig:
             kinds = ", ".join(PAD_SENSOR_KINDS)
             raise ConfigError(f"liveness.sensor must be one of {kinds}, got {self.sensor!r}")
 
-    @classmethod
-    def from_mapping(cls, data: dict[str, Any]) -> LivenessConfig:
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown key(s) in [liveness]: {', '.join(unknown)}")
-        kwargs: dict[str, Any] = {}
-        for key, value in data.items():
-            default = cls.__dataclass_fields__[key].default
-            if isinstance(default, bool):
-                ok = isinstance(value, bool)
-            elif isinstance(default, str):
-                ok = isinstance(value, str)
-            elif type(default) is int:
-                ok = isinstance(value, int) and not isinstance(value, bool)
-            else:
-                ok = isinstance(value, int | float) and not isinstance(value, bool)
-                value = float(value) if ok else value
-            if not ok:
-                raise ConfigError(f"liveness.{key} has the wrong type ({type(value).__name__})")
-            kwargs[key] = value
-        return cls(**kwargs)
+
+class LivenessScorer(Protocol):
+    """What the check uses of the face engine (``matcher.FaceEngine``)."""
+
+    @property
+    def model_versions(self) -> Mapping[str, str]: ...
+
+    def liveness(self, image_bgr: np.ndarray, face: Face) -> float:
+        """The passive live probability of ``face`` in the frame."""
+        ...
 
 
 @dataclass
@@ -119,7 +108,7 @@ class Assessment:
 class LivenessCheck:
     """The PAD state of one transaction (all capture attempts)."""
 
-    engine: Any
+    engine: LivenessScorer
     config: LivenessConfig
     sensor: PadSensor | None = None
     frames: list[np.ndarray] = field(default_factory=list)  # every frame delivered: evidence on an alarm
@@ -206,7 +195,7 @@ class LivenessCheck:
             "frames": self._scored(),
             "min_frames": cfg.min_frames,
             "signals": signals,
-            "models": dict(getattr(self.engine, "model_versions", {})).get("pad", ""),
+            "models": dict(self.engine.model_versions).get("pad", ""),
         }
         if not self.ready:
             record["note"] = f"{self._scored()} usable frame(s) scored, {cfg.min_frames} needed"

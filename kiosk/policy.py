@@ -2,18 +2,20 @@
 of each code is in ``kiosk.texts``: ``reason.<CODE>``).
 
 Everything a border agency may want to tune lives in the ``[policy]`` table of the configuration
-(see ``packaging/kiosk.example.toml``); this module only interprets it."""
+(see ``packaging/kiosk.example.toml``); ``kiosk.config`` reads and type-checks it, this module holds the rules
+(and the invariants every policy keeps, however it was built)."""
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from kiosk.documents.checks import Check
 from kiosk.errors import ConfigError
+from matcher.quality import QualityLimits
 
 # Which reason code a failed document check raises; first matching pattern wins.
 # A bad check digit or impossible date in the expiry field is a checksum or data fault, not an expiry;
@@ -53,8 +55,8 @@ class Policy:
     max_capture_frames: int = 60  # frames analysed per capture attempt
     multiple_faces_frames: int = 15  # consecutive frames with several faces -> MULTIPLE_FACES
     second_face_min_ratio: float = 0.25  # a second face counts when its area >= ratio * chosen face (engine)
-    quality: Mapping[str, Any] = field(default_factory=dict)  # overrides of matcher.quality.QualityLimits
-    document_quality: Mapping[str, Any] = field(default_factory=dict)  # same, for the document portrait
+    quality: Mapping[str, float] = field(default_factory=dict)  # overrides of matcher.quality.QualityLimits
+    document_quality: Mapping[str, float] = field(default_factory=dict)  # same, for the document portrait
     blocking_checks: tuple[str, ...] = ("mrz.*", "chip.*", "doc.*")  # fnmatch patterns of check names
     non_blocking_checks: tuple[str, ...] = ()  # exceptions to blocking_checks
     refer_categories: tuple[str, ...] = ("*",)  # watchlist categories whose hits refer (fnmatch)
@@ -69,6 +71,9 @@ class Policy:
     document_timeout_s: float = 60.0  # waiting for an unreadable document to be presented again
     time_warning_s: float = 20.0  # a waiting state warns this long before its time-out (at least 20 s)
     max_extensions: int = 10  # more_time() extensions per transaction (at least 10)
+    # resolved from the overrides above: the limits the live capture and the document portrait must meet
+    live_limits: QualityLimits = field(init=False, repr=False)
+    document_limits: QualityLimits = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not (0.0 < self.fmr < 1.0):
@@ -95,19 +100,14 @@ class Policy:
             raise ConfigError("policy.max_extensions must be at least 10")
         if not (0.0 < self.second_face_min_ratio <= 1.0):
             raise ConfigError("policy.second_face_min_ratio must be in (0, 1]")
-        from matcher.quality import QualityLimits
-
-        limits = set(QualityLimits.__dataclass_fields__)
-        for table in ("quality", "document_quality"):
-            overrides = getattr(self, table)
-            unknown = sorted(set(overrides) - limits)
-            if unknown:  # refused when the file is read, not when the gate first builds its limits
-                known = ", ".join(sorted(limits))
-                raise ConfigError(
-                    f"unknown key(s) in [policy.{table}]: {', '.join(unknown)} (known: {known})"
-                )
-            if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in overrides.values()):
-                raise ConfigError(f"[policy.{table}] values must be numbers")
+        object.__setattr__(
+            self, "live_limits", _limits(QualityLimits.for_live_capture(), self.quality, "quality")
+        )
+        object.__setattr__(
+            self,
+            "document_limits",
+            _limits(QualityLimits.for_enrolment(), self.document_quality, "document_quality"),
+        )
 
     def is_blocking(self, check_name: str) -> bool:
         def match(patterns: Iterable[str]) -> bool:
@@ -128,34 +128,11 @@ class Policy:
     def category_refers(self, category: str) -> bool:
         return any(fnmatch.fnmatchcase(category, p) for p in self.refer_categories)
 
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> Policy:
-        """Build from the ``[policy]`` TOML table (flat keys plus ``[policy.quality]`` etc.)."""
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown key(s) in [policy]: {', '.join(unknown)}")
-        kwargs: dict[str, Any] = {}
-        for key, value in data.items():
-            default = cls.__dataclass_fields__[key].default
-            if key in ("quality", "document_quality"):
-                if not isinstance(value, Mapping):
-                    raise ConfigError(f"policy.{key} must be a table")
-                kwargs[key] = dict(value)
-            elif key in ("blocking_checks", "non_blocking_checks", "refer_categories"):
-                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                    raise ConfigError(f"policy.{key} must be a list of strings")
-                kwargs[key] = tuple(value)
-            elif isinstance(default, bool):
-                if not isinstance(value, bool):
-                    raise ConfigError(f"policy.{key} must be true or false")
-                kwargs[key] = value
-            elif isinstance(default, int):
-                if not isinstance(value, int) or isinstance(value, bool):
-                    raise ConfigError(f"policy.{key} must be an integer")
-                kwargs[key] = value
-            else:
-                if not isinstance(value, int | float) or isinstance(value, bool):
-                    raise ConfigError(f"policy.{key} must be a number")
-                kwargs[key] = float(value)
-        return cls(**kwargs)
+
+def _limits(base: QualityLimits, overrides: Mapping[str, float], table: str) -> QualityLimits:
+    """``base`` with the overrides of ``[policy.<table>]`` (their names and types are checked where the
+    configuration is read, ``kiosk.config``)."""
+    try:
+        return dataclasses.replace(base, **overrides)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"invalid quality limits in [policy.{table}]: {exc}") from None

@@ -33,6 +33,9 @@ DRAFT_MIN_SIDE = 4096
 # Formats a camera, a scanner or a passport chip (DG2 holds JPEG or JPEG 2000) plausibly produce. Restricting
 # the list keeps Pillow's rarely used parsers out of reach of untrusted input.
 ACCEPTED_FORMATS = ("JPEG", "PNG", "JPEG2000", "BMP", "TIFF", "WEBP", "GIF", "PPM")
+# The file names taken for images when a folder is read (camera frames, document pages, enrolment photos):
+# the one list of the house. The decoder still goes by content, never by name.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".jp2", ".bmp", ".tif", ".tiff", ".webp")
 
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 

@@ -21,7 +21,7 @@ needs the data page or the MRZ text. What happens to it is named, never silent: 
 answered), ``chip.access`` (PACE or BAC with the MRZ opened it) and ``chip.read`` (all files read within the
 time budget; a card removed or a reader unplugged mid-read fails it), then the chip's own ``chip.*`` checks.
 
-Presentation folder (what the gate's document-reader device delivers, see ``kiosk.devices.document_reader``):
+Presentation folder (``kiosk.documents.presentation``; what the gate's document-reader device delivers):
 a folder holding the data-page image (the first ``*.jpg|jpeg|png|bmp|tif|tiff|webp`` in name order, e.g.
 ``page.png``) and/or a ``chip/`` sub-folder of raw chip files (``EF.COM``, ``DG1``, ``DG2``, ..., ``EF.SOD``).
 A folder that itself holds ``EF.SOD`` or ``DG1`` is a chip folder.
@@ -41,6 +41,7 @@ import numpy as np
 from kiosk.documents.checks import Check, DocumentError
 from kiosk.documents.mrz import MrzRecord, parse_mrz
 from kiosk.documents.mrz_layouts import FIELD_LAYOUTS
+from kiosk.documents.presentation import Presentation
 
 if TYPE_CHECKING:
     from kiosk.documents.chip import ChipReading, TrustStore
@@ -323,8 +324,6 @@ def read_path(
     extra_codes: Iterable[str] = (),
 ) -> DocumentReading:
     """Read an image file (data page), a chip folder or a presentation folder (module docstring)."""
-    from kiosk.devices.document_reader import Presentation
-
     path = Path(path)
     if not path.exists():
         raise DocumentError(f"no such document file or folder: {path}")

@@ -16,10 +16,10 @@ import numpy as np
 
 from kiosk.config import KioskConfig
 from kiosk.devices.barrier import GateBarrier, open_barrier
-from kiosk.devices.document_reader import Presentation
 from kiosk.devices.pad_sensor import open_pad_sensor
 from kiosk.document_lists import open_document_lists
 from kiosk.documents.checks import DocumentError
+from kiosk.documents.presentation import Presentation
 from kiosk.errors import ConfigError
 from kiosk.gate.flow import GateFlow
 from kiosk.gate.ports import Clock, DocumentReadFn, DocumentReading, FaceMatcher, SystemClock

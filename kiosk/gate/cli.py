@@ -134,28 +134,14 @@ def demo(workdir: Path | None, as_json: bool) -> None:
 @click.command()
 @_config_option
 @click.option("--max-transactions", type=click.IntRange(min=1), default=None, help="Stop after N travellers.")
-@click.option(
-    "--windowed", is_flag=True, help="The traveller kiosk in a window, not full screen (development)."
-)
-@click.option(
-    "--headless", is_flag=True, help="No screen, whatever [ui] mode says (tests, gates without one)."
-)
 @click.option("--json", "as_json", is_flag=True, help="Print events as JSON lines.")
 @click.option(
     "--no-log",
     is_flag=True,
     help="Development only: run without a decision log (decisions recorded nowhere).",
 )
-def run(
-    config_path: Path | None,
-    max_transactions: int | None,
-    as_json: bool,
-    no_log: bool,
-    windowed: bool,
-    headless: bool,
-) -> None:
-    """Run the kiosk on the configured document reader, camera and barrier (Ctrl-C stops): the traveller
-    kiosk full screen when [ui] mode is "window" (or with --windowed), else headless.
+def run(config_path: Path | None, max_transactions: int | None, as_json: bool, no_log: bool) -> None:
+    """Run the kiosk headless on the configured document reader, camera and barrier (Ctrl-C stops).
 
     Refuses to start without a decision log (store.path), or with a watchlist store that is missing,
     holds no list, or has a configured list that is missing, empty or past watchlist.max_age_hours."""
@@ -164,12 +150,6 @@ def run(
     config: KioskConfig = load_config(config_path)
     if no_log:
         click.echo("WARNING: --no-log: decisions are NOT recorded; never use this at a border", err=True)
-    if windowed and headless:
-        raise click.UsageError("--windowed and --headless exclude each other")
-    if not headless and (windowed or config.ui.mode == "window"):
-        from kiosk.ui.app import run_traveller_kiosk  # the only place the gate's commands touch Qt
-
-        sys.exit(run_traveller_kiosk(config, windowed=windowed, log_decisions=not no_log))
     stopping = {"flag": False}
 
     def stop(*_: object) -> None:

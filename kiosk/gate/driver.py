@@ -14,7 +14,8 @@ import threading
 
 import numpy as np
 
-from kiosk.devices.document_reader import DocumentReader, Presentation
+from kiosk.devices.document_reader import DocumentReader
+from kiosk.documents.presentation import Presentation
 from kiosk.gate.events import Decided, Ended, GateEvent, State, StateChanged
 from kiosk.gate.flow import GateFlow
 

@@ -28,7 +28,7 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,9 +36,9 @@ import numpy as np
 
 from kiosk.decision import Decision, WatchlistHit
 from kiosk.devices.barrier import GateBarrier, LogBarrier
-from kiosk.devices.document_reader import Presentation
 from kiosk.devices.pad_sensor import PadSensor
 from kiosk.documents.checks import Check
+from kiosk.documents.presentation import Presentation
 from kiosk.errors import ConfigError, KioskError
 from kiosk.gate.events import (
     WAITING_STATES,
@@ -66,7 +66,7 @@ from kiosk.gate.ports import (
 from kiosk.liveness import LivenessCheck, LivenessConfig
 from kiosk.policy import Policy
 from matcher.errors import ImageError, MultipleFacesError, NoFaceError, PoorQualityError
-from matcher.quality import QualityLimits, assess
+from matcher.quality import assess
 from matcher.types import Face, QualityReport, Template
 from matcher.watchlist.documents import DocumentHit
 
@@ -115,18 +115,6 @@ class _Transaction:
     pending: bool = False  # this attempt has its usable frame; the liveness window is still filling
 
 
-def limits_with(base: QualityLimits, overrides: Mapping[str, Any], where: str) -> QualityLimits:
-    """``base`` with the configured overrides; unknown names are a ConfigError naming ``where``."""
-    names = {f.name for f in dataclasses.fields(base)}
-    unknown = sorted(set(overrides) - names)
-    if unknown:
-        raise ConfigError(f"unknown quality limit(s) in {where}: {', '.join(unknown)}")
-    try:
-        return dataclasses.replace(base, **overrides)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"invalid quality limits in {where}: {exc}") from None
-
-
 class GateFlow:
     """The gate state machine. Collaborators are passed in (``kiosk.gate.assemble.open_gate`` builds the real
     ones; ``kiosk.gate.ports`` says what each must offer)."""
@@ -152,10 +140,8 @@ class GateFlow:
         self.policy = policy
         self.kiosk_id = kiosk_id
         self.threshold = float(engine.threshold(policy.fmr))
-        self.live_limits = limits_with(QualityLimits.for_live_capture(), policy.quality, "policy.quality")
-        self.document_limits = limits_with(
-            QualityLimits.for_enrolment(), policy.document_quality, "policy.document_quality"
-        )
+        self.live_limits = policy.live_limits
+        self.document_limits = policy.document_limits
         self._read_document = read_document
         self._watchlist = watchlist
         self._document_lists = document_lists

@@ -17,8 +17,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from kiosk.decision import Decision
-from kiosk.devices.document_reader import Presentation
 from kiosk.documents.checks import Check
+from kiosk.documents.presentation import Presentation
 from matcher.quality import QualityLimits
 from matcher.types import Face
 from matcher.watchlist.documents import DocumentHit

@@ -14,8 +14,8 @@ import numpy as np
 from kiosk.config import KioskConfig
 from kiosk.decision import Decision
 from kiosk.devices.camera import IMAGE_SUFFIXES, Camera, CameraExhausted, FrameListCamera
-from kiosk.devices.document_reader import Presentation
 from kiosk.documents.checks import DocumentError
+from kiosk.documents.presentation import Presentation
 from kiosk.errors import KioskError
 from kiosk.gate.assemble import open_gate
 from kiosk.gate.events import Decided, State

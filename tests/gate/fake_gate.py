@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from kiosk.decision import Decision
-from kiosk.devices.document_reader import Presentation
 from kiosk.documents.checks import Check, DocumentError
+from kiosk.documents.presentation import Presentation
 from matcher.errors import NoFaceError
 from matcher.types import Face
 

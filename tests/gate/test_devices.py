@@ -18,7 +18,9 @@ from kiosk.devices.camera import (
     VideoFileCamera,
     open_camera,
 )
-from kiosk.devices.document_reader import DocumentReaderError, FolderDocumentReader, Presentation
+from kiosk.devices.document_reader import DocumentReaderError, FolderDocumentReader
+from kiosk.documents.checks import DocumentError
+from kiosk.documents.presentation import Presentation
 
 
 def _frame(value: int) -> np.ndarray:
@@ -97,7 +99,7 @@ def test_presentation_from_paths(tmp_path: Path) -> None:
     assert Presentation.from_path(page).page == page
     (tmp_path / "empty").mkdir()
     assert Presentation.from_path(tmp_path / "empty").empty
-    with pytest.raises(DocumentReaderError):
+    with pytest.raises(DocumentError):
         Presentation.from_path(tmp_path / "missing")
 
 

@@ -6,7 +6,7 @@ import dataclasses
 
 from fake_gate import FakeDecisionLog, FakeEngine, FakeReader, blank_frame, face_frame, read_document
 
-from kiosk.devices.document_reader import Presentation
+from kiosk.documents.presentation import Presentation
 from kiosk.gate.driver import GateDriver
 from kiosk.gate.events import State
 from kiosk.gate.flow import GateFlow

@@ -14,7 +14,7 @@ import pytest
 
 from kiosk.devices.barrier import LogBarrier
 from kiosk.devices.camera import FrameListCamera
-from kiosk.devices.document_reader import Presentation
+from kiosk.documents.presentation import Presentation
 from kiosk.gate.assemble import Gate, open_gate
 from kiosk.gate.events import Coaching, GateEvent, State, StateChanged
 from kiosk.gate.flow import FlowBusyError

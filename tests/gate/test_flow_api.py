@@ -9,7 +9,7 @@ import pytest
 from fake_gate import FakeDecisionLog, FakeEngine, blank_frame, face_frame, read_document
 
 from kiosk.devices.barrier import LogBarrier
-from kiosk.devices.document_reader import Presentation
+from kiosk.documents.presentation import Presentation
 from kiosk.gate.events import Coaching, Decided, Ended, GateEvent, State, StateChanged, TimeWarning
 from kiosk.gate.flow import GateFlow
 from kiosk.policy import Policy

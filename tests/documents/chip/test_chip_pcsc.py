@@ -225,7 +225,7 @@ def _gate_transaction(gate_setup, tmp_path: Path, card=None, **policy_changes):
     the chip, if any, on the reader): the decision and the decision log's row of it."""
     from kiosk.config import ChipReaderConfig
     from kiosk.devices.camera import FrameListCamera
-    from kiosk.devices.document_reader import Presentation
+    from kiosk.documents.presentation import Presentation
     from kiosk.gate.assemble import open_gate
     from kiosk.gate.verify import run_transaction
 
