@@ -61,9 +61,8 @@ class StateChanged:
 class Coaching:
     """One instruction for the traveller during the face capture (one at a time, the most pressing)."""
 
-    code: (
-        str  # a quality or capture code: TOO_SMALL, OFF_CENTRE, POSE, BLUR, EYES_CLOSED, MULTIPLE_FACES, ...
-    )
+    # NO_FACE, MULTIPLE_FACES, FACE_TOO_SMALL, POSE_YAW/PITCH/ROLL, BLURRY, TOO_DARK, TURN_LEFT, RETRY, ...
+    code: str
     state: State  # the state it was given in (face_capture)
     at: float  # clock.monotonic()
     transaction_id: str | None

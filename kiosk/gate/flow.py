@@ -1,7 +1,8 @@
 """The gate flow: a plain state machine (no Qt, no threads) that a UI, the headless kiosk and the tests drive.
 
-    idle -> document_presented -> document_checked -> face_capture -> face_match (1:1)
-         -> watchlist_search (1:N) -> decision -> gate_open | referred -> idle
+    idle -> document_presented [-> document_retry -> document_presented] -> document_checked
+         -> face_capture -> face_match (1:1) -> watchlist_search (1:N) -> decision -> gate_open | referred
+         -> idle                         (cancel(): from any state before the decision straight to idle)
 
 Drivers feed it three things: ``present(presentation)`` when a document is put on the reader,
 ``offer_frame(frame)`` for each camera frame during capture, and ``tick()`` regularly (time-outs, end of the
