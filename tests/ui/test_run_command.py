@@ -90,3 +90,25 @@ def test_full_screen_on_an_x_server_without_a_window_manager(demo_setup, tmp_pat
     finally:
         xvfb.terminate()
         xvfb.wait()
+
+
+def test_screenshots_of_a_real_x_window(tmp_path: Path, output_dir: Path, qm_dir: Path) -> None:
+    """The screens on a real X server (Xvfb), grabbed from the X screen itself."""
+    from PySide6.QtGui import QImage
+
+    display = f":{80 + os.getpid() % 9}"
+    xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1024x1280x24", "-nolisten", "tcp"])
+    try:
+        time.sleep(1.0)
+        env = {**os.environ, "QT_QPA_PLATFORM": "xcb", "DISPLAY": display, "PYTHONPATH": str(REPO)}
+        script = Path(__file__).with_name("xvfb_screenshots.py")
+        subprocess.run(
+            [sys.executable, str(script), str(output_dir), str(qm_dir)], env=env, check=True, timeout=60
+        )
+    finally:
+        xvfb.terminate()
+        xvfb.wait()
+    for name in ("xvfb-en-welcome", "xvfb-ar-welcome", "xvfb-ar-camera", "xvfb-fr-officer"):
+        image = QImage(str(output_dir / f"{name}.png"))
+        assert (image.width(), image.height()) == (1024, 1280), name
+        assert len({image.pixel(x, y) for x in range(0, 1024, 64) for y in range(0, 1280, 64)}) > 3, name
