@@ -58,7 +58,10 @@ def test_cancel_returns_to_welcome_and_document_retry_asks_again() -> None:
     s = p.on_event(changed(State.DOCUMENT_RETRY, State.DOCUMENT_PRESENTED, attempt=2, max_attempts=3))
     assert (s.page, s.attempt, s.can_cancel) == (Page.DOCUMENT, 2, True)
     s = p.on_event(StateChanged(State.IDLE, State.DOCUMENT_RETRY, 3.0, "t1", ended=Ended.CANCELLED))
-    assert s.page is Page.WELCOME
+    assert (s.page, s.instruction, s.can_cancel) == (Page.CANCELLED, "screen.cancelled", False)
+    assert p.tick(100.0).page is Page.CANCELLED  # "take your document" stays a moment
+    assert p.tick(102.9).page is Page.CANCELLED
+    assert p.tick(103.0).page is Page.WELCOME
 
 
 def test_idle_local_pages_return_to_welcome() -> None:

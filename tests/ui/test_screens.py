@@ -32,6 +32,7 @@ FLOW_CODES = {  # the flow's words each page shows
     Page.CAMERA: "screen.face_capture",
     Page.PROCESSING: "screen.face_match",
     Page.GATE_OPEN: "screen.gate_open",
+    Page.CANCELLED: "screen.cancelled",
     Page.OFFICER: "screen.referred",
 }
 # Words about scores, lists and checks, in every language the traveller may read.
@@ -54,14 +55,9 @@ def window(qtbot, qm_dir: Path) -> TravellerWindow:
 
 
 def screen_of(page: Page, **fields) -> TravellerScreen:
-    step = {Page.TIME_WARNING: 3, Page.OUT_OF_SERVICE: 0}.get(page, 0) or {
-        Page.WELCOME: 1,
-        Page.ELIGIBILITY: 1,
-        Page.DOCUMENT: 2,
-        Page.READING: 2,
-        Page.CAMERA: 3,
-        Page.PROCESSING: 3,
-    }.get(page, STEPS)
+    steps = {Page.WELCOME: 1, Page.ELIGIBILITY: 1, Page.DOCUMENT: 2, Page.READING: 2, Page.CAMERA: 3}
+    steps |= {Page.PROCESSING: 3, Page.TIME_WARNING: 3, Page.GATE_OPEN: STEPS, Page.OFFICER: STEPS}
+    step = steps.get(page, 0)  # out of service, cancelled: no progress
     defaults = {
         "instruction": FLOW_CODES.get(page),
         "coaching": "coach.NO_FACE" if page is Page.CAMERA else None,

@@ -183,7 +183,9 @@ def test_a_cancelled_transaction_keeps_nothing(kiosk_run, demo_setup, qtbot) -> 
     run.place(demo_setup, GENUINE)
     run.wait_page(qtbot, Page.CAMERA)
     run.click(qtbot, run.window.page.cancel_button)
-    run.wait_page(qtbot, Page.WELCOME)
+    run.wait_page(qtbot, Page.CANCELLED)  # take your document
+    assert text("screen.cancelled") in run.window.page.texts()
+    run.wait_page(qtbot, Page.WELCOME, timeout=10_000)
     qtbot.wait(300)
     assert run.decisions == []  # nothing decided, nothing logged
     assert (run.tmp_path / "done" / "01-traveller").is_dir()  # the document is handed back

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from kiosk.gate.events import Coaching, Decided, GateEvent, State, StateChanged, TimeWarning
+from kiosk.gate.events import Coaching, Decided, Ended, GateEvent, State, StateChanged, TimeWarning
 
 
 class Page(StrEnum):
@@ -23,6 +23,7 @@ class Page(StrEnum):
     GATE_OPEN = "gate_open"
     OFFICER = "officer"  # please go to the officer: one neutral message
     TIME_WARNING = "time_warning"  # the waiting state's time-out is near: one touch for more time
+    CANCELLED = "cancelled"  # the traveller cancelled: take your document (a moment, then welcome)
     OUT_OF_SERVICE = "out_of_service"
 
 
@@ -41,6 +42,7 @@ _STEP = {
     Page.GATE_OPEN: 4,
     Page.OFFICER: 4,
     Page.TIME_WARNING: 0,  # keeps the step of the page it covers
+    Page.CANCELLED: 0,
     Page.OUT_OF_SERVICE: 0,
 }
 
@@ -102,8 +104,10 @@ class TravellerPresenter:
     ``idle_s``: on the local pages (eligibility, place your document) a traveller who stops touching the
     screen for this long is taken back to welcome, with everything cleared."""
 
-    def __init__(self, idle_s: float = 60.0) -> None:
+    def __init__(self, idle_s: float = 60.0, cancelled_s: float = 3.0) -> None:
         self.idle_s = idle_s
+        self.cancelled_s = cancelled_s  # how long "take your document" stays after a cancel
+        self._cancelled_at: float | None = None
         self.screen = _screen(Page.WELCOME)
         self._covered: TravellerScreen | None = None  # the page a time warning covers
         self._out_of_service = False
@@ -138,6 +142,10 @@ class TravellerPresenter:
                 self.screen, self._covered = self._covered, None
             return
         self._covered = None
+        if event.state is State.IDLE and event.ended is Ended.CANCELLED:
+            self.screen = _screen(Page.CANCELLED, instruction="screen.cancelled")
+            self._cancelled_at = None
+            return
         if event.state is State.IDLE:
             self.screen = _screen(Page.WELCOME)
             return
@@ -178,7 +186,14 @@ class TravellerPresenter:
         return self.screen
 
     def tick(self, at: float) -> TravellerScreen:
-        """Idle on a local page for ``idle_s``: back to welcome, everything cleared."""
+        """Idle on a local page for ``idle_s``, or ``cancelled_s`` after a cancel: back to welcome, everything
+        cleared."""
+        if self.screen.page is Page.CANCELLED:
+            if self._cancelled_at is None:
+                self._cancelled_at = at
+            elif at - self._cancelled_at >= self.cancelled_s:
+                self.screen = _screen(Page.WELCOME)
+            return self.screen
         local = self.screen.page in (Page.ELIGIBILITY, Page.DOCUMENT) and not self.screen.in_transaction
         if local and at - self._last_touch >= self.idle_s:
             self.screen = _screen(Page.WELCOME)

@@ -138,6 +138,13 @@ class Pictogram(QWidget):
         p.drawLine(QPointF(50, 50), QPointF(50, 26))
         p.drawLine(QPointF(50, 50), QPointF(66, 58))
 
+    def _draw_cancelled(self, p: QPainter) -> None:  # the passport coming back up off the reader
+        self._passport(p, QRectF(30, 26, 40, 52))
+        p.drawLine(QPointF(50, 20), QPointF(50, 6))
+        p.drawLine(QPointF(44, 12), QPointF(50, 6))
+        p.drawLine(QPointF(56, 12), QPointF(50, 6))
+        p.drawRoundedRect(QRectF(12, 82, 76, 12), 3, 3)
+
     def _draw_out_of_service(self, p: QPainter) -> None:  # a no-entry sign
         p.drawEllipse(QPointF(50, 50), 38, 38)
         p.drawLine(QPointF(28, 50), QPointF(72, 50))
@@ -417,7 +424,7 @@ class DocumentPage(TravellerPage):
 
 
 class WaitingPage(TravellerPage):
-    """Reading and processing: the flow state's words as the title, nothing to touch but help."""
+    """Reading, processing, cancelled: the flow's words as the title, nothing to touch but help."""
 
     def __init__(self, page: Page, theme: Theme) -> None:
         super().__init__(page, theme)
@@ -532,5 +539,6 @@ def build_pages(theme: Theme, eligibility: Eligibility) -> dict[Page, TravellerP
         Page.GATE_OPEN: ResultPage(Page.GATE_OPEN, theme),
         Page.OFFICER: ResultPage(Page.OFFICER, theme),
         Page.TIME_WARNING: TimeWarningPage(theme),
+        Page.CANCELLED: WaitingPage(Page.CANCELLED, theme),
         Page.OUT_OF_SERVICE: OutOfServicePage(theme),
     }
