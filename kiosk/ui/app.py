@@ -121,7 +121,8 @@ def run_traveller_kiosk(config: KioskConfig, *, windowed: bool = False, log_deci
     assert isinstance(app, QApplication)
     kiosk = TravellerKiosk(config, log_decisions=log_decisions)
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: app.quit())
+        # a quit posted to the event loop: a signal before app.exec() starts must still end it
+        signal.signal(sig, lambda *_: QTimer.singleShot(0, app.quit))
     wake = QTimer()  # lets Python run its signal handlers while Qt's event loop waits
     wake.start(250)
     wake.timeout.connect(lambda: None)

@@ -112,3 +112,32 @@ def test_screenshots_of_a_real_x_window(tmp_path: Path, output_dir: Path, qm_dir
         image = QImage(str(output_dir / f"{name}.png"))
         assert (image.width(), image.height()) == (1024, 1280), name
         assert len({image.pixel(x, y) for x in range(0, 1024, 64) for y in range(0, 1280, 64)}) > 3, name
+
+
+def test_sigterm_as_soon_as_it_is_ready_stops_it(demo_setup, tmp_path: Path) -> None:
+    """systemd may stop the kiosk the moment it says READY, before Qt's event loop runs: it still stops."""
+    import socket
+
+    config = _with_window_mode(_run_config(demo_setup, tmp_path, (), hold_s=0.0))
+    (tmp_path / "reader").mkdir()
+    address = str(tmp_path / "notify")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(address)
+        sock.settimeout(120)
+        script = Path(sys.executable).with_name("kiosk")
+        env = {
+            **os.environ,
+            "QT_QPA_PLATFORM": "offscreen",
+            "PYTHONPATH": str(REPO),
+            "NOTIFY_SOCKET": address,
+        }
+        proc = subprocess.Popen(
+            [str(script), "run", "--config", str(config)], stderr=subprocess.PIPE, env=env
+        )
+        try:
+            assert sock.recv(4096).decode().startswith("READY=1")
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0
+        finally:
+            proc.kill()
+            proc.wait()
