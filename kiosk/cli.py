@@ -9,13 +9,31 @@ from typing import Any
 import click
 
 from kiosk.config import load_config
+from kiosk.devices.cli import camera_group
 from kiosk.documents.chip.cli import chip
 from kiosk.documents.chip.trust_cli import trust
 from kiosk.documents.cli import document
 from kiosk.errors import KioskError
-from kiosk.gate.cli import bench, config_group, demo, run, verify
-from kiosk.liveness_bench import bench_liveness_command
-from kiosk.store.bench import bench_log_command
+from kiosk.export.cli import (
+    export_command,
+    stats_command,
+    supervisor_command,
+    verify_export_command,
+)
+from kiosk.gate.cli import config_group, run, verify
+from kiosk.lab.cli import (
+    bench,
+    bench_liveness_command,
+    bench_log_command,
+    chip_bench_command,
+    demo,
+    document_bench,
+    export_bench_command,
+    personalise_command,
+    pki_command,
+    serve_command,
+)
+from kiosk.officer.cli import officer
 from kiosk.store.cli import key_group, keygen_command, purge_command, verify_log_command
 from matcher.console import run_console
 from matcher.errors import MatcherError
@@ -84,6 +102,7 @@ for _command in (
     run_command,
     verify,
     config_group,
+    camera_group,
     document,
     chip,
     trust,
@@ -91,12 +110,22 @@ for _command in (
     purge_command,
     keygen_command,
     key_group,
+    officer,
     bench,
     bench_log_command,
     bench_liveness_command,
+    stats_command,
+    export_command,
+    verify_export_command,
+    export_bench_command,
+    supervisor_command,
     ui_bench_command,
 ):
     cli.add_command(_command)
+# The lab's commands join the groups where people look for them; nothing in the runtime imports the lab.
+document.add_command(document_bench)
+for _command in (pki_command, personalise_command, serve_command, chip_bench_command):
+    chip.add_command(_command)
 
 
 def main() -> None:

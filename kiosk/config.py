@@ -24,8 +24,11 @@ CAMERA_KINDS = ("opencv", "video", "folder")
 
 @dataclass(frozen=True)
 class CameraConfig:
-    kind: str = "opencv"  # "opencv" (VideoCapture device index), "video" (file) or "folder" (of frames)
-    index: int = 0
+    kind: str = "opencv"  # "opencv" (a V4L2 camera), "video" (file) or "folder" (of frames)
+    device: str = ""  # opencv: the camera's /dev/v4l/by-id/... or by-path/... link (kiosk camera list)
+    usb_id: str = ""  # opencv: "vendor:product" or "vendor:product:serial" (hex ids, as lsusb shows)
+    index: int = 0  # opencv: node number, only with allow_index
+    allow_index: bool = False  # development only: accept a camera named by index alone (warned)
     path: Path | None = None
     width: int = 640
     height: int = 480
@@ -233,7 +236,10 @@ def _camera(t: Mapping[str, Any], base: Path) -> CameraConfig:
         raise ConfigError(f"devices.camera.path is required for a {kind!r} camera")
     cfg = CameraConfig(
         kind=kind,
+        device=_str(t, "device", "devices.camera.device", ""),
+        usb_id=_str(t, "usb_id", "devices.camera.usb_id", ""),
         index=_int(t, "index", "devices.camera.index", 0),
+        allow_index=_bool(t, "allow_index", "devices.camera.allow_index", False),
         path=path,
         width=_int(t, "width", "devices.camera.width", 640),
         height=_int(t, "height", "devices.camera.height", 480),

@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kiosk.config import KioskConfig, config_from_mapping, read_toml
+from kiosk.config import CameraConfig, KioskConfig, config_from_mapping, read_toml
+from kiosk.devices.camera import trusted_camera
 from kiosk.errors import ConfigError, KioskError
 from matcher.errors import MatcherError
 
@@ -19,10 +20,7 @@ from matcher.errors import MatcherError
 _ATTRIBUTES = {
     "kiosk.id": "kiosk_id",
     "kiosk.data_dir": "data_dir",
-    **{
-        f"devices.camera.{k}": f"camera.{k}"
-        for k in ("kind", "index", "path", "width", "height", "fps", "loop")
-    },
+    **{f"devices.camera.{k}": f"camera.{k}" for k in CameraConfig.__dataclass_fields__},
     **{f"devices.document_reader.{k}": f"document_reader.{k}" for k in ("kind", "path", "done_path")},
     **{f"devices.chip_reader.{k}": f"chip_reader.{k}" for k in ("kind", "reader", "time_budget_s")},
     "devices.barrier.kind": "barrier.kind",
@@ -73,9 +71,12 @@ def _merge(mapping: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
     mapping[path[-1]] = value
 
 
-def check_config(path: str | Path, *, now: datetime | None = None) -> ConfigReport:
+def check_config(
+    path: str | Path, *, now: datetime | None = None, sysfs: Path = Path("/sys"), dev: Path = Path("/dev")
+) -> ConfigReport:
     """Check a configuration file as ``kiosk run`` would, collecting every problem instead of stopping at
-    the first (each faulty key is taken out in turn), then the start-up checks on the rest."""
+    the first (each faulty key is taken out in turn), then the start-up checks on the rest, and the camera
+    resolved by identity from ``sysfs`` and ``dev`` (``devices.camera.identity``, or the refusal)."""
     path = Path(path)
     report = ConfigReport(path)
     if not path.is_file():
@@ -120,6 +121,13 @@ def check_config(path: str | Path, *, now: datetime | None = None) -> ConfigRepo
         for dotted, attribute in keys:
             report.values.append((dotted, _get(whole, attribute), "file" if dotted in given else "default"))
     report.problems += _start_up_problems(config, now or datetime.now(UTC))
+    try:  # the camera the gate would trust, by identity (kiosk.devices.camera_identity)
+        camera = trusted_camera(config.camera, sysfs, dev)
+    except KioskError as exc:
+        report.problems.append(str(exc))
+    else:
+        if camera is not None:
+            report.values.append(("devices.camera.identity", camera.describe(), "resolved"))
     return report
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Literal
+
+from matcher.utc import iso_utc, utc_now
 
 Outcome = Literal["PASS", "REFER"]
 
@@ -37,9 +38,7 @@ class Decision:
     watchlist_hits: tuple[WatchlistHit, ...] = ()
     models: dict[str, str] = field(default_factory=dict)  # role -> model id and version
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    time_utc: str = field(
-        default_factory=lambda: datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    )
+    time_utc: str = field(default_factory=lambda: iso_utc(utc_now()))
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -33,6 +33,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from kiosk.devices.frame_integrity import FrameIntegrity
 from kiosk.devices.pad_sensor import PAD_SENSOR_KINDS, PadSensor, PadSensorError
 from kiosk.errors import ConfigError
 from matcher.quality import estimate_pose
@@ -111,6 +112,7 @@ class LivenessCheck:
     engine: LivenessScorer
     config: LivenessConfig
     sensor: PadSensor | None = None
+    stream: FrameIntegrity | None = None  # the camera stream's integrity: signal "camera"
     frames: list[np.ndarray] = field(default_factory=list)  # every frame delivered: evidence on an alarm
     observations: list[_Observation] = field(default_factory=list)
     sensor_error: str = ""
@@ -120,8 +122,10 @@ class LivenessCheck:
     challenge_yaw: float | None = None  # largest yaw towards the asked side so far (degrees)
     challenge_done: bool = False
 
-    def keep(self, frame: np.ndarray | None) -> None:
+    def keep(self, frame: np.ndarray | None, timestamp_ms: float | None = None) -> None:
         """A frame the camera delivered (kept for the officer should an alarm fire)."""
+        if self.stream is not None:
+            self.stream.observe(frame, timestamp_ms)
         if isinstance(frame, np.ndarray) and frame.size:
             self.frames.append(frame)
 
@@ -185,6 +189,8 @@ class LivenessCheck:
         }
         if self.sensor is not None:
             signals["sensor"] = self._sensor()
+        if self.stream is not None:
+            signals["camera"] = self.stream.assess()
         if cfg.challenge:
             signals["challenge"] = self._challenge()
         assessed = self.ready and not self.sensor_error

@@ -6,8 +6,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import click
-
 from matcher.engine import FaceEngine
 from matcher.errors import MatcherError, ModelError
 from matcher.imageio import load_image
@@ -107,40 +105,3 @@ def compare_images(
         timings_ms=timings,
         model_versions=engine.model_versions,
     )
-
-
-@click.command("compare")
-@click.argument("image_a", type=click.Path(dir_okay=False, path_type=Path))
-@click.argument("image_b", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--fmr", type=float, default=1e-3, show_default=True, help="Target false match rate.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
-@click.option(
-    "--detector", default=None, help="Detector model name from the manifest (default: its default)."
-)
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="Intra-op threads per model.")
-def compare_command(
-    image_a: Path, image_b: Path, fmr: float, as_json: bool, detector: str | None, threads: int | None
-) -> None:
-    """Compare the faces of IMAGE_A and IMAGE_B: score, calibrated threshold for --fmr, match or not, and
-    per-stage timings (model loading excluded, reported apart). Exit 2 with a one-line error when an image
-    is unreadable or holds no face or several faces."""
-    import json
-
-    if not 0.0 < fmr < 1.0:
-        raise click.BadParameter("must lie in (0, 1)", param_hint="--fmr")
-    start = time.perf_counter()
-    engine = FaceEngine.load(detector=detector, threads=threads)
-    load_ms = (time.perf_counter() - start) * 1000
-    result = compare_images(image_a, image_b, engine=engine, fmr=fmr)
-    if as_json:
-        click.echo(json.dumps({**result.as_dict(), "load_ms": round(load_ms, 1)}))
-        return
-    click.echo(f"score      {result.score:.4f}")
-    if result.threshold is None:
-        click.echo(f"threshold  unavailable: {result.threshold_note}")
-        click.echo("result     undecided (no calibrated threshold)")
-    else:
-        click.echo(f"threshold  {result.threshold:.4f} (FMR {fmr:g})")
-        click.echo(f"result     {'MATCH' if result.match else 'NO MATCH'}")
-    stages = "  ".join(f"{s} {result.timings_ms[s]:.1f}" for s in STAGES)
-    click.echo(f"timings ms {stages}  | work {result.work_ms:.1f}  (model load {load_ms:.0f}, not counted)")

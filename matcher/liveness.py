@@ -1,5 +1,5 @@
 """Passive, single-frame presentation-attack detection: Minivision's MiniFASNet networks (exported to ONNX by
-``matcher/pad_export.py``) on onnxruntime, and the average of their live probabilities.
+``matcher/lab/pad_export.py``) on onnxruntime, and the average of their live probabilities.
 
 One signal among others: measured on small public sets it catches many screen replays and prints whose edges
 show, misses flat paper, paper and latex masks, and rejects about one genuine news or studio photo in six

@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import click
-
 from matcher.atomic import replace_file
 from matcher.errors import ModelError
 
@@ -28,6 +26,7 @@ DEFAULT_MANIFEST = Path(__file__).resolve().parent.parent / "models" / "manifest
 SCHEMA_VERSION = 1
 ROLES = ("detector", "embedder")
 PAD_ROLES = ("pad",)  # presentation-attack detection, under the manifest's "pad_models" key
+OCR_ROLES = ("ocr",)  # the MRZ character classifier, under the manifest's "ocr_models" key
 _REQUIRED = ("role", "kind", "file", "sha256", "size", "source", "licence", "location", "input")
 
 
@@ -62,6 +61,7 @@ class Manifest:
     models: dict[str, ModelSpec]
     defaults: dict[str, str]
     pad_models: dict[str, ModelSpec] = field(default_factory=dict)
+    ocr_models: dict[str, ModelSpec] = field(default_factory=dict)
 
     def get(self, name: str) -> ModelSpec:
         try:
@@ -89,8 +89,10 @@ def manifest_path(path: Path | None = None) -> Path:
 def load_manifest(path: Path | None = None, *, verify: bool = True) -> Manifest:
     """Read and validate the manifest; with ``verify`` every non-optional model file is sha256-checked.
 
-    Optional entries (e.g. YuNet, whose file is not shipped) and the presentation-attack detection models
-    (``pad_models``, loaded only by ``FaceEngine.load(liveness=True)``) are verified when they are used.
+    Every section is parsed here: ``models`` (detector, embedder), ``pad_models`` and ``ocr_models``.
+    Optional entries (e.g. YuNet, whose file is not shipped), the presentation-attack detection models
+    (loaded only by ``FaceEngine.load(liveness=True)``) and the OCR models (loaded by the document reader)
+    are verified when they are used.
     """
     mpath = manifest_path(path)
     try:
@@ -106,8 +108,14 @@ def load_manifest(path: Path | None = None, *, verify: bool = True) -> Manifest:
         name: _parse_entry(mpath, name, entry, PAD_ROLES)
         for name, entry in (raw.get("pad_models") or {}).items()
     }
+    ocr_models = {
+        name: _parse_entry(mpath, name, entry, OCR_ROLES)
+        for name, entry in (raw.get("ocr_models") or {}).items()
+    }
     defaults = raw.get("defaults") or {}
-    manifest = Manifest(path=mpath, models=models, defaults=dict(defaults), pad_models=pad_models)
+    manifest = Manifest(
+        path=mpath, models=models, defaults=dict(defaults), pad_models=pad_models, ocr_models=ocr_models
+    )
     for role in ROLES:
         manifest.default(role)
     if verify:
@@ -288,7 +296,7 @@ def check_models(path: Path | None = None) -> list[ModelStatus]:
     """Verify every model of the manifest (optional ones included) and say, per model, what is wrong."""
     manifest = load_manifest(path, verify=False)
     statuses = []
-    for spec in [*manifest.models.values(), *manifest.pad_models.values()]:
+    for spec in [*manifest.models.values(), *manifest.pad_models.values(), *manifest.ocr_models.values()]:
         found: Path | None = None
         problem = None
         try:
@@ -309,23 +317,3 @@ def check_models(path: Path | None = None) -> list[ModelStatus]:
             )
         )
     return statuses
-
-
-@click.command("models")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-def models_command(as_json: bool) -> None:
-    """Verify the model files of the manifest (EGATE_MODELS_MANIFEST or models/manifest.json): id, licence,
-    location and sha256 check of each. Exit 2 when a non-optional model is missing or altered."""
-    statuses = check_models()
-    if as_json:
-        click.echo(json.dumps([s.__dict__ for s in statuses], indent=1))
-    else:
-        for s in statuses:
-            tags = ", ".join(t for t, on in (("default", s.is_default), ("optional", s.optional)) if on)
-            state = "ok" if s.ok else "absent" if s.optional else "FAILED"
-            click.echo(f"{s.role:<9}{s.model_id:<30}{state:<8}{tags}")
-            click.echo(f"         licence: {s.licence}")
-            click.echo(f"         {s.path if s.ok else s.problem}")
-    failed = [s.name for s in statuses if not s.ok and not s.optional]
-    if failed:
-        raise ModelError(f"model verification failed: {', '.join(failed)}")

@@ -20,10 +20,10 @@ apt_packages=(fonts-ocr-b fonts-dejavu-core fonts-liberation libglib2.0-0 pcscd
     libxcb-cursor0 libxcb-keysyms1 libxcb-icccm4 libxcb-image0 libxcb-render-util0 libxcb-shape0 libxcb-xkb1
     libxkbcommon-x11-0)
 # For the tests: swig and libpcsclite-dev build pyscard; vsmartcard-vpcd gives the virtual reader that the
-# software passport chip of the PC/SC tests answers on.
-# xvfb and x11-utils: the traveller kiosk full screen on an X server without a window manager (xwininfo);
-# systemd: systemd-analyze checks the kiosk session unit.
-[ -n "$extras" ] && apt_packages+=(swig libpcsclite-dev vsmartcard-vpcd xvfb x11-utils systemd)
+# software passport chip of the PC/SC tests answers on; poppler-utils (pdftoppm) renders the export's PDF
+# report to images; xvfb and x11-utils: the traveller kiosk full screen on an X server without a window
+# manager (xwininfo); systemd: systemd-analyze checks the kiosk session unit.
+[ -n "$extras" ] && apt_packages+=(swig libpcsclite-dev vsmartcard-vpcd poppler-utils xvfb x11-utils systemd)
 python=${PYTHON:-python3.11}
 # Debian's own Python needs python3-venv to create the virtual environment.
 "$python" -c "import ensurepip, venv" 2>/dev/null || apt_packages+=(python3-venv)

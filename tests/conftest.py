@@ -10,7 +10,7 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # Caches stay inside the repository (git-ignored .cache/), for this process and the commands it starts:
-# the lfw-dev template cache (matcher.calibrate), Matplotlib's font list, onnxruntime's device id file.
+# the lfw-dev template cache (matcher.lab.calibrate), Matplotlib's font list, onnxruntime's device id file.
 _CACHE = Path(__file__).resolve().parents[1] / ".cache"
 os.environ.setdefault("XDG_CACHE_HOME", str(_CACHE))
 os.environ.setdefault("MPLCONFIGDIR", str(_CACHE / "matplotlib"))

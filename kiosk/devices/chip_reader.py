@@ -1,5 +1,5 @@
 """The gate's chip reader: a PC/SC reader (``pcscd``) whose chip is opened with the MRZ read from the data
-page (PACE where the chip offers it, else BAC) and read within a time budget. ``kiosk.documents.reader``
+page (PACE where the chip offers it, else BAC) and read within a time budget. ``kiosk.documents.reading``
 turns what happens into named checks: ``chip.present`` (a card with an eMRTD application is on the reader),
 ``chip.access`` (the MRZ opens it) and ``chip.read`` (every file read within the budget, the card not
 removed nor the reader unplugged meanwhile)."""

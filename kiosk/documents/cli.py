@@ -1,4 +1,4 @@
-"""``kiosk document read``: the command-line mirror of ``kiosk.documents.reader``.
+"""``kiosk document read``: the command-line mirror of ``kiosk.documents.reading``.
 
 Exit codes: 0 the document was read and every check passed; 1 it was read but a check failed (an MRZ of the
 wrong shape or with a bad check digit, an expired document, a failed passive authentication...); 2 nothing
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from kiosk.documents.reader import DocumentReading, read_document, read_path
+from kiosk.documents.reading import DocumentReading, read_document, read_path
 
 
 @click.group("document")
@@ -108,8 +108,3 @@ def read_command(
         _print_text(reading)
     if not reading.valid:
         sys.exit(1)
-
-
-from kiosk.documents.ocr.cli import bench  # noqa: E402
-
-document.add_command(bench)

@@ -15,7 +15,7 @@ printed as ``<`` when the personal number is empty; TD1/TD2 document numbers lon
 continued in the optional data with ``<`` in the check-digit position; ``X`` as sex; unknown day / month of
 birth (``<<``).
 Dates: see ``kiosk.documents.mrz_dates`` for the two-digit-year rule. The ``mrz.*`` checks cover the MRZ
-itself; whether the document has expired is the reader's ``doc.not_expired`` (``kiosk.documents.reader``).
+itself; whether the document has expired is the reader's ``doc.not_expired`` (``kiosk.documents.reading``).
 
 Limitation of the standard: the 7-3-1 check digit adds character values modulo 10, so replacing a character
 by one whose value differs by a multiple of 10 (``0``/``A``/``K``/``U``/``<``, ``1``/``B``/``L``/``V``, ...)

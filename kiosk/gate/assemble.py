@@ -22,7 +22,7 @@ from kiosk.documents.checks import DocumentError
 from kiosk.documents.presentation import Presentation
 from kiosk.errors import ConfigError
 from kiosk.gate.flow import GateFlow
-from kiosk.gate.ports import Clock, DocumentReadFn, DocumentReading, FaceMatcher, SystemClock
+from kiosk.gate.ports import Clock, DocumentFacts, DocumentReadFn, FaceMatcher, SystemClock
 from matcher.types import Template
 
 if TYPE_CHECKING:  # loaded when a gate is opened, not when this module is imported
@@ -54,9 +54,9 @@ def document_reader_for(
     """The function the flow calls to read a presentation (data page and/or chip) with the trust store.
     ``chip_reader`` (a ``kiosk.devices.chip_reader.PcscChipDevice``): the chip is read from it, opened with
     the MRZ of the page, instead of from the presentation's chip folder."""
-    from kiosk.documents.reader import read_document
+    from kiosk.documents.reading import read_document
 
-    def read(presentation: Presentation, today: date) -> DocumentReading:
+    def read(presentation: Presentation, today: date) -> DocumentFacts:
         if chip_reader is not None and presentation.page is None:
             raise DocumentError(
                 f"presentation {presentation.name!r} holds no data page to open the chip with"

@@ -1,4 +1,4 @@
-"""Headless gate commands: ``kiosk verify``, ``kiosk demo``, ``kiosk run``, ``kiosk bench``."""
+"""Headless gate commands: ``kiosk verify``, ``kiosk run``, ``kiosk config check``."""
 
 from __future__ import annotations
 
@@ -6,14 +6,13 @@ import json
 import signal
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
 from kiosk.config import KioskConfig, load_config
-from kiosk.decision import Decision
-from kiosk.gate.events import Coaching, Decided, GateEvent, StateChanged, TimeWarning
-from kiosk.texts import coaching_text, reason_text  # the CLI speaks English (the default)
+from kiosk.gate.events import Decided, GateEvent, StateChanged
+from kiosk.gate.report import decision_json, decision_line, event_json
+from kiosk.texts import reason_text  # the CLI speaks English (the default)
 
 _config_option = click.option(
     "--config",
@@ -22,49 +21,6 @@ _config_option = click.option(
     default=None,
     help="Kiosk configuration (TOML); default: built-in defaults.",
 )
-
-
-def decision_line(decision: Decision, label: str = "") -> str:
-    """One readable line: outcome, who/what, reason codes and the 1:1 score against its threshold."""
-    parts = [f"{decision.outcome:<5}"]
-    if label:
-        parts.append(f"{label:<34}")
-    parts.append(",".join(decision.reason_codes) if decision.reason_codes else "-")
-    if decision.face_score is not None and decision.face_threshold is not None:
-        parts.append(f"1:1 {decision.face_score:.3f} (thr {decision.face_threshold:.3f})")
-    for hit in decision.watchlist_hits:
-        parts.append(
-            f"watchlist {hit.list_id}/{hit.category or '-'} {hit.score:.3f} (thr {hit.threshold:.3f})"
-        )
-    return "  ".join(parts)
-
-
-def decision_json(decision: Decision, decided: Decided | None = None) -> dict[str, Any]:
-    data = decision.as_dict()
-    data["reasons"] = [{"code": c, "text": reason_text(c)} for c in decision.reason_codes]
-    if decided is not None:
-        data["timings_ms"] = decided.timings_ms
-    return data
-
-
-def event_json(event: GateEvent) -> dict[str, Any]:
-    """One JSON line of ``kiosk run --json``: the kind, the state, the clock time and what the kind carries
-    (coaching: the code and the English text; a decision: the record with the officer's texts)."""
-    if isinstance(event, Decided):
-        return {
-            "kind": "decision",
-            "state": "decision",
-            "time": event.at,
-            "decision": decision_json(event.decision, event),
-        }
-    record: dict[str, Any] = {"kind": "state", "state": str(event.state), "time": event.at}
-    if isinstance(event, Coaching):
-        record.update(kind="coaching", code=event.code, message=coaching_text(event.code))
-    elif isinstance(event, TimeWarning):
-        record.update(
-            kind="time_warning", seconds_left=event.seconds_left, extensions_left=event.extensions_left
-        )
-    return record
 
 
 @click.command()
@@ -101,34 +57,6 @@ def verify(document: Path, live: Path, as_json: bool, log_decision: bool, config
         for code in decision.reason_codes:
             click.echo(f"  {code}: {reason_text(code)}")
     sys.exit(0 if decision.outcome == "PASS" else 1)
-
-
-@click.command()
-@click.option(
-    "--workdir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Keep the demo's documents, watchlist, keys and decision log here (default: a temporary folder).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON decision record per traveller.")
-def demo(workdir: Path | None, as_json: bool) -> None:
-    """Run the gate on built-in sample travellers and print each decision.
-
-    Generated passports (data page with a real MRZ and a chip signed by a demo PKI) and live frames derived
-    from public-domain faces; one traveller per outcome. Decisions go to a demo decision log."""
-    from kiosk.demo import run_demo
-
-    def show(label: str, expected: tuple[str, ...], decision: Decision) -> None:
-        if as_json:
-            click.echo(json.dumps({"traveller": label, **decision_json(decision)}))
-        else:
-            click.echo(decision_line(decision, label))
-
-    results = run_demo(workdir, on_decision=show, echo=None if as_json else click.echo)
-    unexpected = [r for r in results if not r.as_expected]
-    if unexpected:
-        names = ", ".join(r.label for r in unexpected)
-        raise click.ClickException(f"demo outcome differs from the expected one for: {names}")
 
 
 @click.command()
@@ -176,37 +104,6 @@ def run(config_path: Path | None, max_transactions: int | None, as_json: bool, n
     click.echo(f"served {served} traveller(s)", err=True)
 
 
-@click.command()
-@click.option("--transactions", "-n", type=click.IntRange(min=1), default=60, help="Transactions to run.")
-@click.option(
-    "--dir",
-    "directory",
-    type=click.Path(file_okay=False, exists=True, path_type=Path),
-    default=None,
-    help="Folder for the temporary decision log (use the kiosk's real disk: tmpfs hides fsync costs).",
-)
-@click.option(
-    "--synchronous",
-    type=click.Choice(["FULL", "NORMAL"]),
-    default="FULL",
-    show_default=True,
-    help="SQLite fsync policy of the decision log (store.synchronous in the configuration).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-def bench(transactions: int, directory: Path | None, synchronous: str, as_json: bool) -> None:
-    """Transactions per second of the headless flow (frames in memory: no camera waits) and the time the
-    decision log adds to a transaction (median, p99; target < 5 ms)."""
-    from kiosk.gate_bench import run_bench
-
-    echo = None if as_json else (lambda line: click.echo(line, err=True))
-    result = run_bench(transactions, directory=directory, synchronous=synchronous, echo=echo)
-    if as_json:
-        click.echo(json.dumps(result, indent=2))
-    else:
-        for line in result["summary"]:
-            click.echo(line)
-
-
 @click.group("config")
 def config_group() -> None:
     """The kiosk configuration file."""
@@ -237,5 +134,5 @@ def config_check(path: Path, as_json: bool) -> None:
             click.echo(f"  problem: {problem}")
         for key, value, origin in report.values:
             shown = str(value) if isinstance(value, Path) else repr(value)
-            click.echo(f"  {key} = {shown}  ({path.name if origin == 'file' else 'default'})")
+            click.echo(f"  {key} = {shown}  ({path.name if origin == 'file' else origin})")
     sys.exit(0 if report.ok else 1)

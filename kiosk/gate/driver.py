@@ -29,13 +29,15 @@ class GateDriver:
         self.served = 0
         self._current: Presentation | None = None  # the presentation of the running transaction
         self._frame: np.ndarray | None = None
+        self._frame_time: float | None = None  # its capture time, as the camera tells it
         self._lock = threading.Lock()  # offer() may come from a camera thread
         flow.subscribe(self._on_event)
 
-    def offer(self, frame: np.ndarray) -> None:
-        """A camera frame; only the newest one offered before the next step is used."""
+    def offer(self, frame: np.ndarray, timestamp_ms: float | None = None) -> None:
+        """A camera frame (and its ``Camera.timestamp_ms``); only the newest one offered before the next step
+        is used."""
         with self._lock:
-            self._frame = frame
+            self._frame, self._frame_time = frame, timestamp_ms
 
     def step(self) -> bool:
         """One step; True when something happened (a caller with nothing to do may wait a little)."""
@@ -44,7 +46,8 @@ class GateDriver:
         if self.flow.state is not before:  # a time-out or the end of the result display: one thing a step
             return True
         with self._lock:
-            frame, self._frame = self._frame, None  # a frame offered outside the capture is stale
+            # a frame offered outside the capture is stale
+            frame, stamp, self._frame = self._frame, self._frame_time, None
         if self.flow.state in (State.IDLE, State.DOCUMENT_RETRY):
             presentation = self.reader.poll()
             if presentation is None:
@@ -55,7 +58,7 @@ class GateDriver:
             self.flow.present(presentation)
             return True
         if self.flow.state is State.FACE_CAPTURE and frame is not None:
-            self.flow.offer_frame(frame)
+            self.flow.offer_frame(frame, stamp)
             return True
         return False
 

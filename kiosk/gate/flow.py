@@ -37,6 +37,7 @@ import numpy as np
 
 from kiosk.decision import Decision, WatchlistHit
 from kiosk.devices.barrier import GateBarrier, LogBarrier
+from kiosk.devices.frame_integrity import FrameIntegrity, StreamHistory
 from kiosk.devices.pad_sensor import PadSensor
 from kiosk.documents.checks import Check
 from kiosk.documents.presentation import Presentation
@@ -54,9 +55,9 @@ from kiosk.gate.events import (
 from kiosk.gate.ports import (
     Clock,
     DecisionSink,
+    DocumentFacts,
     DocumentHasher,
     DocumentReadFn,
-    DocumentReading,
     DocumentScreen,
     EvidenceFactory,
     FaceMatcher,
@@ -69,6 +70,7 @@ from kiosk.policy import Policy
 from matcher.errors import ImageError, MultipleFacesError, NoFaceError, PoorQualityError
 from matcher.quality import assess
 from matcher.types import Face, QualityReport, Template
+from matcher.utc import iso_utc
 from matcher.watchlist.documents import DocumentHit
 
 log = logging.getLogger("kiosk.gate.flow")
@@ -96,7 +98,7 @@ class _Transaction:
     extensions: int = 0  # more_time() grants used
     searched: bool = False  # the live face went through the 1:N search
     asked_officer: bool = False
-    reading: DocumentReading | None = None
+    reading: DocumentFacts | None = None
     checks: list[Check] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     doc_template: Template | None = None
@@ -136,6 +138,7 @@ class GateFlow:
         evidence_factory: EvidenceFactory | None = None,
         liveness: LivenessConfig | None = None,
         pad_sensor: PadSensor | None = None,
+        stream_history: StreamHistory | None = None,
     ) -> None:
         self.engine = engine
         self.policy = policy
@@ -151,6 +154,7 @@ class GateFlow:
         self._evidence = evidence_factory
         self.liveness = liveness if liveness is not None else LivenessConfig()
         self._pad_sensor = pad_sensor
+        self.stream_history = stream_history if stream_history is not None else StreamHistory()
         if policy.liveness_required and engine.passive_liveness is None:
             raise ConfigError(
                 "policy.liveness_required needs the liveness models: load the engine with liveness=True"
@@ -217,14 +221,16 @@ class GateFlow:
             id=str(uuid.uuid4()), presentation=presentation, started=self.clock.monotonic()
         )
         if self.policy.liveness_required:
-            self._txn.pad = LivenessCheck(self.engine, self.liveness, self._pad_sensor)
+            stream = FrameIntegrity(self.stream_history)
+            self._txn.pad = LivenessCheck(self.engine, self.liveness, self._pad_sensor, stream=stream)
         self._refresh_watchlists()
         self._guarded(self._document_step)
 
-    def offer_frame(self, frame: np.ndarray | None) -> None:
-        """One camera frame (``None``: the camera delivered nothing decodable). Ignored outside capture."""
+    def offer_frame(self, frame: np.ndarray | None, timestamp_ms: float | None = None) -> None:
+        """One camera frame (``None``: the camera delivered nothing decodable) and its capture time as the
+        camera tells it (``Camera.timestamp_ms``). Ignored outside capture."""
         if self.state is State.FACE_CAPTURE:
-            self._guarded(lambda: self._capture_step(frame))
+            self._guarded(lambda: self._capture_step(frame, timestamp_ms))
 
     def tick(self) -> None:
         """Call regularly: warns of and ends a waiting state's time-out, ends a result display shown long
@@ -425,7 +431,7 @@ class GateFlow:
         self._to(State.DOCUMENT_CHECKED)
         self._start_capture()
 
-    def _document_unreadable(self, reasons: tuple[str, ...], reading: DocumentReading | None = None) -> None:
+    def _document_unreadable(self, reasons: tuple[str, ...], reading: DocumentFacts | None = None) -> None:
         """The document could not be read (not: read and failed a check): ask for it again while attempts
         are left, else refer (``reasons``) and screen the face."""
         txn = self._txn
@@ -467,12 +473,12 @@ class GateFlow:
         self._wait(State.FACE_CAPTURE)
         self._coach("RETRY" if txn.captures > 1 else "NO_FACE")
 
-    def _capture_step(self, frame: np.ndarray | None) -> None:
+    def _capture_step(self, frame: np.ndarray | None, timestamp_ms: float | None = None) -> None:
         txn = self._txn
         assert txn is not None
         txn.frames += 1
         if txn.pad is not None:
-            txn.pad.keep(frame)
+            txn.pad.keep(frame, timestamp_ms)
             if txn.pad.challenge_running:
                 self._challenge_step(frame)
                 return
@@ -626,6 +632,8 @@ class GateFlow:
                 txn.reasons.append("LIVENESS_NOT_ASSESSED")
             elif assessment.alarms:
                 txn.reasons.append("LIVENESS_FAILED")
+            if assessment is not None:  # the camera stream's own codes, assessed or not
+                txn.reasons.extend(assessment.record["signals"].get("camera", {}).get("reasons", []))
         error = error or txn.error
         self._to(State.DECISION)
         decision = self._build_decision()
@@ -719,7 +727,7 @@ class GateFlow:
             watchlist_hits=txn.hits,
             models={**dict(self.engine.model_versions), "policy.fmr": str(self.policy.fmr)},
             id=txn.id,
-            time_utc=self.clock.now().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            time_utc=iso_utc(self.clock.now()),
         )
 
     def _liveness_record(self) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 
 from kiosk.config import KioskConfig
-from kiosk.devices.camera import CameraExhausted, open_camera
+from kiosk.devices.camera import CameraExhausted, camera_history, open_camera
 from kiosk.devices.document_reader import FolderDocumentReader
 from kiosk.errors import ConfigError
 from kiosk.gate.assemble import open_gate
@@ -38,6 +38,7 @@ def run_kiosk(
     try:
         reader = FolderDocumentReader(config.document_reader.path, done_path=config.document_reader.done_path)
         camera = open_camera(config.camera)
+        gate.flow.stream_history = camera_history(config.camera)  # re-checked at every traveller
     except BaseException:
         gate.close()
         raise
@@ -57,7 +58,7 @@ def run_kiosk(
                     camera_dry = True
                     frame = None
                 if frame is not None:
-                    driver.offer(frame)
+                    driver.offer(frame, camera.timestamp_ms)
             acted = driver.step()
             if max_transactions is not None and driver.served >= max_transactions:
                 break

@@ -101,8 +101,8 @@ class WatchlistSearch(Protocol):
     ) -> Sequence[WatchlistAlert]: ...
 
 
-class DocumentReading(Protocol):
-    """What the flow uses of ``kiosk.documents.reader.DocumentReading``."""
+class DocumentFacts(Protocol):
+    """What the flow uses of a document reading (``kiosk.documents.reading.DocumentReading``)."""
 
     mrz: Any  # kiosk.documents.mrz.MrzRecord or None: document_number, issuing_state, document_code
     portrait: np.ndarray | None
@@ -111,7 +111,7 @@ class DocumentReading(Protocol):
 
 
 # (presentation, today's date from the flow's clock) -> reading; see kiosk.gate.assemble.document_reader_for
-DocumentReadFn = Callable[[Presentation, date], DocumentReading]
+DocumentReadFn = Callable[[Presentation, date], DocumentFacts]
 
 
 class DocumentScreen(Protocol):

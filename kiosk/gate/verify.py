@@ -40,7 +40,7 @@ def run_transaction(flow: GateFlow, presentation: Presentation, camera: Camera) 
         except CameraExhausted:
             flow.source_exhausted()
             break
-        flow.offer_frame(frame)
+        flow.offer_frame(frame, camera.timestamp_ms)
         flow.tick()
     decision = flow.last_decision
     flow.finish()

@@ -2,6 +2,7 @@
 
 from kiosk.store.chain import Problem, VerifyResult
 from kiosk.store.errors import (
+    AlreadyResolvedError,
     DuplicateRecordError,
     EvidenceError,
     KeyRingError,
@@ -18,19 +19,24 @@ from kiosk.store.errors import (
 )
 from kiosk.store.evidence import Evidence
 from kiosk.store.keys import KeyRing, generate_key_file
-from kiosk.store.log import RESOLUTIONS, DecisionLog, OutboxItem
+from kiosk.store.log import DecisionLog
+from kiosk.store.records import RESOLUTIONS, Case, LoggedDecision, OutboxItem, Resolution
 
 __all__ = [
     "RESOLUTIONS",
+    "AlreadyResolvedError",
+    "Case",
     "DecisionLog",
     "DuplicateRecordError",
     "Evidence",
     "EvidenceError",
     "KeyRing",
     "KeyRingError",
+    "LoggedDecision",
     "OutboxItem",
     "Problem",
     "RecordInvalidError",
+    "Resolution",
     "StoreBusyError",
     "StoreCorruptError",
     "StoreError",

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Kind = Literal["decision", "resolution"]
+Kind = Literal["decision", "resolution", "export", "account_event"]
 
 GENESIS_LABEL = "egate-kiosk audit chain v1"
 
@@ -49,7 +49,18 @@ DECISION_FIELDS = (
     "evidence",
 )
 RESOLUTION_FIELDS = ("seq", "prev_hash", "id", "decision_id", "time_utc", "officer", "resolution", "note")
-FIELDS: dict[str, tuple[str, ...]] = {"decision": DECISION_FIELDS, "resolution": RESOLUTION_FIELDS}
+# An audit export of the log (kiosk/export): who exported what; a chained row like decisions and resolutions.
+EXPORT_FIELDS = ("seq", "prev_hash", "id", "time_utc", "actor", "role", "detail")
+# The account chain (kiosk/store/accounts.py): its own sequence beside the decisions' chain.
+ACCOUNT_EVENT_FIELDS = ("seq", "prev_hash", "id", "time_utc", "actor", "account_id", "action", "detail")
+FIELDS: dict[str, tuple[str, ...]] = {
+    "decision": DECISION_FIELDS,
+    "resolution": RESOLUTION_FIELDS,
+    "export": EXPORT_FIELDS,
+    "account_event": ACCOUNT_EVENT_FIELDS,
+}
+# Columns added after a kind's first schema: hashed only when set, so rows logged before them still verify.
+OPTIONAL_FIELDS: dict[str, tuple[str, ...]] = {"resolution": ("reason_code",)}
 
 
 def _check(value: Any, where: str) -> Any:
@@ -74,14 +85,20 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
-def genesis_hash(log_id: str) -> str:
-    """The ``prev_hash`` of the first link of the log identified by ``log_id``."""
-    return hashlib.sha256(f"{GENESIS_LABEL}|{log_id}".encode()).hexdigest()
+def genesis_hash(log_id: str, chain: str = "") -> str:
+    """The ``prev_hash`` of the first link of the log identified by ``log_id`` (of its named second chain,
+    e.g. ``"accounts"``, when ``chain`` is given)."""
+    label = f"{GENESIS_LABEL}|{log_id}" + (f"|{chain}" if chain else "")
+    return hashlib.sha256(label.encode()).hexdigest()
 
 
 def chain_record(kind: str, row: Mapping[str, Any]) -> dict[str, Any]:
-    """The exact record a link hashes: ``kind`` plus the chained columns of ``row``."""
-    return {"kind": kind, **{name: row[name] for name in FIELDS[kind]}}
+    """The exact record a link hashes: ``kind`` and the chained columns of ``row`` (optional ones if set)."""
+    record = {"kind": kind, **{name: row[name] for name in FIELDS[kind]}}
+    for name in OPTIONAL_FIELDS.get(kind, ()):
+        if row.get(name) is not None:
+            record[name] = row[name]
+    return record
 
 
 def link_hash(kind: str, row: Mapping[str, Any]) -> str:

@@ -1,5 +1,6 @@
-"""SQLite connection of the decision log: file checks, WAL and durability pragmas, versioned migrations,
-error translation and the kiosk-instance lock.
+"""The decision log's SQLite file: file checks, its schema and migrations, error translation and the
+kiosk-instance lock. Connections, durability pragmas, write transactions and the migration loop are the
+plumbing it shares with the watchlist store (:mod:`matcher.sqlite`).
 
 Durability: WAL with ``synchronous=FULL`` fsyncs the WAL on every commit, so a decision the gate acted on
 survives a power cut, not only a process crash (``NORMAL`` syncs only at checkpoints: still never corrupt,
@@ -12,12 +13,9 @@ import contextlib
 import fcntl
 import os
 import sqlite3
-import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
 
 import sqlite_utils
 
@@ -31,23 +29,13 @@ from kiosk.store.errors import (
     StoreReadOnlyError,
     StoreSchemaError,
 )
-
-Synchronous = Literal["FULL", "NORMAL"]
+from matcher import sqlite
+from matcher.sqlite import Synchronous
+from matcher.utc import iso_utc, utc_now
 
 APPLICATION_ID = 0x45474C47  # "EGLG": marks the file as an e-gate decision log
 BUSY_TIMEOUT_MS = 5000
 _SQLITE_MAGIC = b"SQLite format 3\x00"
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso_utc(moment: datetime) -> str:
-    """One fixed timestamp format everywhere, so text comparison is time comparison."""
-    if moment.tzinfo is None:
-        raise ValueError("timestamps must be timezone-aware")
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @contextlib.contextmanager
@@ -122,25 +110,14 @@ def connect(path: Path, *, readonly: bool = False, synchronous: Synchronous = "F
             )
         mode = "ro&immutable=1"
     with sqlite_errors(path, "opening"):
-        conn = sqlite3.connect(
-            f"file:{urllib.parse.quote(str(path))}?mode={mode}",
-            uri=True,
-            isolation_level=None,
-            check_same_thread=False,
-        )
+        conn = sqlite.open_connection(path, mode=mode, busy_timeout_ms=BUSY_TIMEOUT_MS)
     try:
         with sqlite_errors(path, "opening"):
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             _check_identity(conn, path)  # before anything writes to the file
-            if not readonly:
-                journal = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-                if journal.lower() != "wal":
-                    raise StoreError(f"decision log {path}: cannot switch to WAL mode (got {journal})")
-            conn.execute(f"PRAGMA synchronous = {synchronous}")
-            conn.execute("PRAGMA foreign_keys = ON")
+            sqlite.set_durability(conn, synchronous=synchronous, wal=not readonly)
             conn.execute("PRAGMA secure_delete = ON")  # purged evidence is overwritten, not just unlinked
             if readonly:
-                _check_version(conn, path, current_version(conn), exact=True)
+                _check_version(conn, path, sqlite.current_version(conn), exact=True)
             else:
                 migrate(conn, path)
     except BaseException:
@@ -264,17 +241,50 @@ def _v1(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1,)
+def _v2(db: sqlite_utils.Database) -> None:
+    """Officer resolutions get a reason code; officer accounts, their sessions and the account chain
+    (kiosk/store/accounts.py) live in the log's database."""
+    db.execute("ALTER TABLE resolutions ADD COLUMN reason_code TEXT")
+    db.execute(
+        "CREATE TABLE accounts (account_id TEXT PRIMARY KEY, role TEXT NOT NULL, gates TEXT NOT NULL, "
+        "password_hash TEXT NOT NULL, created_utc TEXT NOT NULL, failed_attempts INTEGER NOT NULL, "
+        "locked_until TEXT, disabled INTEGER NOT NULL) STRICT"
+    )
+    # Only the SHA-256 of a session token is kept: a copy of the database does not sign anyone in.
+    db.execute(
+        "CREATE TABLE sessions (token_hash TEXT PRIMARY KEY, account_id TEXT NOT NULL "
+        "REFERENCES accounts(account_id), created_utc TEXT NOT NULL, last_used_utc TEXT NOT NULL, "
+        "ended_utc TEXT) STRICT"
+    )
+    db.execute(
+        "CREATE TABLE account_events (id TEXT PRIMARY KEY, seq INTEGER NOT NULL UNIQUE, "
+        "time_utc TEXT NOT NULL, actor TEXT NOT NULL, account_id TEXT NOT NULL, action TEXT NOT NULL, "
+        "detail TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL) STRICT"
+    )
+    for event in ("UPDATE", "DELETE"):
+        db.execute(
+            f"CREATE TRIGGER account_events_append_only_{event.lower()} BEFORE {event} ON account_events "
+            "BEGIN SELECT RAISE(ABORT, 'account_events are append-only'); END"
+        )
+
+
+def _v3(db: sqlite_utils.Database) -> None:
+    """Audit exports (kiosk/export) join the decisions' chain as ``export`` rows: who exported which period,
+    and the sha256 of the signed manifest. Rows logged before keep their hashes (a new table only)."""
+    db.execute(
+        "CREATE TABLE exports (id TEXT PRIMARY KEY, seq INTEGER NOT NULL UNIQUE, time_utc TEXT NOT NULL, "
+        "actor TEXT NOT NULL, role TEXT NOT NULL, detail TEXT NOT NULL, prev_hash TEXT NOT NULL, "
+        "hash TEXT NOT NULL) STRICT"
+    )
+    for event in ("UPDATE", "DELETE"):
+        db.execute(
+            f"CREATE TRIGGER exports_append_only_{event.lower()} BEFORE {event} ON exports "
+            "BEGIN SELECT RAISE(ABORT, 'exports are append-only'); END"
+        )
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3)
 SCHEMA_VERSION = len(MIGRATIONS)
-
-
-def current_version(conn: sqlite3.Connection) -> int:
-    exists = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='schema_version'"
-    ).fetchone()
-    if not exists:
-        return 0
-    return conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
 
 
 def _check_version(conn: sqlite3.Connection, path: Path, version: int, *, exact: bool) -> None:
@@ -293,37 +303,21 @@ def _check_version(conn: sqlite3.Connection, path: Path, version: int, *, exact:
 def migrate(conn: sqlite3.Connection, path: Path) -> int:
     """Apply the missing migrations, each in its own transaction with its version row; returns the version."""
     db = sqlite_utils.Database(conn)
-    while True:
-        with write_transaction(conn, path, "migrating the schema"):
-            version = current_version(conn)
-            _check_version(conn, path, version, exact=False)
-            if version == SCHEMA_VERSION:
-                return version
-            if version == 0:
-                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-                conn.execute(
-                    "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_utc TEXT) STRICT"
-                )
-            MIGRATIONS[version](db)
-            conn.execute(
-                "INSERT INTO schema_version (version, applied_utc) VALUES (?, ?)",
-                (version + 1, iso_utc(utc_now())),
-            )
+    return sqlite.migrate(
+        conn,
+        [lambda _conn, step=step: step(db) for step in MIGRATIONS],
+        check=lambda version: _check_version(conn, path, version, exact=False),
+        transaction=lambda c: write_transaction(c, path, "migrating the schema"),
+        application_id=APPLICATION_ID,
+    )
 
 
 @contextlib.contextmanager
 def write_transaction(conn: sqlite3.Connection, path: Path, action: str) -> Iterator[sqlite3.Connection]:
     """``BEGIN IMMEDIATE`` ... ``COMMIT``: the write lock is taken up front, so reading the chain head and
     appending after it cannot interleave with another writer. Rolled back on any error."""
-    with sqlite_errors(path, action):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.rollback()
-            raise
+    with sqlite_errors(path, action), sqlite.write_transaction(conn):
+        yield conn
 
 
 class InstanceLock:
@@ -355,3 +349,27 @@ class InstanceLock:
         if self._fd >= 0:
             os.close(self._fd)  # closing drops the flock
             self._fd = -1
+
+
+def instance_lock_held(db_path: Path) -> bool:
+    """Whether a kiosk process holds the instance lock of the log at ``db_path`` (Linux: read from
+    /proc/locks, so looking never takes the lock a starting kiosk needs). False when there is no lock file."""
+    try:
+        info = db_path.with_name(db_path.name + ".lock").stat()
+        lines = Path("/proc/locks").read_text().splitlines()
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise StoreError(f"decision log {db_path}: cannot tell whether its kiosk runs ({exc})") from exc
+    for line in lines:
+        fields = line.split()
+        if "FLOCK" not in fields or "->" in fields:  # "->" marks a waiter, not a holder
+            continue
+        major, minor, inode = fields[5].split(":")
+        if (int(major, 16), int(minor, 16), int(inode)) == (
+            os.major(info.st_dev),
+            os.minor(info.st_dev),
+            info.st_ino,
+        ):
+            return True
+    return False

@@ -63,3 +63,41 @@ class DuplicateRecordError(StoreError):
 
 class UnknownDecisionError(StoreError):
     code = "LOG_UNKNOWN_DECISION"
+
+
+class AlreadyResolvedError(StoreError):
+    """The case was closed by another resolution first (two consoles on one case: the first one wins)."""
+
+    code = "CASE_ALREADY_RESOLVED"
+
+    def __init__(self, message: str, *, officer: str, resolution: str, time_utc: str) -> None:
+        super().__init__(message)
+        self.officer, self.resolution, self.time_utc = officer, resolution, time_utc
+
+
+class AccountError(StoreError):
+    """An account operation that cannot be done as asked (unknown account, weak password, bad role, ...)."""
+
+    code = "ACCOUNT_INVALID"
+
+
+class SignInError(StoreError):
+    """Wrong account or password; deliberately does not say which."""
+
+    code = "SIGN_IN_FAILED"
+
+
+class AccountLockedError(SignInError):
+    code = "ACCOUNT_LOCKED"
+
+
+class SessionError(StoreError):
+    """The session is unknown, expired, signed out, or its account is locked or disabled: it reads nothing."""
+
+    code = "SESSION_INVALID"
+
+
+class PermissionDeniedError(StoreError):
+    """The session's role or gates do not allow this."""
+
+    code = "PERMISSION_DENIED"

@@ -20,7 +20,7 @@ from datetime import datetime
 from kiosk.store.errors import EvidenceError
 from kiosk.store.keys import KeyRing
 
-EVIDENCE_KINDS = ("live_face", "live_template", "document_portrait", "capture_frames")
+EVIDENCE_KINDS = ("live_face", "live_template", "document_portrait", "capture_frames", "document_data")
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,9 @@ class Evidence:
     live_template: bytes | None = None
     document_portrait: bytes | None = None
     capture_frames: bytes | None = None  # pack_frames() of the capture's encoded frames, in order
+    # UTF-8 JSON of the document's data (number, names, dates) for the officer: the number exists in clear
+    # only here, sealed, never in a chained record
+    document_data: bytes | None = None
     retain_until: datetime | None = None  # None: the log's default retention period from now
 
     def items(self) -> dict[str, bytes]:

@@ -10,15 +10,17 @@ import json
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from kiosk.decision import Decision
+from kiosk.store.accounts import account_chain_problems
 from kiosk.store.chain import (
     DECISION_FIELDS,
+    EXPORT_FIELDS,
+    OPTIONAL_FIELDS,
     RESOLUTION_FIELDS,
     Problem,
     VerifyResult,
@@ -33,12 +35,12 @@ from kiosk.store.db import (
     InstanceLock,
     Synchronous,
     connect,
-    iso_utc,
+    instance_lock_held,
     sqlite_errors,
-    utc_now,
     write_transaction,
 )
 from kiosk.store.errors import (
+    AlreadyResolvedError,
     DuplicateRecordError,
     KeyRingError,
     RecordInvalidError,
@@ -47,9 +49,21 @@ from kiosk.store.errors import (
 )
 from kiosk.store.evidence import Evidence, SealedItem, ciphertext_digest, seal, unseal
 from kiosk.store.keys import KeyRing
+from kiosk.store.records import (
+    FINAL_RESOLUTIONS,
+    RESOLUTIONS,
+    Case,
+    ChainRecord,
+    GateActivity,
+    LoggedDecision,
+    OutboxItem,
+    Resolution,
+    decision_from_row,
+    export_from_row,
+    resolution_from_row,
+)
+from matcher.utc import iso_utc, utc_now
 
-RESOLUTIONS = ("ADMITTED", "REFUSED", "ESCALATED")  # ESCALATED keeps the case open (secondary inspection)
-FINAL_RESOLUTIONS = ("ADMITTED", "REFUSED")
 DEFAULT_RETENTION_DAYS = 30
 PURGE_CLOCK_SKEW = timedelta(minutes=1)  # a purge time later than the clock by more is refused
 
@@ -68,12 +82,22 @@ _DECISION_INSERT = (
     f"INSERT INTO decisions ({', '.join((*DECISION_FIELDS, 'hash'))}) "
     f"VALUES ({', '.join(':' + name for name in (*DECISION_FIELDS, 'hash'))})"
 )
+_RESOLUTION_COLUMNS = (*RESOLUTION_FIELDS, *OPTIONAL_FIELDS["resolution"], "hash")
 _RESOLUTION_INSERT = (
-    f"INSERT INTO resolutions ({', '.join((*RESOLUTION_FIELDS, 'hash'))}) "
-    f"VALUES ({', '.join(':' + name for name in (*RESOLUTION_FIELDS, 'hash'))})"
+    f"INSERT INTO resolutions ({', '.join(_RESOLUTION_COLUMNS)}) "
+    f"VALUES ({', '.join(':' + name for name in _RESOLUTION_COLUMNS)})"
 )
-_STORED = {"decision": (*DECISION_FIELDS, "hash"), "resolution": (*RESOLUTION_FIELDS, "hash")}
-_ALL_COLUMNS = tuple(dict.fromkeys((*_STORED["decision"], *_STORED["resolution"])))
+_EXPORT_INSERT = (
+    f"INSERT INTO exports ({', '.join((*EXPORT_FIELDS, 'hash'))}) "
+    f"VALUES ({', '.join(':' + name for name in (*EXPORT_FIELDS, 'hash'))})"
+)
+_STORED = {
+    "decision": (*DECISION_FIELDS, "hash"),
+    "resolution": _RESOLUTION_COLUMNS,
+    "export": (*EXPORT_FIELDS, "hash"),
+}
+_TABLES = {"decision": "decisions", "resolution": "resolutions", "export": "exports"}
+_ALL_COLUMNS = tuple(dict.fromkeys(name for columns in _STORED.values() for name in columns))
 
 
 def _padded_select(kind: str, table: str) -> str:
@@ -82,42 +106,21 @@ def _padded_select(kind: str, table: str) -> str:
 
 
 _RECORDS = (
-    " UNION ALL ".join((_padded_select("decision", "decisions"), _padded_select("resolution", "resolutions")))
-    + " ORDER BY seq"
+    " UNION ALL ".join(_padded_select(kind, table) for kind, table in _TABLES.items()) + " ORDER BY seq"
 )
 _HEAD = (
-    "SELECT seq, hash FROM (SELECT seq, hash FROM decisions ORDER BY seq DESC LIMIT 1) "
-    "UNION ALL SELECT seq, hash FROM (SELECT seq, hash FROM resolutions ORDER BY seq DESC LIMIT 1) "
-    "ORDER BY seq DESC LIMIT 1"
+    " UNION ALL ".join(
+        f"SELECT seq, hash FROM (SELECT seq, hash FROM {table} ORDER BY seq DESC LIMIT 1)"
+        for table in _TABLES.values()
+    )
+    + " ORDER BY seq DESC LIMIT 1"
 )
-
-
-@dataclass(frozen=True)
-class OutboxItem:
-    """One record waiting for the upstream. ``record_id`` is the idempotency key; ``payload`` is the canonical
-    JSON of the chained record with its hash (no biometric data, no document number in clear)."""
-
-    outbox_id: int
-    record_id: str
-    kind: str
-    payload: str
-    created_utc: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return json.loads(self.payload)
 
 
 def _rows(cursor: sqlite3.Cursor) -> Iterator[dict[str, Any]]:
     names = [column[0] for column in cursor.description]
     for values in cursor:
         yield dict(zip(names, values, strict=True))
-
-
-def _parsed(row: dict[str, Any]) -> dict[str, Any]:
-    for name in (*_JSON_COLUMNS, "extra", "evidence"):
-        if name in row and row[name] is not None:
-            row[name] = json.loads(row[name])
-    return row
 
 
 class DecisionLog:
@@ -255,21 +258,38 @@ class DecisionLog:
             self._enqueue(conn, "decision", row)
         return row["id"]
 
-    def resolve(self, decision_id: str, officer: str, resolution: str, note: str = "") -> str:
-        """Log an officer's resolution of a decision (a new chained row; decisions are never changed)."""
+    def resolve(
+        self,
+        decision_id: str,
+        officer: str,
+        resolution: str,
+        note: str = "",
+        *,
+        reason_code: str | None = None,
+        now: datetime | None = None,
+    ) -> str:
+        """Log an officer's resolution of a decision (a new chained row; decisions are never changed).
+
+        A case closed by a final resolution (``FINAL_RESOLUTIONS``) takes no further one: the check and the
+        write are one transaction, so of two consoles resolving the same case the first wins and the other
+        gets ``AlreadyResolvedError`` naming who resolved it.
+        """
         if resolution not in RESOLUTIONS:
             raise RecordInvalidError(
                 f"resolution must be one of {', '.join(RESOLUTIONS)}, not {resolution!r}"
             )
         if not officer.strip():
             raise RecordInvalidError("resolution needs the officer's id")
+        if reason_code is not None and not reason_code.strip():
+            raise RecordInvalidError("a resolution's reason code cannot be blank")
         row: dict[str, Any] = {
             "id": str(uuid.uuid4()),
             "decision_id": decision_id,
-            "time_utc": iso_utc(utc_now()),
+            "time_utc": iso_utc(now or utc_now()),
             "officer": officer.strip(),
             "resolution": resolution,
             "note": note,
+            "reason_code": reason_code,
         }
         with (
             self._mutex,
@@ -277,10 +297,45 @@ class DecisionLog:
         ):
             if not conn.execute("SELECT 1 FROM decisions WHERE id = ?", (decision_id,)).fetchone():
                 raise UnknownDecisionError(f"no decision {decision_id} in the log")
+            closed = conn.execute(
+                "SELECT officer, resolution, time_utc FROM resolutions WHERE decision_id = ? "
+                f"AND resolution IN ({', '.join('?' * len(FINAL_RESOLUTIONS))}) ORDER BY seq LIMIT 1",
+                (decision_id, *FINAL_RESOLUTIONS),
+            ).fetchone()
+            if closed:
+                by, what, when = closed
+                raise AlreadyResolvedError(
+                    f"case {decision_id} was already resolved by {by} ({what} at {when})",
+                    officer=by,
+                    resolution=what,
+                    time_utc=when,
+                )
             self._link(conn, "resolution", row)
             conn.execute(_RESOLUTION_INSERT, row)
             self._enqueue(conn, "resolution", row)
         return row["id"]
+
+    def log_export(self, actor: str, role: str, detail: dict[str, Any]) -> int:
+        """Chain an audit export (``kiosk.export``): who (account id and role) exported what (``detail``:
+        period, formats, whether images, record counts, the manifest's sha256). Returns the row's seq."""
+        if not actor.strip():
+            raise RecordInvalidError("an export event needs the exporting account's id")
+        try:
+            detail_text = canonical_json(detail)
+        except ValueError as exc:
+            raise RecordInvalidError(f"export detail: {exc}") from None
+        row: dict[str, Any] = {
+            "id": str(uuid.uuid4()),
+            "time_utc": iso_utc(utc_now()),
+            "actor": actor.strip(),
+            "role": role,
+            "detail": detail_text,
+        }
+        with self._mutex, write_transaction(self._conn, self.path, "logging an export") as conn:
+            self._link(conn, "export", row)
+            conn.execute(_EXPORT_INSERT, row)
+            self._enqueue(conn, "export", row)
+        return int(row["seq"])
 
     def _link(self, conn: sqlite3.Connection, kind: str, row: dict[str, Any]) -> None:
         head = conn.execute(_HEAD).fetchone()
@@ -355,33 +410,96 @@ class DecisionLog:
             head = self._conn.execute(_HEAD).fetchone()
         return (head[0], head[1]) if head else (0, self.genesis)
 
-    def decision(self, decision_id: str) -> dict[str, Any] | None:
-        """The decision as logged (JSON columns parsed), or None."""
+    def decision(self, decision_id: str) -> LoggedDecision | None:
+        """The decision as logged, or None."""
         with self._mutex, sqlite_errors(self.path, "reading a decision"):
             found = list(_rows(self._conn.execute("SELECT * FROM decisions WHERE id = ?", (decision_id,))))
-        return _parsed(found[0]) if found else None
+        return decision_from_row(found[0]) if found else None
 
-    def resolutions(self, decision_id: str) -> list[dict[str, Any]]:
+    def resolutions(self, decision_id: str) -> list[Resolution]:
+        """The resolutions of a decision, oldest first."""
         with self._mutex, sqlite_errors(self.path, "reading resolutions"):
             cursor = self._conn.execute(
                 "SELECT * FROM resolutions WHERE decision_id = ? ORDER BY seq", (decision_id,)
             )
-            return list(_rows(cursor))
+            return [resolution_from_row(row) for row in _rows(cursor)]
 
-    def open_cases(self, limit: int = 100) -> list[dict[str, Any]]:
-        """Referred decisions without a final resolution (ADMITTED/REFUSED), oldest first: the case queue."""
+    def case(self, decision_id: str) -> Case | None:
+        """A decision with its resolutions (open or closed), or None."""
+        with self._mutex:
+            decision = self.decision(decision_id)
+            return Case(decision, tuple(self.resolutions(decision_id))) if decision else None
+
+    def open_cases(
+        self, limit: int = 100, *, newest_first: bool = False, kiosk_ids: Collection[str] | None = None
+    ) -> list[Case]:
+        """Referred decisions without a final resolution (``FINAL_RESOLUTIONS``): the case queue, oldest
+        first (``newest_first`` for a console's view); ``kiosk_ids`` keeps only those gates' cases."""
+        finals = ", ".join("?" * len(FINAL_RESOLUTIONS))
+        where = ""
+        params: list[Any] = list(FINAL_RESOLUTIONS)
+        if kiosk_ids is not None:
+            where = f" AND kiosk_id IN ({', '.join('?' * len(kiosk_ids))})"
+            params += list(kiosk_ids)
         query = (
             "SELECT * FROM decisions d WHERE outcome = 'REFER' AND NOT EXISTS (SELECT 1 FROM resolutions r "
-            "WHERE r.decision_id = d.id AND r.resolution IN (?, ?)) ORDER BY seq LIMIT ?"
+            f"WHERE r.decision_id = d.id AND r.resolution IN ({finals})){where} "
+            f"ORDER BY seq {'DESC' if newest_first else 'ASC'} LIMIT ?"
         )
         with self._mutex, sqlite_errors(self.path, "reading open cases"):
-            return [_parsed(row) for row in _rows(self._conn.execute(query, (*FINAL_RESOLUTIONS, limit)))]
+            self._conn.execute("BEGIN")  # the cases and their resolutions from one snapshot
+            try:
+                decisions = [
+                    decision_from_row(row) for row in _rows(self._conn.execute(query, (*params, limit)))
+                ]
+                return [Case(decision, tuple(self.resolutions(decision.id))) for decision in decisions]
+            finally:
+                self._conn.execute("COMMIT")
 
-    def records(self, since_seq: int = 0) -> Iterator[tuple[str, dict[str, Any]]]:
-        """Chained rows (kind, row exactly as stored) with ``seq > since_seq`` in chain order, for export and
-        verification with :func:`kiosk.store.chain.verify_links`. One statement, so one snapshot even while
-        the kiosk keeps appending."""
-        for row in _rows(self._conn.execute(_RECORDS, (since_seq, since_seq))):
+    def gate_activity(self) -> list[GateActivity]:
+        """Per kiosk id in the log: whether its kiosk runs, open cases, a traveller waiting, the outbox
+        backlog (the whole log's: one gate writes one log)."""
+        finals = ", ".join("?" * len(FINAL_RESOLUTIONS))
+
+        def open_refer(alias: str) -> str:
+            return (
+                f"{alias}.outcome = 'REFER' AND NOT EXISTS (SELECT 1 FROM resolutions r "
+                f"WHERE r.decision_id = {alias}.id AND r.resolution IN ({finals}))"
+            )
+
+        query = (
+            f"SELECT kiosk_id, max(time_utc), sum({open_refer('d')}), "
+            f"(SELECT {open_refer('n')} FROM decisions n WHERE n.kiosk_id = d.kiosk_id "
+            "ORDER BY n.seq DESC LIMIT 1) FROM decisions d GROUP BY kiosk_id ORDER BY kiosk_id"
+        )
+        running = self._lock is not None or instance_lock_held(self.path)
+        with self._mutex, sqlite_errors(self.path, "reading the gates' activity"):
+            self._conn.execute("BEGIN")
+            try:
+                backlog = self._conn.execute("SELECT count(*) FROM outbox WHERE sent_utc IS NULL").fetchone()[
+                    0
+                ]
+                rows = self._conn.execute(query, (*FINAL_RESOLUTIONS, *FINAL_RESOLUTIONS)).fetchall()
+            finally:
+                self._conn.execute("COMMIT")
+        return [
+            GateActivity(kiosk_id, running, last, int(open_cases or 0), bool(waiting), backlog)
+            for kiosk_id, last, open_cases, waiting in rows
+        ]
+
+    def records(self, since_seq: int = 0) -> Iterator[ChainRecord]:
+        """Chained records with ``seq > since_seq`` in chain order, typed, for export and sync; each keeps
+        ``stored`` for :func:`kiosk.store.chain.verify_links`. One statement, so one snapshot even while the
+        kiosk keeps appending."""
+        for kind, row in self._chain_rows(since_seq):
+            if kind == "decision":
+                yield decision_from_row(row)
+            else:
+                yield resolution_from_row(row) if kind == "resolution" else export_from_row(row)
+
+    def _chain_rows(self, since_seq: int = 0) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(kind, row as stored): what verification hashes, unparsed (tampered text may be no JSON)."""
+        for row in _rows(self._conn.execute(_RECORDS, (since_seq,) * len(_TABLES))):
             kind = row.pop("kind")
             yield kind, {name: row[name] for name in _STORED[kind]}
 
@@ -413,11 +531,12 @@ class DecisionLog:
                 if integrity != ["ok"]:
                     reason = "SQLite integrity_check failed: " + "; ".join(integrity)
                     return VerifyResult(0, 0, self.genesis, (Problem(0, "", "database", reason),))
-                chain = verify_links(self.records(), self.genesis)
+                chain = verify_links(self._chain_rows(), self.genesis)
                 problems = list(chain.problems)
                 if expect_head is not None:
                     problems += self._check_anchor(*expect_head)
                 problems += self._check_outbox()
+                problems += account_chain_problems(self._conn, self.log_id)
                 problems += self._check_evidence(cutoff)
             finally:
                 self._conn.execute("COMMIT")
@@ -428,7 +547,7 @@ class DecisionLog:
         may prune acknowledged rows.)"""
         outbox = dict(self._conn.execute("SELECT record_id, payload FROM outbox"))
         problems = []
-        for kind, row in self.records():
+        for kind, row in self._chain_rows():
             payload = outbox.pop(row["id"], None)
             if payload is not None and payload != canonical_json(
                 {**chain_record(kind, row), "hash": row["hash"]}
@@ -441,9 +560,8 @@ class DecisionLog:
 
     def _check_anchor(self, seq: int, expected: str) -> list[Problem]:
         found = self._conn.execute(
-            "SELECT id, hash FROM decisions WHERE seq = ? "
-            "UNION ALL SELECT id, hash FROM resolutions WHERE seq = ?",
-            (seq, seq),
+            " UNION ALL ".join(f"SELECT id, hash FROM {table} WHERE seq = ?" for table in _TABLES.values()),
+            (seq,) * len(_TABLES),
         ).fetchall()
         if not found:
             return [Problem(seq, "", "anchor", "anchored row is missing: the log was truncated or replaced")]

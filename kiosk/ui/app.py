@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QApplication
 
 from kiosk.config import KioskConfig
 from kiosk.devices.barrier import GateBarrier
-from kiosk.devices.camera import Camera, open_camera
+from kiosk.devices.camera import Camera, camera_history, open_camera
 from kiosk.devices.document_reader import FolderDocumentReader
 from kiosk.errors import ConfigError
 from kiosk.gate.assemble import open_gate
@@ -68,6 +68,7 @@ class TravellerKiosk:
             reader = FolderDocumentReader(
                 config.document_reader.path, done_path=config.document_reader.done_path
             )
+            self.gate.flow.stream_history = camera_history(config.camera)  # as the headless loop does
         except BaseException:
             self.gate.close()
             raise

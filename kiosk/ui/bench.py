@@ -63,7 +63,7 @@ def run_ui_bench(
     """Run ``transactions`` genuine travellers through the traveller kiosk; returns the figures (and
     ``summary`` lines). A QApplication is created when none exists (use the offscreen platform without a
     screen)."""
-    from kiosk.demo import DEMO_POLICY, TRAVELLERS, build_demo
+    from kiosk.lab.demo import DEMO_POLICY, TRAVELLERS, build_demo
     from matcher import FaceEngine
 
     app = QApplication.instance() or QApplication(["kiosk-ui-bench"])

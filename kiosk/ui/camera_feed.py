@@ -32,7 +32,8 @@ def to_qimage(frame: np.ndarray) -> QImage:
 class CameraFeed(QObject):
     """Reads ``open_camera()`` at ``fps`` on the thread it is moved to (``start_in_thread``; ``fps`` 0: as
     fast as the camera delivers, for a camera that paces itself, so two clocks never beat); each frame
-    goes to ``sink`` (thread-safe: the gate driver's ``offer``) and, as a QImage, to ``preview``."""
+    goes to ``sink`` with the camera's capture time (thread-safe: the gate driver's ``offer``) and, as a
+    QImage, to ``preview``."""
 
     preview = Signal(QImage)
     failed = Signal(str)
@@ -40,7 +41,7 @@ class CameraFeed(QObject):
     def __init__(
         self,
         open_camera: Callable[[], Camera],
-        sink: Callable[[np.ndarray], None],
+        sink: Callable[[np.ndarray, float | None], None],
         *,
         fps: float = 30.0,
         fault_after_s: float = 3.0,
@@ -97,7 +98,7 @@ class CameraFeed(QObject):
             return
         self._last_frame = now
         self.frames += 1
-        self._sink(frame)
+        self._sink(frame, self._camera.timestamp_ms)
         self.preview.emit(to_qimage(frame))
 
     def _fail(self, code: str, cause: object) -> None:

@@ -1,16 +1,11 @@
 """Watchlists: lists of enrolled templates the gate searches every live face against (1:N, FAISS)."""
 
+from matcher.watchlist.disk import ListInfo
+from matcher.watchlist.errors import IndexCorruptError, WatchlistError, WatchlistMissingError
 from matcher.watchlist.policy import ThresholdPolicy
 from matcher.watchlist.search import Alert
-from matcher.watchlist.store import (
-    Entry,
-    IndexCorruptError,
-    ListInfo,
-    NewEntry,
-    WatchlistError,
-    WatchlistMissingError,
-    WatchlistStore,
-)
+from matcher.watchlist.searcher import WatchlistSearcher
+from matcher.watchlist.store import Entry, NewEntry, WatchlistStore
 
 __all__ = [
     "Alert",
@@ -21,5 +16,6 @@ __all__ = [
     "ThresholdPolicy",
     "WatchlistError",
     "WatchlistMissingError",
+    "WatchlistSearcher",
     "WatchlistStore",
 ]

@@ -11,25 +11,24 @@ bundle leaves the current list untouched.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import struct
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from matcher import signing
 from matcher.atomic import replace_file
 from matcher.errors import MatcherError
 from matcher.types import Template
+from matcher.utc import iso_utc, utc_now
+from matcher.watchlist.disk import ListInfo
 from matcher.watchlist.policy import ThresholdPolicy
 from matcher.watchlist.search import normalise_time, to_epoch
-from matcher.watchlist.store import ListInfo, ListSpec, NewEntry, WatchlistStore, content_hash_of
+from matcher.watchlist.store import ListSpec, NewEntry, WatchlistStore, content_hash_of
 
 MAGIC = b"EGATE-WATCHLIST-BUNDLE\x001"
 FORMAT = 1
@@ -51,67 +50,11 @@ class BundleInfo:
     sha256: str  # of the whole bundle file
 
 
-def key_id(public_key: Ed25519PublicKey) -> str:
-    """Short stable id of a public key: sha256 of its raw 32 bytes, first 16 hex digits."""
-    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return hashlib.sha256(raw).hexdigest()[:16]
-
-
-def generate_signing_key(private_path: Path, public_path: Path) -> str:
-    """Write a new Ed25519 key pair (PEM; the private file mode 0600) and return its key id."""
-    private = Ed25519PrivateKey.generate()
-    pem = private.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    private_path.touch(mode=0o600, exist_ok=False)
-    private_path.write_bytes(pem)
-    public_path.write_bytes(
-        private.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    return key_id(private.public_key())
-
-
-def load_signing_key(path: Path) -> Ed25519PrivateKey:
-    try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except ValueError as exc:
-        raise BundleError(f"{path} is not a PEM private key: {exc}") from None
-    if not isinstance(key, Ed25519PrivateKey):
-        raise BundleError(f"{path} is not an Ed25519 private key")
-    return key
-
-
-def load_trusted_keys(paths: list[Path]) -> dict[str, Ed25519PublicKey]:
-    """Trusted Ed25519 public keys (PEM) from files and folders (every ``*.pem`` / ``*.pub`` inside)."""
-    files: list[Path] = []
-    for p in paths:
-        files += sorted(p.glob("*.pem")) + sorted(p.glob("*.pub")) if p.is_dir() else [p]
-    keys: dict[str, Ed25519PublicKey] = {}
-    for f in files:
-        try:
-            key = serialization.load_pem_public_key(f.read_bytes())
-        except ValueError as exc:
-            raise BundleError(f"trusted key {f} is not a PEM public key: {exc}") from None
-        if not isinstance(key, Ed25519PublicKey):
-            raise BundleError(f"trusted key {f} is not an Ed25519 key")
-        keys[key_id(key)] = key
-    return keys
-
-
 def signed_file(magic: bytes, payload: bytes, signing_key: Ed25519PrivateKey) -> bytes:
     """``magic | u64 payload length | payload | u32 signature length | signature block``, the block naming the
     key id and carrying a detached Ed25519 signature over ``magic | payload`` (so a file of one kind, face or
     document list, can never pass for the other)."""
-    signature = signing_key.sign(magic + payload)
-    sig_block = json.dumps(
-        {
-            "alg": "Ed25519",
-            "key_id": key_id(signing_key.public_key()),
-            "signature": base64.b64encode(signature).decode(),
-        }
-    ).encode()
+    sig_block = json.dumps(signing.sign(magic + payload, signing_key)).encode()
     return magic + struct.pack("<Q", len(payload)) + payload + struct.pack("<I", len(sig_block)) + sig_block
 
 
@@ -137,19 +80,12 @@ def verify_signed_file(
         if pos + 4 + n_sig != len(data):
             raise BundleError(f"{path} has a malformed signature block")
         sig = json.loads(sig_raw)
-        signature = base64.b64decode(sig["signature"], validate=True)
-        kid = str(sig["key_id"])
     except (struct.error, ValueError, KeyError, TypeError) as exc:
         raise BundleError(f"{path} has a malformed signature block: {exc}") from None
-    if not trusted_keys:
-        raise BundleError("no trusted keys configured: cannot verify the bundle")
-    key = trusted_keys.get(kid)
-    if key is None:
-        raise BundleError(f"{path} is signed by key {kid}, which is not among the trusted keys")
     try:
-        key.verify(signature, magic + payload)
-    except InvalidSignature:
-        raise BundleError(f"{path}: signature does not verify (bundle tampered with or corrupt)") from None
+        kid = signing.verify(magic + payload, sig, trusted_keys, name=str(path), what="bundle")
+    except signing.SignatureError as exc:
+        raise BundleError(str(exc)) from None
     return payload, kid, data
 
 
@@ -177,7 +113,7 @@ def export_bundle(
         vectors.append(template.vector)
     header = {
         "format": FORMAT,
-        "issued_at": issued_at or datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+        "issued_at": issued_at or iso_utc(utc_now(), "microseconds"),  # compared as text (matcher.utc)
         "list": {
             "list_id": info.list_id,
             "model_id": info.model_id,
@@ -201,7 +137,7 @@ def export_bundle(
         info.model_id,
         len(metas),
         header["issued_at"],
-        key_id(signing_key.public_key()),
+        signing.key_id(signing_key.public_key()),
         hashlib.sha256(data).hexdigest(),
     )
 

@@ -12,14 +12,9 @@ from typing import Any
 
 import click
 
+from matcher.signing import generate_signing_key, load_signing_key, load_trusted_keys
 from matcher.types import Template
-from matcher.watchlist.bundle import (
-    export_bundle,
-    generate_signing_key,
-    import_bundle,
-    load_signing_key,
-    load_trusted_keys,
-)
+from matcher.watchlist.bundle import export_bundle, import_bundle
 from matcher.watchlist.enrol import TEMPLATE_SUFFIX, enrol, image_template, items_from_csv, items_from_folder
 from matcher.watchlist.policy import DEFAULT_FPIR, ThresholdPolicy
 from matcher.watchlist.sealing import read_key_file
@@ -389,7 +384,7 @@ def recall(store: WatchlistStore, list_id: str, probe_dir: Path | None, probes: 
     search's top 10 (recall@10). With --probes-from, on those real probes (images without one usable face are
     skipped and counted); without, on --probes synthetic probes: the list's own entries perturbed at random
     to cosine 0.5-0.8, which tend to overstate recall against real captures."""
-    from matcher.watchlist.bench import list_recall, probe_templates
+    from matcher.lab.watchlist_bench import list_recall, probe_templates
 
     queries, skipped = None, []
     if probe_dir is not None:

@@ -22,15 +22,15 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from matcher.atomic import replace_file
 from matcher.errors import MatcherError
+from matcher.signing import key_id as signing_key_id
+from matcher.utc import iso_utc, utc_now
 from matcher.watchlist.bundle import BundleError, BundleInfo, signed_file, verify_signed_file
-from matcher.watchlist.bundle import key_id as signing_key_id
 from matcher.watchlist.search import to_epoch
 
 MAGIC = b"EGATE-DOCLIST-BUNDLE\x001"
@@ -313,7 +313,8 @@ def _info(data: dict) -> DocumentListInfo:
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    # microseconds: issued_at is compared as text with the last imported list's (see matcher.utc)
+    return iso_utc(utc_now(), "microseconds")
 
 
 def export_document_bundle(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from matcher.watchlist.bundle import load_signing_key, load_trusted_keys
+from matcher.signing import load_signing_key, load_trusted_keys
 from matcher.watchlist.documents import (
     DocumentListError,
     DocumentListStore,

@@ -17,16 +17,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from matcher.errors import MatcherError, TemplateMismatchError
-from matcher.imageio import load_image
+from matcher.imageio import IMAGE_SUFFIXES, load_image
 from matcher.quality import QualityLimits
 from matcher.types import Template
+from matcher.watchlist.errors import WatchlistError
 from matcher.watchlist.search import normalise_time
-from matcher.watchlist.store import SEVERITIES, NewEntry, WatchlistError, WatchlistStore
+from matcher.watchlist.store import SEVERITIES, NewEntry, WatchlistStore
 
 if TYPE_CHECKING:
     from matcher.engine import FaceEngine
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".jp2")
 TEMPLATE_SUFFIX = ".tpl"
 CSV_COLUMNS = ("external_ref", "image", "template", "category", "severity", "valid_until", "source")
 

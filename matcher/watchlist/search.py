@@ -16,6 +16,7 @@ import numpy as np
 
 from matcher.errors import TemplateMismatchError
 from matcher.types import Template
+from matcher.utc import iso_utc
 from matcher.watchlist import index as wl_index
 
 
@@ -135,4 +136,4 @@ def normalise_time(value: str | datetime | None) -> str | None:
         epoch = to_epoch(value)
     except ValueError as exc:
         raise ValueError(f"not an ISO-8601 date or time: {value!r}") from exc
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return iso_utc(datetime.fromtimestamp(epoch, UTC), "seconds")  # as stored (see matcher.utc)

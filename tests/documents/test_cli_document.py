@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kiosk.documents.chip.personalise import create_pki, personalise_chip, write_trust_folder
-from kiosk.documents.chip.reader import write_chip_folder
+from kiosk.documents.chip.source import write_chip_folder
 from kiosk.documents.mrz import compose_mrz
+from kiosk.lab.personalise import create_pki, personalise_chip, write_trust_folder
 
 REPO = Path(__file__).resolve().parents[2]
 SPECIMEN_TD3 = "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<\nL898902C36UTO7408122F1204159ZE184226B<<<<<10"
@@ -132,7 +132,7 @@ def test_image_without_mrz_exits_2(tmp_path: Path) -> None:
 def test_presentation_folder_with_data_page_and_chip(tmp_path: Path) -> None:
     from kiosk.documents.mrz import parse_mrz
     from kiosk.documents.ocr.classify import CharClassifier
-    from kiosk.documents.synth import default_portrait, render_data_page
+    from kiosk.lab.synth import default_portrait, render_data_page
     from matcher.errors import ModelError
 
     try:
@@ -158,7 +158,7 @@ def test_presentation_folder_with_data_page_and_chip(tmp_path: Path) -> None:
 
 
 def test_chip_presentation_folder(tmp_path: Path) -> None:
-    from kiosk.documents.synth import default_portrait
+    from kiosk.lab.synth import default_portrait
 
     pki = create_pki("NL")
     mrz = compose_mrz(

@@ -5,10 +5,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from kiosk.documents.layout import LAYOUTS
 from kiosk.documents.ocr.locate import locate_mrz
 from kiosk.documents.ocr.portrait import grid_homography
-from kiosk.documents.synth import available_fonts, sample_page
-from kiosk.documents.synth.layout import LAYOUTS
+from kiosk.lab.synth import available_fonts, sample_page
 
 FONT = (available_fonts(("ocr-b",)) or ("dejavu-mono",))[0]
 

@@ -14,7 +14,7 @@ from kiosk.documents.checks import DocumentError
 from kiosk.documents.ocr import MrzNotFoundError, read_data_page
 from kiosk.documents.ocr.classify import CharClassifier
 from kiosk.documents.ocr.locate import locate_candidates, locate_mrz
-from kiosk.documents.synth import (
+from kiosk.lab.synth import (
     UNSEEN_FONTS,
     available_fonts,
     default_portrait,
@@ -85,7 +85,7 @@ def test_page_upside_down_or_sideways_is_read_upright(rotation: int) -> None:
 
 
 def test_legible_but_uncertain_page_is_not_read_again_turned(monkeypatch: pytest.MonkeyPatch) -> None:
-    from kiosk.documents.ocr import reader
+    from kiosk.documents.ocr import reading as reader
 
     page = sample_page(np.random.default_rng(955), fonts=available_fonts(UNSEEN_FONTS), formats=("TD3",))
     calls = []

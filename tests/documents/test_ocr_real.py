@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.documents.ocr.bench import run_real_benchmark
+from kiosk.lab.ocr_bench import run_real_benchmark
 
 #: Exact reads on the 30 development images at the last measurement; raise it when the reader improves.
 EXACT_FLOOR = 8

@@ -6,10 +6,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from kiosk.documents.layout import CAP_HEIGHT_MM, LAYOUTS, PITCH_MM
 from kiosk.documents.ocr import segment
 from kiosk.documents.ocr.locate import locate_mrz
-from kiosk.documents.synth import Degradation, available_fonts, sample_page
-from kiosk.documents.synth.layout import CAP_HEIGHT_MM, LAYOUTS, PITCH_MM
+from kiosk.lab.synth import Degradation, available_fonts, sample_page
 
 FONT = (available_fonts(("ocr-b",)) or ("dejavu-mono",))[0]
 

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from kiosk.documents.checks import DocumentError
-from kiosk.documents.chip.personalise import create_pki, personalise_chip, write_trust_folder
-from kiosk.documents.chip.reader import write_chip_folder
+from kiosk.documents.chip.source import write_chip_folder
 from kiosk.documents.chip.trust import TrustStore
 from kiosk.documents.mrz import compose_mrz
-from kiosk.documents.reader import DocumentReading, read_document, read_path
+from kiosk.documents.reading import DocumentReading, read_document, read_path
+from kiosk.lab.personalise import create_pki, personalise_chip, write_trust_folder
 
 SPECIMEN_TD3 = "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<\nL898902C36UTO7408122F1204159ZE184226B<<<<<10"
 TODAY = dt.date.today()
@@ -28,7 +28,7 @@ def _mrz(number: str = "NX1234567", expiry: dt.date | None = None) -> str:
 
 
 def _portrait() -> np.ndarray:
-    from kiosk.documents.synth import default_portrait
+    from kiosk.lab.synth import default_portrait
 
     return default_portrait()
 
@@ -189,7 +189,7 @@ def test_empty_presentation_folder_is_unreadable(tmp_path: Path) -> None:
 
 def _page(mrz: str) -> np.ndarray:
     from kiosk.documents.mrz import parse_mrz
-    from kiosk.documents.synth import render_data_page
+    from kiosk.lab.synth import render_data_page
 
     return render_data_page(parse_mrz(mrz), _portrait(), dpi=300.0)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kiosk.documents.synth import (
+from kiosk.lab.synth import (
     Degradation,
     default_portrait,
     degrade_with_transform,
@@ -14,7 +14,7 @@ from kiosk.documents.synth import (
     render_data_page,
     sample_page,
 )
-from kiosk.documents.synth.fonts import FontMissingError
+from kiosk.lab.synth.fonts import FontMissingError
 
 
 @pytest.mark.parametrize(("fmt", "shape"), [("TD3", (2, 44)), ("TD2", (2, 36)), ("TD1", (3, 30))])

@@ -39,7 +39,7 @@ def clock_factory() -> type[FakeClock]:
 
 @pytest.fixture(scope="session")
 def engine():
-    from kiosk.demo import DEMO_POLICY
+    from kiosk.lab.demo import DEMO_POLICY
     from matcher import FaceEngine
 
     return FaceEngine.load(multiple_face_ratio=DEMO_POLICY.second_face_min_ratio)
@@ -47,7 +47,7 @@ def engine():
 
 @pytest.fixture(scope="session")
 def demo_setup(tmp_path_factory: pytest.TempPathFactory, engine):
-    from kiosk.demo import build_demo
+    from kiosk.lab.demo import build_demo
 
     return build_demo(Path(tmp_path_factory.mktemp("demo")), engine)
 
@@ -55,7 +55,7 @@ def demo_setup(tmp_path_factory: pytest.TempPathFactory, engine):
 @pytest.fixture(scope="session")
 def live_engine():
     """The engine with the passive liveness (PAD) models loaded, as ``policy.liveness_required`` needs."""
-    from kiosk.demo import DEMO_POLICY
+    from kiosk.lab.demo import DEMO_POLICY
     from matcher import FaceEngine
 
     return FaceEngine.load(multiple_face_ratio=DEMO_POLICY.second_face_min_ratio, liveness=True)

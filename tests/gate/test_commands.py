@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from kiosk.demo import TRAVELLERS, run_demo
+from kiosk.lab.demo import TRAVELLERS, run_demo
 from kiosk.store import DecisionLog
 
 REPO = Path(__file__).resolve().parents[2]
@@ -165,7 +165,7 @@ def test_demo_decisions_are_logged_with_the_expected_reason_codes(engine, tmp_pa
         assert log.verify().ok and log.head()[0] == len(TRAVELLERS)
         for result in results:
             row = log.decision(result.decision.id)
-            assert row is not None and row["document_number_hash"] == result.decision.document_number_hash
+            assert row is not None and row.document_number_hash == result.decision.document_number_hash
 
 
 def test_demo_command_prints_one_line_per_traveller() -> None:

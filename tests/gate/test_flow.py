@@ -80,7 +80,7 @@ def test_genuine_traveller_passes_through_every_state(gate_factory, demo_setup) 
     assert coaching and coaching_text(coaching[0].code)
     # logged, with the document number only as the keyed hash
     row = gate.decision_log.decision(decision.id)
-    assert row is not None and row["outcome"] == "PASS"
+    assert row is not None and row.outcome == "PASS"
     keys = KeyRing.load(demo_setup.config.key_file)
     number = _document_number(demo_setup.presentations[GENUINE])
     assert decision.document_number_hash == keys.hash_document_number(number, "UTO")

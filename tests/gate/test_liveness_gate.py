@@ -12,17 +12,17 @@ import cv2
 import numpy as np
 import pytest
 
-from kiosk.demo import camera_frames, portrait_crop, public_domain_faces
 from kiosk.devices.barrier import LogBarrier
 from kiosk.devices.camera import FrameListCamera
 from kiosk.errors import ConfigError
 from kiosk.gate.assemble import Gate, open_gate
 from kiosk.gate.events import Coaching, Decided, GateEvent
 from kiosk.gate.verify import run_transaction
+from kiosk.lab.demo import camera_frames, portrait_crop, public_domain_faces
 from kiosk.liveness import LivenessConfig
 from kiosk.store.evidence import unpack_frames
 from kiosk.texts import coaching_text
-from matcher.pad_eval import simulate_attack
+from matcher.lab.pad_eval import simulate_attack
 
 GENUINE = "genuine traveller (Collins)"
 
@@ -145,7 +145,7 @@ def test_frozen_frames_raise_the_consistency_alarm(pad_gate, demo_setup, live_fr
     gate, _, _ = pad_gate()
     decision = _run(gate, demo_setup, [live_frames[0]] * 6)
     consistency = decision.liveness["signals"]["consistency"]
-    assert decision.reason_codes == ("LIVENESS_FAILED",)
+    assert decision.reason_codes == ("LIVENESS_FAILED", "CAMERA_FROZEN")  # the camera stream signal too
     assert consistency["passed"] is False and consistency["repeated_frames"] == 4
     assert decision.liveness["signals"]["passive"]["passed"] is True  # the passive signal alone passed
 
@@ -273,10 +273,11 @@ def test_active_challenge_head_turn(pad_gate, demo_setup, live_frames, live_engi
 
 
 def test_a_photo_held_still_fails_the_challenge_when_its_frames_run_out(
-    pad_gate, demo_setup, live_frames
+    pad_gate, demo_setup, collins
 ) -> None:
     gate, events, _ = pad_gate(challenge=True, challenge_frames=4)
-    decision = _run(gate, demo_setup, live_frames + live_frames)
+    frames = camera_frames(*collins, np.random.default_rng(7), 16, usable=True)  # none repeats another
+    decision = _run(gate, demo_setup, frames)
     challenge = decision.liveness["signals"]["challenge"]
     assert decision.reason_codes == ("LIVENESS_FAILED",) and challenge["passed"] is False
     assert challenge["frames"] == 4 and abs(challenge["score"]) < 15.0
@@ -295,7 +296,7 @@ def test_liveness_bench_on_genuine_demo_windows(live_engine) -> None:
     from click.testing import CliRunner
 
     from kiosk.cli import cli
-    from kiosk.liveness_bench import liveness_bench
+    from kiosk.lab.liveness_bench import liveness_bench
 
     result = liveness_bench(live_engine, windows=3, frames=5)
     assert result["windows"] == 6 and result["frame_ms"]["frames"] == 30

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from matcher import FaceEngine
-from matcher.bench import astronaut_bgr, grace_hopper_bgr
+from matcher.lab.bench import astronaut_bgr, grace_hopper_bgr
 
 
 @pytest.fixture(scope="session")

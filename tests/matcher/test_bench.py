@@ -6,8 +6,8 @@ import numpy as np
 from click.testing import CliRunner
 
 from matcher import FaceEngine
-from matcher.bench import build_frame, run_bench
 from matcher.cli import cli
+from matcher.lab.bench import build_frame, run_bench
 
 
 def test_bench_frames_hold_one_detectable_face(engine: FaceEngine) -> None:

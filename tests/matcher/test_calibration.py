@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from matcher.calibrate import Embeddings as Emb
-from matcher.calibrate import (
+from matcher.lab.calibrate import calibrate_embeddings
+from matcher.lab.embed_cache import Embeddings as Emb
+from matcher.lab.evaluate import best_threshold, kfold_accuracy
+from matcher.lab.lfw import LfwDataset
+from matcher.lab.scores import (
     ImpostorTally,
-    LfwDataset,
-    calibrate_embeddings,
     clopper_pearson,
     genuine_pair_count,
     genuine_scores,
@@ -24,7 +25,6 @@ from matcher.calibrate import (
     system_fnmr,
     threshold_from_top,
 )
-from matcher.evaluate import best_threshold, kfold_accuracy
 from matcher.models import DEFAULT_MANIFEST, fmr_key, interpolate_threshold, load_manifest, set_thresholds
 
 
@@ -67,7 +67,7 @@ def _synthetic(people: int, per_person: int, dim: int = 32, noise: float = 0.9, 
 
 
 def test_blockwise_impostor_tally_equals_brute_force(monkeypatch: pytest.MonkeyPatch) -> None:
-    import matcher.calibrate as cal
+    import matcher.lab.scores as cal
 
     vectors, identity = _synthetic(60, 5)
     identity[::7] = 59  # uneven identity sizes

@@ -1,5 +1,5 @@
-"""The FMR curve (matcher.fmr_curve) on synthetic data with known answers: weighted pool, empirical points,
-fitted tail, bootstrap bounds and the held-out check (no models, no shared data)."""
+"""The FMR curve (matcher.lab.fmr_curve) on synthetic data with known answers: weighted pool, empirical
+points, fitted tail, bootstrap bounds and the held-out check (no models, no shared data)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from scipy.stats import genpareto
 
-import matcher.fmr_curve as fc
-from matcher.calibrate import identity_folds
+import matcher.lab.fmr_curve as fc
+from matcher.lab.scores import identity_folds
 
 
 def _people(n_people: int, sizes: np.ndarray, dim: int = 24, noise: float = 0.8, seed: int = 0):

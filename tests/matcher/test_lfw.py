@@ -19,19 +19,13 @@ import numpy as np
 import pytest
 from skimage import data as skdata
 
-from matcher import FaceEngine, fmr_curve
-from matcher.calibrate import (
-    Embeddings,
-    LfwDataset,
-    calibrate_embeddings,
-    embed_dataset,
-    genuine_scores,
-    identity_folds,
-    impostor_tally,
-    read_lfw,
-    same_person_pairs,
-)
-from matcher.evaluate import evaluate_embeddings
+from matcher import FaceEngine
+from matcher.lab import fmr_curve
+from matcher.lab.calibrate import calibrate_embeddings
+from matcher.lab.embed_cache import Embeddings, embed_dataset
+from matcher.lab.evaluate import evaluate_embeddings
+from matcher.lab.lfw import LfwDataset, read_lfw, same_person_pairs
+from matcher.lab.scores import genuine_scores, identity_folds, impostor_tally
 from matcher.models import DEFAULT_MANIFEST
 
 # -- lfw-dev ----------------------------------------------------------------------------------------------

@@ -149,7 +149,7 @@ def test_manifest_provenance_names_the_state_dicts_in_shared(minifasnet_dir: Pat
     reason="torch is not installed (the 'train' extra): the export check needs the torch network",
 )
 def test_onnx_equals_the_torch_network_on_random_inputs(minifasnet_dir: Path) -> None:
-    from matcher.pad_export import WEIGHTS, torch_probabilities
+    from matcher.lab.pad_export import WEIGHTS, torch_probabilities
 
     faces = np.random.default_rng(18).uniform(0, 255, (4, 3, 80, 80)).astype(np.float32)
     manifest = load_manifest()

@@ -33,7 +33,8 @@ def _fake_manifest(tmp_path: Path) -> Path:
         entry = raw["models"][name]
         (tmp_path / entry["file"]).write_bytes(content)
         entry.update(location={"path": "."}, sha256=hashlib.sha256(content).hexdigest(), size=len(content))
-    for entry in raw["pad_models"].values():  # the committed PAD models, where they are
+    committed = [*raw["pad_models"].values(), *raw["ocr_models"].values()]
+    for entry in committed:  # the committed PAD and OCR models, where they are
         entry["location"] = {"path": str(ROOT / "models")}
     path = tmp_path / "manifest.json"
     path.write_text(json.dumps(raw))

@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from matcher import FaceEngine
-from matcher.calibrate import DatasetError
 from matcher.cli import cli
-from matcher.pad_eval import SPECIES, error_rate, simulate_attack
+from matcher.lab.lfw import DatasetError
+from matcher.lab.pad_eval import SPECIES, error_rate, simulate_attack
 
 
 def test_bpcer_counts_bona_fide_below_and_apcer_attacks_at_or_above_the_threshold() -> None:

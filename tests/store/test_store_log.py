@@ -54,15 +54,15 @@ def test_append_round_trips_and_writes_the_outbox_with_it(log_path: Path, keys: 
         assert log.append(decision) == decision.id
         stored = log.decision(decision.id)
         assert stored is not None
-        assert stored["outcome"] == "REFER" and stored["seq"] == 1
-        assert stored["document_checks"] == {"mrz.check_digits": False}
-        assert stored["watchlist_hits"][0]["entry_id"] == "entry-9"
-        assert stored["face_score"] == decision.face_score
-        assert stored["prev_hash"] == log.genesis
+        assert stored.outcome == "REFER" and stored.seq == 1
+        assert stored.document_checks == {"mrz.check_digits": False}
+        assert stored.watchlist_hits[0].entry_id == "entry-9"
+        assert stored.face_score == decision.face_score
+        assert stored.prev_hash == log.genesis
         [item] = log.outbox_pending()
         assert item.record_id == decision.id and item.kind == "decision"
-        assert item.as_dict()["hash"] == stored["hash"]
-        assert log.head() == (1, stored["hash"])
+        assert item.as_dict()["hash"] == stored.hash
+        assert log.head() == (1, stored.hash)
 
 
 def test_schema_is_versioned_wal_and_migrated_once(log_path: Path, keys: KeyRing) -> None:
@@ -116,12 +116,12 @@ def test_resolutions_and_case_queue(log_path: Path, keys: KeyRing, make_decision
     with DecisionLog(log_path, keys) as log:
         passed = log.append(make_decision())
         first, second = log.append(make_decision("REFER")), log.append(make_decision("REFER"))
-        assert [case["id"] for case in log.open_cases()] == [first, second]
+        assert [case.id for case in log.open_cases()] == [first, second]
         log.resolve(first, "officer-2", "ESCALATED", "secondary inspection")
-        assert [case["id"] for case in log.open_cases()] == [first, second]  # escalation keeps it open
+        assert [case.id for case in log.open_cases()] == [first, second]  # escalation keeps it open
         log.resolve(first, "officer-4", "REFUSED")
-        assert [case["id"] for case in log.open_cases()] == [second]
-        assert [r["resolution"] for r in log.resolutions(first)] == ["ESCALATED", "REFUSED"]
+        assert [case.id for case in log.open_cases()] == [second]
+        assert [r.resolution for r in log.resolutions(first)] == ["ESCALATED", "REFUSED"]
         assert log.resolutions(passed) == []
         with pytest.raises(UnknownDecisionError):
             log.resolve("no-such-decision", "officer-2", "ADMITTED")
@@ -273,7 +273,7 @@ def test_evidence_is_sealed_checked_and_purged(log_path: Path, keys: KeyRing, ma
         log.append(short, evidence=Evidence(live_face=FACE, live_template=TEMPLATE, retain_until=now))
         log.append(long, evidence=Evidence(document_portrait=b"portrait"))  # default retention
         assert log.evidence(short.id) == {"live_face": FACE, "live_template": TEMPLATE}
-        retain = datetime.fromisoformat(log.decision(long.id)["evidence"][0]["retain_until"])
+        retain = datetime.fromisoformat(log.decision(long.id).evidence[0].retain_until)
         assert timedelta(days=29) < retain - now < timedelta(days=31)
         assert log.purge(now + timedelta(seconds=1)) == 2
         assert log.evidence(short.id) == {} and log.evidence(long.id) == {"document_portrait": b"portrait"}
@@ -373,16 +373,19 @@ def test_a_failing_migration_leaves_the_previous_schema(
         database["new_table"].create({"id": int}, pk="id")
         raise StoreError("migration 2 failed halfway")
 
+    current = db.SCHEMA_VERSION
     monkeypatch.setattr(db, "MIGRATIONS", (*db.MIGRATIONS, broken_v2))
-    monkeypatch.setattr(db, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(db, "SCHEMA_VERSION", current + 1)
     with pytest.raises(StoreError, match="halfway"):
         DecisionLog(log_path, keys)
     check = sqlite_utils.Database(log_path)
     assert "new_table" not in check.table_names()
-    assert [r["version"] for r in check["schema_version"].rows] == [1]
+    assert [r["version"] for r in check["schema_version"].rows] == list(range(1, current + 1))
     check.close()
 
-    monkeypatch.setattr(db, "MIGRATIONS", (*db.MIGRATIONS[:1], lambda d: d["new_table"].create({"id": int})))
+    monkeypatch.setattr(
+        db, "MIGRATIONS", (*db.MIGRATIONS[:current], lambda d: d["new_table"].create({"id": int}))
+    )
     with DecisionLog(log_path, keys) as log:
         assert log.decision(first[0]) is not None and log.verify().ok
     assert "new_table" in sqlite_utils.Database(log_path).table_names()
@@ -399,7 +402,7 @@ def test_future_decision_fields_are_kept_in_extra(log_path: Path, keys: KeyRing,
     object.__setattr__(decision, "as_dict", as_dict)
     with DecisionLog(log_path, keys) as log:
         log.append(decision)
-        assert log.decision(decision.id)["extra"] == {"gate_id": "lane-3"}
+        assert log.decision(decision.id).extra == {"gate_id": "lane-3"}
         assert json.loads(log.outbox_pending()[0].payload)["extra"] == '{"gate_id":"lane-3"}'
         assert log.verify().ok
 

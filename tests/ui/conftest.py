@@ -44,7 +44,7 @@ def clock_factory():
 
 @pytest.fixture(scope="session")
 def engine():
-    from kiosk.demo import DEMO_POLICY
+    from kiosk.lab.demo import DEMO_POLICY
     from matcher import FaceEngine
 
     return FaceEngine.load(multiple_face_ratio=DEMO_POLICY.second_face_min_ratio)
@@ -52,6 +52,6 @@ def engine():
 
 @pytest.fixture(scope="session")
 def demo_setup(tmp_path_factory: pytest.TempPathFactory, engine):
-    from kiosk.demo import build_demo
+    from kiosk.lab.demo import build_demo
 
     return build_demo(Path(tmp_path_factory.mktemp("demo")), engine)

@@ -12,9 +12,9 @@ import cv2
 import pytest
 
 from kiosk.config import CameraConfig, DocumentReaderConfig, UiConfig
-from kiosk.demo import TRAVELLERS
 from kiosk.devices.camera import FrameFolderCamera
 from kiosk.gate.events import Decided
+from kiosk.lab.demo import TRAVELLERS
 from kiosk.texts import text
 from kiosk.ui.traveller.presenter import Page
 

@@ -28,7 +28,6 @@ from kiosk.documents.chip.chip_auth import (
 )
 from kiosk.documents.chip.lds import EMRTD_AID, FILE_IDS
 from kiosk.documents.chip.pace import MRZ_PASSWORD, PaceError, establish, mrz_password, supported_pace
-from kiosk.documents.chip.reader import MAX_FILE_BYTES, ChipReader
 from kiosk.documents.chip.secure_messaging import (
     SecureMessagingError,
     SessionKeys,
@@ -36,6 +35,7 @@ from kiosk.documents.chip.secure_messaging import (
     mutual_authenticate_command,
     open_authentication_response,
 )
+from kiosk.documents.chip.source import MAX_FILE_BYTES, ChipSource
 from kiosk.documents.chip.tlv import TlvError, encode_tlv, iter_tlv
 from kiosk.documents.mrz import MrzRecord, check_digit
 
@@ -93,7 +93,7 @@ class BacKey:
         return "BacKey(...)"
 
 
-class BacChipReader(ChipReader):
+class BacChipReader(ChipSource):
     """Open the chip with PACE when its EF.CardAccess offers a supported variant (ECDH Generic Mapping),
     otherwise with BAC; select the eMRTD application and read the files under secure messaging.
     ``access_control`` says which ran."""
@@ -301,7 +301,7 @@ def pcsc_readers(reader_name: str | None = None) -> list:
         raise ChipAbsentError(f"no PC/SC service: {exc}") from exc
 
 
-class PcscChipReader(ChipReader):
+class PcscChipReader(ChipSource):
     """A chip on a PC/SC reader: the first reader whose name contains ``reader_name`` (default: any) that
     holds a card, read as :class:`BacChipReader` does (PACE, else BAC), within ``time_budget_s`` seconds
     (None: no budget). Raises ChipAbsentError (no reader, no card), ChipAccessError (the MRZ does not open

@@ -22,8 +22,8 @@ from kiosk.documents.chip.biometric import FaceImage, decode_portrait, parse_dg2
 from kiosk.documents.chip.deviation_list import apply_deviations
 from kiosk.documents.chip.lds import parse_dg1_lines, parse_dg14, parse_dg15, parse_ef_com
 from kiosk.documents.chip.passive_auth import passive_authentication
-from kiosk.documents.chip.reader import ChipReader, FolderChipReader
 from kiosk.documents.chip.sod import SecurityObject, parse_sod
+from kiosk.documents.chip.source import ChipSource, FolderChipSource
 from kiosk.documents.chip.tlv import TlvError
 from kiosk.documents.chip.trust import TrustStore
 from kiosk.documents.mrz import MrzRecord, parse_mrz
@@ -73,16 +73,16 @@ class ChipReading:
 
 
 def read_chip(
-    source: Path | ChipReader,
+    source: Path | ChipSource,
     trust: TrustStore | None,
     *,
     at: datetime | None = None,
     extra_codes: Iterable[str] = (),
 ) -> ChipReading:
-    """Read and verify the chip files of ``source`` (a folder of raw chip files, or any ChipReader)
+    """Read and verify the chip files of ``source`` (a folder of raw chip files, or any ChipSource)
     against ``trust`` at time ``at`` (default: now, UTC; also the reference date of DG1's two-digit years).
     ``extra_codes``: state codes DG1 may carry beyond the ICAO list (see ``parse_mrz``)."""
-    reader = source if isinstance(source, ChipReader) else FolderChipReader(Path(source))
+    reader = source if isinstance(source, ChipSource) else FolderChipSource(Path(source))
     files = reader.read_files()
     when = at or datetime.now(UTC)
     checks: list[Check] = []

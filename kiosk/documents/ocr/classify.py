@@ -2,49 +2,32 @@
 Runtime, loaded from the model manifest and verified by its sha256 (``matcher.models`` helpers).
 
 The entry lives under the manifest's ``ocr_models`` key (the face-model ``models`` section admits only
-detector and embedder roles)."""
+detector and embedder roles); ``matcher.models`` parses it with the other sections."""
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 
 from matcher.errors import ModelError
-from matcher.models import Manifest, ModelSpec, manifest_path, onnx_session, read_verified
+from matcher.models import Manifest, ModelSpec, load_manifest, onnx_session, read_verified
 
 ALPHABET = "<0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 MODEL_NAME = "mrz_ocr"
 
 
 def ocr_model_spec(path: Path | None = None) -> tuple[ModelSpec, Manifest]:
-    """The ``mrz_ocr`` entry of the manifest (default: EGATE_MODELS_MANIFEST or ``models/manifest.json``)."""
-    mpath = manifest_path(path)
-    try:
-        raw = json.loads(mpath.read_text(encoding="utf-8"))
-        entry = raw["ocr_models"][MODEL_NAME]
-        spec = ModelSpec(
-            name=MODEL_NAME,
-            role=entry["role"],
-            kind=entry["kind"],
-            file=entry["file"],
-            sha256=str(entry["sha256"]).lower(),
-            size=int(entry["size"]),
-            source=entry["source"],
-            licence=entry["licence"],
-            location=dict(entry["location"]),
-            input=dict(entry["input"]),
-            params=dict(entry.get("params") or {}),
-        )
-    except FileNotFoundError:
-        raise ModelError(f"model manifest not found: {mpath}") from None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ModelError(f"model manifest {mpath}: no valid ocr_models.{MODEL_NAME} entry ({exc})") from None
+    """The ``mrz_ocr`` entry of the manifest (default: EGATE_MODELS_MANIFEST or ``models/manifest.json``),
+    parsed with every other section by :func:`matcher.models.load_manifest`."""
+    manifest = load_manifest(path, verify=False)
+    spec = manifest.ocr_models.get(MODEL_NAME)
+    if spec is None:
+        raise ModelError(f"model manifest {manifest.path}: no ocr_models.{MODEL_NAME} entry")
     if spec.params.get("alphabet", ALPHABET) != ALPHABET:
-        raise ModelError(f"model {MODEL_NAME!r} in {mpath} was trained on another alphabet")
-    return spec, Manifest(path=mpath, models={}, defaults={})
+        raise ModelError(f"model {MODEL_NAME!r} in {manifest.path} was trained on another alphabet")
+    return spec, manifest
 
 
 class CharClassifier:

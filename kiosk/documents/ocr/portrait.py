@@ -17,8 +17,8 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from kiosk.documents.layout import CAP_HEIGHT_MM, LAYOUTS, LINE_PITCH_MM, PITCH_MM
 from kiosk.documents.ocr.segment import GLYPH_FRACTION, ink_map
-from kiosk.documents.synth.layout import CAP_HEIGHT_MM, LAYOUTS, LINE_PITCH_MM, PITCH_MM
 
 
 class FaceDetector(Protocol):

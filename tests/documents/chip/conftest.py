@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from skimage import data
 
-from kiosk.documents.chip.personalise import Pki, create_pki, write_trust_folder
 from kiosk.documents.chip.trust import TrustStore
 from kiosk.documents.mrz import compose_mrz
+from kiosk.lab.personalise import Pki, create_pki, write_trust_folder
 
 
 @pytest.fixture(scope="session")

@@ -11,9 +11,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from kiosk.documents.chip import read_chip
 from kiosk.documents.chip.active_auth import ChallengeResponse, verify_active_authentication
 from kiosk.documents.chip.pcsc import BacChipReader, BacKey
-from kiosk.documents.chip.personalise import personalise_chip
-from kiosk.documents.chip.virtual_card import SoftwareEmrtd
 from kiosk.documents.mrz import parse_mrz
+from kiosk.lab.personalise import personalise_chip
+from kiosk.lab.virtual_card import SoftwareEmrtd
 from kiosk.policy import Policy
 
 AA = "chip.aa.signature"
@@ -91,7 +91,7 @@ def test_a_chip_refusing_the_challenge_fails(pki, trust, mrz_lines, portrait) ->
 def test_no_aa_check_without_a_live_chip_or_without_dg15(
     tmp_path, rsa_key, pki, trust, mrz_lines, portrait
 ) -> None:
-    from kiosk.documents.chip.reader import write_chip_folder
+    from kiosk.documents.chip.source import write_chip_folder
 
     files = personalise_chip(mrz_lines, portrait, pki.ds, aa_key=rsa_key)
     write_chip_folder(tmp_path / "chip", files)

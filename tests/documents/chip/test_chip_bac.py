@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from kiosk.documents.checks import DocumentError
 from kiosk.documents.chip.pcsc import BacChipReader, BacKey, ChipAccessError
-from kiosk.documents.chip.personalise import personalise_chip
 from kiosk.documents.chip.secure_messaging import (
     SecureMessagingError,
     bac_key_seed,
@@ -20,8 +19,9 @@ from kiosk.documents.chip.secure_messaging import (
     open_authentication_response,
 )
 from kiosk.documents.chip.tlv import encode_tlv
-from kiosk.documents.chip.virtual_card import SoftwareEmrtd
 from kiosk.documents.mrz import check_digit, parse_mrz
+from kiosk.lab.personalise import personalise_chip
+from kiosk.lab.virtual_card import SoftwareEmrtd
 
 SEED = bytes.fromhex("239AB9CB282DAF66231DC5A4DF6BFBAE")
 RND_IC = bytes.fromhex("4608F91988702212")

@@ -17,8 +17,8 @@ from kiosk.documents.chip.biometric import (
     encode_face_39794_5,
     parse_dg2,
 )
-from kiosk.documents.chip.personalise import encode_portrait
 from kiosk.documents.chip.tlv import encode_tlv, read_tlv
+from kiosk.lab.personalise import encode_portrait
 
 
 @pytest.fixture(scope="module")

@@ -16,10 +16,10 @@ from kiosk.documents.chip.dh import DH_GROUPS, dh_public_key_info
 from kiosk.documents.chip.keys import CRYPTOGRAPHY_CURVES
 from kiosk.documents.chip.lds import encode_dg14
 from kiosk.documents.chip.pcsc import BacChipReader, BacKey
-from kiosk.documents.chip.personalise import EcKey, active_authentication_infos, personalise_chip
 from kiosk.documents.chip.tlv import encode_tlv
-from kiosk.documents.chip.virtual_card import SoftwareEmrtd
 from kiosk.documents.mrz import parse_mrz
+from kiosk.lab.personalise import EcKey, active_authentication_infos, personalise_chip
+from kiosk.lab.virtual_card import SoftwareEmrtd
 from kiosk.policy import Policy
 
 

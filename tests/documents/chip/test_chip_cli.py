@@ -5,8 +5,8 @@ from pathlib import Path
 from click.testing import CliRunner
 from PIL import Image
 
+from kiosk.cli import chip
 from kiosk.documents.chip import TrustStore, read_chip
-from kiosk.documents.chip.cli import chip
 
 
 def test_pki_personalise_and_read(tmp_path: Path, mrz_lines, portrait) -> None:
@@ -48,8 +48,8 @@ def test_bad_mrz_and_missing_signer(tmp_path: Path, portrait) -> None:
 def test_served_chip_does_active_and_chip_authentication(tmp_path: Path, mrz_lines, portrait) -> None:
     """What 'kiosk chip serve --pace' plays (load_software_chip), read as a live chip: PACE, AA and CA."""
     from kiosk.documents.chip.pcsc import BacChipReader, BacKey
-    from kiosk.documents.chip.virtual_card import load_software_chip
     from kiosk.documents.mrz import parse_mrz
+    from kiosk.lab.virtual_card import load_software_chip
 
     runner = CliRunner()
     face = tmp_path / "face.png"

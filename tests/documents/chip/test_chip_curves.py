@@ -21,7 +21,8 @@ from kiosk.documents.chip import TrustStore, read_chip
 from kiosk.documents.chip.certificates import load_certificate
 from kiosk.documents.chip.curves import NAMED_CURVES, Curve, identify, named_curve
 from kiosk.documents.chip.keys import CRYPTOGRAPHY_CURVES, EcPublicKey, UnusableKey, load_public_key
-from kiosk.documents.chip.personalise import (
+from kiosk.documents.chip.source import write_chip_folder
+from kiosk.lab.personalise import (
     P256_SEED,
     CertificateEncoding,
     Signer,
@@ -31,7 +32,6 @@ from kiosk.documents.chip.personalise import (
     personalise_chip,
     write_trust_folder,
 )
-from kiosk.documents.chip.reader import write_chip_folder
 
 BRAINPOOL = [name for name in NAMED_CURVES if name.startswith("brainpool")]
 NIST = [name for name in NAMED_CURVES if name.startswith("secp")]

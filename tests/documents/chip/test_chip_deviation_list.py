@@ -13,16 +13,16 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kiosk.documents.chip import read_chip
 from kiosk.documents.chip.pcsc import BacChipReader, BacKey
-from kiosk.documents.chip.personalise import (
+from kiosk.documents.chip.trust import TrustStore, TrustStoreError
+from kiosk.documents.mrz import parse_mrz
+from kiosk.lab.personalise import (
     create_deviation_list,
     create_document_signer,
     create_pki,
     personalise_chip,
     write_trust_folder,
 )
-from kiosk.documents.chip.trust import TrustStore, TrustStoreError
-from kiosk.documents.chip.virtual_card import SoftwareEmrtd
-from kiosk.documents.mrz import parse_mrz
+from kiosk.lab.virtual_card import SoftwareEmrtd
 from kiosk.policy import Policy
 
 DG_HASH_WRONG = "2.23.136.1.1.7.2.2"
@@ -58,7 +58,7 @@ def _trust(folder: Path, pki, dvl: bytes | None) -> TrustStore:
 def test_a_listed_dg2_hash_deviation_is_named_and_left_to_the_policy(
     tmp_path, pki, mrz_lines, portrait, chip_dir
 ) -> None:
-    from kiosk.documents.chip.reader import write_chip_folder
+    from kiosk.documents.chip.source import write_chip_folder
 
     write_chip_folder(chip_dir, personalise_chip(mrz_lines, portrait, pki.ds, tamper="dg2_image"))
     listed = ({"dsc_identifier": _ds_identifier(pki)}, [(DG_HASH_WRONG, 2, "DG2 hash wrong in batch 7")])
@@ -82,7 +82,7 @@ def test_a_listed_dg2_hash_deviation_is_named_and_left_to_the_policy(
 def test_a_deviation_for_other_documents_changes_nothing(
     tmp_path, pki, mrz_lines, portrait, chip_dir
 ) -> None:
-    from kiosk.documents.chip.reader import write_chip_folder
+    from kiosk.documents.chip.source import write_chip_folder
 
     write_chip_folder(chip_dir, personalise_chip(mrz_lines, portrait, pki.ds, tamper="dg2_image"))
     other_numbers = ({"document_numbers": ["XX0000000"]}, [(DG_HASH_WRONG, 2, "")])

@@ -11,9 +11,9 @@ from asn1crypto import x509 as asn1_x509
 
 from kiosk.documents.chip import TrustStore, read_chip
 from kiosk.documents.chip.certificates import same_attributes_reordered, same_name
-from kiosk.documents.chip.personalise import personalise_chip, write_trust_folder
-from kiosk.documents.chip.reader import write_chip_folder
 from kiosk.documents.chip.sod import ID_DATA_OID
+from kiosk.documents.chip.source import write_chip_folder
+from kiosk.lab.personalise import personalise_chip, write_trust_folder
 from kiosk.policy import Policy
 
 NAME_ORDER = "chip.sod.deviation.signer_name_order"

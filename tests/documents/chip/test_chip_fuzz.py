@@ -14,14 +14,14 @@ from hypothesis import strategies as st
 from kiosk.documents.chip import TrustStore, TrustStoreError
 from kiosk.documents.chip.lds import parse_dg1_lines, parse_dg14, parse_dg15, parse_ef_com
 from kiosk.documents.chip.passive_auth import passive_authentication
-from kiosk.documents.chip.personalise import (
+from kiosk.documents.chip.sod import SodError, parse_sod
+from kiosk.documents.chip.tlv import TlvError, encode_tlv
+from kiosk.lab.personalise import (
     create_csca,
     create_document_signer,
     create_master_list,
     personalise_chip,
 )
-from kiosk.documents.chip.sod import SodError, parse_sod
-from kiosk.documents.chip.tlv import TlvError, encode_tlv
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 NOW = datetime.now(UTC)

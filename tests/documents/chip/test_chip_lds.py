@@ -58,7 +58,7 @@ def test_dg14_and_dg15() -> None:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from kiosk.documents.chip.personalise import active_authentication_infos
+    from kiosk.lab.personalise import active_authentication_infos
 
     assert parse_dg14(encode_dg14(active_authentication_infos())) == ("2.23.136.1.1.5",)
     key = ec.generate_private_key(ec.SECP256R1()).public_key()

@@ -27,10 +27,10 @@ from kiosk.documents.chip.pace import (
     shared_secret,
 )
 from kiosk.documents.chip.pcsc import BacChipReader, BacKey, ChipAccessError
-from kiosk.documents.chip.personalise import personalise_chip
 from kiosk.documents.chip.secure_messaging import SessionKeys
-from kiosk.documents.chip.virtual_card import SoftwareEmrtd
 from kiosk.documents.mrz import parse_mrz
+from kiosk.lab.personalise import personalise_chip
+from kiosk.lab.virtual_card import SoftwareEmrtd
 
 BP256 = NAMED_CURVES["brainpoolP256r1"]
 G1 = {  # Doc 9303-11 Appendix G.1

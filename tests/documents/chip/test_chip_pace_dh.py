@@ -18,9 +18,9 @@ from kiosk.documents.chip.pace import (
     supported_pace,
 )
 from kiosk.documents.chip.pcsc import BacChipReader, BacKey, ChipAccessError
-from kiosk.documents.chip.personalise import personalise_chip
-from kiosk.documents.chip.virtual_card import SoftwareEmrtd, card_access
 from kiosk.documents.mrz import parse_mrz
+from kiosk.lab.personalise import personalise_chip
+from kiosk.lab.virtual_card import SoftwareEmrtd, card_access
 
 G2 = {  # Doc 9303-11 Appendix G.2 (DH based example)
     "K_pi": "89DED1B26624EC1E634C1989302849DD",

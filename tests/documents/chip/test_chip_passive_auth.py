@@ -14,7 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from kiosk.documents.chip import ChipReading, TrustStore, read_chip
 from kiosk.documents.chip.biometric import ISO_19794_5, ISO_39794_5
-from kiosk.documents.chip.personalise import (
+from kiosk.documents.chip.source import write_chip_folder
+from kiosk.lab.personalise import (
     CertificateEncoding,
     Pki,
     Signer,
@@ -24,7 +25,6 @@ from kiosk.documents.chip.personalise import (
     personalise_chip,
     write_trust_folder,
 )
-from kiosk.documents.chip.reader import write_chip_folder
 
 PA_STEPS = {
     "chip.pa.sod_signature",

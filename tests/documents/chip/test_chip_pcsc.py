@@ -24,9 +24,9 @@ from kiosk.documents.chip import read_chip
 from kiosk.documents.chip.curves import named_curve
 from kiosk.documents.chip.dh import DH_GROUPS
 from kiosk.documents.chip.pcsc import BacKey, ChipAccessError, PcscChipReader
-from kiosk.documents.chip.personalise import EcKey, personalise_chip
-from kiosk.documents.chip.virtual_card import DEFAULT_PACE, SoftwareEmrtd, serve_vpcd
 from kiosk.documents.mrz import parse_mrz
+from kiosk.lab.personalise import EcKey, personalise_chip
+from kiosk.lab.virtual_card import DEFAULT_PACE, SoftwareEmrtd, serve_vpcd
 
 VPCD_CONFIG = Path("/etc/reader.conf.d/vpcd")
 READER = "Virtual PCD 00 00"
@@ -203,8 +203,8 @@ def _card_present() -> bool:
 def gate_setup(pcscd, pki, tmp_path_factory):
     """A face engine, the demo's travellers (data page, live frames) and, for the genuine one, a chip with
     Active Authentication (the demo's DG1 and portrait, signed by ``pki``, whose CSCA is the trust store)."""
-    from kiosk.demo import DEMO_POLICY, build_demo
-    from kiosk.documents.chip.personalise import write_trust_folder
+    from kiosk.lab.demo import DEMO_POLICY, build_demo
+    from kiosk.lab.personalise import write_trust_folder
     from matcher import FaceEngine
 
     engine = FaceEngine.load(multiple_face_ratio=DEMO_POLICY.second_face_min_ratio)
@@ -263,14 +263,14 @@ def test_gate_reads_the_chip_on_the_reader_with_the_ocr_mrz(gate_setup, tmp_path
     checks = decision.document_checks
     assert checks["chip.present"] and checks["chip.access"] and checks["chip.read"]
     assert checks["chip.pa.sod_signature"] and checks["doc.chip_matches_mrz"]
-    assert row is not None and row["outcome"] == "PASS"
+    assert row is not None and row.outcome == "PASS"
 
 
 def test_gate_absent_chip_refers_unless_the_policy_allows_it(gate_setup, tmp_path) -> None:
     decision, row = _gate_transaction(gate_setup, tmp_path)
     assert decision.outcome == "REFER" and decision.reason_codes == ("CHIP_ABSENT",)
     assert decision.document_checks["chip.present"] is False
-    assert row is not None and row["outcome"] == "REFER"
+    assert row is not None and row.outcome == "REFER"
     allowed, _ = _gate_transaction(gate_setup, tmp_path / "allowed", non_blocking_checks=("chip.present",))
     assert allowed.outcome == "PASS" and allowed.document_checks["chip.present"] is False
 
@@ -282,7 +282,7 @@ def test_gate_chip_removed_mid_read_is_a_failed_check_and_a_logged_decision(gate
     assert decision.outcome == "REFER" and "CHIP_UNREADABLE" in decision.reason_codes
     checks = decision.document_checks
     assert checks["chip.present"] and checks["chip.access"] and checks["chip.read"] is False
-    assert row is not None and row["outcome"] == "REFER"
+    assert row is not None and row.outcome == "REFER"
 
 
 def test_gate_chip_over_its_time_budget(gate_setup, tmp_path, monkeypatch) -> None:
@@ -324,7 +324,7 @@ def test_gate_does_not_start_without_its_chip_reader(gate_setup, tmp_path) -> No
 def test_bench_through_the_virtual_reader(pcscd) -> None:
     from click.testing import CliRunner
 
-    from kiosk.documents.chip.cli import chip
+    from kiosk.cli import chip
 
     result = CliRunner().invoke(chip, ["bench", "--vpcd", "--repeats", "2"])
     assert result.exit_code == 0, result.output

@@ -8,14 +8,14 @@ from asn1crypto import pem
 from cryptography.hazmat.primitives import serialization
 
 from kiosk.documents.chip import TrustStore, TrustStoreError, read_chip
-from kiosk.documents.chip.personalise import (
+from kiosk.documents.chip.source import write_chip_folder
+from kiosk.lab.personalise import (
     create_csca,
     create_document_signer,
     create_master_list,
     personalise_chip,
     write_trust_folder,
 )
-from kiosk.documents.chip.reader import write_chip_folder
 
 
 def test_folder_with_pem_der_and_crl(tmp_path: Path, pki, rsa_pki) -> None:
@@ -152,7 +152,7 @@ def test_german_style_master_list_signed_on_brainpool_explicit(
 ) -> None:
     """Publisher CSCA and master-list signer on brainpoolP384r1/P256r1 with explicit parameters, six
     unparseable entries: the list loads (its signature and signer chain verified), its CSCAs are used."""
-    from kiosk.documents.chip.personalise import CertificateEncoding
+    from kiosk.lab.personalise import CertificateEncoding
 
     explicit = CertificateEncoding(explicit=True, hash_algorithm="sha384")
     csca = create_csca("DE", curve="brainpoolP384r1", encoding=explicit, common_name="CSCA-GERMANY")

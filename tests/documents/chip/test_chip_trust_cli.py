@@ -9,7 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from kiosk.documents.chip import TrustStore, TrustStoreError, read_chip
-from kiosk.documents.chip.personalise import (
+from kiosk.documents.chip.source import write_chip_folder
+from kiosk.documents.chip.trust_cli import trust
+from kiosk.lab.personalise import (
     CertificateEncoding,
     create_crl,
     create_csca,
@@ -17,8 +19,6 @@ from kiosk.documents.chip.personalise import (
     create_master_list,
     personalise_chip,
 )
-from kiosk.documents.chip.reader import write_chip_folder
-from kiosk.documents.chip.trust_cli import trust
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ import sys
 import numpy as np
 
 from matcher.cli import main
+from matcher.lab.watchlist_bench import TemplateModel, bench_size, real_identity_bench
 from matcher.watchlist import index as wl_index
-from matcher.watchlist.bench import TemplateModel, bench_size, real_identity_bench
 from matcher.watchlist.policy import ThresholdPolicy
 
 
@@ -150,9 +150,9 @@ def test_recall_measures_on_the_probes_given(tmp_path, rng, monkeypatch, capsys)
     the probes were; a template of another model is refused."""
     from wl_helpers import MODEL, entries, mate, unit
 
+    from matcher.lab.watchlist_bench import SYNTHETIC_PROBES, list_recall
     from matcher.types import Template
     from matcher.watchlist import WatchlistStore
-    from matcher.watchlist.bench import SYNTHETIC_PROBES, list_recall
 
     store = WatchlistStore(tmp_path / "wl", create=True, exact_max=500)
     vectors = unit(rng, 800)

@@ -8,16 +8,9 @@ import pytest
 from wl_helpers import MODEL, TABLE, mate
 
 from matcher.errors import TemplateMismatchError
+from matcher.signing import generate_signing_key, load_signing_key, load_trusted_keys
 from matcher.watchlist import NewEntry, WatchlistStore
-from matcher.watchlist.bundle import (
-    MAGIC,
-    BundleError,
-    export_bundle,
-    generate_signing_key,
-    import_bundle,
-    load_signing_key,
-    load_trusted_keys,
-)
+from matcher.watchlist.bundle import MAGIC, BundleError, export_bundle, import_bundle
 from matcher.watchlist.policy import ThresholdPolicy
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from matcher.watchlist.bundle import BundleError, generate_signing_key, load_signing_key, load_trusted_keys
+from matcher.signing import generate_signing_key, load_signing_key, load_trusted_keys
+from matcher.watchlist.bundle import BundleError
 from matcher.watchlist.documents import (
     MAGIC,
     DocumentListError,

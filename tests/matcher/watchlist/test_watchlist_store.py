@@ -14,6 +14,7 @@ from wl_helpers import MODEL, TABLE, entries, mate, unit
 
 from matcher.cli import main
 from matcher.errors import ModelError, TemplateMismatchError
+from matcher.lab.watchlist_bench import list_recall
 from matcher.types import Template
 from matcher.watchlist import (
     IndexCorruptError,
@@ -23,7 +24,6 @@ from matcher.watchlist import (
     WatchlistStore,
 )
 from matcher.watchlist import index as wl_index
-from matcher.watchlist.bench import list_recall
 from matcher.watchlist.policy import interpolate_threshold
 
 

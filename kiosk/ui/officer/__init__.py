@@ -1,0 +1,1 @@
+"""The officer console: sign-in, the queue of referred cases with alarms, the case view, resolutions."""
