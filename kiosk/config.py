@@ -59,6 +59,25 @@ class BarrierConfig:
     kind: str = "log"
 
 
+UI_MODES = ("headless", "window")
+DOCUMENT_KINDS = ("passport", "id_card")
+
+
+@dataclass(frozen=True)
+class UiConfig:
+    """``[ui]``: the traveller's screen (``kiosk run``)."""
+
+    mode: str = "headless"  # "window": the traveller kiosk (Qt); "headless": no screen
+    fullscreen: bool = True  # window mode: full screen (kiosk run --windowed overrides)
+    language: str = "en"  # the language every traveller starts in
+    idle_s: float = 60.0  # untouched this long before a document: back to welcome, everything cleared
+    document_kinds: tuple[str, ...] = ("passport",)  # eligibility page: documents this gate takes
+    min_age: int = 18  # eligibility page
+    min_height_cm: int = 120  # eligibility page
+    camera_fault_s: float = 3.0  # no camera frame this long: out of service
+    speech: bool = True  # every instruction spoken (espeak-ng)
+
+
 @dataclass(frozen=True)
 class KioskConfig:
     kiosk_id: str = "KIOSK-01"
@@ -80,6 +99,7 @@ class KioskConfig:
     document_lists: DocumentListsConfig = field(default_factory=DocumentListsConfig)
     liveness: LivenessConfig = field(default_factory=LivenessConfig)
     sync: SyncConfig = field(default_factory=SyncConfig)
+    ui: UiConfig = field(default_factory=UiConfig)
     source: Path | None = None  # the file this configuration was read from
 
 
@@ -94,6 +114,7 @@ _SCHEMA: dict[str, set[str]] = {
     "document_lists": set(DocumentListsConfig.__dataclass_fields__),
     "liveness": set(LivenessConfig.__dataclass_fields__),
     "sync": set(SyncConfig.__dataclass_fields__),
+    "ui": set(UiConfig.__dataclass_fields__),
 }
 
 
@@ -153,6 +174,7 @@ def config_from_mapping(
         document_lists=_document_lists(_table(data, "document_lists"), base),
         liveness=LivenessConfig(**_fields(LivenessConfig, _table(data, "liveness"), "liveness")),
         sync=_sync(_table(data, "sync"), base),
+        ui=_ui(_table(data, "ui")),
         source=source,
     )
 
@@ -258,6 +280,21 @@ def _document_lists(t: Mapping[str, Any], base: Path) -> DocumentListsConfig:
         lists=tuple(lists),
         max_age_hours=max_age,
     )
+
+
+def _ui(t: Mapping[str, Any]) -> UiConfig:
+    cfg = UiConfig(**_fields(UiConfig, t, "ui"))
+    if cfg.mode not in UI_MODES:
+        raise ConfigError(f"ui.mode must be one of {', '.join(UI_MODES)}, got {cfg.mode!r}")
+    if not cfg.document_kinds or not set(cfg.document_kinds) <= set(DOCUMENT_KINDS):
+        raise ConfigError(f"ui.document_kinds must be a non-empty list of {', '.join(DOCUMENT_KINDS)}")
+    if cfg.language not in ("en", "fr", "es", "ar"):
+        raise ConfigError(f"ui.language must be one of en, fr, es, ar, got {cfg.language!r}")
+    if cfg.idle_s <= 0 or cfg.camera_fault_s <= 0 or cfg.min_age < 0 or cfg.min_height_cm < 0:
+        raise ConfigError(
+            "ui: idle_s and camera_fault_s must be more than 0, min_age and min_height_cm 0 or more"
+        )
+    return cfg
 
 
 def _chip_reader(t: Mapping[str, Any]) -> ChipReaderConfig:

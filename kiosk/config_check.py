@@ -116,6 +116,7 @@ def check_config(
             *_ATTRIBUTES.items(),
             *((f"policy.{f.name}", f"policy.{f.name}") for f in dataclasses.fields(whole.policy) if f.init),
             *((f"liveness.{n}", f"liveness.{n}") for n in whole.liveness.__dataclass_fields__),
+            *((f"ui.{n}", f"ui.{n}") for n in whole.ui.__dataclass_fields__),
         ]
         for dotted, attribute in keys:
             report.values.append((dotted, _get(whole, attribute), "file" if dotted in given else "default"))

@@ -37,10 +37,14 @@ fi
 install -d "$root/etc/systemd/system"
 install -m 0644 "$src"/packaging/systemd/egate-*.service "$src"/packaging/systemd/egate-*.timer \
     "$root/etc/systemd/system/"
+# The traveller kiosk session's PAM stack (egate-traveller.service: Cage on tty1).
+install -d "$root/etc/pam.d"
+install -m 0644 "$src/packaging/pam/egate-traveller" "$root/etc/pam.d/egate-traveller"
 if [ -z "$root" ]; then
     systemctl daemon-reload
     systemctl enable --now egate-purge.timer
 fi
 echo "Installed. Edit $root/etc/egate/kiosk.toml (devices, store.path under /var/lib/egate, trust store,"
 echo "watchlist), create the watchlist store (matcher watchlist --store ... create), then:"
-echo "  systemctl enable --now egate-kiosk.service"
+echo "  systemctl enable --now egate-kiosk.service       # headless, or with a screen ([ui] mode = \"window\"):"
+echo "  systemctl enable --now egate-traveller.service    # the traveller kiosk full screen in Cage on tty1"

@@ -47,7 +47,13 @@ def test_installed_key_is_private_to_the_service_account_and_loads(tmp_path: Pat
     assert stat.S_IMODE((root / "var/lib/egate").stat().st_mode) == 0o750
     assert load_config(root / "etc/egate/kiosk.toml").kiosk_id  # the example configuration loads
     units = sorted(p.name for p in (root / "etc/systemd/system").iterdir())
-    assert units == ["egate-kiosk.service", "egate-purge.service", "egate-purge.timer"]
+    assert units == [
+        "egate-kiosk.service",
+        "egate-purge.service",
+        "egate-purge.timer",
+        "egate-traveller.service",
+    ]
+    assert (root / "etc/pam.d/egate-traveller").is_file()
     first = key.read_bytes()
     _install(tmp_path)  # a second run keeps the key (never a new one under an existing log)
     assert first == key.read_bytes()

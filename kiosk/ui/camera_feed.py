@@ -1,0 +1,117 @@
+"""The camera on its own thread: every frame goes to the screen as a preview image and to the gate's driver
+(``GateDriver.offer``, which keeps only the newest: the gate judges what the traveller does now, and a slow
+match never backs the preview up).
+
+A camera that raises, or gives no frame for ``fault_after_s`` (unplugged), is a fault: ``failed`` is
+emitted once and the feed stops; the window shows out of service and the bridge keeps the gate closed."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import numpy as np
+from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+from PySide6.QtGui import QImage
+
+from kiosk.devices.camera import Camera, CameraExhausted
+
+log = logging.getLogger("kiosk.ui.camera")
+
+
+def to_qimage(frame: np.ndarray) -> QImage:
+    """A BGR (or grey) frame as a QImage holding its own copy of the pixels."""
+    frame = np.ascontiguousarray(frame)
+    h, w = frame.shape[:2]
+    if frame.ndim == 2:
+        return QImage(frame.data, w, h, frame.strides[0], QImage.Format.Format_Grayscale8).copy()
+    return QImage(frame.data, w, h, frame.strides[0], QImage.Format.Format_BGR888).copy()
+
+
+class CameraFeed(QObject):
+    """Reads ``open_camera()`` at ``fps`` on the thread it is moved to (``start_in_thread``; ``fps`` 0: as
+    fast as the camera delivers, for a camera that paces itself, so two clocks never beat); each frame
+    goes to ``sink`` with the camera's capture time (thread-safe: the gate driver's ``offer``) and, as a
+    QImage, to ``preview``."""
+
+    preview = Signal(QImage)
+    failed = Signal(str)
+
+    def __init__(
+        self,
+        open_camera: Callable[[], Camera],
+        sink: Callable[[np.ndarray, float | None], None],
+        *,
+        fps: float = 30.0,
+        fault_after_s: float = 3.0,
+    ) -> None:
+        super().__init__()
+        self._open = open_camera
+        self._period_ms = round(1000.0 / fps) if fps > 0 else 0
+        self._fault_after_s = fault_after_s
+        self._camera: Camera | None = None
+        self._timer: QTimer | None = None
+        self._sink = sink
+        self._last_frame = 0.0
+        self._stopped = False
+        self.frames = 0  # frames read (the benchmark's count)
+
+    @Slot()
+    def start(self) -> None:
+        try:
+            self._camera = self._open()
+        except Exception as exc:
+            self._fail(getattr(exc, "code", "CAMERA_UNAVAILABLE"), exc)
+            return
+        self._last_frame = time.monotonic()
+        self._timer = QTimer(self)
+        self._timer.setInterval(self._period_ms)
+        self._timer.timeout.connect(self._grab)
+        self._timer.start()
+
+    @Slot()
+    def stop(self) -> None:
+        self._stopped = True
+        if self._timer is not None:
+            self._timer.stop()
+        if self._camera is not None:
+            self._camera.close()
+            self._camera = None
+
+    def _grab(self) -> None:
+        if self._stopped or self._camera is None:
+            return
+        try:
+            frame = self._camera.read()
+        except CameraExhausted:  # a finite file source ended: the gate's capture time-out takes over
+            log.info("camera source exhausted")
+            self.stop()
+            return
+        except Exception as exc:
+            self._fail(getattr(exc, "code", "CAMERA_UNAVAILABLE"), exc)
+            return
+        now = time.monotonic()
+        if frame is None or not isinstance(frame, np.ndarray) or frame.size == 0:
+            if now - self._last_frame >= self._fault_after_s:
+                self._fail("CAMERA_UNAVAILABLE", f"no frame for {self._fault_after_s:g} s")
+            return
+        self._last_frame = now
+        self.frames += 1
+        self._sink(frame, self._camera.timestamp_ms)
+        self.preview.emit(to_qimage(frame))
+
+    def _fail(self, code: str, cause: object) -> None:
+        log.error("camera fault %s: %s; the gate is out of service", code, cause)
+        self.stop()
+        self.failed.emit(code)
+
+
+def start_in_thread(worker: QObject, name: str) -> QThread:
+    """Move ``worker`` to a new thread, call its ``start`` slot there, and return the running thread."""
+    thread = QThread()
+    thread.setObjectName(name)
+    worker.moveToThread(thread)
+    thread.started.connect(worker.start)  # type: ignore[attr-defined]
+    thread.start()
+    return thread
