@@ -311,3 +311,40 @@ def test_the_console_keeps_running_through_many_polls(qtbot, gate_log: GateLog, 
         qtbot.waitUntil(lambda: len(loads) >= 400, timeout=120_000)
         assert set(loads) == {len(gate_log.refer_ids)}
         window.close()
+
+
+class _HeldTasks:
+    """Keeps the console's background jobs until the test finishes them, in the order it chooses."""
+
+    def __init__(self) -> None:
+        self.jobs: list[tuple] = []
+
+    def run(self, work, on_done, on_error) -> None:
+        self.jobs.append((work, on_done, on_error))
+
+    def finish(self, index: int) -> None:
+        work, on_done, _ = self.jobs.pop(index)
+        on_done(work())
+
+    def wait(self) -> None:
+        while self.jobs:
+            self.finish(0)
+
+
+def test_a_stale_case_load_never_replaces_the_case_opened_after_it(
+    console: Console, gate_log: GateLog
+) -> None:
+    # the reload after a resolution may finish after the officer opened the next case: the view (and so
+    # the resolve buttons) must stay on the case opened last
+    console.sign_in("off-1")
+    first, second = gate_log.refer_ids[:2]
+    console.open(first)
+    window = console.window
+    held = _HeldTasks()
+    window.tasks = held
+    window.open_case(first, quiet=True)  # as after a resolution of the first case
+    window.open_case(second)
+    held.finish(1)  # the second case loads first...
+    assert window.case_view.case is not None and window.case_view.case.id == second
+    held.finish(0)  # ...then the stale reload of the first
+    assert window.case_view.case.id == second

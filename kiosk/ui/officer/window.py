@@ -173,6 +173,7 @@ class OfficerWindow(QMainWindow):
         self._known: set[str] | None = None  # case ids seen; None until the first load after sign-in
         self._refreshing = False
         self._loading: str | None = None
+        self._opened = 0  # counts open_case calls: only the newest load may fill the view
         self.gate_states: dict[str, str] = {}
 
         self.stack = QStackedWidget()
@@ -360,23 +361,33 @@ class OfficerWindow(QMainWindow):
         if session is None:
             return
         self._loading = case_id
+        self._opened += 1
+        opened = self._opened
         if not quiet:
             self.case_view.show_loading(case_id)
 
         def load() -> tuple[Case, CaseEvidence]:
             return self.queue.case(session, case_id), self.queue.evidence(session, case_id)
 
-        self.tasks.run(load, self._case_loaded, self._case_failed)
+        self.tasks.run(
+            load,
+            lambda loaded: self._case_loaded(opened, loaded),
+            lambda exc: self._case_failed(opened, exc),
+        )
 
-    def _case_loaded(self, loaded: tuple[Case, CaseEvidence]) -> None:
+    def _case_loaded(self, opened: int, loaded: tuple[Case, CaseEvidence]) -> None:
+        # Loads finish in any order: an older one (e.g. the reload after a resolution) finishing after the
+        # case the officer opened next would put the resolved case back under the resolve buttons.
+        if opened != self._opened or self.session is None:
+            return
         case, evidence = loaded
-        if self._loading not in (None, case.id) or self.session is None:
-            return  # the officer moved on to another case meanwhile
         self._loading = None
         self.case_view.show_case(case, evidence, self.reason_text)
         self.case_shown.emit(case)
 
-    def _case_failed(self, exc: Exception) -> None:
+    def _case_failed(self, opened: int, exc: Exception) -> None:
+        if opened != self._opened:
+            return
         self._loading = None
         if not self._failed(exc):
             self.case_view.clear(f"Cannot open the case: {exc}")
