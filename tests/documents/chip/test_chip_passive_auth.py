@@ -8,13 +8,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from asn1crypto import cms
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from kiosk.documents.chip import ChipReading, TrustStore, read_chip
 from kiosk.documents.chip.biometric import ISO_19794_5, ISO_39794_5
+from kiosk.documents.chip.sod import EF_SOD_TAG, wrap_sod
 from kiosk.documents.chip.source import write_chip_folder
+from kiosk.documents.chip.tlv import read_single
 from kiosk.lab.personalise import (
     CertificateEncoding,
     Pki,
@@ -243,13 +246,12 @@ def test_sod_without_its_ds_certificate_is_not_verified_against_the_trust_store(
     """Only the DS certificate named by the SOD's signer info is used: a SOD whose certificate set lacks it
     fails, even though the trust store holds the CSCA."""
     files = personalise_chip(mrz_lines, portrait, pki.ds)
-    real = pki.ds.certificate.public_bytes(serialization.Encoding.DER)
-    for _ in range(50):  # ECDSA signatures vary in length: find a same-length certificate
-        fake = create_document_signer(pki.csca).certificate.public_bytes(serialization.Encoding.DER)
-        if len(fake) == len(real):
-            break
-    assert len(real) == len(fake)  # so the SOD's lengths stay consistent
-    files["EF.SOD"] = files["EF.SOD"].replace(real, fake)
+    # the SOD re-encoded with another DS certificate of the same CSCA in its certificate set (asn1crypto
+    # writes the new lengths; the signer info and its signed attributes stay as signed)
+    info = cms.ContentInfo.load(read_single(files["EF.SOD"], EF_SOD_TAG).value)
+    fake = create_document_signer(pki.csca).certificate.public_bytes(serialization.Encoding.DER)
+    info["content"]["certificates"] = [cms.CertificateChoices.load(fake)]
+    files["EF.SOD"] = wrap_sod(info.dump(force=True))
     write_chip_folder(chip_dir, files)
     reading = read_chip(chip_dir, trust)
     assert {"chip.pa.sod_signature", "chip.pa.ds_certificate_chain"} <= failed(reading)
