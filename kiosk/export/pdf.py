@@ -83,7 +83,7 @@ def _text_page(pdf: PdfPages, title: str, lines: list[str], size: float) -> None
 def draw_charts(figure: Figure, stats: Stats) -> None:
     """The three charts of ``stats`` on ``figure``: rates over time, referrals by reason, score distributions
     against the thresholds (the PDF's chart page and the supervisor view draw the same)."""
-    over_time, reasons, scores = figure.subplots(3, 1, gridspec_kw={"hspace": 0.55})
+    over_time, reasons, scores = figure.subplots(3, 1, gridspec_kw={"hspace": 0.75})
     figure.subplots_adjust(left=0.25, right=0.88)  # room for the reason codes and the rate axis
     buckets = list(stats.series)
     totals = [stats.series[b]["transactions"] for b in buckets]
@@ -98,7 +98,13 @@ def draw_charts(figure: Figure, stats: Stats) -> None:
     rate_axis.plot(positions, rates, color="#c33", marker=".", label="referral rate")
     rate_axis.set_ylabel("referral rate (%)")
     step = max(1, len(buckets) // 8)
-    over_time.set_xticks(list(positions)[::step], [b.replace("T", " ") for b in buckets][::step], fontsize=6)
+    over_time.set_xticks(
+        list(positions)[::step],
+        [b.replace("T", " ") for b in buckets][::step],
+        fontsize=6,
+        rotation=30,
+        ha="right",  # hourly buckets: date and hour side by side would overlap
+    )
     codes = list(stats.reasons)
     reasons.barh(range(len(codes)), [stats.reasons[c].events for c in codes], color="#c96")
     reasons.set_yticks(range(len(codes)), codes, fontsize=6)
@@ -120,7 +126,7 @@ def draw_charts(figure: Figure, stats: Stats) -> None:
             scores.axvline(threshold, color="#e90", linestyle=":", label=f"watchlist threshold {threshold}")
     outside = stats.score_histogram[0] + stats.score_histogram[-1]
     scores.set_title(
-        f"Score distributions against thresholds ({outside} scores outside the axis)", fontsize=10
+        f"Score distributions against thresholds\n({outside} scores outside the axis)", fontsize=10
     )
     scores.set_xlabel("similarity score")
     scores.set_ylabel("decisions")
