@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -13,12 +12,12 @@ from pathlib import Path
 
 import cv2
 import pytest
+from run_setup import GENUINE, write_run_setup
 
 from kiosk.lab.demo import TRAVELLERS, run_demo
 from kiosk.store import DecisionLog
 
 REPO = Path(__file__).resolve().parents[2]
-GENUINE = "genuine traveller (Collins)"
 IMPOSTOR = "impostor with Hopper's passport"
 
 
@@ -181,36 +180,8 @@ def test_demo_command_prints_one_line_per_traveller() -> None:
 
 
 def test_run_headless_on_folder_devices(demo_setup, tmp_path: Path) -> None:
-    reader = tmp_path / "reader"
-    for label in (GENUINE, "expired passport (Collins)"):
-        src = demo_setup.presentations[label].source
-        shutil.copytree(src, reader / src.name)
-    frames = tmp_path / "frames"
-    frames.mkdir()
-    for i in range(3):
-        _frame_file(demo_setup, GENUINE, frames, i)
-    cfg = demo_setup.config
-    config = tmp_path / "kiosk.toml"
-    config.write_text(
-        f"""
-[kiosk]
-id = "RUN-KIOSK"
-[devices.camera]
-kind = "folder"
-path = "frames"
-loop = true
-[devices.document_reader]
-path = "reader"
-done_path = "done"
-[documents]
-trust_store = "{cfg.trust_store}"
-extra_state_codes = ["UTO"]
-[store]
-path = "var/decisions.sqlite"
-key_file = "{cfg.key_file}"
-[policy]
-result_hold_s = 0.0
-"""
+    config = write_run_setup(
+        demo_setup, tmp_path, (GENUINE, "expired passport (Collins)"), kiosk_id="RUN-KIOSK"
     )
     result = kiosk("run", "--config", str(config), "--max-transactions", "2", timeout=120)
     assert result.returncode == 0, result.stderr
@@ -219,39 +190,6 @@ result_hold_s = 0.0
     assert lines[0].startswith("PASS") and "DOC_EXPIRED" in lines[1]
     assert sorted(p.name for p in (tmp_path / "done").iterdir()) == ["01-collins", "03-collins"]
     assert (tmp_path / "var" / "decisions.sqlite").is_file()
-
-
-def _run_config(demo_setup, tmp_path: Path, labels: tuple[str, ...], hold_s: float) -> Path:
-    reader = tmp_path / "reader"
-    for label in labels:
-        src = demo_setup.presentations[label].source
-        shutil.copytree(src, reader / src.name)
-    frames = tmp_path / "frames"
-    frames.mkdir()
-    for i in range(3):
-        _frame_file(demo_setup, GENUINE, frames, i)
-    cfg = demo_setup.config
-    config = tmp_path / "kiosk.toml"
-    config.write_text(
-        f"""
-[devices.camera]
-kind = "folder"
-path = "frames"
-loop = true
-[devices.document_reader]
-path = "reader"
-done_path = "done"
-[documents]
-trust_store = "{cfg.trust_store}"
-extra_state_codes = ["UTO"]
-[store]
-path = "var/decisions.sqlite"
-key_file = "{cfg.key_file}"
-[policy]
-result_hold_s = {hold_s}
-"""
-    )
-    return config
 
 
 def _kiosk_process(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
@@ -263,7 +201,7 @@ def _kiosk_process(*args: str, env: dict[str, str] | None = None) -> subprocess.
 
 
 def test_sigterm_during_the_result_display_does_not_decide_twice(demo_setup, tmp_path: Path) -> None:
-    config = _run_config(demo_setup, tmp_path, (GENUINE,), hold_s=60.0)
+    config = write_run_setup(demo_setup, tmp_path, (GENUINE,), hold_s=60.0)
     proc = _kiosk_process("run", "--config", str(config))
     try:
         line = proc.stdout.readline()  # the decision line: committed, result on display for 60 s
@@ -301,8 +239,7 @@ def test_demo_workdir_holds_a_working_configuration_and_says_what_to_try(engine,
 def test_run_tells_systemd_it_is_ready_and_pings_the_watchdog(demo_setup, tmp_path: Path) -> None:
     import socket
 
-    config = _run_config(demo_setup, tmp_path, (), hold_s=0.0)
-    (tmp_path / "reader").mkdir(exist_ok=True)
+    config = write_run_setup(demo_setup, tmp_path, ())
     address = str(tmp_path / "notify.sock")
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
         sock.bind(address)

@@ -3,10 +3,9 @@ service on loopback (TLS from a test CA) while the gate serves travellers."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-import cv2
+from run_setup import GENUINE, write_run_setup
 
 from kiosk.config import load_config
 from kiosk.gate.loop import run_kiosk
@@ -18,8 +17,6 @@ from kiosk.upstream.enrol import enrol
 from kiosk.upstream.server import ServiceThread
 from matcher.signing import generate_signing_key
 
-GENUINE = "genuine traveller (Collins)"
-
 
 def test_run_syncs_its_decisions_upstream(demo_setup, tmp_path: Path) -> None:
     ca, cert, key = make_test_tls(tmp_path)
@@ -27,40 +24,11 @@ def test_run_syncs_its_decisions_upstream(demo_setup, tmp_path: Path) -> None:
     generate_signing_key(tmp_path / "sync.key", tmp_path / "sync.pub")
     enrol(db, "SYNC-KIOSK", "kiosk", tmp_path / "sync.pub")
     service = ServiceThread(db, cert, key).start()
-    reader, frames = tmp_path / "reader", tmp_path / "frames"
-    for label in (GENUINE, "expired passport (Collins)"):
-        src = demo_setup.presentations[label].source
-        shutil.copytree(src, reader / src.name)
-    frames.mkdir()
-    for i in range(3):
-        cv2.imwrite(str(frames / f"live-{i}.png"), demo_setup.frames[GENUINE][i])
-    cfg = demo_setup.config
-    (tmp_path / "kiosk.toml").write_text(
-        f"""
-[kiosk]
-id = "SYNC-KIOSK"
-[devices.camera]
-kind = "folder"
-path = "frames"
-loop = true
-[devices.document_reader]
-path = "reader"
-done_path = "done"
-[documents]
-trust_store = "{cfg.trust_store}"
-extra_state_codes = ["UTO"]
-[store]
-path = "var/decisions.sqlite"
-key_file = "{cfg.key_file}"
-[policy]
-result_hold_s = 0.0
-[sync]
-url = "{service.url}"
-key_file = "sync.key"
-ca_file = "{ca}"
-"""
+    sync = f'[sync]\nurl = "{service.url}"\nkey_file = "sync.key"\nca_file = "{ca}"\n'
+    path = write_run_setup(
+        demo_setup, tmp_path, (GENUINE, "expired passport (Collins)"), kiosk_id="SYNC-KIOSK", extra=sync
     )
-    config = load_config(tmp_path / "kiosk.toml")
+    config = load_config(path)
     try:
         served = run_kiosk(
             config,
