@@ -8,17 +8,18 @@ of FPIR / N) adds every probe's rate N times over; this model saturates each pro
 
 ``p_q(t)`` comes from the probe's scores against every image of every other person of a data set (each
 person weighs one entry: an image of a person with n images weighs 1 / n). Probes differ in where their
-impostor scores lie and how widely they spread (on lfw-dev the per-probe standard deviation ranges from 0.058
-to 0.083), far less in the shape of their tail, so each probe's Fisher-z scores are standardised by its own
-weighted mean and standard deviation and the standardised scores of all probes pooled into one exceedance
-function G: ``p_q(t) = G((atanh t - mean_q) / sd_q)``. G is read off the pooled pairs while at least
-``BULK_MIN_PAIRS`` lie beyond (lfw-dev: down to about 5e-7) and continued below as an exponential tail fitted
-over the last decade read off, which twins, relatives and label errors make heavy.
+impostor scores lie and how widely they spread (on lfw-dev the per-probe standard deviation of the cosine
+ranges from 0.058 to 0.083); the shape of their tail is taken as common (a probe's few thousand scores cannot
+show its own extreme tail), so each probe's Fisher-z scores are standardised by its own weighted mean and
+standard deviation and the standardised scores of all probes pooled into one exceedance function G:
+``p_q(t) = G((atanh t - mean_q) / sd_q)``. G is read off the pooled pairs while at least ``TAIL_MIN_PAIRS``
+lie beyond (lfw-dev: down to about 5e-7) and continued below as an exponential tail fitted over the last
+decade read off, which twins, relatives and label errors make heavy.
 
 Measured per-probe rates were tried instead of G where counts allow (each probe's own share of the people at
 or above t): they overstate small rates (one person in P is the smallest non-zero share) and saturate the
 probes with a twin in the fit while a larger list finds twins for other probes, so on people left out of the
-fit they were 2 times too conservative on small lists and 2 to 3.7 times too lax on lists larger than the fit.
+fit they gave 0.4-0.5 of the target on lists of 250 and 1.9-3.7 times it on lists larger than the fit.
 
 What is measured and what is extrapolated: rates down to G's last read-off point rest on pairs of real
 people; below it (a list of 100,000 at FPIR 1e-3 needs typical rates near 1e-8) the exponential tail is an
@@ -35,7 +36,7 @@ import numpy as np
 
 SCORE_GRID = np.round(np.arange(0.0, 1.0 + 1e-9, 0.0025), 4)  # thresholds the FPIR curves are tabulated at
 Z_GRID = np.round(np.arange(-8.0, 40.0 + 1e-9, 0.01), 2)  # standardised Fisher-z scores
-BULK_MIN_PAIRS = 20  # G is read off the pooled pairs while at least this many lie beyond
+TAIL_MIN_PAIRS = 20  # G is read off the pooled pairs while at least this many lie beyond
 ENTRY_GRID = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000)
 ENTRY_GRID += (100_000, 200_000, 500_000, 1_000_000)
 FPIR_GRID = tuple(round(10 ** (-k / 4), 12) for k in range(4, 17))  # 1e-1 .. 1e-4, four per decade
@@ -174,9 +175,9 @@ def _probe_blocks(
 
 
 def _pooled_tail(exceed: np.ndarray, pairs: np.ndarray) -> PooledTail:
-    """G read off while ``BULK_MIN_PAIRS`` pairs lie beyond, then exponential, fitted by least squares to
+    """G read off while ``TAIL_MIN_PAIRS`` pairs lie beyond, then exponential, fitted by least squares to
     log10 G over the last decade read off."""
-    ok = np.flatnonzero((pairs >= BULK_MIN_PAIRS) & (exceed > 0))
+    ok = np.flatnonzero((pairs >= TAIL_MIN_PAIRS) & (exceed > 0))
     end = int(ok[-1])
     fit = ok[exceed[ok] <= 10 * exceed[end]]
     if len(fit) < 3:
@@ -350,7 +351,7 @@ class SearchCalibration:
                 "FPIR_N(t) = mean over non-mated probes (at most 5 images per person) of 1 - (1 - p_q(t))^N, "
                 "p_q(t) = G((atanh t - mean_q) / sd_q) with each probe's own weighted Fisher-z mean and sd "
                 "against every other person (one entry per person) and G the standardised scores pooled "
-                f"over probes, read off while {BULK_MIN_PAIRS} pairs lie beyond, exponential below; "
+                f"over probes, read off while {TAIL_MIN_PAIRS} pairs lie beyond, exponential below; "
                 "held_out: fitted on some people, achieved FPIR on real galleries of the others"
             ),
         }
