@@ -120,3 +120,24 @@ def test_recalibrating_keeps_the_search_table_of_the_same_model(tmp_path: Path) 
     set_thresholds("emb", {1e-3: 0.31}, {}, path=manifest)
     stored = json.loads(manifest.read_text())["models"]["emb"]["thresholds"]
     assert stored["search"] == search and math.isclose(stored["fmr"]["0.001"], 0.31)
+
+
+def test_the_shipped_fpir_table_rises_with_list_size_and_falls_with_the_rate() -> None:
+    from matcher.models import load_manifest
+    from matcher.watchlist.policy import manifest_search_table
+
+    spec = load_manifest(verify=False).default("embedder")
+    table = manifest_search_table(spec.model_id)
+    assert table is not None and spec.thresholds is not None
+    assert spec.thresholds["search"]["model_sha256"] == spec.sha256
+    assert table.entries[0] == 1 and table.entries[-1] >= 100_000 and table.verified_to >= 1000
+    rates = sorted(table.scores)
+    for f in rates:
+        row = [t for t in table.scores[f] if t is not None]
+        assert row == sorted(row) and len(row) == len(table.entries)  # every size has a threshold
+    for n in range(len(table.entries)):
+        column = [table.scores[f][n] for f in rates]
+        assert column == sorted(column, reverse=True)
+    # one comparison: the per-search model meets the per-comparison curve it shares its pairs with
+    fmr = {float(k): v for k, v in spec.thresholds["fmr"].items()}
+    assert abs(table.threshold(1, 1e-3) - fmr[1e-3]) < 0.005
