@@ -16,6 +16,7 @@ from matcher.lab.cli import (
     bench_command,
     bench_search_command,
     calibrate_command,
+    calibrate_search_command,
     eval_command,
     pad_eval_command,
 )
@@ -88,6 +89,7 @@ for _command in (
     compare_command,
     eval_command,
     calibrate_command,
+    calibrate_search_command,
     bench_command,
     models_command,
     pad_eval_command,

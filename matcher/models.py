@@ -253,7 +253,24 @@ def set_thresholds(
     table = {fmr_key(float(k)): float(v) for k, v in thresholds.items()}
     if not table or not all(math.isfinite(v) for v in table.values()):
         raise ValueError("thresholds must be a non-empty table of finite scores")
+    search = (entry.get("thresholds") or {}).get("search")  # the FPIR table is fitted on its own
     entry["thresholds"] = {"fmr": table, "model_sha256": entry["sha256"], **meta}
+    if search and search.get("model_sha256") == entry["sha256"]:
+        entry["thresholds"]["search"] = search
+    replace_file(mpath, (json.dumps(raw, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+
+
+def set_search_table(model_name: str, search: dict[str, Any], path: Path | None = None) -> None:
+    """Write the per-search FPIR table (``matcher.lab.fpir_model``) into the embedder's calibrated
+    thresholds as ``thresholds.search``, atomically; the embedder must be calibrated already."""
+    mpath = manifest_path(path)
+    raw = json.loads(mpath.read_text(encoding="utf-8"))
+    entry = (raw.get("models") or {}).get(model_name)
+    if entry is None or entry.get("role") != "embedder":
+        raise ModelError(f"manifest {mpath} has no embedder named {model_name!r}")
+    if not (entry.get("thresholds") or {}).get("fmr"):
+        raise ModelError(f"{model_name!r} has no calibrated thresholds: run matcher calibrate first")
+    entry["thresholds"]["search"] = search
     replace_file(mpath, (json.dumps(raw, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
 
 

@@ -1,5 +1,5 @@
-"""The lab's commands, registered by ``matcher/cli.py``: ``matcher eval``, ``calibrate``, ``bench``,
-``bench-search``, ``pad-eval``."""
+"""The lab's commands, registered by ``matcher/cli.py``: ``matcher eval``, ``calibrate``,
+``calibrate-search``, ``bench``, ``bench-search``, ``pad-eval``."""
 
 from __future__ import annotations
 
@@ -16,6 +16,12 @@ from matcher.engine import FaceEngine
 from matcher.lab.bench import run_bench
 from matcher.lab.calibrate import calibrate, format_calibration
 from matcher.lab.evaluate import evaluate, format_eval
+from matcher.lab.fpir_model import (
+    calibrate_search,
+    format_search_calibration,
+    usable_templates,
+    write_search_table,
+)
 from matcher.lab.lfw import read_lfw
 from matcher.lab.pad_eval import evaluate_pad, format_pad
 from matcher.lab.watchlist_bench import (
@@ -71,6 +77,30 @@ def calibrate_command(
         click.echo(format_calibration(result))
         if not dry_run:
             click.echo(f"thresholds written to {manifest_path(manifest)}")
+
+
+@click.command("calibrate-search")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--manifest", type=click.Path(dir_okay=False, path_type=Path), help="Manifest to update.")
+@click.option("--splits", default=10, show_default=True, help="Random splits of the people per check.")
+@click.option("--dry-run", is_flag=True, help="Report only; do not write the manifest.")
+def calibrate_search_command(directory: Path, manifest: Path | None, splits: int, dry_run: bool) -> None:
+    """Fit the per-search FPIR model (threshold per list size and FPIR) on an LFW-format DIRECTORY, check it
+    on real galleries of people left out of the fit, and write its table into the manifest."""
+    vectors, identity, usable, dataset, model_id = usable_templates(directory)
+    result = calibrate_search(
+        vectors,
+        identity,
+        usable,
+        dataset=dataset,
+        model_id=model_id,
+        splits=splits,
+        log=lambda s: click.echo(s, err=True),
+    )
+    click.echo(format_search_calibration(result))
+    if not dry_run:
+        write_search_table(result, manifest)
+        click.echo(f"FPIR table written to {manifest_path(manifest)}")
 
 
 def _progress(done: int, total: int) -> None:

@@ -28,7 +28,7 @@ import numpy as np
 
 from matcher.errors import ModelError
 from matcher.watchlist import index as wl_index
-from matcher.watchlist.policy import ThresholdPolicy
+from matcher.watchlist.policy import SearchTable, ThresholdPolicy
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -256,7 +256,9 @@ BENCH_FPIRS = (0.003, 0.01)
 class RealSearchBench:
     """1:N figures on real people: one enrolment image per enrolled person, mated searches with their other
     images, non-mated searches with people not enrolled, pooled over ``splits`` random splits of the people;
-    the gallery filled up to ``entries`` with synthetic templates (:class:`TemplateModel`)."""
+    the gallery filled up to ``entries`` with synthetic templates (:class:`TemplateModel`). Synthetic
+    fillers never false-alarm like real people, so a filled list reports no FPIR (``fpir`` None,
+    ``synthetic_fillers`` > 0); its FNIR still counts real mates at the policy's threshold."""
 
     entries: int
     enrolled_people: int
@@ -273,6 +275,7 @@ class RealSearchBench:
     fnir_at_fpir: dict[str, float]
     index: str
     recall_at_1: float  # mated probes whose first candidate from the store's index is exact search's
+    synthetic_fillers: int = 0  # entries that are not real people (then no FPIR is reported)
 
 
 def _split_people(
@@ -299,6 +302,7 @@ def real_identity_bench(
     table: dict[float, float],
     model: TemplateModel,
     *,
+    search: SearchTable | None = None,
     sizes: tuple[int, ...] = (1000, 100_000),
     enrolled: int = 1000,
     splits: int = 5,
@@ -308,9 +312,10 @@ def real_identity_bench(
     exact_max: int = wl_index.EXACT_MAX_ENTRIES,
     log=print,
 ) -> list[RealSearchBench]:
-    """FPIR of ``policy`` (default: the watchlist default), FNIR at fixed FPIRs and index recall@1 on real
-    templates ``vectors`` (``usable`` rows only) labelled by ``identity``; each person gives at most ``cap``
-    probe images, so that no one (George W Bush has 530 lfw-dev images) dominates the rates."""
+    """FPIR of ``policy`` (default: the watchlist default, with the model's FMR ``table`` and FPIR table
+    ``search``), FNIR at fixed FPIRs and index recall@1 on real templates ``vectors`` (``usable`` rows only)
+    labelled by ``identity``; each person gives at most ``cap`` probe images, so that no one (George W Bush
+    has 530 lfw-dev images) dominates the rates."""
     policy = policy or ThresholdPolicy()
     rng = np.random.default_rng(seed)
     fillers = model.identities(max(sizes) - enrolled, rng) if max(sizes) > enrolled else None
@@ -319,7 +324,7 @@ def real_identity_bench(
         if n < enrolled:
             raise ValueError(f"list size {n} is smaller than the {enrolled} enrolled people")
         try:
-            threshold: float | None = policy.resolve(n, table)
+            threshold: float | None = policy.resolve(n, table, search=search)
         except ModelError as exc:  # the list would be refused at this size: no default-policy figures
             threshold = None
             log(f"{n:>9,} entries: {exc}")
@@ -351,6 +356,7 @@ def real_identity_bench(
         top = np.sort(np.concatenate(nonmated_top))[::-1]
         alarms = int(np.count_nonzero(top >= alert_at))
         policy_ok = threshold is not None
+        measured = policy_ok and n <= enrolled  # only real people can false-alarm like real people
         at, fnir_at = {}, {}
         for fpir in BENCH_FPIRS:
             k = int(fpir * len(top))  # at most k non-mated searches alert
@@ -367,14 +373,15 @@ def real_identity_bench(
             nonmated_searches=len(top),
             policy=policy.describe(),
             threshold=round(threshold, 5) if threshold is not None else None,
-            false_alarms=alarms if policy_ok else None,
-            fpir=round(alarms / len(top), 6) if policy_ok else None,
-            fpir_ci95=tuple(round(v, 6) for v in clopper_pearson(alarms, len(top))) if policy_ok else None,  # type: ignore[arg-type]
+            false_alarms=alarms if measured else None,
+            fpir=round(alarms / len(top), 6) if measured else None,
+            fpir_ci95=tuple(round(v, 6) for v in clopper_pearson(alarms, len(top))) if measured else None,  # type: ignore[arg-type]
             fnir=round(1 - float(np.mean(found_all)), 5) if policy_ok else None,
             threshold_at_fpir=at,
             fnir_at_fpir=fnir_at,
             index=kind,
             recall_at_1=round(recall[0], 5) if recall else 1.0,
+            synthetic_fillers=max(0, n - enrolled),
         )
         log(_fmt_real(r))
         out.append(r)
@@ -392,6 +399,11 @@ def _fmt_real(r: RealSearchBench) -> str:
             f"{r.policy} -> threshold {r.threshold:.4f}: FPIR {r.fpir:.4%} ({r.false_alarms}/"
             f"{r.nonmated_searches}, 95% {r.fpir_ci95[0]:.4%}..{r.fpir_ci95[1]:.4%}), FNIR {r.fnir:.2%}"
         )
+    elif r.threshold is not None and r.fnir is not None:
+        default = (
+            f"{r.policy} -> threshold {r.threshold:.4f}: FPIR not measured "
+            f"({r.synthetic_fillers:,} synthetic fillers), FNIR {r.fnir:.2%}"
+        )
     return (
         f"{r.entries:>9,} entries ({r.enrolled_people} real, {r.index}): {default} of {r.mated_searches} "
         f"mated, {r.nonmated_searches} non-mated; {at}; recall@1 vs exact {r.recall_at_1:.4f}"
@@ -404,7 +416,7 @@ def real_bench_from_lfw(lfw_dir: Path, **kwargs) -> tuple[list[RealSearchBench],
     from matcher.engine import FaceEngine
     from matcher.lab.embed_cache import embed_dataset
     from matcher.lab.lfw import read_lfw, same_person_pairs
-    from matcher.watchlist.policy import manifest_threshold_table
+    from matcher.watchlist.policy import manifest_search_table, manifest_threshold_table
 
     engine = FaceEngine.load()
     dataset = read_lfw(lfw_dir)
@@ -419,7 +431,9 @@ def real_bench_from_lfw(lfw_dir: Path, **kwargs) -> tuple[list[RealSearchBench],
     model = TemplateModel.fit(emb.vectors[ok], dataset.identity[ok], f"{lfw_dir.name}, {emb.model_id}")
     people = len(np.unique(dataset.identity[usable]))
     source = f"{lfw_dir.name}: {int(usable.sum())} usable images of {people} people"
-    return real_identity_bench(emb.vectors, dataset.identity, usable, table, model, **kwargs), source
+    search = manifest_search_table(engine.model_id)
+    rows = real_identity_bench(emb.vectors, dataset.identity, usable, table, model, search=search, **kwargs)
+    return rows, source
 
 
 @dataclass(frozen=True)

@@ -258,7 +258,9 @@ def info(store: WatchlistStore, list_id: str | None, as_json: bool) -> None:
     rows = []
     for li in infos:
         data = li.as_dict()
-        data["comparison_fmr"] = li.policy.comparison_fmr(li.entry_count)  # what the threshold stands for
+        search = store.search_table(li.model_id) if li.policy.per == "search" else None
+        data["threshold_basis"] = li.policy.basis(li.entry_count, search)  # what the threshold stands for
+        data["comparison_fmr"] = None if search else li.policy.comparison_fmr(li.entry_count)
         try:
             data["threshold"] = round(store.snapshot(li.list_id).threshold, 5)
         except Exception as exc:  # shown, not fatal: info must work on a list that cannot be searched
@@ -270,8 +272,7 @@ def info(store: WatchlistStore, list_id: str | None, as_json: bool) -> None:
     for d in rows:
         click.echo(
             f"{d['list_id']}: v{d['version']} {d['entry_count']} entries ({d['index_kind']}), model "
-            f"{d['model_id']}, policy {d['policy']}, threshold {d['threshold']} (FMR "
-            f"{d['comparison_fmr'] if d['comparison_fmr'] is not None else '-'} per comparison), "
+            f"{d['model_id']}, policy {d['policy']}, threshold {d['threshold']} ({d['threshold_basis']}), "
             f"severity {d['severity']}, "
             f"owner {d['owner'] or '-'}, valid until {d['valid_until'] or '-'}"
             f", content {d['content_hash'][:16]}"

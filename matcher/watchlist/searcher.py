@@ -20,7 +20,12 @@ from matcher.errors import MatcherError, ModelError
 from matcher.types import Template
 from matcher.watchlist.disk import StoreFolder, category_counts, live_ids
 from matcher.watchlist.errors import IndexCorruptError, WatchlistError
-from matcher.watchlist.policy import ThresholdPolicy, manifest_threshold_table
+from matcher.watchlist.policy import (
+    SearchTable,
+    ThresholdPolicy,
+    manifest_search_table,
+    manifest_threshold_table,
+)
 from matcher.watchlist.search import Alert, ListSnapshot, to_epoch
 
 
@@ -28,8 +33,9 @@ class WatchlistSearcher(StoreFolder):
     """Searches the watchlists of a store folder. Writers may be other processes; call :meth:`refresh` to pick
     up new versions (the first search loads them).
 
-    ``threshold_tables`` maps model id -> {fmr: score}; without it the model manifest supplies the table
-    (``matcher.models.load_manifest``). ``key`` (32 bytes) opens sealed templates and index files.
+    ``threshold_tables`` maps model id -> {fmr: score} and ``search_tables`` model id -> its FPIR table;
+    without them the model manifest supplies both (``matcher.models.load_manifest``). ``key`` (32 bytes)
+    opens sealed templates and index files.
     """
 
     def __init__(
@@ -38,11 +44,13 @@ class WatchlistSearcher(StoreFolder):
         *,
         key: bytes | None = None,
         threshold_tables: Mapping[str, Mapping[float, float]] | None = None,
+        search_tables: Mapping[str, SearchTable] | None = None,
         manifest: Path | None = None,
         create: bool = False,
     ) -> None:
         super().__init__(path, key=key, create=create)
         self._tables = dict(threshold_tables) if threshold_tables is not None else None
+        self._search_tables = dict(search_tables or {})
         self._manifest = manifest
         self._snapshots: dict[str, ListSnapshot] = {}
         self._unloaded: dict[str, str] = {}  # list id -> why its current version could not be loaded
@@ -108,8 +116,7 @@ class WatchlistSearcher(StoreFolder):
         order = np.argsort(expiries, kind="stable")
         finite = np.isfinite(expiries[order])
         policy = ThresholdPolicy.from_json(row["policy"])
-        table = None if policy.score is not None else self._threshold_table(row["model_id"])
-        threshold, own = policy.resolve_all(counts, table)
+        threshold, own = policy.resolve_all(counts, *self._tables_for(policy, row["model_id"]))
         return ListSnapshot(
             list_id=row["list_id"],
             version=row["version"],
@@ -130,9 +137,8 @@ class WatchlistSearcher(StoreFolder):
         """The thresholds ``policy`` gives a list of ``model_id`` whose live entries are counted by category
         in ``counts`` (see :meth:`ThresholdPolicy.resolve_all`); WatchlistError (nothing is written) when they
         cannot be resolved, so that no list is stored that cannot be searched."""
-        table = None if policy.score is not None else self._threshold_table(model_id)
         try:
-            return policy.resolve_all(counts, table)
+            return policy.resolve_all(counts, *self._tables_for(policy, model_id))
         except ModelError as exc:
             n = sum(counts.values())
             raise WatchlistError(
@@ -145,6 +151,20 @@ class WatchlistSearcher(StoreFolder):
         row = self._list_row(db, list_id)
         policy = ThresholdPolicy.from_json(row["policy"])
         return self.check_policy(list_id, row["model_id"], policy, category_counts(db, list_id))
+
+    def search_table(self, model_id: str) -> SearchTable | None:
+        """The FPIR table per-search policies of ``model_id`` use (None: the union bound)."""
+        if self._tables is not None or self._search_tables:
+            return self._search_tables.get(model_id)
+        return manifest_search_table(model_id, self._manifest)
+
+    def _tables_for(
+        self, policy: ThresholdPolicy, model_id: str
+    ) -> tuple[Mapping[float, float] | None, SearchTable | None]:
+        if policy.score is not None:
+            return None, None
+        search = self.search_table(model_id) if policy.per == "search" else None
+        return self._threshold_table(model_id), search
 
     def _threshold_table(self, model_id: str) -> Mapping[float, float] | None:
         if self._tables is not None:

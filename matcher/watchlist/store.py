@@ -26,7 +26,7 @@ from matcher.types import Template
 from matcher.watchlist import index as wl_index
 from matcher.watchlist.disk import ListInfo, category_counts, list_info, live_ids, now_iso
 from matcher.watchlist.errors import WatchlistError
-from matcher.watchlist.policy import ThresholdPolicy
+from matcher.watchlist.policy import SearchTable, ThresholdPolicy
 from matcher.watchlist.search import normalise_time
 from matcher.watchlist.searcher import WatchlistSearcher
 
@@ -88,8 +88,9 @@ class WatchlistStore(WatchlistSearcher):
     :meth:`refresh` to pick up new versions and keep serving the previous snapshot until the new one is
     loaded.
 
-    ``threshold_tables`` maps model id -> {fmr: score}; without it the model manifest supplies the table
-    (``matcher.models.load_manifest``). ``key`` (32 bytes) seals templates and index files with AES-GCM.
+    ``threshold_tables`` maps model id -> {fmr: score} and ``search_tables`` model id -> its FPIR table;
+    without them the model manifest supplies both (``matcher.models.load_manifest``). ``key`` (32 bytes)
+    seals templates and index files with AES-GCM.
     ``create`` makes the store when it does not exist; without it a missing store is an error.
     """
 
@@ -99,12 +100,20 @@ class WatchlistStore(WatchlistSearcher):
         *,
         key: bytes | None = None,
         threshold_tables: Mapping[str, Mapping[float, float]] | None = None,
+        search_tables: Mapping[str, SearchTable] | None = None,
         manifest: Path | None = None,
         exact_max: int = wl_index.EXACT_MAX_ENTRIES,
         pq: wl_index.PqParams = wl_index.DEFAULT_PQ,
         create: bool = False,
     ) -> None:
-        super().__init__(path, key=key, threshold_tables=threshold_tables, manifest=manifest, create=create)
+        super().__init__(
+            path,
+            key=key,
+            threshold_tables=threshold_tables,
+            search_tables=search_tables,
+            manifest=manifest,
+            create=create,
+        )
         self.exact_max = exact_max
         self.pq = pq
 

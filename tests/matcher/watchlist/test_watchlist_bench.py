@@ -123,6 +123,9 @@ def test_real_identity_bench_counts_mated_and_non_mated_searches():
         log=lambda s: None,
     )
     assert filled.index == "pq" and filled.entries == 2000 and 0.9 <= filled.recall_at_1 <= 1.0
+    # synthetic fillers never false-alarm like real people: no FPIR is claimed for a filled list
+    assert filled.synthetic_fillers == 1900 and filled.fpir is None and filled.false_alarms is None
+    assert filled.fnir is not None
     assert filled.nonmated_searches + filled.mated_searches == 299 * 3 - 100
 
 

@@ -24,7 +24,7 @@ from matcher.watchlist import (
     WatchlistStore,
 )
 from matcher.watchlist import index as wl_index
-from matcher.watchlist.policy import interpolate_threshold
+from matcher.watchlist.policy import SearchTable, interpolate_threshold
 
 
 def test_mated_probe_alerts_with_metadata_and_rank(wanted, rng):
@@ -106,6 +106,25 @@ def test_a_list_that_cannot_load_leaves_the_others_loading(store, rng, tmp_path)
     assert len(narrower.search(Template(vectors[0], MODEL), lists=["small"])) == 1
     with pytest.raises(WatchlistError, match="watchlist 'big' cannot be searched"):
         narrower.search(Template(vectors[0], MODEL))  # never silently skipped
+
+
+def test_per_search_thresholds_come_from_the_fpir_table_when_the_model_has_one(tmp_path, rng):
+    search = SearchTable((1, 10, 100), {1e-3: (0.25, 0.33, 0.45), 1e-2: (0.2, 0.28, 0.36)}, verified_to=10)
+    st = WatchlistStore(
+        tmp_path / "wl", threshold_tables={MODEL: TABLE}, search_tables={MODEL: search}, create=True
+    )
+    st.create_list("L", model_id=MODEL)  # the default: FPIR 1e-3 per search
+    st.add("L", entries(unit(rng, 10)))
+    assert st.snapshot("L").threshold == pytest.approx(0.33)  # the union bound would say 0.40 (1e-4)
+    st.add("L", entries(unit(rng, 90), prefix="Q"))
+    st.refresh()
+    assert st.snapshot("L").threshold == pytest.approx(0.45)
+    with pytest.raises(WatchlistError, match=r"lists of 1\.\.100 entries, not 101"):
+        st.add("L", entries(unit(rng, 1), prefix="R"))  # beyond the table: refused, nothing written
+    assert st.info("L").entry_count == 100
+    with pytest.raises(WatchlistError, match=r"FPIR 1e-05 is outside the calibrated range"):
+        st.update_list("L", policy=ThresholdPolicy(fmr=1e-5))
+    assert st.search_table(MODEL) is search
 
 
 def test_default_policy_is_a_false_alarm_rate_per_search():
@@ -380,7 +399,9 @@ def test_policy_command_changes_or_refuses_with_one_line(tmp_path, monkeypatch, 
     assert code == 2 and err.startswith("error: list 'L': policy FMR 1e-12 per comparison") and not out
     code, out, _ = run("info", "L", "--json")
     assert json.loads(out)[0]["policy"]["fmr"] == 0.01 and json.loads(out)[0]["version"] == 3
-    assert json.loads(out)[0]["comparison_fmr"] == 0.01  # an empty list: FPIR / 1 per comparison
+    row = json.loads(out)[0]
+    assert row["comparison_fmr"] is None  # per search: the manifest's FPIR model, not a union bound
+    assert row["threshold_basis"].startswith("per-probe FPIR model, checked on real galleries up to")
 
 
 def test_a_category_with_its_own_rate_gets_its_own_threshold(store, rng):
