@@ -62,6 +62,7 @@ class TravellerKiosk:
             eligibility=Eligibility(ui.document_kinds, ui.min_age, ui.min_height_cm),
             presenter=TravellerPresenter(idle_s=ui.idle_s),
             default_language=ui.language,
+            guide=config.policy.face_guide,  # the oval the live capture is checked against
         )
         self.gate = open_gate(
             config, engine=engine, log_decisions=log_decisions, clock=clock, barrier=barrier
