@@ -70,7 +70,7 @@ def run_ui_bench(
     temporary = workdir is None
     root = Path(tempfile.mkdtemp(prefix="egate-ui-bench-")) if workdir is None else workdir
     try:
-        engine = FaceEngine.load(multiple_face_ratio=DEMO_POLICY.second_face_min_ratio)
+        engine = FaceEngine.load(multiple_face_ratio=DEMO_POLICY.second_face_min_ratio, landmarks=True)
         setup = build_demo(root / "demo", engine)
         genuine = TRAVELLERS[0].label
         camera_dir, reader, done = root / "camera", root / "reader", root / "reader-done"
