@@ -190,10 +190,20 @@ class CameraView(QWidget):
         self.setMinimumSize(theme.px(360), theme.px(270))
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
+    resized = Signal(int, int)  # the picture's box changed (the camera feed scales its previews to it)
+
     def set_frame(self, image: QImage) -> None:
         """A camera frame as the camera sees it; shown mirrored (the traveller sees a mirror)."""
-        self._image = image.flipped(Qt.Orientation.Horizontal)
+        self.set_preview(image.flipped(Qt.Orientation.Horizontal))
+
+    def set_preview(self, image: QImage) -> None:
+        """A frame mirrored already (``kiosk.ui.camera_feed.preview_image``, made on the camera thread)."""
+        self._image = image
         self.update()
+
+    def resizeEvent(self, event: object) -> None:
+        super().resizeEvent(event)  # type: ignore[arg-type]
+        self.resized.emit(self.width(), self.height())
 
     def clear(self) -> None:
         self._image = None

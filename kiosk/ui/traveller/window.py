@@ -89,7 +89,7 @@ class TravellerWindow(QWidget):
         camera = self.pages[Page.CAMERA]
         assert isinstance(camera, CameraPage)
         if self._stack.currentWidget() is camera:
-            camera.view.set_frame(image)
+            camera.view.set_preview(image)
 
     @Slot(str)
     def on_fault(self, _code: str) -> None:
