@@ -18,7 +18,7 @@ from kiosk.errors import ConfigError
 from kiosk.liveness import LivenessConfig
 from kiosk.policy import Policy
 from kiosk.sync.settings import SyncConfig
-from matcher.quality import QualityLimits
+from matcher.quality import FaceGuide, QualityLimits
 
 CAMERA_KINDS = ("opencv", "video", "folder")
 
@@ -183,7 +183,15 @@ def _policy(t: Mapping[str, Any]) -> Policy:
     """The ``[policy]`` table: typed values, and the quality-limit overrides checked against
     ``matcher.quality.QualityLimits`` (the Policy resolves them)."""
     tables = ("quality", "document_quality")
-    values = _fields(Policy, {k: v for k, v in t.items() if k not in tables}, "policy", exclude=tables)
+    values = _fields(
+        Policy, {k: v for k, v in t.items() if k not in (*tables, "face_guide")}, "policy", exclude=tables
+    )
+    if "face_guide" in t:  # the oval the screen draws and the live capture checks
+        guide = _fields(FaceGuide, _table(t, "face_guide", "policy"), "policy.face_guide")
+        try:
+            values["face_guide"] = FaceGuide(**guide)
+        except ValueError as exc:
+            raise ConfigError(f"[policy.face_guide]: {exc}") from None
     known = set(QualityLimits.__dataclass_fields__)
     for table in tables:
         if table not in t:

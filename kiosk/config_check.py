@@ -15,6 +15,7 @@ from kiosk.config import CameraConfig, KioskConfig, config_from_mapping, read_to
 from kiosk.devices.camera import trusted_camera
 from kiosk.errors import ConfigError, KioskError
 from matcher.errors import MatcherError
+from matcher.quality import FaceGuide
 
 # dotted key in the file -> attribute path of KioskConfig
 _ATTRIBUTES = {
@@ -114,7 +115,12 @@ def check_config(
         given = {".".join(k) for k, _ in _leaves(data)}
         keys = [
             *_ATTRIBUTES.items(),
-            *((f"policy.{f.name}", f"policy.{f.name}") for f in dataclasses.fields(whole.policy) if f.init),
+            *(
+                (f"policy.{f.name}", f"policy.{f.name}")
+                for f in dataclasses.fields(whole.policy)
+                if f.init and f.name != "face_guide"
+            ),
+            *((f"policy.face_guide.{n}", f"policy.face_guide.{n}") for n in FaceGuide.__dataclass_fields__),
             *((f"liveness.{n}", f"liveness.{n}") for n in whole.liveness.__dataclass_fields__),
             *((f"ui.{n}", f"ui.{n}") for n in whole.ui.__dataclass_fields__),
         ]

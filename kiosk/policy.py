@@ -16,7 +16,7 @@ from datetime import date
 
 from kiosk.documents.checks import Check
 from kiosk.errors import ConfigError
-from matcher.quality import QualityLimits
+from matcher.quality import FaceGuide, QualityLimits
 
 # Which reason code a failed document check raises; first matching pattern wins.
 # A bad check digit or impossible date in the expiry field is a checksum or data fault, not an expiry;
@@ -52,12 +52,14 @@ class Policy:
 
     fmr: float = 1e-3  # target false-match rate of the 1:1 threshold (engine.threshold(fmr))
     max_match_attempts: int = 2  # 1:1 comparisons (each with a fresh capture) before FACE_NO_MATCH
-    capture_timeout_s: float = 15.0  # per capture attempt
+    capture_timeout_s: float = 30.0  # per capture attempt (longer than time_warning_s)
     max_capture_frames: int = 60  # frames analysed per capture attempt
     multiple_faces_frames: int = 15  # consecutive frames with several faces -> MULTIPLE_FACES
     second_face_min_ratio: float = 0.25  # a second face counts when its area >= ratio * chosen face (engine)
     quality: Mapping[str, float] = field(default_factory=dict)  # overrides of matcher.quality.QualityLimits
     document_quality: Mapping[str, float] = field(default_factory=dict)  # same, for the document portrait
+    # the oval face guide of the traveller's screen, checked on every live frame (TOO_CLOSE, MOVE_*)
+    face_guide: FaceGuide = field(default_factory=FaceGuide)
     blocking_checks: tuple[str, ...] = ("mrz.*", "chip.*", "doc.*")  # fnmatch patterns of check names
     non_blocking_checks: tuple[str, ...] = ()  # exceptions to blocking_checks
     refer_categories: tuple[str, ...] = ("*",)  # watchlist categories whose hits refer (fnmatch)
@@ -101,6 +103,13 @@ class Policy:
         # (WCAG 2.2, success criterion 2.2.1 "Timing adjustable")
         if not math.isfinite(self.time_warning_s) or self.time_warning_s < 20:
             raise ConfigError("policy.time_warning_s must be at least 20 (seconds)")
+        for name in ("capture_timeout_s", "document_timeout_s"):  # the waiting states
+            if getattr(self, name) <= self.time_warning_s:
+                raise ConfigError(
+                    f"policy.{name} ({getattr(self, name):g} s) must be longer than policy.time_warning_s "
+                    f"({self.time_warning_s:g} s): a shorter wait cannot warn the traveller "
+                    f"{self.time_warning_s:g} s before it ends (WCAG 2.2.1), the warning would show at once"
+                )
         if self.max_extensions < 10:
             raise ConfigError("policy.max_extensions must be at least 10")
         if not 0 <= self.minor_age <= 25:

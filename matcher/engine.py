@@ -26,6 +26,7 @@ from matcher.errors import (
     PoorQualityError,
     TemplateMismatchError,
 )
+from matcher.landmarks import Landmarks106
 from matcher.liveness import MiniFASNet, PassiveLiveness
 from matcher.models import Manifest, ModelSpec, interpolate_threshold, load_manifest, read_verified
 from matcher.types import Face, QualityReport, Template
@@ -127,6 +128,22 @@ def _build_pad(spec: ModelSpec, model: bytes, threads: int | None, detector_kind
     )
 
 
+def _build_landmarks(spec: ModelSpec, model: bytes, threads: int | None) -> Landmarks106:
+    if spec.kind != "insightface_2d106":
+        raise ModelError(
+            f"landmark model {spec.name!r} has unknown kind {spec.kind!r} (known: insightface_2d106)"
+        )
+    return Landmarks106(
+        model,
+        threads=threads,
+        size=int(spec.input.get("size", [192, 192])[0]),
+        box_scale=float(spec.params.get("box_scale", 1.5)),
+        colour_order=spec.input.get("colour_order", "RGB"),
+        mean=spec.input.get("mean", 0.0),
+        std=spec.input.get("std", 1.0),
+    )
+
+
 def as_bgr(image: np.ndarray) -> np.ndarray:
     """Check an image array (BGR, BGRA or grey, uint8) and return it as HxWx3 BGR uint8."""
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
@@ -156,6 +173,8 @@ class FaceEngine:
         load_report: tuple[LoadedModel, ...] = (),
         pad_specs: tuple[ModelSpec, ...] = (),
         passive_liveness: PassiveLiveness | None = None,
+        landmark_spec: ModelSpec | None = None,
+        landmark_model: Landmarks106 | None = None,
     ) -> None:
         if not 0.0 < multiple_face_ratio <= 1.0:
             raise ValueError(f"multiple_face_ratio must lie in (0, 1], got {multiple_face_ratio}")
@@ -169,6 +188,8 @@ class FaceEngine:
         self.load_report = load_report
         self.pad_specs = pad_specs
         self.passive_liveness = passive_liveness
+        self.landmark_spec = landmark_spec
+        self._landmarks = landmark_model
         self._template_name = str((embedder_spec.alignment or {}).get("template", "arcface_112"))
 
     @classmethod
@@ -181,6 +202,7 @@ class FaceEngine:
         flip_fusion: bool | None = None,
         multiple_face_ratio: float = DEFAULT_MULTIPLE_FACE_RATIO,
         liveness: bool = False,
+        landmarks: bool = False,
     ) -> FaceEngine:
         """Load the manifest's default embedder and ``detector`` (a manifest model name; default the
         manifest's default detector), each read once and sha256-verified, one CPU session per model.
@@ -189,6 +211,7 @@ class FaceEngine:
         ``flip_fusion``: add the embedding of the mirrored face (None: the embedder's manifest
         ``params.flip_fusion``, default False). ``multiple_face_ratio``: see :meth:`select_face`.
         ``liveness``: also load every model of the manifest's ``pad_models`` for :meth:`liveness`.
+        ``landmarks``: also load the manifest's landmark model (``landmark_models``) for :meth:`landmarks`.
         """
         if not isinstance(manifest, Manifest):
             manifest = load_manifest(Path(manifest) if manifest is not None else None)
@@ -199,14 +222,20 @@ class FaceEngine:
         pad_specs = tuple(manifest.pad_models.values()) if liveness else ()
         if liveness and not pad_specs:
             raise ModelError(f"manifest {manifest.path} lists no pad_models: liveness cannot be loaded")
+        landmark_spec = next(iter(manifest.landmark_models.values()), None) if landmarks else None
+        if landmarks and landmark_spec is None:
+            raise ModelError(f"manifest {manifest.path} lists no landmark_models: landmarks cannot be loaded")
         report = []
         built = {}
         networks = []
-        for spec in (det_spec, emb_spec, *pad_specs):
+        landmark_model = None
+        for spec in (det_spec, emb_spec, *pad_specs, *([landmark_spec] if landmark_spec else [])):
             start = time.perf_counter()
             path, data = read_verified(spec, manifest)
             if spec.role == "pad":
                 networks.append(_build_pad(spec, data, threads, det_spec.kind))
+            elif spec.role == "landmarks":
+                landmark_model = _build_landmarks(spec, data, threads)
             else:
                 build = _build_detector if spec.role == "detector" else _build_embedder
                 built[spec.role] = build(spec, data, threads)
@@ -228,6 +257,8 @@ class FaceEngine:
             load_report=tuple(report),
             pad_specs=pad_specs,
             passive_liveness=PassiveLiveness(networks) if networks else None,
+            landmark_spec=landmark_spec,
+            landmark_model=landmark_model,
         )
         engine._warm_up()
         return engine
@@ -241,6 +272,8 @@ class FaceEngine:
         if self.passive_liveness is not None:
             face = Face(box=(40.0, 40.0, 120.0, 120.0), landmarks=np.zeros((5, 2), np.float32), score=1.0)
             self.passive_liveness.score(blank, face)
+        if self._landmarks is not None:
+            self._landmarks.infer(blank, (40.0, 40.0, 120.0, 120.0))
 
     @property
     def model_id(self) -> str:
@@ -254,6 +287,8 @@ class FaceEngine:
         versions = {"detector": self.detector_spec.model_id, "embedder": self.embedder_spec.model_id}
         if self.pad_specs:
             versions["pad"] = ",".join(spec.model_id for spec in self.pad_specs)
+        if self.landmark_spec is not None:
+            versions["landmarks"] = self.landmark_spec.model_id
         return versions
 
     # -- stages -------------------------------------------------------------------------------------------
@@ -333,6 +368,19 @@ class FaceEngine:
         if self.passive_liveness is None:
             raise ModelError("liveness models are not loaded: use FaceEngine.load(liveness=True)")
         return self.passive_liveness.score(as_bgr(image_bgr), face)
+
+    @property
+    def has_landmarks(self) -> bool:
+        """Whether :meth:`landmarks` can run (``FaceEngine.load(landmarks=True)``)."""
+        return self._landmarks is not None
+
+    def landmarks(self, image_bgr: np.ndarray, face: Face) -> np.ndarray:
+        """InsightFace's 106 landmarks of a detected face (float32 106 x 2, image coordinates), for the live
+        capture's eyes and mouth (``matcher.quality.assess_live``). ModelError unless loaded with
+        ``FaceEngine.load(landmarks=True)``."""
+        if self._landmarks is None:
+            raise ModelError("the landmark model is not loaded: use FaceEngine.load(landmarks=True)")
+        return self._landmarks.infer(as_bgr(image_bgr), face.box)
 
     # -- templates and comparison ---------------------------------------------------------------------------
 

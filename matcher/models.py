@@ -27,6 +27,7 @@ SCHEMA_VERSION = 1
 ROLES = ("detector", "embedder")
 PAD_ROLES = ("pad",)  # presentation-attack detection, under the manifest's "pad_models" key
 OCR_ROLES = ("ocr",)  # the MRZ character classifier, under the manifest's "ocr_models" key
+LANDMARK_ROLES = ("landmarks",)  # dense face landmarks (eyes, mouth), under the "landmark_models" key
 _REQUIRED = ("role", "kind", "file", "sha256", "size", "source", "licence", "location", "input")
 
 
@@ -62,6 +63,7 @@ class Manifest:
     defaults: dict[str, str]
     pad_models: dict[str, ModelSpec] = field(default_factory=dict)
     ocr_models: dict[str, ModelSpec] = field(default_factory=dict)
+    landmark_models: dict[str, ModelSpec] = field(default_factory=dict)
 
     def get(self, name: str) -> ModelSpec:
         try:
@@ -89,10 +91,11 @@ def manifest_path(path: Path | None = None) -> Path:
 def load_manifest(path: Path | None = None, *, verify: bool = True) -> Manifest:
     """Read and validate the manifest; with ``verify`` every non-optional model file is sha256-checked.
 
-    Every section is parsed here: ``models`` (detector, embedder), ``pad_models`` and ``ocr_models``.
-    Optional entries (e.g. YuNet, whose file is not shipped), the presentation-attack detection models
-    (loaded only by ``FaceEngine.load(liveness=True)``) and the OCR models (loaded by the document reader)
-    are verified when they are used.
+    Every section is parsed here: ``models`` (detector, embedder), ``pad_models``, ``ocr_models`` and
+    ``landmark_models``. Optional entries (e.g. YuNet, whose file is not shipped), the presentation-attack
+    detection models (loaded only by ``FaceEngine.load(liveness=True)``), the OCR models (loaded by the
+    document reader) and the landmark model (``FaceEngine.load(landmarks=True)``, the live capture's eyes
+    and mouth) are verified when they are used.
     """
     mpath = manifest_path(path)
     try:
@@ -112,9 +115,18 @@ def load_manifest(path: Path | None = None, *, verify: bool = True) -> Manifest:
         name: _parse_entry(mpath, name, entry, OCR_ROLES)
         for name, entry in (raw.get("ocr_models") or {}).items()
     }
+    landmark_models = {
+        name: _parse_entry(mpath, name, entry, LANDMARK_ROLES)
+        for name, entry in (raw.get("landmark_models") or {}).items()
+    }
     defaults = raw.get("defaults") or {}
     manifest = Manifest(
-        path=mpath, models=models, defaults=dict(defaults), pad_models=pad_models, ocr_models=ocr_models
+        path=mpath,
+        models=models,
+        defaults=dict(defaults),
+        pad_models=pad_models,
+        ocr_models=ocr_models,
+        landmark_models=landmark_models,
     )
     for role in ROLES:
         manifest.default(role)
@@ -313,7 +325,8 @@ def check_models(path: Path | None = None) -> list[ModelStatus]:
     """Verify every model of the manifest (optional ones included) and say, per model, what is wrong."""
     manifest = load_manifest(path, verify=False)
     statuses = []
-    for spec in [*manifest.models.values(), *manifest.pad_models.values(), *manifest.ocr_models.values()]:
+    sections = (manifest.models, manifest.pad_models, manifest.ocr_models, manifest.landmark_models)
+    for spec in [spec for section in sections for spec in section.values()]:
         found: Path | None = None
         problem = None
         try:

@@ -23,11 +23,24 @@ Pose from five landmarks (eyes, nose tip, mouth corners), under weak perspective
 MediaPipe canonical face model (nose tip 3.6 cm in front of the eye openings, eye centres 6.3 cm apart,
 mouth corners within 0.3 cm of the eye plane). A person's own nose shape shifts these angles by several
 degrees, which is why the limits are generous.
+
+The live capture adds two kinds of check (:func:`assess_live`): where the face is against the face guide
+drawn on the traveller's screen (:class:`FaceGuide`: too close, off to a side, too high or low; from the
+detector's box, free), and, once everything else passed, whether the eyes are open and the mouth closed, from
+InsightFace's 106 landmarks (:mod:`matcher.landmarks`, about 5 ms a face on one core):
+
+- eye openness: per eye, the mean of three lid-to-lid distances (upper lid points 41/40/42 over lower lid
+  points 36/33/37; 95/94/96 over 90/87/91) over the distance between the eye's corners (35-39; 89-93),
+  i.e. the eye aspect ratio; the two eyes averaged, so one badly placed eye contour does not decide.
+- mouth opening: the mean of three inner-lip gaps (66/62/70 over 54/60/57) over the mouth's width (52-61).
+
+Their limits were set on hand-checked lfw-dev faces (see ``QualityLimits``).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import cv2
@@ -61,6 +74,15 @@ class QualityLimits:
     max_brightness: float = 215.0
     min_contrast: float = 15.0
     min_detector_score: float = 0.6
+    # Live capture only (assess_live). Set on lfw-dev faces checked by eye (tests/matcher/test_live_quality.py
+    # holds the list): 21 with closed eyes (eye openness 0.03-0.12) against 41 open, narrow ones included
+    # (0.13-0.32); 31 open mouths (0.19-0.88) against 19 closed (0-0.13); toothy smiles, in between, were
+    # left out. At these limits 15 of the 21 closed eyes and 31 of the 31 open mouths are caught, no open eye
+    # and no closed mouth is; of 2,982 lfw-dev news photos, 1% are taken for closed eyes and 18% for an open
+    # mouth (speech, laughter). The eye limit errs towards open: a narrow eye taken for a closed one would
+    # keep a traveller from ever passing, while a blink is gone by the next frame.
+    min_eye_openness: float = 0.11
+    max_mouth_opening: float = 0.18
 
     @classmethod
     def for_live_capture(cls) -> QualityLimits:
@@ -240,3 +262,115 @@ def _at_least(name: str, value: float, bound: float, reason: str) -> QualityMeas
 def _within(name: str, value: float, bound: float, reason: str) -> QualityMeasure:
     passed = bool(abs(value) <= bound)
     return QualityMeasure(name, value, f"abs <= {bound:g}", passed, None if passed else reason)
+
+
+# ----- the live capture: the face guide, the eyes and the mouth --------------------------------------------
+@dataclass(frozen=True)
+class FaceGuide:
+    """The oval face guide of the traveller's screen, in the camera picture's own coordinates: its centre as
+    fractions of the picture's width and height, its width and height as fractions of the picture's height.
+    The screen draws exactly this oval (mirrored with the picture) and :func:`guide_measures` checks against
+    it. ``max_offset``: how far the face box's centre may be from the oval's centre, as a fraction of the
+    oval's width (sideways) or height (up and down); ``max_fill``: the face box's height over the oval's
+    height above which the traveller is too close (the box runs from the brows to the chin, the oval holds
+    the whole head)."""
+
+    centre_x: float = 0.5
+    centre_y: float = 0.5
+    width: float = 0.45
+    height: float = 0.62
+    max_offset: float = 0.3
+    max_fill: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("centre_x", "centre_y", "width", "height", "max_offset", "max_fill"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and 0.0 < value <= 2.0):
+                raise ValueError(f"face guide {name} must be in (0, 2], got {value}")
+
+
+def guide_measures(
+    box: tuple[float, float, float, float], image_shape: tuple[int, ...], guide: FaceGuide
+) -> tuple[QualityMeasure, ...]:
+    """Where the face box sits in the guide: ``guide_fill`` (TOO_CLOSE), ``guide_offset_x`` (MOVE_LEFT /
+    MOVE_RIGHT: the traveller's own left and right; the camera faces the traveller, so a face towards the
+    picture's right is towards the traveller's left and they should move to their right), ``guide_offset_y``
+    (MOVE_DOWN / MOVE_UP). Offsets are signed, in guide widths and heights; positive: picture right, down."""
+    h, w = image_shape[:2]
+    x1, y1, x2, y2 = box
+    gw, gh = guide.width * h, guide.height * h
+    fill = (y2 - y1) / gh
+    dx = ((x1 + x2) / 2 - guide.centre_x * w) / gw
+    dy = ((y1 + y2) / 2 - guide.centre_y * h) / gh
+    sideways = None if abs(dx) <= guide.max_offset else "MOVE_RIGHT" if dx > 0 else "MOVE_LEFT"
+    upright = None if abs(dy) <= guide.max_offset else "MOVE_UP" if dy > 0 else "MOVE_DOWN"
+    bound = f"abs <= {guide.max_offset:g}"
+    return (
+        QualityMeasure(
+            "guide_fill",
+            fill,
+            f"<= {guide.max_fill:g}",
+            fill <= guide.max_fill,
+            None if fill <= guide.max_fill else "TOO_CLOSE",
+        ),
+        QualityMeasure("guide_offset_x", dx, bound, sideways is None, sideways),
+        QualityMeasure("guide_offset_y", dy, bound, upright is None, upright),
+    )
+
+
+def _ratio(
+    points: np.ndarray, upper: tuple[int, ...], lower: tuple[int, ...], ends: tuple[int, int]
+) -> float:
+    width = float(np.linalg.norm(points[ends[0]] - points[ends[1]]))
+    if width < 1e-6:
+        return 0.0
+    gaps = np.linalg.norm(points[list(upper)] - points[list(lower)], axis=1)
+    return float(gaps.mean()) / width
+
+
+def eye_openness(points: np.ndarray) -> float:
+    """Both eyes' aspect ratios averaged, from InsightFace's 106 landmarks (module docstring)."""
+    pts = np.asarray(points, dtype=np.float64).reshape(106, 2)
+    left = _ratio(pts, (41, 40, 42), (36, 33, 37), (35, 39))
+    right = _ratio(pts, (95, 94, 96), (90, 87, 91), (89, 93))
+    return (left + right) / 2
+
+
+def mouth_opening(points: np.ndarray) -> float:
+    """The inner lips' gap over the mouth's width, from InsightFace's 106 landmarks (module docstring)."""
+    pts = np.asarray(points, dtype=np.float64).reshape(106, 2)
+    return _ratio(pts, (66, 62, 70), (54, 60, 57), (52, 61))
+
+
+def assess_live(
+    image_bgr: np.ndarray,
+    face: Face,
+    limits: QualityLimits | None = None,
+    *,
+    guide: FaceGuide | None = None,
+    landmarks: Callable[[np.ndarray, Face], np.ndarray] | None = None,
+) -> QualityReport:
+    """The live capture's judgement, in coaching order: the face against the ``guide`` (TOO_CLOSE,
+    MOVE_LEFT / RIGHT / UP / DOWN), then :func:`assess`, then, only when all of that passed (the landmark
+    model costs more than the rest together), ``eye_openness`` (EYES_CLOSED) and ``mouth_opening``
+    (MOUTH_OPEN) from ``landmarks(image, face)`` (106 points, e.g. ``FaceEngine.landmarks``)."""
+    limits = limits or QualityLimits()
+    placed = guide_measures(face.box, np.asarray(image_bgr).shape, guide) if guide is not None else ()
+    report = QualityReport((*placed, *assess(image_bgr, face, limits).measures))
+    if landmarks is None or not report.passed:
+        return report
+    points = landmarks(image_bgr, face)
+    eyes, mouth = eye_openness(points), mouth_opening(points)
+    return QualityReport(
+        (
+            *report.measures,
+            _at_least("eye_openness", eyes, limits.min_eye_openness, "EYES_CLOSED"),
+            QualityMeasure(
+                "mouth_opening",
+                mouth,
+                f"<= {limits.max_mouth_opening:g}",
+                mouth <= limits.max_mouth_opening,
+                None if mouth <= limits.max_mouth_opening else "MOUTH_OPEN",
+            ),
+        )
+    )

@@ -31,7 +31,7 @@ def reason_codes() -> set[str]:
 
 def coaching_codes() -> set[str]:
     """Every coaching code: the matcher's quality reasons, the flow's own, the liveness challenges."""
-    codes = _literals(ROOT / "matcher/quality.py", r'"((?:FACE|POSE|TOO|LOW|BLURRY)[A-Z_]*)"')
+    codes = _literals(ROOT / "matcher/quality.py", r'"((?:FACE|POSE|TOO|LOW|BLURRY|MOVE|EYES|MOUTH)[A-Z_]*)"')
     codes |= _literals(ROOT / "kiosk/gate/flow.py", r'_coach\("([A-Z_]+)"')
     codes |= {code for code, _ in CHALLENGES.values()}
     codes |= {"NO_FACE", "MULTIPLE_FACES", "CAPTURE_UNREADABLE", "RETRY", "HOLD_STILL", "LOW_CONFIDENCE"}

@@ -117,6 +117,7 @@ def open_gate(
             config.manifest,
             multiple_face_ratio=config.policy.second_face_min_ratio,
             liveness=config.policy.liveness_required,
+            landmarks=True,  # the live capture's eyes and mouth (EYES_CLOSED, MOUTH_OPEN)
         )
     watchlist = open_watchlists(config, (clock or SystemClock()).now())
     decision_log = keys = None

@@ -69,7 +69,7 @@ from kiosk.gate.ports import (
 from kiosk.liveness import LivenessCheck, LivenessConfig
 from kiosk.policy import Policy
 from matcher.errors import ImageError, MultipleFacesError, NoFaceError, PoorQualityError
-from matcher.quality import assess
+from matcher.quality import assess_live
 from matcher.types import Face, QualityReport, Template
 from matcher.utc import iso_utc
 from matcher.watchlist.documents import DocumentHit
@@ -556,12 +556,18 @@ class GateFlow:
             return exc.code, None
         except ImageError:
             return "CAPTURE_UNREADABLE", None
-        report = assess(frame, face, self.live_limits)
+        report = self._assess_live(frame, face)
         txn.quality = report
         if not report.passed:
             reasons = report.reasons
             return (reasons[0] if reasons else "LOW_CONFIDENCE"), None
         return None, face
+
+    def _assess_live(self, frame: np.ndarray, face: Face) -> QualityReport:
+        """The live face against the policy's limits and face guide (the one the screen draws), and, with
+        the engine's landmark model loaded, its eyes and mouth."""
+        landmarks = self.engine.landmarks if getattr(self.engine, "has_landmarks", False) else None
+        return assess_live(frame, face, self.live_limits, guide=self.policy.face_guide, landmarks=landmarks)
 
     def _capture_failed(self, *, source_exhausted: bool = False) -> None:
         txn = self._txn

@@ -77,6 +77,10 @@ class FaceMatcher(Protocol):
         """Passive live probability of the face (used through ``kiosk.liveness.LivenessCheck``)."""
         ...
 
+    def landmarks(self, image_bgr: np.ndarray, face: Face) -> np.ndarray:
+        """The face's 106 landmarks (the live capture's eyes and mouth), when ``has_landmarks``."""
+        ...
+
 
 class WatchlistAlert(Protocol):
     """One 1:N candidate (``matcher.watchlist.Alert``)."""

@@ -77,7 +77,7 @@ TRAVELLERS: tuple[Traveller, ...] = (
 )
 
 # The demo policy: the defaults, with a short capture so the unusable-camera traveller ends quickly.
-DEMO_POLICY = Policy(max_capture_frames=6, capture_timeout_s=10.0, result_hold_s=0.0)
+DEMO_POLICY = Policy(max_capture_frames=6, capture_timeout_s=30.0, result_hold_s=0.0)
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,8 @@ from kiosk.ui.flow_bridge import FlowBridge
 from kiosk.ui.speech import Speaker
 from kiosk.ui.theme import Theme, screen_dpi
 from kiosk.ui.traveller.language import TRANSLATIONS_DIR, Languages
-from kiosk.ui.traveller.presenter import TravellerPresenter
-from kiosk.ui.traveller.screens import Eligibility
+from kiosk.ui.traveller.presenter import Page, TravellerPresenter
+from kiosk.ui.traveller.screens import CameraPage, Eligibility
 from kiosk.ui.traveller.window import TravellerWindow
 
 log = logging.getLogger("kiosk.ui")
@@ -62,6 +62,7 @@ class TravellerKiosk:
             eligibility=Eligibility(ui.document_kinds, ui.min_age, ui.min_height_cm),
             presenter=TravellerPresenter(idle_s=ui.idle_s),
             default_language=ui.language,
+            guide=config.policy.face_guide,  # the oval the live capture is checked against
         )
         self.gate = open_gate(
             config, engine=engine, log_decisions=log_decisions, clock=clock, barrier=barrier
@@ -94,6 +95,12 @@ class TravellerKiosk:
         bridge.event.connect(w.on_event)
         bridge.failed.connect(w.on_fault)
         self.feed.preview.connect(w.on_preview)
+        camera_page = w.pages[Page.CAMERA]
+        assert isinstance(camera_page, CameraPage)
+        # the previews come scaled to the camera picture's box: the UI thread paints them 1:1
+        camera_page.view.resized.connect(
+            lambda width, height: setattr(self.feed, "preview_size", (width, height))
+        )
         self.feed.failed.connect(bridge.suspend)
         w.cancel_requested.connect(bridge.cancel)
         w.more_time_requested.connect(bridge.more_time)

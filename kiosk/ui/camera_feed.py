@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 
+import cv2
 import numpy as np
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QImage
@@ -29,11 +30,36 @@ def to_qimage(frame: np.ndarray) -> QImage:
     return QImage(frame.data, w, h, frame.strides[0], QImage.Format.Format_BGR888).copy()
 
 
+def fitted(frame_size: tuple[int, int], box: tuple[int, int]) -> tuple[int, int]:
+    """The (width, height) of a frame of ``frame_size`` scaled to fit ``box``, aspect ratio kept."""
+    (fw, fh), (bw, bh) = frame_size, box
+    scale = min(bw / fw, bh / fh)
+    return max(1, round(fw * scale)), max(1, round(fh * scale))
+
+
+def preview_image(frame: np.ndarray, box: tuple[int, int] | None = None) -> QImage:
+    """The frame as the traveller's screen paints it, made on the camera thread so that the UI thread only
+    copies pixels: mirrored (the traveller sees a mirror), scaled to fit ``box`` (width, height; None: as it
+    is), as 32-bit RGB (QPainter's fast path: a 24-bit image is converted on every paint). OpenCV releases
+    the GIL for the three steps."""
+    if frame.ndim == 2:
+        frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+    h, w = frame.shape[:2]
+    if box is not None and fitted((w, h), box) != (w, h):
+        size = fitted((w, h), box)
+        shrink = size[0] < w
+        frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    bgra = cv2.cvtColor(cv2.flip(frame, 1), cv2.COLOR_BGR2BGRA)  # little-endian RGB32 is B, G, R, A
+    h, w = bgra.shape[:2]
+    return QImage(bgra.data, w, h, bgra.strides[0], QImage.Format.Format_RGB32).copy()
+
+
 class CameraFeed(QObject):
     """Reads ``open_camera()`` at ``fps`` on the thread it is moved to (``start_in_thread``; ``fps`` 0: as
     fast as the camera delivers, for a camera that paces itself, so two clocks never beat); each frame
     goes to ``sink`` with the camera's capture time (thread-safe: the gate driver's ``offer``) and, as a
-    QImage, to ``preview``."""
+    QImage ready to paint (``preview_image``: mirrored, scaled to ``preview_size`` when set), to
+    ``preview``."""
 
     preview = Signal(QImage)
     failed = Signal(str)
@@ -56,6 +82,7 @@ class CameraFeed(QObject):
         self._last_frame = 0.0
         self._stopped = False
         self.frames = 0  # frames read (the benchmark's count)
+        self.preview_size: tuple[int, int] | None = None  # the preview's box on screen, set by the UI thread
 
     @Slot()
     def start(self) -> None:
@@ -99,7 +126,7 @@ class CameraFeed(QObject):
         self._last_frame = now
         self.frames += 1
         self._sink(frame, self._camera.timestamp_ms)
-        self.preview.emit(to_qimage(frame))
+        self.preview.emit(preview_image(frame, self.preview_size))
 
     def _fail(self, code: str, cause: object) -> None:
         log.error("camera fault %s: %s; the gate is out of service", code, cause)

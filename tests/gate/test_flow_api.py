@@ -59,8 +59,8 @@ def test_genuine_traveller_on_the_fake_engine(gate) -> None:
     assert [d.outcome for d in decided] == ["PASS"] and log.appended == [decided[0].decision]
     capture = next(e for e in events if isinstance(e, StateChanged) and e.state is State.FACE_CAPTURE)
     assert (capture.timeout_s, capture.seconds_left, capture.attempt, capture.max_attempts) == (
-        15.0,
-        15.0,
+        30.0,
+        30.0,
         1,
         2,
     )
@@ -75,7 +75,7 @@ def test_genuine_traveller_on_the_fake_engine(gate) -> None:
         "extensions": 0,
         "extensions_max": 10,
     }
-    assert quality["timeouts_s"] == {"document": 60.0, "capture": 15.0, "time_warning": 20.0}
+    assert quality["timeouts_s"] == {"document": 60.0, "capture": 30.0, "time_warning": 20.0}
 
 
 def test_cancel_hands_the_document_back_and_keeps_nothing(gate) -> None:
@@ -132,11 +132,31 @@ def test_more_time_after_a_warning_extends_the_deadline_at_most_max_extensions_t
     assert flow.last_decision.quality["attempts"]["extensions"] == 10
 
 
-def test_a_short_time_out_warns_at_once(gate) -> None:
-    flow, events, _, _ = gate()  # capture_timeout_s 15 < time_warning_s 20
+def test_a_time_out_too_short_to_warn_is_refused() -> None:
+    """WCAG 2.2.1: the warning comes at least 20 s before a waiting state ends, so a shorter wait (which
+    would warn the moment it begins) is refused with the reason."""
+    from kiosk.errors import ConfigError
+
+    for name in ("capture_timeout_s", "document_timeout_s"):
+        for seconds in (10.0, 20.0):
+            with pytest.raises(ConfigError, match=rf"policy.{name} \({seconds:g} s\) must be longer than"):
+                Policy(**{name: seconds})
+    with pytest.raises(ConfigError, match=r"capture_timeout_s .* must be longer than policy.time_warning_s"):
+        Policy(capture_timeout_s=40.0, time_warning_s=45.0)
+    assert Policy(capture_timeout_s=20.5).capture_timeout_s == 20.5
+
+
+def test_the_warning_comes_time_warning_s_before_the_time_out(gate, clock) -> None:
+    flow, events, _, _ = gate()  # capture_timeout_s 30, time_warning_s 20
     flow.present(GENUINE)
+    assert not any(isinstance(e, TimeWarning) for e in events)
+    clock.advance(9.9)
+    flow.tick()
+    assert not any(isinstance(e, TimeWarning) for e in events)
+    clock.advance(0.1)
+    flow.tick()
     warning = next(e for e in events if isinstance(e, TimeWarning))
-    assert warning.seconds_left == 15.0
+    assert warning.seconds_left == 20.0
 
 
 def test_call_officer_refers_without_a_face(gate) -> None:
@@ -195,12 +215,12 @@ def test_a_document_read_and_failing_a_check_is_not_asked_for_again(gate) -> Non
 
 
 def test_a_failed_capture_is_started_again_up_to_max_capture_attempts(gate, clock) -> None:
-    flow, events, log, _ = gate(max_capture_attempts=3, capture_timeout_s=5.0)
+    flow, events, log, _ = gate(max_capture_attempts=3, capture_timeout_s=25.0)
     flow.present(GENUINE)
     for _ in range(3):
         assert flow.state is State.FACE_CAPTURE
         flow.offer_frame(blank_frame())
-        clock.advance(5.0)
+        clock.advance(25.0)
         flow.tick()
     assert flow.state is State.REFERRED
     assert log.appended[-1].reason_codes == ("QUALITY_TIMEOUT",)
@@ -212,9 +232,9 @@ def test_a_failed_capture_is_started_again_up_to_max_capture_attempts(gate, cloc
 
 
 def test_a_second_capture_attempt_can_pass(gate, clock) -> None:
-    flow, _, log, _ = gate(max_capture_attempts=3, capture_timeout_s=5.0)
+    flow, _, log, _ = gate(max_capture_attempts=3, capture_timeout_s=25.0)
     flow.present(GENUINE)
-    clock.advance(5.0)
+    clock.advance(25.0)
     flow.tick()
     flow.offer_frame(face_frame(1))
     assert log.appended[-1].outcome == "PASS"

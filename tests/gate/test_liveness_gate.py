@@ -23,6 +23,7 @@ from kiosk.liveness import LivenessConfig
 from kiosk.store.evidence import unpack_frames
 from kiosk.texts import coaching_text
 from matcher.lab.pad_eval import simulate_attack
+from matcher.quality import FaceGuide
 
 GENUINE = "genuine traveller (Collins)"
 
@@ -44,8 +45,9 @@ def live_frames(collins) -> list[np.ndarray]:
 def pad_gate(demo_setup, live_engine, clock, tmp_path: Path):
     gates: list[Gate] = []
 
-    def make(**liveness_changes) -> tuple[Gate, list[GateEvent], LogBarrier]:
+    def make(guide: FaceGuide | None = None, **liveness_changes) -> tuple[Gate, list[GateEvent], LogBarrier]:
         policy = dataclasses.replace(demo_setup.config.policy, liveness_required=True, max_capture_frames=10)
+        policy = dataclasses.replace(policy, face_guide=guide or policy.face_guide)
         config = dataclasses.replace(
             demo_setup.config,
             policy=policy,
@@ -154,7 +156,8 @@ def test_a_face_jumping_between_frames_raises_the_consistency_alarm(
     pad_gate, demo_setup, live_frames
 ) -> None:
     jumping = [np.roll(f, 320 if i % 2 else 0, axis=1) for i, f in enumerate(live_frames)]
-    gate, _, _ = pad_gate()
+    # the face guide alone turns such frames away (MOVE_LEFT / MOVE_RIGHT): widen it to reach the alarm
+    gate, _, _ = pad_gate(guide=FaceGuide(max_offset=2.0))
     decision = _run(gate, demo_setup, jumping)
     consistency = decision.liveness["signals"]["consistency"]
     assert "LIVENESS_FAILED" in decision.reason_codes

@@ -47,7 +47,7 @@ def engine():
     from kiosk.lab.demo import DEMO_POLICY
     from matcher import FaceEngine
 
-    return FaceEngine.load(multiple_face_ratio=DEMO_POLICY.second_face_min_ratio)
+    return FaceEngine.load(multiple_face_ratio=DEMO_POLICY.second_face_min_ratio, landmarks=True)
 
 
 @pytest.fixture(scope="session")

@@ -222,3 +222,60 @@ def demo_decision():
     from kiosk.decision import Decision
 
     return Decision(kiosk_id="K", outcome="REFER", reason_codes=("WATCHLIST_HIT",), face_score=0.12)
+
+
+NEW_COACHING = ("TOO_CLOSE", "MOVE_LEFT", "MOVE_RIGHT", "MOVE_UP", "MOVE_DOWN", "EYES_CLOSED", "MOUTH_OPEN")
+
+
+def test_the_camera_page_shows_each_coaching_with_its_pictogram(
+    window, qtbot, demo_setup, output_dir
+) -> None:
+    """Each message of the face guide, the eyes and the mouth, in English and Arabic, over a camera
+    picture: rendered to PNG, nothing clipped, the words of the catalogue, and the pictogram drawn the same
+    way in both directions (a right-to-left layout never turns an arrow round)."""
+    frame = to_qimage(next(iter(demo_setup.frames.values()))[0])  # a real face, as the camera sees it
+    for code in NEW_COACHING:
+        drawn = {}
+        for lang in ("en", "ar"):
+            page = show(window, lang, screen_of(Page.CAMERA, coaching=f"coach.{code}"), qtbot)
+            page.view.set_frame(frame)
+            qtbot.wait(1)
+            window.grab().save(str(output_dir / f"{lang}-camera-{code.lower()}.png"))
+            assert page.coaching.text() == text(f"coach.{code}", lang)
+            assert not clipped(page, window), (lang, code, clipped(page, window))
+            assert page.coaching_pictogram.isVisibleTo(page) and page.coaching_pictogram.code == code
+            drawn[lang] = page.coaching_pictogram.grab().toImage()
+        assert drawn["en"] == drawn["ar"], code
+        if code in ("MOVE_LEFT", "MOVE_RIGHT"):  # the arrow head is the heavier end of the drawing
+            image = drawn["en"]
+
+            ink = [
+                sum(_guide_yellow(image, x, y) for y in range(image.height())) for x in range(image.width())
+            ]
+            half = len(ink) // 2
+            towards_left = sum(ink[:half]) > sum(ink[half:])
+            assert towards_left == (code == "MOVE_LEFT")  # the traveller's left is the mirror's left
+    page = show(window, "en", screen_of(Page.CAMERA, coaching="coach.BLURRY"), qtbot)
+    assert not page.coaching_pictogram.isVisibleTo(page)  # words alone for the others
+
+
+def test_the_guide_drawn_is_the_guide_checked(qtbot) -> None:
+    """The camera view draws the policy's face guide, mirrored with the picture."""
+    from kiosk.ui.traveller.screens import CameraView
+    from matcher.quality import FaceGuide
+
+    guide = FaceGuide(centre_x=0.4, centre_y=0.45, width=0.5, height=0.6)
+    view = CameraView(Theme(), guide)
+    qtbot.addWidget(view)
+    view.resize(800, 600)
+    view.set_frame(to_qimage(np.zeros((480, 640, 3), np.uint8)))
+    r, g = view.picture_rect(), view.guide_rect()
+    assert g.width() == pytest.approx(0.5 * r.height()) and g.height() == pytest.approx(0.6 * r.height())
+    assert (g.center().x() - r.left()) / r.width() == pytest.approx(1 - 0.4)  # mirrored
+    assert (g.center().y() - r.top()) / r.height() == pytest.approx(0.45)
+
+
+def _guide_yellow(image, x: int, y: int) -> bool:
+    """Whether a pixel is the face guide's yellow, whatever the background."""
+    c = image.pixelColor(x, y)
+    return c.red() > 200 and c.blue() < 140

@@ -85,10 +85,11 @@ def kiosk_run(qtbot, tmp_path: Path, demo_setup, engine, qm_dir):
         barrier=None,
         before_start=None,
         speaker=None,
+        frames=None,
     ):
         camera_dir = camera_dir or tmp_path / "camera"
         camera_dir.mkdir(exist_ok=True)
-        for i, frame in enumerate(demo_setup.frames[frames_of]):
+        for i, frame in enumerate(demo_setup.frames[frames_of] if frames is None else frames):
             cv2.imwrite(str(camera_dir / f"frame-{i:02d}.png"), frame)
         (tmp_path / "reader").mkdir()
         base = demo_setup.config
@@ -351,3 +352,36 @@ def test_a_hung_worker_stops_the_watchdog_pings(qtbot, tmp_path, demo_setup, eng
         released.set()
         kiosk.close()
         sock.close()
+
+
+def _shifted(frame, dx: int):
+    """The camera frame with the traveller ``dx`` pixels towards the picture's right (edge repeated)."""
+    import numpy as np
+
+    m = np.float32([[1, 0, dx], [0, 1, 0]])
+    return cv2.warpAffine(frame, m, (frame.shape[1], frame.shape[0]), borderMode=cv2.BORDER_REPLICATE)
+
+
+@pytest.mark.parametrize(
+    ("code", "lang"),
+    [("MOVE_RIGHT", "en"), ("EYES_CLOSED", "ar")],
+)
+def test_the_capture_screen_coaches_position_and_eyes(
+    kiosk_run, demo_setup, qtbot, lfw_dir: Path, code: str, lang: str
+) -> None:
+    """The real kiosk: a traveller standing off to their left (the face on the camera picture's right), or
+    a real face with closed eyes (lfw-dev), is coached on the camera page, words and pictogram, until the
+    capture ends; the gate never compares such a face."""
+    if code == "MOVE_RIGHT":
+        frames = [_shifted(f, 180) for f in demo_setup.frames[GENUINE]]
+    else:
+        closed = cv2.imread(str(lfw_dir / "images" / "Kim_Hong-up" / "Kim_Hong-up_0001.jpg"))
+        frames = [cv2.copyMakeBorder(closed, 115, 115, 195, 195, cv2.BORDER_REPLICATE)]  # 480 x 640
+    run = kiosk_run(GENUINE, frames=frames)
+    run.click(qtbot, run.window.page._language_buttons[lang])
+    run.place(demo_setup, GENUINE)
+    run.wait_page(qtbot, Page.CAMERA)
+    camera = run.window.pages[Page.CAMERA]
+    qtbot.waitUntil(lambda: camera.coaching.text() == text(f"coach.{code}", lang), timeout=WAIT_MS)
+    assert camera.coaching_pictogram.isVisibleTo(camera) and camera.coaching_pictogram.code == code
+    assert not run.decisions  # no face good enough: nothing compared yet

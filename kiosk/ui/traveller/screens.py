@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from kiosk.ui.theme import ACCENT, GUIDE, INK, LANGUAGE_BUTTON, LANGUAGE_NAMES, LANGUAGES, Theme
 from kiosk.ui.traveller.language import translate
 from kiosk.ui.traveller.presenter import Page, TravellerScreen
+from matcher.quality import FaceGuide
 
 CoreText = Callable[[str], str]  # a kiosk.texts code -> words in the current language
 
@@ -178,19 +179,31 @@ class ProgressDots(QWidget):
 
 
 class CameraView(QWidget):
-    """The camera picture as a mirror image with an oval face guide. Painted here, so a right-to-left layout
-    never flips it a second time."""
+    """The camera picture as a mirror image with the oval face guide the live capture is checked against
+    (``policy.face_guide``, in the camera picture's coordinates, so it is mirrored with the picture). Painted
+    here, so a right-to-left layout never flips it a second time."""
 
-    def __init__(self, theme: Theme) -> None:
+    def __init__(self, theme: Theme, guide: FaceGuide | None = None) -> None:
         super().__init__()
+        self.guide = guide or FaceGuide()
         self._image: QImage | None = None
         self.setMinimumSize(theme.px(360), theme.px(270))
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
+    resized = Signal(int, int)  # the picture's box changed (the camera feed scales its previews to it)
+
     def set_frame(self, image: QImage) -> None:
         """A camera frame as the camera sees it; shown mirrored (the traveller sees a mirror)."""
-        self._image = image.flipped(Qt.Orientation.Horizontal)
+        self.set_preview(image.flipped(Qt.Orientation.Horizontal))
+
+    def set_preview(self, image: QImage) -> None:
+        """A frame mirrored already (``kiosk.ui.camera_feed.preview_image``, made on the camera thread)."""
+        self._image = image
         self.update()
+
+    def resizeEvent(self, event: object) -> None:
+        super().resizeEvent(event)  # type: ignore[arg-type]
+        self.resized.emit(self.width(), self.height())
 
     def clear(self) -> None:
         self._image = None
@@ -205,6 +218,14 @@ class CameraView(QWidget):
         pw, ph = self._image.width() * scale, self._image.height() * scale
         return QRectF((w - pw) / 2, (h - ph) / 2, pw, ph)
 
+    def guide_rect(self) -> QRectF:
+        """The face guide's bounding box on screen: the policy's oval over the (mirrored) picture."""
+        r, g = self.picture_rect(), self.guide
+        guide = QRectF(0, 0, r.height() * g.width, r.height() * g.height)
+        mirrored_x = r.left() + (1.0 - g.centre_x) * r.width()
+        guide.moveCenter(QPointF(mirrored_x, r.top() + g.centre_y * r.height()))
+        return guide
+
     def paintEvent(self, _event: object) -> None:
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
@@ -214,10 +235,72 @@ class CameraView(QWidget):
             p.drawImage(r, self._image)
         else:
             p.fillRect(r, QColor("#14345F"))
-        guide = QRectF(0, 0, r.height() * 0.45, r.height() * 0.62)
-        guide.moveCenter(r.center())
+        guide = self.guide_rect()
         p.setPen(QPen(QColor(GUIDE), max(3.0, r.height() / 90)))
         p.drawEllipse(guide)
+        p.end()
+
+
+class CoachingPictogram(QWidget):
+    """A small line drawing beside the coaching message, for the codes a picture says better than words:
+    an arrow for where to move (the traveller's own left is the screen's left: the picture is a mirror), a
+    step back, an open eye, a closed mouth. Painted in screen directions, never mirrored by a right-to-left
+    layout. Hidden for the other codes."""
+
+    KINDS = frozenset({"TOO_CLOSE", "FACE_TOO_SMALL", "MOVE_LEFT", "MOVE_RIGHT", "MOVE_UP", "MOVE_DOWN"})
+    KINDS |= {"EYES_CLOSED", "MOUTH_OPEN"}
+
+    def __init__(self, theme: Theme) -> None:
+        super().__init__()
+        self.code = ""
+        side = theme.px(72)
+        self.setFixedSize(side, side)
+        self.setVisible(False)
+
+    def set_code(self, code: str) -> None:
+        self.code = code if code in self.KINDS else ""
+        self.setVisible(bool(self.code))
+        self.update()
+
+    def paintEvent(self, _event: object) -> None:
+        if not self.code:
+            return
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        s = min(self.width(), self.height())
+        p.scale(s / 100.0, s / 100.0)
+        p.setPen(
+            QPen(QColor(GUIDE), 7, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap, Qt.PenJoinStyle.RoundJoin)
+        )
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        arrows = {"MOVE_LEFT": (-1, 0), "MOVE_RIGHT": (1, 0), "MOVE_UP": (0, -1), "MOVE_DOWN": (0, 1)}
+        if self.code in arrows:
+            dx, dy = arrows[self.code]
+            tip = QPointF(50 + 36 * dx, 50 + 36 * dy)
+            p.drawLine(QPointF(50 - 36 * dx, 50 - 36 * dy), tip)
+            for side in (-1, 1):  # the arrow head, 20 units back from the tip and 16 to each side
+                back = QPointF(tip.x() - 20 * dx + 16 * side * dy, tip.y() - 20 * dy + 16 * side * dx)
+                p.drawLine(tip, back)
+        elif self.code in ("TOO_CLOSE", "FACE_TOO_SMALL"):  # a face, and arrows away from it or towards it
+            p.drawEllipse(QPointF(50, 50), 16, 20)
+            outwards = self.code == "TOO_CLOSE"
+            for x in (-1, 1):
+                near, far = 50 + 26 * x, 50 + 46 * x
+                start, end = (near, far) if outwards else (far, near)
+                p.drawLine(QPointF(start, 50), QPointF(end, 50))
+                p.drawLine(QPointF(end, 50), QPointF(end - 10 * x * (1 if outwards else -1), 40))
+                p.drawLine(QPointF(end, 50), QPointF(end - 10 * x * (1 if outwards else -1), 60))
+        elif self.code == "EYES_CLOSED":  # an open eye
+            path = QPainterPath(QPointF(10, 50))
+            path.quadTo(50, 14, 90, 50)
+            path.quadTo(50, 86, 10, 50)
+            p.drawPath(path)
+            p.drawEllipse(QPointF(50, 50), 12, 12)
+        else:  # MOUTH_OPEN: a face with a closed mouth
+            p.drawEllipse(QPointF(50, 50), 38, 42)
+            p.drawLine(QPointF(36, 66), QPointF(64, 66))
+            p.drawPoint(QPointF(36, 40))
+            p.drawPoint(QPointF(64, 40))
         p.end()
 
 
@@ -440,15 +523,20 @@ class WaitingPage(TravellerPage):
 
 
 class CameraPage(TravellerPage):
-    def __init__(self, theme: Theme) -> None:
+    def __init__(self, theme: Theme, guide: FaceGuide | None = None) -> None:
         super().__init__(Page.CAMERA, theme)
         self.pictogram.setVisible(False)  # the camera picture is the page
-        self.view = CameraView(theme)
+        self.view = CameraView(theme, guide)
         self.coaching = QLabel()
         self.coaching.setWordWrap(True)
         self.coaching.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.coaching.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.coaching_pictogram = CoachingPictogram(theme)
         self.content.addWidget(self.view, 1)
-        self.content.addWidget(self.coaching)
+        line = QHBoxLayout()  # one message at a time: its pictogram (when it has one) and its words
+        line.addWidget(self.coaching_pictogram, 0, Qt.AlignmentFlag.AlignVCenter)
+        line.addWidget(self.coaching, 1)
+        self.content.addLayout(line)
 
     def own_title(self) -> str:
         return translate("Traveller", "Look at the camera")
@@ -464,6 +552,7 @@ class CameraPage(TravellerPage):
         super().show_screen(screen, core)
         self.instruction.setVisible(False)  # the coaching line is the instruction here
         self.coaching.setText(core(screen.coaching) if screen.coaching else "")
+        self.coaching_pictogram.set_code((screen.coaching or "").partition(".")[2])
 
 
 class ResultPage(TravellerPage):
@@ -527,14 +616,16 @@ class OutOfServicePage(TravellerPage):
         return translate("Traveller", "Please use another gate or go to the officer.")
 
 
-def build_pages(theme: Theme, eligibility: Eligibility) -> dict[Page, TravellerPage]:
-    """Every page, by the presenter's page names."""
+def build_pages(
+    theme: Theme, eligibility: Eligibility, guide: FaceGuide | None = None
+) -> dict[Page, TravellerPage]:
+    """Every page, by the presenter's page names (``guide``: the policy's face guide, drawn on the camera)."""
     return {
         Page.WELCOME: WelcomePage(theme),
         Page.ELIGIBILITY: EligibilityPage(theme, eligibility),
         Page.DOCUMENT: DocumentPage(theme),
         Page.READING: WaitingPage(Page.READING, theme),
-        Page.CAMERA: CameraPage(theme),
+        Page.CAMERA: CameraPage(theme, guide),
         Page.PROCESSING: WaitingPage(Page.PROCESSING, theme),
         Page.GATE_OPEN: ResultPage(Page.GATE_OPEN, theme),
         Page.OFFICER: ResultPage(Page.OFFICER, theme),

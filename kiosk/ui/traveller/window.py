@@ -21,6 +21,7 @@ from kiosk.ui.traveller.screens import (
     WelcomePage,
     build_pages,
 )
+from matcher.quality import FaceGuide
 
 
 class TravellerWindow(QWidget):
@@ -37,6 +38,7 @@ class TravellerWindow(QWidget):
         eligibility: Eligibility | None = None,
         presenter: TravellerPresenter | None = None,
         default_language: str = "en",
+        guide: FaceGuide | None = None,
     ) -> None:
         super().__init__()
         self.setWindowTitle("e-gate")
@@ -45,7 +47,7 @@ class TravellerWindow(QWidget):
         self.default_language = default_language
         self.presenter = presenter or TravellerPresenter()
         self.setStyleSheet(theme.stylesheet())
-        self.pages = build_pages(theme, eligibility or Eligibility())
+        self.pages = build_pages(theme, eligibility or Eligibility(), guide)
         self._stack = QStackedLayout(self)
         for page in self.pages.values():
             self._stack.addWidget(page)
@@ -87,7 +89,7 @@ class TravellerWindow(QWidget):
         camera = self.pages[Page.CAMERA]
         assert isinstance(camera, CameraPage)
         if self._stack.currentWidget() is camera:
-            camera.view.set_frame(image)
+            camera.view.set_preview(image)
 
     @Slot(str)
     def on_fault(self, _code: str) -> None:
