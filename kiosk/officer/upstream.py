@@ -250,18 +250,7 @@ class UpstreamService:
 
 def _pending(row: dict[str, Any]) -> Resolution:
     """A resolution made upstream and not yet in its kiosk's chain (no place in a chain yet)."""
-    return Resolution(
-        id=row["id"],
-        seq=0,
-        decision_id=row["decision_id"],
-        time_utc=row["time_utc"],
-        officer=row["officer"],
-        resolution=row["resolution"],
-        note=row["note"],
-        reason_code=row["reason_code"],
-        prev_hash="",
-        hash="",
-    )
+    return resolution_from_row({**row, "seq": 0, "prev_hash": "", "hash": ""})
 
 
 def _case(found: dict[str, Any]) -> Case:

@@ -209,13 +209,7 @@ class SyncClient:
         evidence = self._evidence(records)
         if evidence:
             batch["evidence"] = evidence
-        body = canonical_json(batch).encode()
-        headers = sign_request(self._key, self.kiosk_id, "POST", RECORDS_PATH, body)
-        headers["content-type"] = "application/json"
-        try:
-            response = self.http.post(RECORDS_PATH, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            raise SyncError(f"upstream unreachable: {type(exc).__name__}: {exc}") from None
+        response = self._post(RECORDS_PATH, batch)
         status = response.status_code
         if status == 200:
             try:
@@ -246,6 +240,16 @@ class SyncClient:
             )
         result.quarantined += self._quarantine(records[0]["id"], f"HTTP {status}: {message}")
         return result
+
+    def _post(self, path: str, payload: dict[str, object]) -> httpx.Response:
+        """A signed POST of ``payload`` as canonical JSON; SyncError when the service cannot be reached."""
+        body = canonical_json(payload).encode()
+        headers = sign_request(self._key, self.kiosk_id, "POST", path, body)
+        headers["content-type"] = "application/json"
+        try:
+            return self.http.post(path, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise SyncError(f"upstream unreachable: {type(exc).__name__}: {exc}") from None
 
     def _evidence(self, records: list[dict]) -> dict[str, list[dict[str, str]]]:
         """Evidence of the referred decisions among ``records``, sealed to the officer service's key; none
@@ -298,13 +302,7 @@ class SyncClient:
         is skipped: the log's resolution stands and, once sent, marks the upstream one overtaken. The
         request also reports the outbox backlog for the officers' view of the gate. Returns the number
         newly chained; SyncError when the service could not be asked."""
-        body = canonical_json({"backlog": self.log.outbox_backlog()[0]}).encode()
-        headers = sign_request(self._key, self.kiosk_id, "POST", RESOLUTIONS_PATH, body)
-        headers["content-type"] = "application/json"
-        try:
-            response = self.http.post(RESOLUTIONS_PATH, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            raise SyncError(f"upstream unreachable: {type(exc).__name__}: {exc}") from None
+        response = self._post(RESOLUTIONS_PATH, {"backlog": self.log.outbox_backlog()[0]})
         if response.status_code != 200:
             raise SyncError(
                 f"pulling resolutions: upstream answered {response.status_code}: {_error_text(response)}"

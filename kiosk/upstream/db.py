@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kiosk.store.records import FINAL_RESOLUTIONS
 from kiosk.upstream.errors import DatabaseUnavailable, UpstreamConfigError
-from kiosk.upstream.officers import OPEN_CASE, chained_resolutions, covered, gate_filter, reader_gates
+from kiosk.upstream.officers import chained_resolutions, covered
 from matcher.utc import iso_utc, utc_now
 
 ROLES = ("kiosk", "officer", "supervisor")
@@ -275,24 +274,6 @@ class UpstreamDB:
                     "SELECT seq, id, chained FROM records WHERE kiosk_id = ? ORDER BY seq", (kiosk_id,)
                 )
             ]
-
-    def open_cases(
-        self, reader: str, limit: int = 100, *, newest_first: bool = False
-    ) -> list[dict[str, Any]]:
-        """Referred decisions without a final resolution (in the kiosks' chains or made upstream) of the gates
-        ``reader`` (an enrolled officer or supervisor client) covers, whatever it asks; oldest first."""
-        with self.transaction() as tx:
-            gates = reader_gates(tx, reader)
-            where, params = gate_filter("d.kiosk_id", gates)
-            order = "DESC" if newest_first else "ASC"
-            rows = tx.all(
-                "SELECT d.kiosk_id, d.seq, d.id, d.time_utc, d.payload FROM records d "
-                f"WHERE d.kind = 'decision' AND d.outcome = 'REFER' AND {OPEN_CASE}{where} "
-                f"ORDER BY d.time_utc {order}, d.kiosk_id, d.seq {order} LIMIT ?",
-                (*FINAL_RESOLUTIONS, *FINAL_RESOLUTIONS, *params, limit),
-            )
-        names = ("kiosk_id", "seq", "id", "time_utc", "payload")
-        return [dict(zip(names, row, strict=True)) for row in rows]
 
     def evidence(self, reader: str, decision_id: str) -> list[tuple[str, bytes]]:
         """(kind, sealed item) of a referred decision's evidence, as the kiosk sealed it, for a reader

@@ -94,30 +94,39 @@ def _upstream_resolutions(tx: Tx, decision_id: str) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=True)) for row in rows]
 
 
+def _case(tx: Tx, decision_id: str, kiosk_id: str, record: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": decision_id,
+        "kiosk_id": kiosk_id,
+        "record": record,
+        "resolutions": chained_resolutions(tx, decision_id),
+        "upstream": _upstream_resolutions(tx, decision_id),
+    }
+
+
 def case(db: UpstreamDB, reader: str, decision_id: str) -> dict[str, Any] | None:
     """A case as the console reads it: ``record`` (the decision as chained), ``resolutions`` (chained
     records) and ``upstream`` (resolutions made upstream and their state); None when unknown."""
     with db.transaction() as tx:
         found = covered(tx, reader, decision_id)
-        if found is None:
-            return None
-        return {
-            "id": decision_id,
-            "kiosk_id": found[0],
-            "record": found[1],
-            "resolutions": chained_resolutions(tx, decision_id),
-            "upstream": _upstream_resolutions(tx, decision_id),
-        }
+        return _case(tx, decision_id, *found) if found is not None else None
 
 
 def open_cases(db: UpstreamDB, reader: str, limit: int = 100) -> list[dict[str, Any]]:
-    """The open cases of the reader's gates, newest first, each as :func:`case` gives it."""
-    cases = []
-    for row in db.open_cases(reader, limit, newest_first=True):
-        found = case(db, reader, row["id"])
-        if found is not None:
-            cases.append(found)
-    return cases
+    """Referred decisions without a final resolution (in the kiosks' chains or made upstream) of the gates
+    ``reader`` covers, whatever it asks; newest first, each as :func:`case` gives it, from one snapshot."""
+    with db.transaction() as tx:
+        gates = reader_gates(tx, reader)
+        where, params = gate_filter("d.kiosk_id", gates)
+        rows = tx.all(
+            "SELECT d.id, d.kiosk_id, d.payload FROM records d "
+            f"WHERE d.kind = 'decision' AND d.outcome = 'REFER' AND {OPEN_CASE}{where} "
+            "ORDER BY d.time_utc DESC, d.kiosk_id, d.seq DESC LIMIT ?",
+            (*FINAL_RESOLUTIONS, *FINAL_RESOLUTIONS, *params, limit),
+        )
+        return [
+            _case(tx, decision_id, kiosk_id, json.loads(payload)) for decision_id, kiosk_id, payload in rows
+        ]
 
 
 def resolve(

@@ -15,6 +15,7 @@ from kiosk.documents.presentation import Presentation
 from kiosk.errors import ConfigError
 from kiosk.gate.events import Decided, Ended, GateEvent, State, StateChanged
 from kiosk.gate.flow import ADMITTED, RETRY, RETRY_DOCUMENT_REASONS, GateFlow
+from kiosk.gate.report import event_json
 from kiosk.officer.cases import ACTIONS, REASON_CODES
 from kiosk.policy import Policy
 from kiosk.store import DecisionLog
@@ -83,6 +84,7 @@ def test_an_admit_opens_the_barrier_exactly_once_and_chains_it(held, clock) -> N
     assert flow.state is State.GATE_OPEN and barrier.opened == 1 and barrier.is_open
     opened = [e for e in events if isinstance(e, StateChanged) and e.state is State.GATE_OPEN]
     assert [e.resolution for e in opened] == ["ADMITTED"] and opened[0].transaction_id == case
+    assert event_json(opened[0])["resolution"] == "ADMITTED"  # kiosk run --json says why the gate opened
     for _ in range(20):  # the result display ends; the barrier locks; no second opening
         _tick(flow, clock)
     assert flow.state is State.IDLE and barrier.opened == 1 and not barrier.is_open
