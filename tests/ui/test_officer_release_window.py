@@ -72,3 +72,27 @@ def test_a_barrier_failing_on_the_admit_closes_the_gate(kiosk_run, demo_setup, q
     run.wait_seen(qtbot, Page.OFFICER)  # the traveller is sent to the officer
     run.wait_page(qtbot, Page.OUT_OF_SERVICE)  # and nobody else is taken
     assert run.kiosk.bridge.out_of_service == "BARRIER_FAILED"
+
+
+def test_the_presenter_pages_of_a_wait_for_the_officer() -> None:
+    from kiosk.gate.events import Ended, State, StateChanged
+    from kiosk.ui.traveller.presenter import TravellerPresenter
+
+    p = TravellerPresenter()
+    waiting = p.on_event(StateChanged(State.AWAITING_OFFICER, State.DECISION, 1.0, "t", timeout_s=120.0))
+    assert (waiting.page, waiting.instruction) == (Page.PROCESSING, "screen.awaiting_officer")
+    assert waiting.can_cancel and waiting.can_call_officer and waiting.in_transaction
+    opened = p.on_event(
+        StateChanged(State.GATE_OPEN, State.AWAITING_OFFICER, 2.0, "t", resolution="ADMITTED")
+    )
+    assert opened.page is Page.GATE_OPEN
+    p.on_event(StateChanged(State.AWAITING_OFFICER, State.DECISION, 3.0, "u"))
+    assert p.on_event(StateChanged(State.REFERRED, State.AWAITING_OFFICER, 4.0, "u")).page is Page.OFFICER
+    p.on_event(StateChanged(State.AWAITING_OFFICER, State.DECISION, 5.0, "v"))
+    timed_out = p.on_event(
+        StateChanged(State.IDLE, State.AWAITING_OFFICER, 6.0, "v", ended=Ended.OFFICER_TIMEOUT)
+    )
+    assert timed_out.page is Page.WELCOME
+    p.on_event(StateChanged(State.AWAITING_OFFICER, State.DECISION, 7.0, "w"))
+    again = p.on_event(StateChanged(State.IDLE, State.AWAITING_OFFICER, 8.0, "w", ended=Ended.OFFICER_RETRY))
+    assert again.page is Page.DOCUMENT and not again.in_transaction

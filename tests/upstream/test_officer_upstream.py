@@ -119,7 +119,16 @@ def test_the_data_layer_keeps_an_officer_to_their_gates(db: UpstreamDB, fleet: F
         with pytest.raises(PermissionError):
             read()
     assert officers.case(db, "off-a", "no-such-case") is None
-    assert [g["kiosk_id"] for g in officers.gate_states(db, "off-a")] == ["gate-a"]
+    (gate,) = officers.gate_states(db, "off-a")  # the upstream's view: the sync's requests are its heartbeat
+    assert (gate["kiosk_id"], gate["running"], gate["open_cases"], gate["waiting"]) == (
+        "gate-a",
+        True,
+        3,
+        True,
+    )
+    assert gate["upstream_backlog"] == 0
+    officers.pull_for_kiosk(db, "gate-a", 7)  # the kiosk reports 7 records waiting in its outbox
+    assert officers.gate_states(db, "off-a")[0]["upstream_backlog"] == 7
     assert db.evidence_accesses(fleet.cases_a[0]) == []
     assert [kind for kind, _ in db.evidence("off-a", fleet.cases_a[0])] == ["live_face"]
     assert [who for who, _ in db.evidence_accesses(fleet.cases_a[0])] == ["off-a"]
@@ -145,7 +154,13 @@ def test_over_http_an_officer_reads_only_their_gates(
         case = queue.case(session, fleet.cases_a[1])
         assert case.decision.reason_codes == ("FACE_NO_MATCH",) and case.kiosk_id == "gate-a"
         assert queue.evidence(session, fleet.cases_a[1]).live_face == FACE + b"gate-a"  # opened in memory
-        assert [g.kiosk_id for g in queue.gates(session)] == ["gate-a"]
+        (gate,) = queue.gates(session)
+        assert (gate.kiosk_id, gate.state, gate.officers, gate.open_cases) == (
+            "gate-a",
+            "waiting_for_officer",  # running, its newest decision an open referral, off-a signed in
+            ("off-a",),
+            3,
+        )
         # the client asks for another gate's case outright: the service refuses, whatever the client says
         with pytest.raises(PermissionDeniedError):
             console.case(fleet.cases_b[0])
