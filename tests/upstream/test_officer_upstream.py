@@ -313,7 +313,7 @@ def test_an_upstream_admit_opens_a_held_gates_barrier(
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_the_cli_twins_read_and_resolve_upstream(
-    db: UpstreamDB, service: ServiceThread, tls: Tls, fleet: Fleet, tmp_path: Path
+    backend: str, db: UpstreamDB, service: ServiceThread, tls: Tls, fleet: Fleet, tmp_path: Path
 ) -> None:
     def kiosk(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
         script = Path(sys.executable).with_name("kiosk")
@@ -332,7 +332,16 @@ def test_the_cli_twins_read_and_resolve_upstream(
         "--password-stdin", stdin=f"{PASSWORD}\n",
     )  # fmt: skip
     assert made.returncode == 0, made.stderr
-    enrol(db, "off-c", "officer", tmp_path / "off-c.pub", ("gate-b",))
+    (tmp_path / "upstream.toml").write_text(
+        f'[upstream]\ndatabase = "{backend}"\nlisten = "127.0.0.1:1"\n'
+        f'tls_cert = "{tls.cert}"\ntls_key = "{tls.key}"\n'
+    )
+    enrolled = kiosk(
+        "upstream", "reader", "add", "--config", str(tmp_path / "upstream.toml"), "--id", "off-c",
+        "--role", "officer", "--gate", "gate-b", "--public-key", str(tmp_path / "off-c.pub"),
+    )  # fmt: skip
+    assert enrolled.returncode == 0 and "enrolled officer off-c" in enrolled.stdout, enrolled.stderr
+    assert "for gates gate-b" in enrolled.stdout
     where = [
         "--upstream",
         service.url,
