@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import secrets
 import ssl
 from collections.abc import Callable, Collection
@@ -45,6 +46,8 @@ from kiosk.store.records import Case, GateActivity, Resolution, decision_from_ro
 from kiosk.sync.evidence import EvidenceKeyError, load_officer_private_key, open_for_officer
 from kiosk.sync.protocol import sign_request
 from matcher.utc import iso_utc, utc_now
+
+log = logging.getLogger("kiosk.officer.upstream")
 
 
 class UpstreamUnavailableError(StoreError):
@@ -172,7 +175,14 @@ class UpstreamService:
         return self._session
 
     def sign_out(self, session: Session) -> None:
-        if self._session is not None and session.token == self._session.token:
+        """Tell the service this officer left the console (the gates' view), then forget the key."""
+        if self._session is None or session.token != self._session.token:
+            return
+        try:
+            self._request("POST", "/v1/sign-out", {})
+        except StoreError as exc:  # the officer leaves all the same; the service counts them gone later
+            log.warning("signing out upstream failed: %s", exc)
+        finally:
             self._key = self._session = None
 
     def authorize(self, session: Session, role: Role | None = None, *, touch: bool = True) -> Session:

@@ -245,6 +245,11 @@ def create_app(db: UpstreamDB, options: ServiceOptions | None = None) -> Starlet
         gates = await run_in_threadpool(officers.gate_states, db, client_id)
         return JSONResponse({"gates": gates, "on_duty": await run_in_threadpool(officers.on_duty, db)})
 
+    @endpoint("officer", "supervisor")
+    async def post_sign_out(request: Request, client_id: str, body: bytes) -> Response:
+        await run_in_threadpool(officers.sign_out, db, client_id)
+        return JSONResponse({"signed_out": client_id})
+
     @endpoint("kiosk")
     async def post_kiosk_resolutions(request: Request, kiosk_id: str, body: bytes) -> Response:
         try:
@@ -284,6 +289,7 @@ def create_app(db: UpstreamDB, options: ServiceOptions | None = None) -> Starlet
         Route("/v1/cases/{decision_id}/evidence", get_evidence, methods=["GET"]),
         Route("/v1/me", get_me, methods=["GET"]),
         Route("/v1/gates", get_gates, methods=["GET"]),
+        Route("/v1/sign-out", post_sign_out, methods=["POST"]),
         Route(RESOLUTIONS_PATH, post_kiosk_resolutions, methods=["POST"]),
         Route("/v1/statistics", get_statistics, methods=["GET"]),
         Route("/v1/chains", get_chains, methods=["GET"]),

@@ -227,6 +227,13 @@ def me(db: UpstreamDB, reader: str) -> dict[str, Any]:
     return {"account_id": reader, "role": row[0], "gates": json.loads(row[1])}
 
 
+def sign_out(db: UpstreamDB, reader: str) -> None:
+    """The reader's console signed out: it is no longer on duty (its next request puts it back)."""
+    with db.transaction() as tx:
+        reader_gates(tx, reader)
+        tx.execute("UPDATE clients SET last_seen_utc = NULL WHERE id = ?", (reader,))
+
+
 def on_duty(db: UpstreamDB) -> list[dict[str, Any]]:
     """Officer and supervisor clients seen within ``ON_DUTY``, with the gates they cover."""
     with db.transaction() as tx:

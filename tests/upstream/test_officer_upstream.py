@@ -28,7 +28,13 @@ from kiosk.officer.upstream import UpstreamService
 from kiosk.policy import Policy
 from kiosk.store import DecisionLog, Evidence
 from kiosk.store.accounts import Accounts, Argon2Cost
-from kiosk.store.errors import AccountLockedError, AlreadyResolvedError, PermissionDeniedError, SignInError
+from kiosk.store.errors import (
+    AccountLockedError,
+    AlreadyResolvedError,
+    PermissionDeniedError,
+    SessionError,
+    SignInError,
+)
 from kiosk.store.records import EXIT_OPENED
 from kiosk.sync.client import SyncClient, start_worker
 from kiosk.sync.evidence import generate_officer_key
@@ -169,6 +175,11 @@ def test_over_http_an_officer_reads_only_their_gates(
         with pytest.raises(PermissionDeniedError):
             console.resolve(fleet.cases_b[0], "off-a", "ADMITTED", reason_code="IDENTITY_CONFIRMED", note="")
         assert all(c.kiosk_id == "gate-a" for c in console.open_cases(kiosk_ids=None, limit=100))
+        assert [o["account_id"] for o in officers.on_duty(db)] == ["off-a"]
+        console.sign_out(session)  # the gates' view no longer counts off-a at the console
+        assert officers.on_duty(db) == []
+        with pytest.raises(SessionError):
+            queue.open_cases(session)
     key = load_signing_key(fleet.a.key_file)  # a kiosk's key reads no case
     path = f"/v1/cases/{fleet.cases_a[0]}"
     with httpx.Client(verify=ssl.create_default_context(cafile=str(tls.ca))) as http:
