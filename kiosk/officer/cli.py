@@ -24,10 +24,10 @@ from kiosk.store.errors import StoreError
 from kiosk.store.keys import KeyRing
 from kiosk.store.log import DecisionLog
 from kiosk.store.records import Case
+from matcher.utc import utc_now
 
 if TYPE_CHECKING:
     from kiosk.officer.upstream import UpstreamService
-from matcher.utc import utc_now
 
 _log_option = click.option(
     "--log",

@@ -352,7 +352,7 @@ class DecisionLog:
             ).fetchone()
             if closed != (officer, "ADMITTED"):
                 raise RecordInvalidError(
-                    f"case {decision_id} was not admitted by {officer}: the exit stays shut"
+                    f"case {decision_id} was not admitted by {officer}: no exit row without the admit"
                 )
             self._link(conn, "resolution", row)
             conn.execute(_RESOLUTION_INSERT, row)

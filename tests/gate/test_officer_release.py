@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from fake_gate import FakeEngine, face_frame, read_document
 
+from kiosk.decision import Decision
 from kiosk.devices.barrier import LogBarrier
 from kiosk.documents.presentation import Presentation
 from kiosk.errors import ConfigError
@@ -19,6 +20,7 @@ from kiosk.gate.report import event_json
 from kiosk.officer.cases import ACTIONS, REASON_CODES
 from kiosk.policy import Policy
 from kiosk.store import DecisionLog
+from kiosk.store.errors import RecordInvalidError
 from kiosk.store.records import EXIT_OPENED, FINAL_RESOLUTIONS, RESOLUTIONS
 
 MINOR = Presentation("minor")
@@ -191,3 +193,20 @@ def test_the_gate_knows_the_officers_resolutions() -> None:
     assert ADMITTED in FINAL_RESOLUTIONS and RETRY in FINAL_RESOLUTIONS
     assert set(ACTIONS.values()) == set(RESOLUTIONS)
     assert set(RETRY_DOCUMENT_REASONS) <= set(REASON_CODES["retry"])
+
+
+def test_the_log_chains_an_exit_only_on_that_officers_admit(tmp_path: Path) -> None:
+    with DecisionLog(tmp_path / "exit.sqlite") as log:
+        case = log.append(Decision(kiosk_id="TEST", outcome="REFER", reason_codes=("MINOR",)))
+        with pytest.raises(RecordInvalidError, match="not admitted"):
+            log.log_exit_opened(case, "off-1")
+        log.resolve(case, "off-2", "REFUSED", reason_code="MANUAL_BOOTH")
+        with pytest.raises(RecordInvalidError, match="not admitted"):
+            log.log_exit_opened(case, "off-2")
+        other = log.append(Decision(kiosk_id="TEST", outcome="REFER", reason_codes=("MINOR",)))
+        log.resolve(other, "off-2", "ADMITTED", reason_code="MINOR_RELEASED")
+        with pytest.raises(RecordInvalidError, match="not admitted by off-1"):
+            log.log_exit_opened(other, "off-1")
+        log.log_exit_opened(other, "off-2")
+        assert [r.resolution for r in log.resolutions(other)] == ["ADMITTED", EXIT_OPENED]
+        assert log.verify().ok
