@@ -50,8 +50,11 @@ def _held(kiosk_run, demo_setup, qtbot, barrier=None):
     return run, run.decisions[0].decision_id
 
 
-def test_an_officers_admit_opens_the_waiting_travellers_gate(kiosk_run, demo_setup, qtbot) -> None:
+def test_an_officers_admit_opens_the_waiting_travellers_gate(
+    kiosk_run, demo_setup, qtbot, output_dir
+) -> None:
     run, case = _held(kiosk_run, demo_setup, qtbot)
+    assert run.window.grab().save(str(output_dir / "awaiting-officer.png"))
     shown = " ".join(run.window.page.texts())
     for code in run.decisions[0].reason_codes:
         assert code not in shown
