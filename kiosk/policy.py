@@ -38,6 +38,11 @@ _CHECK_REASONS: tuple[tuple[str, str], ...] = (
 )
 
 
+# The reasons of release_reasons(): only an officer's release admits these travellers.
+RELEASE_REASONS = ("MINOR", "AGE_UNKNOWN", "NATIONALITY_RELEASE")
+OFFICER_RELEASE = ("held", "all", "none")
+
+
 def reason_for_check(name: str) -> str:
     """The reason code a failed check named ``name`` raises."""
     for pattern, code in _CHECK_REASONS:
@@ -78,6 +83,11 @@ class Policy:
     # (MINOR; AGE_UNKNOWN without one), and holders of these nationalities (MRZ codes, fnmatch)
     minor_age: int = 18
     release_nationalities: tuple[str, ...] = ()
+    # which referred travellers wait at the closed exit for the officer's resolution (an admit opens it):
+    # "held" (those only an officer may release: RELEASE_REASONS), "all" (every referral) or "none"; the
+    # others are sent to the officer at once. A wait ends after officer_wait_s (the case stays open).
+    officer_release: str = "held"
+    officer_wait_s: float = 120.0
     # resolved from the overrides above: the limits the live capture and the document portrait must meet
     live_limits: QualityLimits = field(init=False, repr=False)
     document_limits: QualityLimits = field(init=False, repr=False)
@@ -114,6 +124,10 @@ class Policy:
             raise ConfigError("policy.max_extensions must be at least 10")
         if not 0 <= self.minor_age <= 25:
             raise ConfigError("policy.minor_age must be between 0 and 25 (years)")
+        if self.officer_release not in OFFICER_RELEASE:
+            raise ConfigError(f"policy.officer_release must be one of {', '.join(OFFICER_RELEASE)}")
+        if not math.isfinite(self.officer_wait_s) or self.officer_wait_s <= 0:
+            raise ConfigError("policy.officer_wait_s must be a positive number (seconds)")
         if not (0.0 < self.second_face_min_ratio <= 1.0):
             raise ConfigError("policy.second_face_min_ratio must be in (0, 1]")
         object.__setattr__(
@@ -157,6 +171,13 @@ class Policy:
         if any(fnmatch.fnmatchcase(nationality, p) for p in self.release_nationalities):
             reasons.append("NATIONALITY_RELEASE")
         return reasons
+
+    def waits_for_officer(self, reason_codes: Iterable[str]) -> bool:
+        """Whether a referral with these reasons holds the traveller at the gate for the officer's
+        resolution (``officer_release``)."""
+        if self.officer_release == "all":
+            return True
+        return self.officer_release == "held" and any(code in RELEASE_REASONS for code in reason_codes)
 
     def category_refers(self, category: str) -> bool:
         return any(fnmatch.fnmatchcase(category, p) for p in self.refer_categories)

@@ -17,6 +17,7 @@ from pathlib import Path
 import kiosk
 import matcher
 from kiosk.store.log import RESOLUTIONS
+from kiosk.store.records import EXIT_OPENED
 from kiosk.texts import catalogue
 
 CODES_FILE = "codes.csv"
@@ -87,7 +88,7 @@ def code_list() -> list[Code]:
     ]
     resolutions = [
         Code(code, "resolution", "officer's resolution", "kiosk.store.log") for code in RESOLUTIONS
-    ]
+    ] + [Code(EXIT_OPENED, "resolution", "the gate's exit opened on the officer's admit", "kiosk.store.log")]
     packages = (Path(kiosk.__file__).parent, Path(matcher.__file__).parent)
     officer_reasons = resolution_reason_codes(packages[0] / "officer" / "cases.py")
     return [*sorted(reasons, key=lambda c: c.code), *resolutions, *officer_reasons, *error_codes(packages)]

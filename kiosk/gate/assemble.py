@@ -148,6 +148,7 @@ def open_gate(
         pad_sensor=open_pad_sensor(
             config.liveness.sensor, simulated_score=config.liveness.simulated_sensor_score
         ),
+        releases=decision_log,  # the officers' resolutions reach the gate's own log (console or sync)
     )
     return Gate(flow=flow, decision_log=decision_log)
 

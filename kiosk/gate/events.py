@@ -15,7 +15,9 @@ from matcher.watchlist.documents import DocumentHit
 
 class State(StrEnum):
     """The flow's states. Waiting states (the traveller has to act, with a time-out): ``document_retry``
-    and ``face_capture``."""
+    and ``face_capture``. ``awaiting_officer`` holds a referred traveller at the closed exit until an
+    officer resolves the case (or ``policy.officer_wait_s`` passes): the traveller has nothing to do there,
+    so it has no time warning."""
 
     IDLE = "idle"
     DOCUMENT_PRESENTED = "document_presented"
@@ -27,6 +29,7 @@ class State(StrEnum):
     DECISION = "decision"
     GATE_OPEN = "gate_open"
     REFERRED = "referred"
+    AWAITING_OFFICER = "awaiting_officer"  # referred; the exit stays closed until an officer's resolution
 
 
 WAITING_STATES = (State.DOCUMENT_RETRY, State.FACE_CAPTURE)
@@ -37,6 +40,9 @@ class Ended(StrEnum):
 
     NONE = ""  # not an end, or the end of a decided transaction (the result display is over)
     CANCELLED = "cancelled"  # the traveller cancelled: document handed back, nothing kept, nothing logged
+    # (while awaiting an officer: the referral stays logged and open in the officer's queue)
+    OFFICER_TIMEOUT = "officer_timeout"  # no officer resolved the referral in time: the case stays open
+    OFFICER_RETRY = "officer_retry"  # an officer asked for the document again: a new transaction follows
 
 
 @dataclass(frozen=True)
@@ -54,7 +60,8 @@ class StateChanged:
     extended: bool = False  # the traveller asked for more time (more_time()); ``state`` did not change
     extensions_left: int = 0  # waiting states: how many more extensions more_time() grants
     ended: Ended = Ended.NONE  # back to idle: why the transaction ended without a decision
-    barrier_failed: bool = False  # referred because the barrier failed to open after a PASS
+    barrier_failed: bool = False  # referred because the barrier failed to open (after a PASS or an admit)
+    resolution: str = ""  # the officer's resolution that ended awaiting_officer (ADMITTED, REFUSED, ...)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,10 @@
          -> face_capture -> face_match (1:1) -> watchlist_search (1:N) -> decision -> gate_open | referred
          -> idle                         (cancel(): from any state before the decision straight to idle)
 
+    decision (REFER, ``policy.waits_for_officer``) -> awaiting_officer -> gate_open (an officer admitted:
+         the barrier opens) | referred (refused, second line) | face_capture (retry: a new transaction)
+         | idle (retry with the document again, the traveller's cancel, or ``policy.officer_wait_s``)
+
 Drivers feed it three things: ``present(presentation)`` when a document is put on the reader,
 ``offer_frame(frame)`` for each camera frame during capture, and ``tick()`` regularly (time-outs, end of the
 result display). A traveller's screen adds three: ``cancel()`` (before the decision: the document is handed
@@ -21,7 +25,12 @@ run on fake time.
 A failed document (unreadable, expired, chip or check-digit failure, unusable portrait) refers the traveller,
 but the face is still captured and searched against the watchlists (no 1:1), so the officer learns of a
 watchlist hit either way. Other failures (corrupt frames, internal errors) end the transaction with a reason
-code and REFER; the flow always returns to idle and takes the next traveller."""
+code and REFER; the flow always returns to idle and takes the next traveller.
+
+A referral the policy holds (minors and release nationalities by default, every referral with
+``officer_release = "all"``) keeps the exit closed in ``awaiting_officer`` while the flow watches the
+decision log for the officer's resolution (``OfficerReleases``; a resolution made upstream reaches the log
+through the sync). Only an ADMITTED resolution opens the barrier, and the gate chains that it did."""
 
 from __future__ import annotations
 
@@ -62,6 +71,8 @@ from kiosk.gate.ports import (
     DocumentScreen,
     EvidenceFactory,
     FaceMatcher,
+    OfficerReleases,
+    OfficerResolution,
     SystemClock,
     WatchlistAlert,
     WatchlistSearch,
@@ -82,6 +93,14 @@ Observer = Callable[[GateEvent], None]
 
 class FlowBusyError(KioskError):
     code = "FLOW_BUSY"
+
+
+RELEASE_POLL_S = 0.25  # how often a gate awaiting an officer reads the resolutions (a cheap indexed read)
+# The officer's resolutions (kiosk.store.records) as the gate acts on them: an admit opens the exit, a retry
+# starts again (with the document when the officer's reason is its placement), anything else sends the
+# traveller to the officer with the exit closed.
+ADMITTED, RETRY = "ADMITTED", "RETRY"
+RETRY_DOCUMENT_REASONS = ("DOCUMENT_PLACEMENT",)
 
 
 @dataclass
@@ -117,6 +136,7 @@ class _Transaction:
     error: str = ""  # why the document failed, for the decision event
     pad: LivenessCheck | None = None  # when policy.liveness_required
     pending: bool = False  # this attempt has its usable frame; the liveness window is still filling
+    next_release_poll: float = 0.0  # awaiting_officer: when to read the resolutions next
 
 
 class GateFlow:
@@ -140,6 +160,7 @@ class GateFlow:
         liveness: LivenessConfig | None = None,
         pad_sensor: PadSensor | None = None,
         stream_history: StreamHistory | None = None,
+        releases: OfficerReleases | None = None,
     ) -> None:
         self.engine = engine
         self.policy = policy
@@ -153,6 +174,7 @@ class GateFlow:
         self._log = decision_log
         self._keys = keys
         self._evidence = evidence_factory
+        self._releases = releases  # without it a referral never waits (nothing would release it)
         self.liveness = liveness if liveness is not None else LivenessConfig()
         self._pad_sensor = pad_sensor
         self.stream_history = stream_history if stream_history is not None else StreamHistory()
@@ -221,11 +243,15 @@ class GateFlow:
         self._txn = _Transaction(
             id=str(uuid.uuid4()), presentation=presentation, started=self.clock.monotonic()
         )
-        if self.policy.liveness_required:
-            stream = FrameIntegrity(self.stream_history)
-            self._txn.pad = LivenessCheck(self.engine, self.liveness, self._pad_sensor, stream=stream)
+        self._txn.pad = self._new_liveness_check()
         self._refresh_watchlists()
         self._guarded(self._document_step)
+
+    def _new_liveness_check(self) -> LivenessCheck | None:
+        if not self.policy.liveness_required:
+            return None
+        stream = FrameIntegrity(self.stream_history)
+        return LivenessCheck(self.engine, self.liveness, self._pad_sensor, stream=stream)
 
     def offer_frame(self, frame: np.ndarray | None, timestamp_ms: float | None = None) -> None:
         """One camera frame (``None``: the camera delivered nothing decodable) and its capture time as the
@@ -245,12 +271,15 @@ class GateFlow:
                 )
         elif self.state in (State.GATE_OPEN, State.REFERRED) and now >= self._hold_until:
             self.finish()
+        elif self.state is State.AWAITING_OFFICER:
+            self._watch_release()
 
     def cancel(self) -> bool:
         """The traveller cancels before the decision: the transaction is dropped (the document is handed
         back by the driver, which sees ``StateChanged(ended=CANCELLED)``; the live face, templates and frames
-        are let go, nothing is logged, no decision is made) and the flow returns to idle. False when there
-        is nothing to cancel (idle) or the decision is already made."""
+        are let go, nothing is logged, no decision is made) and the flow returns to idle. While awaiting an
+        officer the traveller may leave too: the exit stays closed, the referral stays logged and open. False
+        when there is nothing to cancel (idle) or the decision is already made."""
         txn = self._txn
         if txn is None or self.state in (State.IDLE, State.DECISION, State.GATE_OPEN, State.REFERRED):
             return False
@@ -280,7 +309,10 @@ class GateFlow:
     def call_officer(self) -> bool:
         """The traveller asks for an officer (the path without biometrics): a REFER decision with
         TRAVELLER_ASKED_OFFICER is logged at once, from idle too (then without a document). A face already
-        captured is still searched against the watchlists. False when the decision is already made."""
+        captured is still searched against the watchlists. False when the decision is already made; True
+        and nothing new while awaiting an officer (the referral is in the officer's queue already)."""
+        if self.state is State.AWAITING_OFFICER:
+            return True
         if self.state in (State.DECISION, State.GATE_OPEN, State.REFERRED):
             return False
         if self._txn is None:
@@ -303,8 +335,9 @@ class GateFlow:
             self._guarded(lambda: self._capture_failed(source_exhausted=True))
 
     def finish(self) -> None:
-        """End the result display: lock the barrier and return to idle."""
-        if self.state in (State.GATE_OPEN, State.REFERRED):
+        """End the result display (or the wait for an officer, the exit closed): lock the barrier and
+        return to idle."""
+        if self.state in (State.GATE_OPEN, State.REFERRED, State.AWAITING_OFFICER):
             try:
                 self.barrier.close()
             finally:
@@ -375,7 +408,12 @@ class GateFlow:
             step()
         except Exception as exc:  # keep the gate running: refer the traveller with SYSTEM_ERROR
             log.exception("gate transaction failed")
-            if self._txn is not None and self.state not in (State.GATE_OPEN, State.REFERRED, State.IDLE):
+            if self._txn is not None and self.state not in (
+                State.GATE_OPEN,
+                State.REFERRED,
+                State.IDLE,
+                State.AWAITING_OFFICER,
+            ):
                 self._txn.reasons.append("SYSTEM_ERROR")
                 try:
                     self._decide(error=type(exc).__name__)
@@ -682,8 +720,83 @@ class GateFlow:
                 self._to(State.REFERRED, barrier_failed=True)
                 return
             self._to(State.GATE_OPEN)
+        elif self._releases is not None and self.policy.waits_for_officer(decision.reason_codes):
+            self._await_officer()
         else:
             self._to(State.REFERRED)
+
+    # ----- awaiting the officer's resolution --------------------------------------------------------------
+    def _await_officer(self) -> None:
+        """The referred traveller waits at the closed exit; the case is in the officers' queue."""
+        txn = self._txn
+        assert txn is not None
+        txn.deadline = self.clock.monotonic() + self.policy.officer_wait_s
+        txn.next_release_poll = 0.0
+        self._to(State.AWAITING_OFFICER, timeout_s=self.policy.officer_wait_s)
+
+    def _watch_release(self) -> None:
+        """One look for the officer's resolution (at most every RELEASE_POLL_S), and the wait's time-out."""
+        txn = self._txn
+        assert txn is not None and self._releases is not None
+        now = self.clock.monotonic()
+        if now < txn.next_release_poll:
+            return
+        txn.next_release_poll = now + RELEASE_POLL_S
+        try:
+            resolutions = self._releases.resolutions(txn.id)
+        except Exception:  # the log cannot be read now: keep waiting, the time-out still ends the wait
+            log.exception("reading the officer's resolution failed")
+            resolutions = []
+        if resolutions:
+            self._resolved(resolutions[0])
+        elif now >= txn.deadline:  # no officer in time: the exit stays closed, the case stays open
+            self._to(State.IDLE, ended=Ended.OFFICER_TIMEOUT)
+            self._txn = None
+
+    def _resolved(self, resolution: OfficerResolution) -> None:
+        txn = self._txn
+        assert txn is not None and self._releases is not None
+        self._hold_until = self.clock.monotonic() + self.policy.result_hold_s
+        kind = resolution.resolution
+        if kind == RETRY:
+            self._retry(resolution.reason_code or "")
+            return
+        if kind != ADMITTED:  # refused, second line: the traveller goes to the officer, the exit stays shut
+            self._to(State.REFERRED, resolution=kind)
+            return
+        try:
+            self.barrier.open(txn.id)
+        except Exception:  # a fault, as after a PASS: the traveller waits for the officer
+            log.exception("barrier failed to open on the officer's admit")
+            self._to(State.REFERRED, barrier_failed=True, resolution=kind)
+            return
+        try:
+            self._releases.log_exit_opened(txn.id, resolution.officer)
+        except Exception:  # the admit is chained; only the gate's own row of it is missing
+            log.exception("the exit's opening could not be logged")
+        self._to(State.GATE_OPEN, resolution=kind)
+
+    def _retry(self, reason_code: str) -> None:
+        """The officer asked the traveller to try again: a new transaction (its own decision follows), from
+        the face capture when the document was read and usable, else from the document."""
+        old = self._txn
+        assert old is not None
+        if old.doc_template is None or reason_code in RETRY_DOCUMENT_REASONS:
+            self._to(State.IDLE, ended=Ended.OFFICER_RETRY, resolution=RETRY)
+            self._txn = None
+            return
+        self._txn = _Transaction(
+            id=str(uuid.uuid4()),
+            presentation=old.presentation,
+            started=self.clock.monotonic(),
+            doc_attempts=old.doc_attempts,
+            reading=old.reading,
+            checks=list(old.checks),
+            doc_template=old.doc_template,
+            pad=self._new_liveness_check(),
+        )
+        self._txn.timings_ms = {k: v for k, v in old.timings_ms.items() if k in ("document", "portrait")}
+        self._start_capture()
 
     def _build_decision(self) -> Decision:
         txn = self._txn

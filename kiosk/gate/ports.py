@@ -139,3 +139,35 @@ class DecisionSink(Protocol):
 # (live face image, live template or None, every frame of the capture or none, the document portrait or
 # None, the document's data for the officer: number, names, dates) -> kiosk.store.Evidence
 EvidenceFactory = Callable[[np.ndarray, Any, list[np.ndarray], np.ndarray | None, dict[str, str]], Any]
+
+
+class OfficerResolution(Protocol):
+    """An officer's resolution of a referral as the gate reads it (``kiosk.store.records.Resolution``)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def officer(self) -> str: ...
+
+    @property
+    def resolution(self) -> str:
+        """ADMITTED, REFUSED, ESCALATED, RETRY (``kiosk.store.records.RESOLUTIONS``) or EXIT_OPENED."""
+        ...
+
+    @property
+    def reason_code(self) -> str | None: ...
+
+
+class OfficerReleases(Protocol):
+    """Where a gate holding a referred traveller learns the officer's resolution, and records that its exit
+    opened on an admit (``kiosk.store.DecisionLog``: the local log; resolutions made on the upstream console
+    reach it through the sync)."""
+
+    def resolutions(self, decision_id: str) -> Sequence[OfficerResolution]:
+        """The decision's resolutions, oldest first."""
+        ...
+
+    def log_exit_opened(self, decision_id: str, officer: str) -> str:
+        """Chain that the exit opened for the referral on ``officer``'s admit; returns the row's id."""
+        ...

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from kiosk.decision import Decision
-from kiosk.gate.events import Coaching, Decided, GateEvent, TimeWarning
+from kiosk.gate.events import Coaching, Decided, GateEvent, StateChanged, TimeWarning
 from kiosk.texts import coaching_text, reason_text
 
 
@@ -50,5 +50,9 @@ def event_json(event: GateEvent) -> dict[str, Any]:
     elif isinstance(event, TimeWarning):
         record.update(
             kind="time_warning", seconds_left=event.seconds_left, extensions_left=event.extensions_left
+        )
+    elif isinstance(event, StateChanged):  # how a wait for the officer ended, why a transaction ended
+        record.update(
+            {name: str(value) for name in ("ended", "resolution") if (value := getattr(event, name))}
         )
     return record

@@ -1,6 +1,9 @@
 """``kiosk officer``: the officer console (Qt), and its twins for headless gates: ``add``, ``list``, ``show``,
 ``resolve``, ``unlock``. Passwords come from a hidden prompt or, with ``--password-stdin``, one line of
-standard input per password asked; never from the command line (argv is visible to every local user)."""
+standard input per password asked; never from the command line (argv is visible to every local user).
+
+The console and ``list`` / ``show`` / ``resolve`` read one gate's log (``--log``) or the upstream service
+of a group of gates (``--upstream URL`` with the officer's sealed key, ``kiosk officer keygen``)."""
 
 from __future__ import annotations
 
@@ -8,8 +11,10 @@ import contextlib
 import json
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -20,6 +25,9 @@ from kiosk.store.keys import KeyRing
 from kiosk.store.log import DecisionLog
 from kiosk.store.records import Case
 from matcher.utc import utc_now
+
+if TYPE_CHECKING:
+    from kiosk.officer.upstream import UpstreamService
 
 _log_option = click.option(
     "--log",
@@ -35,6 +43,55 @@ _key_option = click.option(
     help="The log's key file (default: EGATE_LOG_KEY / EGATE_LOG_KEY_FILE); needed to open evidence.",
 )
 _as_option = click.option("--as", "account_id", required=True, help="Your account id.")
+_path = click.Path(dir_okay=False, path_type=Path)
+_SOURCE_OPTIONS = (
+    click.option(
+        "--log", "log_path", type=_path, help="The gate's decision log (its accounts live in it too)."
+    ),
+    _key_option,
+    click.option(
+        "--upstream", "upstream_url", help="The upstream service (https://...) of a group of gates."
+    ),
+    click.option(
+        "--officer-key", type=_path, help="With --upstream: your sealed key (kiosk officer keygen)."
+    ),
+    click.option(
+        "--ca-file", type=_path, help="With --upstream: the CA the service's certificate chains to."
+    ),
+    click.option(
+        "--evidence-key",
+        type=_path,
+        help="With --upstream: the officer service's private key (opens evidence).",
+    ),
+)
+
+
+def _source_options(command: Callable) -> Callable:
+    for option in reversed(_SOURCE_OPTIONS):
+        command = option(command)
+    return command
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the cases come from: a gate's log (``log_path``) or the upstream service (``upstream_url``)."""
+
+    log_path: Path | None = None
+    key_file: Path | None = None
+    upstream_url: str | None = None
+    officer_key: Path | None = None
+    ca_file: Path | None = None
+    evidence_key: Path | None = None
+
+    def __post_init__(self) -> None:
+        if (self.log_path is None) == (self.upstream_url is None):
+            raise click.UsageError(
+                "give the gate's decision log (--log) or the upstream service (--upstream)"
+            )
+        if self.upstream_url is not None and self.officer_key is None:
+            raise click.UsageError("--upstream needs --officer-key (your sealed key: kiosk officer keygen)")
+
+
 _stdin_option = click.option(
     "--password-stdin", is_flag=True, help="Read each password asked as one line of standard input."
 )
@@ -54,36 +111,72 @@ def _password_reader(from_stdin: bool) -> Callable[[str, bool], str]:
 
 @contextlib.contextmanager
 def _signed_in(
-    log_path: Path, key_file: Path | None, account_id: str, from_stdin: bool, *, need_key: bool
+    source: Source, account_id: str, from_stdin: bool, *, need_key: bool
 ) -> Iterator[tuple[CaseQueue, Session]]:
+    password = _password_reader(from_stdin)
+    if source.upstream_url is not None:
+        assert source.officer_key is not None
+        with _upstream(source) as service:
+            session = service.sign_in(account_id, password(f"password of {account_id}", False))
+            try:
+                yield CaseQueue(service, service), session
+            finally:
+                service.sign_out(session)
+        return
+    log_path = source.log_path
+    assert log_path is not None
     if not log_path.is_file():
         raise StoreError(f"decision log {log_path} does not exist")
-    keys = KeyRing.load(key_file) if need_key or key_file else None
+    keys = KeyRing.load(source.key_file) if need_key or source.key_file else None
     with Accounts(log_path) as accounts, DecisionLog(log_path, keys, exclusive=False) as log:
-        session = accounts.sign_in(
-            account_id, _password_reader(from_stdin)(f"password of {account_id}", False)
-        )
+        session = accounts.sign_in(account_id, password(f"password of {account_id}", False))
         try:
             yield CaseQueue(LocalCaseSource(log), accounts), session
         finally:
             accounts.sign_out(session)
 
 
+def _upstream(source: Source) -> UpstreamService:
+    from kiosk.officer.upstream import UpstreamService  # httpx: loaded only for the upstream console
+
+    assert source.upstream_url is not None and source.officer_key is not None
+    return UpstreamService(
+        source.upstream_url, source.officer_key, evidence_key=source.evidence_key, ca_file=source.ca_file
+    )
+
+
 @click.group("officer", invoke_without_command=True)
-@click.option("--log", "log_path", type=click.Path(dir_okay=False, path_type=Path), help="The decision log.")
-@_key_option
+@_source_options
 @click.pass_context
-def officer(ctx: click.Context, log_path: Path | None, key_file: Path | None) -> None:
+def officer(ctx: click.Context, **where: object) -> None:
     """The officer console: referred cases of the gates you supervise, side by side, resolved and logged.
 
-    Without a command, opens the console window on the decision log --log."""
+    Without a command, opens the console window on the decision log --log, or on the upstream service
+    --upstream (with --officer-key, and --evidence-key to see images)."""
     if ctx.invoked_subcommand is not None:
         return
-    if log_path is None:
-        raise click.UsageError("the console needs --log (the gate's decision log)")
-    from kiosk.ui.officer.app import run_console
+    source = Source(**where)  # type: ignore[arg-type]
+    from kiosk.ui.officer.app import run_console, run_upstream_console
 
-    sys.exit(run_console(log_path, KeyRing.load(key_file)))
+    if source.upstream_url is not None:
+        sys.exit(run_upstream_console(_upstream(source)))
+    assert source.log_path is not None
+    sys.exit(run_console(source.log_path, KeyRing.load(source.key_file)))
+
+
+@officer.command("keygen")
+@click.argument("account")
+@click.argument("private_key", type=_path)
+@click.argument("public_key", type=_path)
+@_stdin_option
+def keygen_command(account: str, private_key: Path, public_key: Path, password_stdin: bool) -> None:
+    """Make ACCOUNT's key for the upstream console: PRIVATE_KEY sealed under a new password (Argon2id),
+    PUBLIC_KEY to enrol with `kiosk upstream reader add --id ACCOUNT --role officer --gate ...`."""
+    from kiosk.officer.officer_key import write_officer_key
+
+    password = _password_reader(password_stdin)(f"new password of {account}", True)
+    write_officer_key(private_key, public_key, account, password)
+    click.echo(f"wrote {private_key} (sealed, mode 600) and {public_key}")
 
 
 @officer.command("add")
@@ -181,13 +274,14 @@ def _age(case: Case, now: datetime) -> str:
 
 
 @officer.command("list")
-@_log_option
+@_source_options
 @_as_option
 @_stdin_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per case.")
-def list_command(log_path: Path, account_id: str, password_stdin: bool, as_json: bool) -> None:
+def list_command(account_id: str, password_stdin: bool, as_json: bool, **where: object) -> None:
     """The open cases of your gates, newest first: id, gate, time, age, reason codes."""
-    with _signed_in(log_path, None, account_id, password_stdin, need_key=False) as (queue, session):
+    source = Source(**where)  # type: ignore[arg-type]
+    with _signed_in(source, account_id, password_stdin, need_key=False) as (queue, session):
         cases = queue.open_cases(session)
     now = utc_now()
     for case in cases:
@@ -215,11 +309,13 @@ def describe_case(case: Case, evidence: CaseEvidence | None) -> list[str]:
     """The case as lines of text for the CLI: scores against thresholds, checks, document, evidence."""
     d = case.decision
     lines = [f"case {d.id}  gate {d.kiosk_id}  decided {d.time_utc}", f"reasons: {', '.join(d.reason_codes)}"]
-    if d.face_score is not None:
-        verdict = "match" if d.face_threshold is not None and d.face_score >= d.face_threshold else "no match"
+    if d.face_score is not None and d.face_threshold is not None:
+        verdict = "match" if d.face_score >= d.face_threshold else "no match"
         lines.append(
             f"face 1:1: score {d.face_score:.3f} against threshold {d.face_threshold:.3f} ({verdict})"
         )
+    elif d.face_score is not None:
+        lines.append(f"face 1:1: score {d.face_score:.3f}, no threshold recorded")
     else:
         lines.append("face 1:1: not compared")
     for hit in d.watchlist_hits:
@@ -261,18 +357,18 @@ def describe_case(case: Case, evidence: CaseEvidence | None) -> list[str]:
 
 @officer.command("show")
 @click.argument("case_id")
-@_log_option
-@_key_option
+@_source_options
 @_as_option
 @_stdin_option
-def show_command(
-    case_id: str, log_path: Path, key_file: Path | None, account_id: str, password_stdin: bool
-) -> None:
+def show_command(case_id: str, account_id: str, password_stdin: bool, **where: object) -> None:
     """One case of your gates: scores against thresholds, watchlist candidate, document data (its number
-    from the sealed evidence), every check, the evidence held. Images stay sealed: the console shows them."""
-    with _signed_in(log_path, key_file, account_id, password_stdin, need_key=True) as (queue, session):
+    from the sealed evidence), every check, the evidence held. Images stay sealed: the console shows them.
+    Upstream, the evidence opens with --evidence-key (else it is not shown)."""
+    source = Source(**where)  # type: ignore[arg-type]
+    with _signed_in(source, account_id, password_stdin, need_key=True) as (queue, session):
         case = queue.case(session, case_id)
-        evidence = queue.evidence(session, case_id)
+        opens = source.upstream_url is None or source.evidence_key is not None
+        evidence = queue.evidence(session, case_id) if opens else None
     for line in describe_case(case, evidence):
         click.echo(line)
 
@@ -288,7 +384,7 @@ def show_command(
     + "; ".join(f"{action}: {', '.join(codes)}" for action, codes in REASON_CODES.items()),
 )
 @click.option("--note", default="", help="An optional note (no document numbers or names).")
-@_log_option
+@_source_options
 @_as_option
 @_stdin_option
 def resolve_command(
@@ -296,11 +392,13 @@ def resolve_command(
     action: str,
     reason_code: str,
     note: str,
-    log_path: Path,
     account_id: str,
     password_stdin: bool,
+    **where: object,
 ) -> None:
-    """Resolve CASE_ID: admit, second_line (refer to the second line), refuse (manual booth), retry."""
-    with _signed_in(log_path, None, account_id, password_stdin, need_key=False) as (queue, session):
+    """Resolve CASE_ID: admit, second_line (refer to the second line), refuse (manual booth), retry. A gate
+    holding the traveller acts on it (an admit opens its exit); upstream, once the gate's sync pulls it."""
+    source = Source(**where)  # type: ignore[arg-type]
+    with _signed_in(source, account_id, password_stdin, need_key=False) as (queue, session):
         resolution = queue.resolve(session, case_id, action, reason_code, note)
     click.echo(f"{case_id}: {resolution.resolution} ({resolution.reason_code}) by {resolution.officer}")

@@ -50,6 +50,7 @@ from kiosk.store.errors import (
 from kiosk.store.evidence import Evidence, SealedItem, ciphertext_digest, seal, unseal
 from kiosk.store.keys import KeyRing
 from kiosk.store.records import (
+    EXIT_OPENED,
     FINAL_RESOLUTIONS,
     RESOLUTIONS,
     Case,
@@ -267,12 +268,17 @@ class DecisionLog:
         *,
         reason_code: str | None = None,
         now: datetime | None = None,
+        resolution_id: str | None = None,
     ) -> str:
         """Log an officer's resolution of a decision (a new chained row; decisions are never changed).
 
         A case closed by a final resolution (``FINAL_RESOLUTIONS``) takes no further one: the check and the
         write are one transaction, so of two consoles resolving the same case the first wins and the other
         gets ``AlreadyResolvedError`` naming who resolved it.
+
+        ``resolution_id`` (with ``now``): a resolution made on the upstream console, chained here under the
+        id it has upstream, so the upstream recognises it when the outbox sends it back; logging it again is
+        a no-op that returns the id.
         """
         if resolution not in RESOLUTIONS:
             raise RecordInvalidError(
@@ -283,7 +289,7 @@ class DecisionLog:
         if reason_code is not None and not reason_code.strip():
             raise RecordInvalidError("a resolution's reason code cannot be blank")
         row: dict[str, Any] = {
-            "id": str(uuid.uuid4()),
+            "id": resolution_id or str(uuid.uuid4()),
             "decision_id": decision_id,
             "time_utc": iso_utc(now or utc_now()),
             "officer": officer.strip(),
@@ -297,6 +303,13 @@ class DecisionLog:
         ):
             if not conn.execute("SELECT 1 FROM decisions WHERE id = ?", (decision_id,)).fetchone():
                 raise UnknownDecisionError(f"no decision {decision_id} in the log")
+            if (
+                resolution_id is not None
+                and conn.execute(
+                    "SELECT 1 FROM resolutions WHERE id = ? AND decision_id = ?", (resolution_id, decision_id)
+                ).fetchone()
+            ):
+                return resolution_id
             closed = conn.execute(
                 "SELECT officer, resolution, time_utc FROM resolutions WHERE decision_id = ? "
                 f"AND resolution IN ({', '.join('?' * len(FINAL_RESOLUTIONS))}) ORDER BY seq LIMIT 1",
@@ -309,6 +322,37 @@ class DecisionLog:
                     officer=by,
                     resolution=what,
                     time_utc=when,
+                )
+            self._link(conn, "resolution", row)
+            conn.execute(_RESOLUTION_INSERT, row)
+            self._enqueue(conn, "resolution", row)
+        return row["id"]
+
+    def log_exit_opened(self, decision_id: str, officer: str) -> str:
+        """Chain that the gate's exit opened for a referred traveller on ``officer``'s admit (an
+        ``EXIT_OPENED`` resolution row naming the admitting officer); refused unless the case's closing
+        resolution is that officer's ADMITTED, so the chain never shows an exit opened without an admit."""
+        row: dict[str, Any] = {
+            "id": str(uuid.uuid4()),
+            "decision_id": decision_id,
+            "time_utc": iso_utc(utc_now()),
+            "officer": officer,
+            "resolution": EXIT_OPENED,
+            "note": "",
+            "reason_code": None,
+        }
+        with (
+            self._mutex,
+            write_transaction(self._conn, self.path, f"logging the exit of {decision_id}") as conn,
+        ):
+            closed = conn.execute(
+                "SELECT officer, resolution FROM resolutions WHERE decision_id = ? "
+                f"AND resolution IN ({', '.join('?' * len(FINAL_RESOLUTIONS))}) ORDER BY seq LIMIT 1",
+                (decision_id, *FINAL_RESOLUTIONS),
+            ).fetchone()
+            if closed != (officer, "ADMITTED"):
+                raise RecordInvalidError(
+                    f"case {decision_id} was not admitted by {officer}: no exit row without the admit"
                 )
             self._link(conn, "resolution", row)
             conn.execute(_RESOLUTION_INSERT, row)

@@ -19,6 +19,9 @@ from kiosk.store.errors import StoreCorruptError
 FINAL_RESOLUTIONS = ("ADMITTED", "REFUSED", "RETRY")  # a case with one of these is closed
 OPEN_RESOLUTIONS = ("ESCALATED",)  # referred to the second line: the case stays open
 RESOLUTIONS = (*FINAL_RESOLUTIONS, *OPEN_RESOLUTIONS)
+# Logged by the gate, not an officer: its exit opened on the case's ADMITTED resolution (``officer`` names
+# the admitting officer). Neither closes nor reopens a case.
+EXIT_OPENED = "EXIT_OPENED"
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,7 @@ class Resolution:
     decision_id: str
     time_utc: str
     officer: str
-    resolution: str  # one of RESOLUTIONS
+    resolution: str  # one of RESOLUTIONS, or EXIT_OPENED (the gate's row after an admit)
     note: str
     reason_code: str | None
     prev_hash: str

@@ -30,10 +30,11 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from kiosk.errors import KioskError
 from kiosk.store.chain import canonical_json
+from kiosk.store.errors import AlreadyResolvedError, StoreError
 from kiosk.store.keys import KeyRing
 from kiosk.store.log import DecisionLog
 from kiosk.sync.evidence import load_officer_public_key, seal_for_officer
-from kiosk.sync.protocol import RECORDS_PATH, BatchAnswer, forbidden_keys, sign_request
+from kiosk.sync.protocol import RECORDS_PATH, RESOLUTIONS_PATH, BatchAnswer, forbidden_keys, sign_request
 from kiosk.sync.settings import SyncConfig
 from matcher.signing import load_signing_key
 from matcher.utc import iso_utc, utc_now
@@ -208,13 +209,7 @@ class SyncClient:
         evidence = self._evidence(records)
         if evidence:
             batch["evidence"] = evidence
-        body = canonical_json(batch).encode()
-        headers = sign_request(self._key, self.kiosk_id, "POST", RECORDS_PATH, body)
-        headers["content-type"] = "application/json"
-        try:
-            response = self.http.post(RECORDS_PATH, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            raise SyncError(f"upstream unreachable: {type(exc).__name__}: {exc}") from None
+        response = self._post(RECORDS_PATH, batch)
         status = response.status_code
         if status == 200:
             try:
@@ -245,6 +240,16 @@ class SyncClient:
             )
         result.quarantined += self._quarantine(records[0]["id"], f"HTTP {status}: {message}")
         return result
+
+    def _post(self, path: str, payload: dict[str, object]) -> httpx.Response:
+        """A signed POST of ``payload`` as canonical JSON; SyncError when the service cannot be reached."""
+        body = canonical_json(payload).encode()
+        headers = sign_request(self._key, self.kiosk_id, "POST", path, body)
+        headers["content-type"] = "application/json"
+        try:
+            return self.http.post(path, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise SyncError(f"upstream unreachable: {type(exc).__name__}: {exc}") from None
 
     def _evidence(self, records: list[dict]) -> dict[str, list[dict[str, str]]]:
         """Evidence of the referred decisions among ``records``, sealed to the officer service's key; none
@@ -289,6 +294,48 @@ class SyncClient:
 
     def backlog(self) -> Backlog:
         return backlog(self.log, self.config)
+
+    def pull_resolutions(self) -> int:
+        """Chain the resolutions officers made upstream for this kiosk's cases into its log, each under its
+        upstream id (the outbox sends the chained copy back and the upstream recognises it), so a gate
+        holding the traveller acts on it. One the log refuses because its own console closed the case first
+        is skipped: the log's resolution stands and, once sent, marks the upstream one overtaken. The
+        request also reports the outbox backlog for the officers' view of the gate. Returns the number
+        newly chained; SyncError when the service could not be asked."""
+        response = self._post(RESOLUTIONS_PATH, {"backlog": self.log.outbox_backlog()[0]})
+        if response.status_code != 200:
+            raise SyncError(
+                f"pulling resolutions: upstream answered {response.status_code}: {_error_text(response)}"
+            )
+        try:
+            pulled = [
+                (r["id"], r["decision_id"], r["officer"], r["resolution"], r["reason_code"], r["note"],
+                 datetime.fromisoformat(r["time_utc"]))
+                for r in response.json()["resolutions"]
+            ]  # fmt: skip
+        except (ValueError, KeyError, TypeError):
+            raise SyncError("pulling resolutions: upstream answered 200 with a malformed body") from None
+        chained = 0
+        for resolution_id, decision_id, officer, resolution, reason_code, note, when in pulled:
+            before = self.log.head()
+            try:
+                self.log.resolve(
+                    decision_id,
+                    officer,
+                    resolution,
+                    note,
+                    reason_code=reason_code,
+                    now=when,
+                    resolution_id=resolution_id,
+                )
+            except AlreadyResolvedError as exc:  # this kiosk's console closed it first: its resolution stands
+                log.warning("sync: resolution %s of case %s overtaken: %s", resolution_id, decision_id, exc)
+                continue
+            except StoreError as exc:  # an unknown case or a malformed resolution: never chained
+                log.error("sync: resolution %s from upstream refused: %s", resolution_id, exc)
+                continue
+            chained += self.log.head() != before
+        return chained
 
     def get(self, path: str) -> bytes:
         """A signed GET of ``path``; SyncError unless the service answers 200."""
@@ -357,6 +404,10 @@ class SyncWorker:
         while not self._stop.is_set():
             try:
                 report = self._client.drain()
+                if not report.errors and self._client.pull_resolutions():
+                    self._wake.set()  # send the resolutions just chained back at once
+            except SyncError as exc:
+                report = SyncReport(errors=[str(exc)])
             except Exception as exc:  # the log failed (busy, disk) or a bug: never a silently dead sync
                 log.exception("sync: round failed")
                 report = SyncReport(errors=[f"{type(exc).__name__}: {exc}"])
@@ -369,10 +420,11 @@ class SyncWorker:
                 delay = backoff_delay(self._failures, self._config.interval_s, self._config.max_backoff_s)
                 log.warning("sync: %s; retrying in %.1f s", self.last_error, delay)
                 self._stop.wait(delay)  # appends do not cut a back-off short
+                self._wake.clear()
             else:
                 self._failures = 0
                 self._wake.wait(self._config.interval_s)
-            self._wake.clear()
+                self._wake.clear()
 
 
 def start_worker(
@@ -395,7 +447,16 @@ def _error_text(response: httpx.Response) -> str:
 def run_once(
     log_path: str | Path, kiosk_id: str, config: SyncConfig, *, keys: KeyRing | None = None
 ) -> tuple[SyncReport, Backlog]:
-    """``kiosk sync once``: drain the outbox now; the report and the backlog left."""
+    """``kiosk sync once``: drain the outbox now and chain the resolutions made upstream; the report and
+    the backlog left."""
     with SyncClient(log_path, kiosk_id, config, keys=keys) as client:
         report = client.drain()
+        if not report.errors:
+            try:
+                if client.pull_resolutions():  # chained now: send them back in the same run
+                    more = client.drain()
+                    report.sent += more.sent
+                    report.errors += more.errors
+            except SyncError as exc:
+                report.errors.append(str(exc))
         return report, client.backlog()

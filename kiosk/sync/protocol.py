@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 PROTOCOL = b"egate-sync-v1"
 RECORDS_PATH = "/v1/records"
 HEAD_PATH = "/v1/head"
+RESOLUTIONS_PATH = "/v1/kiosk/resolutions"  # a kiosk pulls the resolutions officers made upstream for it
 CLIENT_HEADER = "x-egate-client"
 TIME_HEADER = "x-egate-time"
 NONCE_HEADER = "x-egate-nonce"

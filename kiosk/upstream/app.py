@@ -1,9 +1,11 @@
 """The upstream service as an ASGI application (Starlette): ingest for kiosks, reads behind roles.
 
 Every request but ``/healthz`` is signed by an enrolled client (:mod:`kiosk.sync.protocol`): kiosks send
-their records and read their anchored head, the configuration version and the signed watchlist bundles;
-officers read open cases across gates and their resolutions; supervisors also read statistics and the
-chains' state. Database calls run in the thread pool, so one slow batch never holds up the event loop.
+their records, read their anchored head, the configuration version and the signed watchlist bundles, and
+pull the resolutions officers made upstream for their cases; officers read and resolve the cases of the
+gates their enrolment covers (scope enforced in the data layer, :mod:`kiosk.upstream.officers`) and read
+those gates' states; supervisors also read statistics and the chains' state. Database calls run in the
+thread pool, so one slow batch never holds up the event loop.
 """
 
 from __future__ import annotations
@@ -25,16 +27,19 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from kiosk.store.chain import canonical_json
+from kiosk.store.errors import AlreadyResolvedError
 from kiosk.sync.protocol import (
     HEAD_PATH,
     MAX_BATCH,
     RECORDS_PATH,
     REPLAY_WINDOW_S,
+    RESOLUTIONS_PATH,
     AuthError,
     check_request,
 )
+from kiosk.upstream import officers
 from kiosk.upstream.db import UpstreamDB
-from kiosk.upstream.errors import DatabaseUnavailable, LogMismatch, UnknownClient
+from kiosk.upstream.errors import DatabaseUnavailable, LogMismatch, UnknownCase, UnknownClient
 from kiosk.upstream.ingest import ingest
 
 MAX_BODY = 16 * 1024 * 1024
@@ -124,6 +129,12 @@ def create_app(db: UpstreamDB, options: ServiceOptions | None = None) -> Starlet
                     return _error(status, exc.code, str(exc))
                 except LogMismatch as exc:
                     return _error(409, exc.code, str(exc))
+                except AlreadyResolvedError as exc:
+                    answer = {"error": str(exc), "code": exc.code, "officer": exc.officer}
+                    answer |= {"resolution": exc.resolution, "time_utc": exc.time_utc}
+                    return JSONResponse(answer, status_code=409)
+                except UnknownCase as exc:
+                    return _error(404, exc.code, str(exc))
                 except ValueError as exc:
                     return _error(400, "BAD_REQUEST", str(exc))
 
@@ -186,23 +197,69 @@ def create_app(db: UpstreamDB, options: ServiceOptions | None = None) -> Starlet
     async def get_trust_file(request: Request, client_id: str, body: bytes) -> Response:
         return served_file(options.trust_dir, TRUST_SUFFIXES, request.path_params["name"])
 
+    # Readers: every call passes the signed client id to the data layer, which decides what it may see.
     @endpoint("officer", "supervisor")
     async def get_open_cases(request: Request, client_id: str, body: bytes) -> Response:
         limit = min(int(request.query_params.get("limit", "100")), 1000)
-        cases = await run_in_threadpool(db.open_cases, limit)
-        return JSONResponse({"cases": [{**c, "record": json.loads(c.pop("payload"))} for c in cases]})
+        cases = await run_in_threadpool(officers.open_cases, db, client_id, limit)
+        return JSONResponse({"cases": cases})
+
+    @endpoint("officer", "supervisor")
+    async def get_case(request: Request, client_id: str, body: bytes) -> Response:
+        found = await run_in_threadpool(officers.case, db, client_id, request.path_params["decision_id"])
+        if found is None:
+            return _error(404, "NOT_FOUND", f"no case {request.path_params['decision_id']}")
+        return JSONResponse(found)
 
     @endpoint("officer", "supervisor")
     async def get_resolutions(request: Request, client_id: str, body: bytes) -> Response:
-        rows = await run_in_threadpool(db.resolutions, request.path_params["decision_id"])
-        return JSONResponse({"resolutions": [{**r, "record": json.loads(r.pop("payload"))} for r in rows]})
+        rows = await run_in_threadpool(db.resolutions, client_id, request.path_params["decision_id"])
+        return JSONResponse({"resolutions": rows})
+
+    @endpoint("officer")
+    async def post_resolution(request: Request, client_id: str, body: bytes) -> Response:
+        try:
+            asked = json.loads(body)
+            action = (asked["resolution"], asked["reason_code"], asked.get("note", ""))
+        except (ValueError, KeyError, TypeError):
+            raise ValueError("a resolution is a JSON object with resolution, reason_code, note") from None
+        if not all(isinstance(value, str) for value in action):
+            raise ValueError("resolution, reason_code and note are strings")
+        decision_id = request.path_params["decision_id"]
+        row = await run_in_threadpool(officers.resolve, db, client_id, decision_id, *action)
+        return JSONResponse({"resolution": row})
 
     @endpoint("officer")
     async def get_evidence(request: Request, client_id: str, body: bytes) -> Response:
-        # sealed to the officer service's key: opened there, never here
-        items = await run_in_threadpool(db.evidence, request.path_params["decision_id"])
+        # sealed to the officer service's key: opened by the console, never here
+        items = await run_in_threadpool(db.evidence, client_id, request.path_params["decision_id"])
         sealed = [{"kind": kind, "sealed": base64.b64encode(blob).decode("ascii")} for kind, blob in items]
         return JSONResponse({"evidence": sealed})
+
+    @endpoint("officer", "supervisor")
+    async def get_me(request: Request, client_id: str, body: bytes) -> Response:
+        return JSONResponse(await run_in_threadpool(officers.me, db, client_id))
+
+    @endpoint("officer", "supervisor")
+    async def get_gates(request: Request, client_id: str, body: bytes) -> Response:
+        gates = await run_in_threadpool(officers.gate_states, db, client_id)
+        return JSONResponse({"gates": gates, "on_duty": await run_in_threadpool(officers.on_duty, db)})
+
+    @endpoint("officer", "supervisor")
+    async def post_sign_out(request: Request, client_id: str, body: bytes) -> Response:
+        await run_in_threadpool(officers.sign_out, db, client_id)
+        return JSONResponse({"signed_out": client_id})
+
+    @endpoint("kiosk")
+    async def post_kiosk_resolutions(request: Request, kiosk_id: str, body: bytes) -> Response:
+        try:
+            backlog = json.loads(body)["backlog"]
+        except (ValueError, KeyError, TypeError):
+            raise ValueError("a pull is a JSON object with backlog") from None
+        if not isinstance(backlog, int) or isinstance(backlog, bool):
+            raise ValueError("backlog must be an integer")
+        rows = await run_in_threadpool(officers.pull_for_kiosk, db, kiosk_id, backlog)
+        return JSONResponse({"resolutions": rows})
 
     @endpoint("supervisor")
     async def get_statistics(request: Request, client_id: str, body: bytes) -> Response:
@@ -226,8 +283,14 @@ def create_app(db: UpstreamDB, options: ServiceOptions | None = None) -> Starlet
         Route("/v1/trust", get_trust_files, methods=["GET"]),
         Route("/v1/trust/{name}", get_trust_file, methods=["GET"]),
         Route("/v1/cases/open", get_open_cases, methods=["GET"]),
+        Route("/v1/cases/{decision_id}", get_case, methods=["GET"]),
         Route("/v1/cases/{decision_id}/resolutions", get_resolutions, methods=["GET"]),
+        Route("/v1/cases/{decision_id}/resolution", post_resolution, methods=["POST"]),
         Route("/v1/cases/{decision_id}/evidence", get_evidence, methods=["GET"]),
+        Route("/v1/me", get_me, methods=["GET"]),
+        Route("/v1/gates", get_gates, methods=["GET"]),
+        Route("/v1/sign-out", post_sign_out, methods=["POST"]),
+        Route(RESOLUTIONS_PATH, post_kiosk_resolutions, methods=["POST"]),
         Route("/v1/statistics", get_statistics, methods=["GET"]),
         Route("/v1/chains", get_chains, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),

@@ -33,13 +33,18 @@ def serve_command(config_path: Path) -> None:
     serve(load_settings(config_path))
 
 
-def _add(config_path: Path, client_id: str, role: str, public_key: Path) -> None:
+def _add(
+    config_path: Path, client_id: str, role: str, public_key: Path, gates: tuple[str, ...] = ("*",)
+) -> None:
     db = open_database(load_settings(config_path).database)
     try:
-        key_id = enrol(db, client_id, role, public_key)
+        key_id = enrol(db, client_id, role, public_key, gates)
     finally:
         db.close()
-    click.echo(f"enrolled {role} {client_id} (key {key_id})")
+    click.echo(
+        f"enrolled {role} {client_id} (key {key_id})"
+        + (f" for gates {', '.join(gates)}" if role != "kiosk" else "")
+    )
 
 
 @upstream.group("kiosk")
@@ -66,9 +71,15 @@ def reader_group() -> None:
 @click.option("--id", "client_id", required=True)
 @click.option("--role", type=click.Choice(["officer", "supervisor"]), required=True)
 @click.option("--public-key", type=click.Path(dir_okay=False, path_type=Path), required=True)
-def reader_add_command(config_path: Path, client_id: str, role: str, public_key: Path) -> None:
-    """Enrol an officer or supervisor client by its public key."""
-    _add(config_path, client_id, role, public_key)
+@click.option(
+    "--gate", "gates", multiple=True, default=("*",), show_default=True, help="A kiosk id an officer covers."
+)
+def reader_add_command(
+    config_path: Path, client_id: str, role: str, public_key: Path, gates: tuple[str, ...]
+) -> None:
+    """Enrol an officer or supervisor client by its public key (an officer's: `kiosk officer keygen`); an
+    officer reads and resolves the cases of its --gate kiosks only."""
+    _add(config_path, client_id, role, public_key, gates)
 
 
 @upstream.command("status")

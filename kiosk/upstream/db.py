@@ -11,6 +11,7 @@ retries: nothing half-written stays behind, because every request is one transac
 from __future__ import annotations
 
 import contextlib
+import json
 import queue
 import sqlite3
 import threading
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.upstream.errors import DatabaseUnavailable, UpstreamConfigError
+from kiosk.upstream.officers import chained_resolutions, covered
 from matcher.utc import iso_utc, utc_now
 
 ROLES = ("kiosk", "officer", "supervisor")
@@ -52,6 +54,25 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # open it); only ever for a decision of the same kiosk stored here.
         "CREATE TABLE evidence (kiosk_id TEXT NOT NULL, decision_id TEXT NOT NULL, kind TEXT NOT NULL, "
         "sealed {blob} NOT NULL, received_utc TEXT NOT NULL, PRIMARY KEY (decision_id, kind))",
+    ),
+    (
+        # The officer console upstream: the gates an officer client covers (JSON list of kiosk ids, "*" for
+        # all), when each client was last seen (a kiosk's pull of resolutions is its heartbeat; an officer's
+        # requests say who is on duty), the outbox backlog a kiosk reports.
+        """ALTER TABLE clients ADD COLUMN gates TEXT NOT NULL DEFAULT '["*"]'""",
+        "ALTER TABLE clients ADD COLUMN last_seen_utc TEXT",
+        "ALTER TABLE chains ADD COLUMN kiosk_backlog BIGINT NOT NULL DEFAULT 0",
+        # Resolutions made on the upstream console: pending until the kiosk's chain holds the same id
+        # (chained), or overtaken when the kiosk's chain closed the case with another resolution first.
+        "CREATE TABLE officer_resolutions (id TEXT PRIMARY KEY, kiosk_id TEXT NOT NULL, "
+        "decision_id TEXT NOT NULL, officer TEXT NOT NULL, resolution TEXT NOT NULL, "
+        "reason_code TEXT NOT NULL, note TEXT NOT NULL, time_utc TEXT NOT NULL, state TEXT NOT NULL, "
+        "settled_utc TEXT)",
+        "CREATE INDEX officer_resolutions_kiosk ON officer_resolutions (kiosk_id, state)",
+        "CREATE INDEX officer_resolutions_decision ON officer_resolutions (decision_id)",
+        # Who opened which case's sealed evidence (the console decrypts it; the access is recorded here).
+        "CREATE TABLE evidence_access (id {id}, client_id TEXT NOT NULL, decision_id TEXT NOT NULL, "
+        "time_utc TEXT NOT NULL)",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -168,18 +189,25 @@ class UpstreamDB:
 
     # ---------------------------------------------------------------------------------- clients
 
-    def add_client(self, client_id: str, role: str, key_id: str, public_pem: str) -> None:
-        """Enrol a client (a kiosk, or an officer / supervisor reader) by its Ed25519 public key."""
+    def add_client(
+        self, client_id: str, role: str, key_id: str, public_pem: str, gates: Sequence[str] = ("*",)
+    ) -> None:
+        """Enrol a client (a kiosk, or an officer / supervisor reader) by its Ed25519 public key; an officer
+        reads the cases of ``gates`` (kiosk ids; "*" for all) and no others."""
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
         if not client_id.strip() or len(client_id) > 100:
             raise ValueError("client id must be 1 to 100 characters")
+        scope = sorted({gate.strip() for gate in gates})
+        if not scope or not all(scope):
+            raise ValueError("a reader needs the gates it covers (kiosk ids, or * for all)")
         with self.transaction() as tx:
             if tx.one("SELECT 1 FROM clients WHERE id = ?", (client_id,)):
                 raise ValueError(f"client {client_id!r} is already enrolled")
             tx.execute(
-                "INSERT INTO clients (id, role, key_id, public_key, added_utc) VALUES (?, ?, ?, ?, ?)",
-                (client_id, role, key_id, public_pem, iso_utc(utc_now())),
+                "INSERT INTO clients (id, role, key_id, public_key, added_utc, gates) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (client_id, role, key_id, public_pem, iso_utc(utc_now()), json.dumps(scope)),
             )
             if role == "kiosk":
                 tx.execute("INSERT INTO chains (kiosk_id, head_seq) VALUES (?, 0)", (client_id,))
@@ -203,6 +231,7 @@ class UpstreamDB:
                 "INSERT INTO nonces (client_id, nonce, seen) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                 (client_id, nonce, seen),
             )
+            tx.execute("UPDATE clients SET last_seen_utc = ? WHERE id = ?", (iso_utc(utc_now()), client_id))
             if seen % 16 == 0:
                 tx.execute("DELETE FROM nonces WHERE seen < ?", (seen - 2 * window_s,))
         return fresh == 1
@@ -246,36 +275,37 @@ class UpstreamDB:
                 )
             ]
 
-    def open_cases(self, limit: int = 100) -> list[dict[str, Any]]:
-        """Referred decisions of every gate without a final resolution (ADMITTED / REFUSED), oldest first."""
+    def evidence(self, reader: str, decision_id: str) -> list[tuple[str, bytes]]:
+        """(kind, sealed item) of a referred decision's evidence, as the kiosk sealed it, for a reader
+        covering its gate (PermissionError otherwise); the access is recorded."""
         with self.transaction() as tx:
-            rows = tx.all(
-                "SELECT d.kiosk_id, d.seq, d.id, d.time_utc, d.payload FROM records d "
-                "WHERE d.kind = 'decision' AND d.outcome = 'REFER' AND NOT EXISTS (SELECT 1 FROM records r "
-                "WHERE r.kind = 'resolution' AND r.decision_id = d.id AND r.resolution IN ('ADMITTED', "
-                "'REFUSED')) ORDER BY d.time_utc, d.kiosk_id, d.seq LIMIT ?",
-                (limit,),
-            )
-        names = ("kiosk_id", "seq", "id", "time_utc", "payload")
-        return [dict(zip(names, row, strict=True)) for row in rows]
-
-    def evidence(self, decision_id: str) -> list[tuple[str, bytes]]:
-        """(kind, sealed item) of a referred decision's evidence, as the kiosk sealed it."""
-        with self.transaction() as tx:
+            if covered(tx, reader, decision_id) is None:
+                return []
             rows = tx.all(
                 "SELECT kind, sealed FROM evidence WHERE decision_id = ? ORDER BY kind", (decision_id,)
             )
+            tx.execute(
+                "INSERT INTO evidence_access (client_id, decision_id, time_utc) VALUES (?, ?, ?)",
+                (reader, decision_id, iso_utc(utc_now())),
+            )
         return [(kind, bytes(sealed)) for kind, sealed in rows]
 
-    def resolutions(self, decision_id: str) -> list[dict[str, Any]]:
+    def evidence_accesses(self, decision_id: str) -> list[tuple[str, str]]:
+        """(client id, time) of every opening of a case's evidence, oldest first."""
         with self.transaction() as tx:
-            rows = tx.all(
-                "SELECT kiosk_id, seq, id, time_utc, resolution, payload FROM records "
-                "WHERE kind = 'resolution' AND decision_id = ? ORDER BY time_utc",
-                (decision_id,),
-            )
-        names = ("kiosk_id", "seq", "id", "time_utc", "resolution", "payload")
-        return [dict(zip(names, row, strict=True)) for row in rows]
+            return [
+                (row[0], row[1])
+                for row in tx.all(
+                    "SELECT client_id, time_utc FROM evidence_access WHERE decision_id = ? ORDER BY id",
+                    (decision_id,),
+                )
+            ]
+
+    def resolutions(self, reader: str, decision_id: str) -> list[dict[str, Any]]:
+        """A case's resolutions as chained by its kiosk, for a reader covering its gate."""
+        with self.transaction() as tx:
+            covered(tx, reader, decision_id)
+            return chained_resolutions(tx, decision_id)
 
     def statistics(self) -> dict[str, Any]:
         """Counts by kiosk and outcome, resolutions by kind, and the records held or flagged."""

@@ -27,3 +27,9 @@ class LogMismatch(UpstreamError):
 
 class UnknownClient(UpstreamError):
     code = "UPSTREAM_UNKNOWN_CLIENT"
+
+
+class UnknownCase(UpstreamError):
+    """No referred case with that id upstream (answered 404)."""
+
+    code = "UPSTREAM_UNKNOWN_CASE"

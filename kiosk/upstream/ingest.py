@@ -24,6 +24,7 @@ from kiosk.sync.evidence import MAGIC as SEALED_MAGIC
 from kiosk.sync.protocol import BatchAnswer, Rejected, forbidden_keys
 from kiosk.upstream.db import Tx, UpstreamDB
 from kiosk.upstream.errors import LogMismatch, UnknownClient
+from kiosk.upstream.officers import settle
 from matcher.utc import iso_utc, utc_now
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -164,19 +165,21 @@ def ingest(
         good.sort(key=lambda item: item[0]["seq"])
         known = _neighbours(tx, kiosk_id, [r["seq"] for r, _ in good])
         taken = _taken_ids(tx, [r["id"] for r, _ in good])
-        rows = []
+        rows, stored = [], []
         for record, payload in good:
             problem = _place(record, known, taken, kiosk_id, genesis_hash(log_id))
             if problem is None:
                 known[record["seq"]] = (record["id"], record["hash"], record["prev_hash"])
                 taken[record["id"]] = (kiosk_id, record["seq"], record["hash"])
                 rows.append(_row(kiosk_id, record, payload, received))
+                stored.append(record)
                 acked.append(record["id"])
             elif problem[0] == "DUPLICATE":
                 acked.append(record["id"])  # stored before: acknowledge again, change nothing
             else:
                 rejected.append(Rejected(record["id"], *problem))
         tx.executemany(_INSERT, rows)
+        settle(tx, kiosk_id, stored, received)  # resolutions made upstream, now in the kiosk's chain
         referred = {r["id"] for r, _ in good if r["kind"] == "decision" and r["outcome"] == "REFER"}
         tx.executemany(
             "INSERT INTO evidence (kiosk_id, decision_id, kind, sealed, received_utc) VALUES (?, ?, ?, ?, ?) "

@@ -78,7 +78,7 @@ def test_evidence_goes_sealed_to_the_officer_service_only_when_configured(
     with pytest.raises(EvidenceKeyError):
         open_for_officer(private, sealed["live_face"], refer, "live_template")  # bound to its kind and case
     assert _officer_get(service, tls, officer, f"/v1/cases/{passed}/evidence").json() == {"evidence": []}
-    assert db.evidence(refer_plain) == []
+    assert db.evidence("officer-9", refer_plain) == []
     # a kiosk reads no evidence
     headers = sign_request(kiosk.key, kiosk.id, "GET", f"/v1/cases/{refer}/evidence", b"")
     with httpx.Client(verify=ssl.create_default_context(cafile=str(tls.ca))) as http:

@@ -8,6 +8,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QApplication
 
 from kiosk.officer.cases import CaseQueue, LocalCaseSource
+from kiosk.officer.upstream import UpstreamService
 from kiosk.store.accounts import Accounts
 from kiosk.store.errors import StoreError
 from kiosk.store.keys import KeyRing
@@ -20,6 +21,16 @@ def open_window(log: DecisionLog, accounts: Accounts, *, poll_ms: int = POLL_MS)
     """The console window over a local log (a QApplication must exist)."""
     queue = CaseQueue(LocalCaseSource(log), accounts)
     return OfficerWindow(queue, accounts, reason_text=reason_text, poll_ms=poll_ms)
+
+
+def run_upstream_console(service: UpstreamService) -> int:
+    """Run the console on the upstream service of a group of gates until its window closes (the officer
+    signs in with the password of their sealed key)."""
+    with service:
+        app = QApplication.instance() or QApplication(sys.argv[:1])
+        window = OfficerWindow(CaseQueue(service, service), service, reason_text=reason_text)
+        window.show()
+        return app.exec()
 
 
 def run_console(log_path: Path, keys: KeyRing) -> int:

@@ -58,6 +58,7 @@ _PAGE_OF_STATE = {
     State.DECISION: Page.PROCESSING,
     State.GATE_OPEN: Page.GATE_OPEN,
     State.REFERRED: Page.OFFICER,
+    State.AWAITING_OFFICER: Page.PROCESSING,  # "please wait here, an officer is coming": exit closed
 }
 
 # Pages where the traveller may cancel (the document is handed back, nothing is kept).
@@ -147,7 +148,7 @@ class TravellerPresenter:
             self._cancelled_at = None
             return
         if event.state is State.IDLE:
-            self.screen = _screen(Page.WELCOME)
+            self.screen = _screen(Page.DOCUMENT if event.ended is Ended.OFFICER_RETRY else Page.WELCOME)
             return
         page = _PAGE_OF_STATE[event.state]
         attempt = event.attempt if event.state in (State.DOCUMENT_RETRY, State.FACE_CAPTURE) else 0
@@ -159,6 +160,8 @@ class TravellerPresenter:
             max_attempts=event.max_attempts if attempt else 0,
             in_transaction=True,
         )
+        if event.state is State.AWAITING_OFFICER:  # the traveller may still leave (the exit stays shut)
+            self.screen = replace(self.screen, can_cancel=True)
 
     # ----- the traveller's touches (pages outside a transaction) ---------------------------------------
     def touched(self, at: float) -> None:
