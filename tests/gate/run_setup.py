@@ -19,6 +19,7 @@ def write_run_setup(
     hold_s: float = 0.0,
     kiosk_id: str = "",
     extra: str = "",
+    frames_of: str = GENUINE,
 ) -> Path:
     """Fill ``folder`` (reader/, frames/) and write its ``kiosk.toml``; ``extra`` is appended TOML."""
     reader, frames = folder / "reader", folder / "frames"
@@ -28,7 +29,7 @@ def write_run_setup(
         shutil.copytree(src, reader / src.name)
     frames.mkdir()
     for i in range(3):
-        cv2.imwrite(str(frames / f"live-{i}.png"), demo_setup.frames[GENUINE][i])
+        cv2.imwrite(str(frames / f"live-{i}.png"), demo_setup.frames[frames_of][i])
     cfg = demo_setup.config
     kiosk = f'[kiosk]\nid = "{kiosk_id}"\n' if kiosk_id else ""
     config = folder / "kiosk.toml"

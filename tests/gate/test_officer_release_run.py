@@ -5,14 +5,13 @@ gate chains that it did."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
-import cv2
+from run_setup import write_run_setup
 
 from kiosk.config import load_config
 from kiosk.gate.events import GateEvent, State, StateChanged
@@ -36,38 +35,13 @@ def _kiosk(*args: str, stdin: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_an_officers_admit_from_the_cli_releases_the_waiting_traveller(demo_setup, tmp_path: Path) -> None:
-    reader, frames = tmp_path / "reader", tmp_path / "frames"
-    source = demo_setup.presentations[IMPOSTOR].source
-    shutil.copytree(source, reader / source.name)
-    frames.mkdir()
-    for i, frame in enumerate(demo_setup.frames[IMPOSTOR][:3]):
-        cv2.imwrite(str(frames / f"live-{i}.png"), frame)
-    cfg = demo_setup.config
-    (tmp_path / "kiosk.toml").write_text(
-        f"""
-[kiosk]
-id = "HELD-KIOSK"
-[devices.camera]
-kind = "folder"
-path = "frames"
-loop = true
-[devices.document_reader]
-path = "reader"
-done_path = "done"
-[documents]
-trust_store = "{cfg.trust_store}"
-extra_state_codes = ["UTO"]
-[store]
-path = "decisions.sqlite"
-key_file = "{cfg.key_file}"
-[policy]
-result_hold_s = 0.2
-officer_release = "all"
-officer_wait_s = 120.0
-"""
+    policy = 'officer_release = "all"\nofficer_wait_s = 120.0\n'
+    path = write_run_setup(
+        demo_setup, tmp_path, (IMPOSTOR,), hold_s=0.2, kiosk_id="HELD-KIOSK", extra=policy, frames_of=IMPOSTOR
     )
-    config = load_config(tmp_path / "kiosk.toml")
+    config = load_config(path)
     assert config.log_path is not None
+    config.log_path.parent.mkdir()
     DecisionLog(config.log_path).close()  # the log exists before the kiosk: its accounts are added first
     with Accounts(config.log_path, cost=Argon2Cost(memory_kib=8192, iterations=1, lanes=1)) as accounts:
         accounts.add(None, "sup-1", "supervisor", "supervisor-run-1")
