@@ -25,6 +25,7 @@ from kiosk.ui.traveller.window import TravellerWindow
 from tests.ui.conftest import TS_DIR, qt_tool
 
 SIZE = (1024, 1280)  # a 17-inch 5:4 kiosk screen, portrait
+LANDSCAPE = (1280, 720)  # the smallest landscape output (Cage's headless default)
 ALL_LANGUAGES = (*LANGUAGES, PSEUDO)
 FLOW_CODES = {  # the flow's words each page shows
     Page.READING: "screen.document_presented",
@@ -102,12 +103,19 @@ def clipped(page: QWidget, window: QWidget) -> list[str]:
 
 
 @pytest.mark.parametrize("lang", ALL_LANGUAGES)
-def test_every_page_renders_unclipped(window, qtbot, lang: str, output_dir: Path) -> None:
+@pytest.mark.parametrize("size", [SIZE, LANDSCAPE], ids=["portrait", "landscape"])
+def test_every_page_renders_unclipped(
+    window, qtbot, lang: str, size: tuple[int, int], output_dir: Path
+) -> None:
+    window.resize(*size)
     problems = []
     for page in Page:
         shown = show(window, lang, screen_of(page), qtbot)
         assert shown.page is page
-        window.grab().save(str(output_dir / f"{lang}-{page.value}.png"))
+        # a page that needs more than the screen grows the window past it (a full-screen kiosk cuts it off)
+        assert window.size().toTuple() == size, (page, window.size().toTuple())
+        suffix = "" if size == SIZE else "-landscape"
+        window.grab().save(str(output_dir / f"{lang}-{page.value}{suffix}.png"))
         problems += [f"{page}: {p}" for p in clipped(shown, window)]
         rtl = window.layoutDirection() == Qt.LayoutDirection.RightToLeft
         assert rtl == (lang == "ar")
@@ -115,7 +123,7 @@ def test_every_page_renders_unclipped(window, qtbot, lang: str, output_dir: Path
         assert officer == (page not in (Page.GATE_OPEN, Page.OFFICER, Page.OUT_OF_SERVICE))  # EN 301 549 5.3
         assert shown.language_button.isVisibleTo(shown) or shown.languages.isVisibleTo(shown)
         if lang == "ar" and officer:  # right to left: the officer button sits on the right
-            assert shown.officer_button.mapTo(window, QPoint(0, 0)).x() > SIZE[0] / 2
+            assert shown.officer_button.mapTo(window, QPoint(0, 0)).x() > size[0] / 2
         family = QFontInfo(shown.title.font()).family()
         assert family.startswith("Noto Sans"), family  # the pinned fonts are installed and used
     assert not problems, problems

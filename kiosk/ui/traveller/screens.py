@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -48,13 +48,20 @@ class Pictogram(QWidget):
     def __init__(self, kind: Page, theme: Theme) -> None:
         super().__init__()
         self.kind = kind
-        side = theme.px(150)
-        self.setFixedSize(side, side)
+        self._side = theme.px(150)
+        # it gives way first on a short (landscape) screen, so the buttons below stay on it
+        self.setMinimumSize(theme.px(72), theme.px(72))
+        self.setMaximumSize(self._side, self._side)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+
+    def sizeHint(self) -> QSize:
+        return QSize(self._side, self._side)
 
     def paintEvent(self, _event: object) -> None:
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         s = min(self.width(), self.height())
+        p.translate((self.width() - s) / 2, (self.height() - s) / 2)
         p.scale(s / 100.0, s / 100.0)  # draw on a 100 x 100 grid
         p.setPen(
             QPen(QColor(INK), 4, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap, Qt.PenJoinStyle.RoundJoin)
@@ -187,7 +194,7 @@ class CameraView(QWidget):
         super().__init__()
         self.guide = guide or FaceGuide()
         self._image: QImage | None = None
-        self.setMinimumSize(theme.px(360), theme.px(270))
+        self.setMinimumSize(theme.px(320), theme.px(240))
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     resized = Signal(int, int)  # the picture's box changed (the camera feed scales its previews to it)
