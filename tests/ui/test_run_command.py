@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from kiosk.store import DecisionLog
-from tests.gate.test_commands import GENUINE, _run_config
+from tests.gate.run_setup import GENUINE, write_run_setup
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -26,13 +26,12 @@ def _kiosk(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([*cmd, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
-def _with_window_mode(config: Path) -> Path:
-    config.write_text(config.read_text() + '\n[ui]\nmode = "window"\n')
-    return config
+def _window_setup(demo_setup, folder: Path, labels: tuple[str, ...], hold_s: float) -> Path:
+    return write_run_setup(demo_setup, folder, labels, hold_s=hold_s, extra='[ui]\nmode = "window"\n')
 
 
 def test_run_opens_the_traveller_kiosk_from_the_configuration(demo_setup, tmp_path: Path) -> None:
-    config = _with_window_mode(_run_config(demo_setup, tmp_path, (GENUINE,), hold_s=0.5))
+    config = _window_setup(demo_setup, tmp_path, (GENUINE,), 0.5)
     proc = _kiosk("run", "--config", str(config), "--windowed")
     try:
         deadline = time.monotonic() + 120
@@ -51,7 +50,7 @@ def test_run_opens_the_traveller_kiosk_from_the_configuration(demo_setup, tmp_pa
 
 
 def test_headless_overrides_the_window_mode(demo_setup, tmp_path: Path) -> None:
-    config = _with_window_mode(_run_config(demo_setup, tmp_path, (GENUINE,), hold_s=0.0))
+    config = _window_setup(demo_setup, tmp_path, (GENUINE,), 0.0)
     proc = _kiosk("run", "--config", str(config), "--headless", "--max-transactions", "1")
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
@@ -65,7 +64,7 @@ def test_full_screen_on_an_x_server_without_a_window_manager(demo_setup, tmp_pat
     try:
         time.sleep(1.0)
         assert xvfb.poll() is None, "Xvfb did not start"
-        config = _with_window_mode(_run_config(demo_setup, tmp_path, (GENUINE,), hold_s=0.5))
+        config = _window_setup(demo_setup, tmp_path, (GENUINE,), 0.5)
         env = {**os.environ, "QT_QPA_PLATFORM": "xcb", "DISPLAY": display, "PYTHONPATH": str(REPO)}
         script = Path(sys.executable).with_name("kiosk")
         proc = subprocess.Popen(
@@ -118,8 +117,7 @@ def test_sigterm_as_soon_as_it_is_ready_stops_it(demo_setup, tmp_path: Path) -> 
     """systemd may stop the kiosk the moment it says READY, before Qt's event loop runs: it still stops."""
     import socket
 
-    config = _with_window_mode(_run_config(demo_setup, tmp_path, (), hold_s=0.0))
-    (tmp_path / "reader").mkdir()
+    config = _window_setup(demo_setup, tmp_path, (), 0.0)
     address = str(tmp_path / "notify")
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
         sock.bind(address)
