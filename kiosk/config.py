@@ -183,7 +183,13 @@ def _policy(t: Mapping[str, Any]) -> Policy:
     """The ``[policy]`` table: typed values, and the quality-limit overrides checked against
     ``matcher.quality.QualityLimits`` (the Policy resolves them)."""
     tables = ("quality", "document_quality")
-    values = _fields(Policy, {k: v for k, v in t.items() if k not in tables}, "policy", exclude=tables)
+    special = (*tables, "age_bands")
+    values = _fields(Policy, {k: v for k, v in t.items() if k not in special}, "policy", exclude=special)
+    if "age_bands" in t:
+        bands = t["age_bands"]
+        if not isinstance(bands, list) or not all(type(b) is int for b in bands):
+            raise ConfigError("policy.age_bands must be a list of whole years, e.g. [12, 18, 30, 45, 60]")
+        values["age_bands"] = tuple(bands)
     known = set(QualityLimits.__dataclass_fields__)
     for table in tables:
         if table not in t:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import itertools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
+from kiosk.decision import DEFAULT_AGE_BANDS
 from kiosk.documents.checks import Check
 from kiosk.errors import ConfigError
 from matcher.quality import QualityLimits
@@ -76,6 +78,8 @@ class Policy:
     # (MINOR; AGE_UNKNOWN without one), and holders of these nationalities (MRZ codes, fnmatch)
     minor_age: int = 18
     release_nationalities: tuple[str, ...] = ()
+    # the age groups the decision record carries (ascending lower bounds after 0; statistics split by them)
+    age_bands: tuple[int, ...] = DEFAULT_AGE_BANDS
     # resolved from the overrides above: the limits the live capture and the document portrait must meet
     live_limits: QualityLimits = field(init=False, repr=False)
     document_limits: QualityLimits = field(init=False, repr=False)
@@ -105,6 +109,9 @@ class Policy:
             raise ConfigError("policy.max_extensions must be at least 10")
         if not 0 <= self.minor_age <= 25:
             raise ConfigError("policy.minor_age must be between 0 and 25 (years)")
+        bands = self.age_bands
+        if not bands or any(b < 1 for b in bands) or any(a >= b for a, b in itertools.pairwise(bands)):
+            raise ConfigError("policy.age_bands must be ascending whole years, each at least 1")
         if not (0.0 < self.second_face_min_ratio <= 1.0):
             raise ConfigError("policy.second_face_min_ratio must be in (0, 1]")
         object.__setattr__(

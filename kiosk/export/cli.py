@@ -149,7 +149,8 @@ def export_command(
     counts = result.manifest["counts"]
     click.echo(
         f"exported to {result.folder}: {counts['decision']} decisions, {counts['resolution']} resolutions, "
-        f"{counts['export']} export events, {result.manifest['images']} images; "
+        f"{counts['export']} export events, {counts['account_event']} account events, "
+        f"{result.manifest['images']} images; "
         f"signed by key {result.manifest['signature']['key_id']}; logged as seq {result.event_seq}"
     )
 
@@ -178,9 +179,13 @@ def verify_export_command(folder: Path, public_key: Path | None, as_json: bool) 
         signer, period = manifest["signature"]["key_id"], manifest["period"]
         click.echo(
             f"ok: {counts['decision']} decisions, {counts['resolution']} resolutions, "
-            f"{counts['export']} export events of {period['from']} to {period['to']}, exported by "
-            f"{manifest['exported_by']['account_id']}; chain to head seq {head['seq']} hash {head['hash']}"
+            f"{counts['export']} export events, {counts.get('account_event', 0)} account events of "
+            f"{period['from']} to {period['to']}, exported by {manifest['exported_by']['account_id']}; "
+            f"chain to head seq {head['seq']} hash {head['hash']}"
         )
+        if "account_chain" in manifest:
+            account_head = manifest["account_chain"]["head"]
+            click.echo(f"account chain to head seq {account_head['seq']} hash {account_head['hash']}")
         if check.trusted_key:
             click.echo(f"signed by the given key {signer}")
         else:

@@ -246,7 +246,7 @@ def test_empty_period_gives_a_valid_empty_export(world: World, tmp_path: Path) -
         session=world.supervisor,
         signing_key=world.private_key,
     )
-    assert result.manifest["counts"] == {"decision": 0, "resolution": 0, "export": 0}
+    assert result.manifest["counts"] == {"decision": 0, "resolution": 0, "export": 0, "account_event": 0}
     check = verify_export(out)
     assert check.ok, check.problems
     assert (out / "records.jsonl").read_bytes() == b""
