@@ -100,6 +100,7 @@ class KioskConfig:
     liveness: LivenessConfig = field(default_factory=LivenessConfig)
     sync: SyncConfig = field(default_factory=SyncConfig)
     ui: UiConfig = field(default_factory=UiConfig)
+    export_signing_key: Path | None = None  # Ed25519 private key (PEM) signing audit exports' manifests
     source: Path | None = None  # the file this configuration was read from
 
 
@@ -115,6 +116,7 @@ _SCHEMA: dict[str, set[str]] = {
     "liveness": set(LivenessConfig.__dataclass_fields__),
     "sync": set(SyncConfig.__dataclass_fields__),
     "ui": set(UiConfig.__dataclass_fields__),
+    "export": {"signing_key"},
 }
 
 
@@ -175,6 +177,7 @@ def config_from_mapping(
         liveness=LivenessConfig(**_fields(LivenessConfig, _table(data, "liveness"), "liveness")),
         sync=_sync(_table(data, "sync"), base),
         ui=_ui(_table(data, "ui")),
+        export_signing_key=_path(_table(data, "export"), "signing_key", "export.signing_key", base),
         source=source,
     )
 

@@ -35,6 +35,7 @@ from kiosk.store.errors import PermissionDeniedError, StoreError
 from kiosk.store.keys import KeyRing
 from kiosk.store.log import DecisionLog
 from kiosk.store.records import LoggedDecision
+from matcher.errors import MatcherError
 from matcher.signing import load_signing_key
 from matcher.utc import iso_utc, utc_now
 
@@ -73,6 +74,26 @@ def authorize_export(log_path: Path, session: Session, period: Period) -> tuple[
             f"account {current.account_id} does not cover gate(s) {', '.join(outside)}"
         )
     return current, dataclasses.replace(period, gates=period.gates or current.gates)
+
+
+def signing_key_file(given: Path | None, configured: Path | None) -> Path:
+    """The export signing key's file: ``given`` (``--signing-key`` or ``EGATE_EXPORT_SIGNING_KEY``), else the
+    configuration's ``[export] signing_key``; ExportError when there is none or it cannot be loaded as an
+    Ed25519 private key (checked before anything is signed in, logged or written)."""
+    path = given or configured
+    if path is None:
+        raise ExportError(
+            "no export signing key: give --signing-key, EGATE_EXPORT_SIGNING_KEY or [export] signing_key "
+            "in the kiosk's configuration (--config)"
+        )
+    source = "--signing-key" if given else "[export] signing_key"
+    try:
+        load_signing_key(path)
+    except OSError as exc:
+        raise ExportError(f"export signing key {path} ({source}): {exc.strerror or exc}") from None
+    except MatcherError as exc:
+        raise ExportError(f"export signing key {path} ({source}): {exc}") from None
+    return path
 
 
 def export_period(

@@ -31,10 +31,12 @@ ACCOUNTS_AT = START + timedelta(hours=8)
 EVIDENCE_OPENED = 3
 
 
-def kiosk(*args: str, password: str = PASSWORD, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def kiosk(
+    *args: str, password: str = PASSWORD, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     script = Path(sys.executable).with_name("kiosk")
     cmd = [str(script)] if script.is_file() else [sys.executable, "-c", "from kiosk.cli import main; main()"]
-    env = {**os.environ, "EGATE_PASSWORD": password}
+    env = {**os.environ, "EGATE_PASSWORD": password, **(env or {})}
     return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
 
 
