@@ -41,6 +41,7 @@ FTA_REASONS = ("QUALITY_TIMEOUT", "CAPTURE_UNREADABLE")
 DEFAULT_MIN_CELL = 10
 DURATION_CAP_MS = 600_000  # longer transactions count as 10 minutes in the percentiles
 SCORE_BINS = (-0.2, 1.0, 60)  # low, high, count: the score histogram's fixed bins (bounded memory)
+SLICE_SEPARATOR = "; "  # between a slice cell's referral rate and its FNMR
 NOT_RECORDED = "not recorded"  # a slice value of records older than the field (record version 1)
 TRAVELLER_FIELDS = ("age_group", "sex", "nationality")
 SLICE_FIELDS = ("issuing_state", "document_type", *TRAVELLER_FIELDS)
@@ -114,7 +115,7 @@ class Cell:
         return {"n": self.n, "referral": self.referral.as_dict(), "fnmr": self.fnmr.as_dict()}
 
     def text(self) -> str:
-        return f"referral {self.referral.text()}; FNMR {self.fnmr.text()}"
+        return f"referral {self.referral.text()}{SLICE_SEPARATOR}FNMR {self.fnmr.text()}"
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ def test_statistics_charts_and_export_from_the_window(qtbot, small_world: World,
     assert stats is not None and stats.transactions == 400
     period_line, *lines = stats_lines(stats)
     cells = [(window.table.item(r, 0).text(), window.table.item(r, 1).text()) for r in range(len(lines))]
-    shown = [f"{name}: {value}" if value else name for name, value in cells]
+    shown = [f"{name}: {value}".replace("\n", "; ") if value else name for name, value in cells]
     assert shown == lines and window.table.rowCount() == len(lines)  # the lines `kiosk stats` prints
     assert period_line in window.status.text()
     assert len(window.figure.axes) == 4  # over time (+ its rate axis), reasons, scores

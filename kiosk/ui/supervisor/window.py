@@ -40,7 +40,7 @@ from kiosk.errors import KioskError
 from kiosk.export.build import ExportResult, export_period
 from kiosk.export.pdf import draw_charts
 from kiosk.export.select import Period
-from kiosk.export.stats import Stats, period_stats, stats_lines
+from kiosk.export.stats import SLICE_SEPARATOR, Stats, period_stats, stats_lines
 from kiosk.store.accounts import Session
 from kiosk.store.errors import StoreError
 from kiosk.store.keys import KeyRing
@@ -191,10 +191,13 @@ class SupervisorWindow(QMainWindow):
         for row, line in enumerate(lines):
             name, _, value = line.partition(": ")
             self.table.setItem(row, 0, QTableWidgetItem(name.rstrip()))
-            cell = QTableWidgetItem(value)
+            cell = QTableWidgetItem(
+                value.replace(SLICE_SEPARATOR, "\n")
+            )  # a slice's FNMR under its referrals
             cell.setToolTip(value)
             self.table.setItem(row, 1, cell)
         self.table.resizeColumnToContents(0)
+        self.table.resizeRowsToContents()
         self.figure.clear()
         draw_charts(self.figure, stats)
         self.canvas.draw_idle()
