@@ -459,3 +459,31 @@ def test_export_while_the_kiosk_keeps_appending(tmp_path: Path) -> None:
     assert result.event_seq > result.manifest["chain"]["head"]["seq"]
     with DecisionLog(small.log, readonly=True) as log:
         assert log.verify().ok
+
+
+def test_a_format_1_export_still_verifies_and_format_2_needs_the_account_chain(
+    world: World, exported: Path, tmp_path: Path
+) -> None:
+    from kiosk.export.manifest import manifest_text, sign_manifest
+    from matcher.signing import load_signing_key
+
+    key = load_signing_key(world.private_key)
+    account_files = {"accounts.jsonl", "accounts.csv", "account_chain.jsonl"}
+    old = _copy(exported, tmp_path / "format-1")
+    manifest = json.loads((old / "manifest.json").read_text())
+    for name in account_files:
+        (old / name).unlink()
+    manifest = {k: v for k, v in manifest.items() if k not in ("signature", "account_chain")}
+    manifest["format"] = "egate-audit-export/1"
+    manifest["files"] = [f for f in manifest["files"] if f["name"] not in account_files]
+    manifest["counts"].pop("account_event")
+    (old / "manifest.json").write_text(manifest_text(sign_manifest(manifest, key)))
+    assert verify_export(old).ok, verify_export(old).problems
+    manifest["format"] = "egate-audit-export/2"  # claims the account chain but states none
+    (old / "manifest.json").write_text(manifest_text(sign_manifest(manifest, key)))
+    assert verify_export(old).ok  # no account files listed: nothing to follow
+    new = _copy(exported, tmp_path / "format-2")
+    manifest = json.loads((new / "manifest.json").read_text())
+    manifest = {k: v for k, v in manifest.items() if k not in ("signature", "account_chain")}
+    (new / "manifest.json").write_text(manifest_text(sign_manifest(manifest, key)))
+    assert "manifest states no account_chain" in " ".join(verify_export(new).problems)
