@@ -100,6 +100,7 @@ class KioskConfig:
     liveness: LivenessConfig = field(default_factory=LivenessConfig)
     sync: SyncConfig = field(default_factory=SyncConfig)
     ui: UiConfig = field(default_factory=UiConfig)
+    export_signing_key: Path | None = None  # Ed25519 private key (PEM) signing audit exports' manifests
     source: Path | None = None  # the file this configuration was read from
 
 
@@ -115,6 +116,7 @@ _SCHEMA: dict[str, set[str]] = {
     "liveness": set(LivenessConfig.__dataclass_fields__),
     "sync": set(SyncConfig.__dataclass_fields__),
     "ui": set(UiConfig.__dataclass_fields__),
+    "export": {"signing_key"},
 }
 
 
@@ -175,6 +177,7 @@ def config_from_mapping(
         liveness=LivenessConfig(**_fields(LivenessConfig, _table(data, "liveness"), "liveness")),
         sync=_sync(_table(data, "sync"), base),
         ui=_ui(_table(data, "ui")),
+        export_signing_key=_path(_table(data, "export"), "signing_key", "export.signing_key", base),
         source=source,
     )
 
@@ -183,15 +186,19 @@ def _policy(t: Mapping[str, Any]) -> Policy:
     """The ``[policy]`` table: typed values, and the quality-limit overrides checked against
     ``matcher.quality.QualityLimits`` (the Policy resolves them)."""
     tables = ("quality", "document_quality")
-    values = _fields(
-        Policy, {k: v for k, v in t.items() if k not in (*tables, "face_guide")}, "policy", exclude=tables
-    )
+    special = (*tables, "face_guide", "age_bands")
+    values = _fields(Policy, {k: v for k, v in t.items() if k not in special}, "policy", exclude=special)
     if "face_guide" in t:  # the oval the screen draws and the live capture checks
         guide = _fields(FaceGuide, _table(t, "face_guide", "policy"), "policy.face_guide")
         try:
             values["face_guide"] = FaceGuide(**guide)
         except ValueError as exc:
             raise ConfigError(f"[policy.face_guide]: {exc}") from None
+    if "age_bands" in t:
+        bands = t["age_bands"]
+        if not isinstance(bands, list) or not all(type(b) is int for b in bands):
+            raise ConfigError("policy.age_bands must be a list of whole years, e.g. [12, 18, 30, 45, 60]")
+        values["age_bands"] = tuple(bands)
     known = set(QualityLimits.__dataclass_fields__)
     for table in tables:
         if table not in t:

@@ -35,6 +35,7 @@ _ATTRIBUTES = {
     "store.path": "log_path",
     "store.key_file": "key_file",
     "store.synchronous": "log_synchronous",
+    "export.signing_key": "export_signing_key",
 }
 
 
@@ -137,6 +138,11 @@ def check_config(
     return report
 
 
+def _reason(exc: Exception) -> str:
+    """An OSError's cause without its errno and file name (the caller names the file)."""
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+
+
 def _get(obj: Any, attribute: str) -> Any:
     for part in attribute.split("."):
         obj = getattr(obj, part)
@@ -148,6 +154,7 @@ def _start_up_problems(config: KioskConfig, now: datetime) -> list[str]:
     from kiosk.document_lists import open_document_lists
     from kiosk.gate.assemble import load_trust_store, open_chip_reader, open_watchlists
     from kiosk.store.keys import KeyRing
+    from matcher.signing import load_signing_key
 
     problems = []
 
@@ -173,4 +180,9 @@ def _start_up_problems(config: KioskConfig, now: datetime) -> list[str]:
     check(lambda: load_trust_store(config.trust_store))
     check(lambda: open_watchlists(config, now))
     check(lambda: open_document_lists(config.document_lists, now))
+    if config.export_signing_key is not None:  # not needed by the gate; `kiosk export` would refuse it
+        try:
+            load_signing_key(config.export_signing_key)
+        except (OSError, MatcherError) as exc:
+            problems.append(f"export.signing_key: {config.export_signing_key}: {_reason(exc)}")
     return problems

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import itertools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
+from kiosk.decision import DEFAULT_AGE_BANDS
 from kiosk.documents.checks import Check
 from kiosk.errors import ConfigError
 from matcher.quality import FaceGuide, QualityLimits
@@ -88,6 +90,8 @@ class Policy:
     # others are sent to the officer at once. A wait ends after officer_wait_s (the case stays open).
     officer_release: str = "held"
     officer_wait_s: float = 120.0
+    # the age groups the decision record carries (ascending lower bounds after 0; statistics split by them)
+    age_bands: tuple[int, ...] = DEFAULT_AGE_BANDS
     # resolved from the overrides above: the limits the live capture and the document portrait must meet
     live_limits: QualityLimits = field(init=False, repr=False)
     document_limits: QualityLimits = field(init=False, repr=False)
@@ -128,6 +132,9 @@ class Policy:
             raise ConfigError(f"policy.officer_release must be one of {', '.join(OFFICER_RELEASE)}")
         if not math.isfinite(self.officer_wait_s) or self.officer_wait_s <= 0:
             raise ConfigError("policy.officer_wait_s must be a positive number (seconds)")
+        bands = self.age_bands
+        if not bands or any(b < 1 for b in bands) or any(a >= b for a, b in itertools.pairwise(bands)):
+            raise ConfigError("policy.age_bands must be ascending whole years, each at least 1")
         if not (0.0 < self.second_face_min_ratio <= 1.0):
             raise ConfigError("policy.second_face_min_ratio must be in (0, 1]")
         object.__setattr__(

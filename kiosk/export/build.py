@@ -2,11 +2,12 @@
 
 One streaming pass over the log's snapshot (``select.period_rows``, the chain verified as it goes) writes the
 record files, feeds the statistics and the referral list, and, when asked and allowed, the referred cases'
-images; then the code list, ``stats.json``, the PDF report and the signed manifest. The export is logged as a
-chained ``export`` event (who, period, formats, images or not, the manifest's sha256) *before* the folder is
-published: an export that could not be logged is not handed out. Memory stays bounded whatever the period
-(counters, fixed histograms, one entry per referral awaiting its resolution, the first 1000 referrals for the
-report).
+images; a second pass does the same for the account chain (``select.account_rows``: officers' sign-ins,
+failures, lock-outs, account changes, evidence openings); then the code list, ``stats.json``, the PDF
+report and the signed manifest (both chains' heads). The export is logged as a chained ``export`` event
+(who, period, formats, images or not, the manifest's sha256) *before* the folder is published: an export
+that could not be logged is not handed out. Memory stays bounded whatever the period (counters, fixed
+histograms, one entry per referral awaiting its resolution, the first 1000 referrals for the report).
 """
 
 from __future__ import annotations
@@ -25,15 +26,16 @@ from typing import Any
 from kiosk.export.codes import CODES_FILE, code_list, codes_csv
 from kiosk.export.manifest import FORMAT, MANIFEST_FILE, file_digest, manifest_text, sign_manifest
 from kiosk.export.pdf import PDF_FILE, ReferralList, report_header, write_report
-from kiosk.export.select import Head, Period, period_rows
+from kiosk.export.select import Head, Period, account_rows, period_rows
 from kiosk.export.stats import DEFAULT_MIN_CELL, StatsBuilder
-from kiosk.export.writers import RecordWriters
-from kiosk.store.accounts import ALL_GATES, Accounts, Session
-from kiosk.store.chain import canonical_json
+from kiosk.export.writers import ACCOUNT_FILES, DECISION_FILES, RecordWriters
+from kiosk.store.accounts import ACCOUNT_CHAIN, ALL_GATES, Accounts, Session
+from kiosk.store.chain import canonical_json, genesis_hash
 from kiosk.store.errors import PermissionDeniedError, StoreError
 from kiosk.store.keys import KeyRing
 from kiosk.store.log import DecisionLog
 from kiosk.store.records import LoggedDecision
+from matcher.errors import MatcherError
 from matcher.signing import load_signing_key
 from matcher.utc import iso_utc, utc_now
 
@@ -72,6 +74,26 @@ def authorize_export(log_path: Path, session: Session, period: Period) -> tuple[
             f"account {current.account_id} does not cover gate(s) {', '.join(outside)}"
         )
     return current, dataclasses.replace(period, gates=period.gates or current.gates)
+
+
+def signing_key_file(given: Path | None, configured: Path | None) -> Path:
+    """The export signing key's file: ``given`` (``--signing-key`` or ``EGATE_EXPORT_SIGNING_KEY``), else the
+    configuration's ``[export] signing_key``; ExportError when there is none or it cannot be loaded as an
+    Ed25519 private key (checked before anything is signed in, logged or written)."""
+    path = given or configured
+    if path is None:
+        raise ExportError(
+            "no export signing key: give --signing-key, EGATE_EXPORT_SIGNING_KEY or [export] signing_key "
+            "in the kiosk's configuration (--config)"
+        )
+    source = "--signing-key" if given else "[export] signing_key"
+    try:
+        load_signing_key(path)
+    except OSError as exc:
+        raise ExportError(f"export signing key {path} ({source}): {exc.strerror or exc}") from None
+    except MatcherError as exc:
+        raise ExportError(f"export signing key {path} ({source}): {exc}") from None
+    return path
 
 
 def export_period(
@@ -129,19 +151,18 @@ def _write(
     progress: Progress | None,
 ) -> dict[str, Any]:
     writers = RecordWriters(work, formats)
+    account_writers = RecordWriters(work, formats, ACCOUNT_FILES)
     stats = StatsBuilder(period, min_cell=min_cell)
     referrals = ReferralList()
-    counts = {"decision": 0, "resolution": 0, "export": 0}
+    counts = {"decision": 0, "resolution": 0, "export": 0, "account_event": 0}
     images = 0
-    head = Head(0, "")
-    first_prev_hash = None
+    head, account_head = Head(0, ""), Head(0, "")
     with DecisionLog(log_path, keys, readonly=True) as log:
         total, _ = log.head()
         last_report = 0.0
         for done, item in enumerate(period_rows(log, period, head), start=1):
             record, stored = item.record, item.record.stored
             if item.selected:
-                first_prev_hash = first_prev_hash or record.prev_hash
                 writers.record(record.kind, stored)
                 counts[record.kind] += 1
                 if include_images and isinstance(record, LoggedDecision) and record.outcome == "REFER":
@@ -154,9 +175,17 @@ def _write(
             if progress is not None and (now - last_report > 1.0 or done == total):
                 progress(done, max(total, done))
                 last_report = now
+        for event in account_rows(log, period, account_head):
+            if event.selected:
+                account_writers.record("account_event", event.row)
+                counts["account_event"] += 1
+            else:
+                account_writers.skipped("account_event", event.row)
+            stats.add_account_event(event)
         log_id, genesis = log.log_id, log.genesis
     file_stats = {
-        f.name: {"bytes": f.bytes, "sha256": f.sha256, "records": f.records} for f in writers.close()
+        f.name: {"bytes": f.bytes, "sha256": f.sha256, "records": f.records}
+        for f in (*writers.close(), *account_writers.close())
     }
     result = stats.result()
     (work / CODES_FILE).write_text(codes_csv(code_list()), encoding="utf-8", newline="")
@@ -171,13 +200,13 @@ def _write(
         "formats": sorted(formats),
         "counts": counts,
         "images": images,
-        "chain": {
-            "genesis": genesis,
-            "head": {"seq": head.seq, "hash": head.hash},
-            "first_seq": writers.first_seq,
-            "first_prev_hash": first_prev_hash,
-            "links_file_records": file_stats["chain.jsonl"]["records"],
-        },
+        "chain": _chain_section(genesis, head, writers, file_stats[DECISION_FILES.links]["records"]),
+        "account_chain": _chain_section(
+            genesis_hash(log_id, ACCOUNT_CHAIN),
+            account_head,
+            account_writers,
+            file_stats[ACCOUNT_FILES.links]["records"],
+        ),
     }
     if "pdf" in formats:
         write_report(work / PDF_FILE, result, referrals, report_header(meta))
@@ -195,6 +224,17 @@ def _write(
             }
         )
     return {**meta, "files": files}
+
+
+def _chain_section(genesis: str, head: Head, writers: RecordWriters, links: int) -> dict[str, Any]:
+    """What the manifest states of one chain: its genesis and head at export, where the export joins it."""
+    return {
+        "genesis": genesis,
+        "head": {"seq": head.seq, "hash": head.hash},
+        "first_seq": writers.first_seq,
+        "first_prev_hash": writers.first_prev_hash,
+        "links_file_records": links,
+    }
 
 
 def _write_images(log: DecisionLog, decision_id: str, work: Path) -> int:
@@ -217,6 +257,7 @@ def _log_export(log_path: Path, exporter: Session, manifest: dict[str, Any], man
         "includes_images": manifest["includes_images"],
         "counts": manifest["counts"],
         "head": manifest["chain"]["head"],
+        "account_head": manifest["account_chain"]["head"],
         "manifest_sha256": manifest_sha256,
         "signing_key_id": manifest["signature"]["key_id"],
     }

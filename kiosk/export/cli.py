@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from kiosk.export.build import FORMATS, export_period
+from kiosk.config import load_config
+from kiosk.export.build import FORMATS, export_period, signing_key_file
 from kiosk.export.select import Period, parse_time
 from kiosk.export.stats import DEFAULT_MIN_CELL, period_stats, stats_lines
 from kiosk.export.verify import verify_export
@@ -24,6 +25,38 @@ _LOG = click.option(
     required=True,
     help="The decision log (read as one snapshot while the kiosk runs).",
 )
+
+
+_OPTIONAL_LOG = click.option(
+    "--log",
+    "log_path",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The decision log (read as one snapshot while the kiosk runs); default: store.path of --config.",
+)
+_CONFIG = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The kiosk's configuration (TOML): store.path and [export] signing_key.",
+)
+_SIGNING_KEY = click.option(
+    "--signing-key",
+    envvar="EGATE_EXPORT_SIGNING_KEY",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Ed25519 private key (PEM) that signs the manifest (`matcher watchlist keygen` makes a pair); "
+    "or EGATE_EXPORT_SIGNING_KEY; default: [export] signing_key of --config.",
+)
+
+
+def _log_and_key(log_path: Path | None, config_path: Path | None) -> tuple[Path, Path | None]:
+    """The log (``--log``, else the configuration's store.path) and the configured signing key."""
+    config = load_config(config_path) if config_path else None
+    path = log_path or (config.log_path if config else None)
+    if path is None:
+        raise click.UsageError("give --log, or --config with store.path")
+    if not path.is_file():
+        raise click.UsageError(f"decision log {path} (store.path of {config_path}) does not exist")
+    return path, config.export_signing_key if config else None
 
 
 def _period(start: str, end: str, gates: tuple[str, ...]) -> Period:
@@ -76,7 +109,8 @@ def _progress(done: int, total: int) -> None:
 
 
 @click.command("export")
-@_LOG
+@_OPTIONAL_LOG
+@_CONFIG
 @_period_options
 @click.option(
     "--format",
@@ -94,13 +128,7 @@ def _progress(done: int, total: int) -> None:
     hide_input=True,
     help="Its password (or EGATE_PASSWORD).",
 )
-@click.option(
-    "--signing-key",
-    envvar="EGATE_EXPORT_SIGNING_KEY",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    required=True,
-    help="Ed25519 private key (PEM) that signs the manifest (`matcher watchlist keygen` makes a pair).",
-)
+@_SIGNING_KEY
 @click.option(
     "--with-images", is_flag=True, help="Add referred cases' evidence images (supervisors; logged)."
 )
@@ -110,7 +138,8 @@ def _progress(done: int, total: int) -> None:
     help="The log's key file: needed by --with-images to open the sealed evidence.",
 )
 def export_command(
-    log_path: Path,
+    log_path: Path | None,
+    config_path: Path | None,
     start: str,
     end: str,
     gates: tuple[str, ...],
@@ -119,15 +148,17 @@ def export_command(
     out: Path,
     account: str,
     password: str,
-    signing_key: Path,
+    signing_key: Path | None,
     with_images: bool,
     key_file: Path | None,
 ) -> None:
-    """Export a period as a signed, verifiable folder: decisions, resolutions and export events (CSV, JSON
-    Lines), the PDF report, the code list, statistics and a manifest signed with Ed25519. The export is
-    itself logged in the audit chain. Progress on stderr."""
+    """Export a period as a signed, verifiable folder: decisions, resolutions and export events, the
+    officers' account events (CSV, JSON Lines), the PDF report, the code list, statistics and a manifest
+    signed with Ed25519. The export is itself logged in the audit chain. Progress on stderr."""
     period = _period(start, end, gates)
     chosen = tuple(name.strip() for name in formats.split(",") if name.strip())
+    log_path, configured = _log_and_key(log_path, config_path)
+    key = signing_key_file(signing_key, configured)  # before the sign-in: a bad key logs nothing
     with Accounts(log_path) as accounts:
         session = accounts.sign_in(account, password)
     try:
@@ -136,7 +167,7 @@ def export_command(
             period,
             out,
             session=session,
-            signing_key=signing_key,
+            signing_key=key,
             formats=chosen,
             include_images=with_images,
             keys=KeyRing.from_file(key_file) if key_file else None,
@@ -149,7 +180,8 @@ def export_command(
     counts = result.manifest["counts"]
     click.echo(
         f"exported to {result.folder}: {counts['decision']} decisions, {counts['resolution']} resolutions, "
-        f"{counts['export']} export events, {result.manifest['images']} images; "
+        f"{counts['export']} export events, {counts['account_event']} account events, "
+        f"{result.manifest['images']} images; "
         f"signed by key {result.manifest['signature']['key_id']}; logged as seq {result.event_seq}"
     )
 
@@ -178,9 +210,13 @@ def verify_export_command(folder: Path, public_key: Path | None, as_json: bool) 
         signer, period = manifest["signature"]["key_id"], manifest["period"]
         click.echo(
             f"ok: {counts['decision']} decisions, {counts['resolution']} resolutions, "
-            f"{counts['export']} export events of {period['from']} to {period['to']}, exported by "
-            f"{manifest['exported_by']['account_id']}; chain to head seq {head['seq']} hash {head['hash']}"
+            f"{counts['export']} export events, {counts.get('account_event', 0)} account events of "
+            f"{period['from']} to {period['to']}, exported by {manifest['exported_by']['account_id']}; "
+            f"chain to head seq {head['seq']} hash {head['hash']}"
         )
+        if "account_chain" in manifest:
+            account_head = manifest["account_chain"]["head"]
+            click.echo(f"account chain to head seq {account_head['seq']} hash {account_head['hash']}")
         if check.trusted_key:
             click.echo(f"signed by the given key {signer}")
         else:
@@ -193,7 +229,8 @@ def verify_export_command(folder: Path, public_key: Path | None, as_json: bool) 
 
 
 @click.command("supervisor")
-@_LOG
+@_OPTIONAL_LOG
+@_CONFIG
 @click.option("--account", required=True, help="A supervisor account of the log.")
 @click.option(
     "--password",
@@ -202,23 +239,26 @@ def verify_export_command(folder: Path, public_key: Path | None, as_json: bool) 
     hide_input=True,
     help="Its password (or EGATE_PASSWORD).",
 )
-@click.option(
-    "--signing-key",
-    envvar="EGATE_EXPORT_SIGNING_KEY",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="Ed25519 private key (PEM) for exports; without it the window shows statistics only.",
-)
+@_SIGNING_KEY
 @click.option(
     "--key-file",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="The log's key file: enables exports with referred cases' images.",
 )
 def supervisor_command(
-    log_path: Path, account: str, password: str, signing_key: Path | None, key_file: Path | None
+    log_path: Path | None,
+    config_path: Path | None,
+    account: str,
+    password: str,
+    signing_key: Path | None,
+    key_file: Path | None,
 ) -> None:
-    """Open the supervisor's window: statistics of a period with their intervals, charts, exports."""
+    """Open the supervisor's window: statistics of a period with their intervals, charts, exports (without
+    a signing key: statistics only)."""
     from kiosk.ui.supervisor.window import run_supervisor
 
+    log_path, configured = _log_and_key(log_path, config_path)
+    key = signing_key_file(signing_key, configured) if signing_key or configured else None
     with Accounts(log_path) as accounts:
         session = accounts.sign_in(account, password)
         try:
@@ -227,7 +267,7 @@ def supervisor_command(
             accounts.sign_out(session)
             raise
     try:
-        status = run_supervisor(log_path, session, signing_key=signing_key, key_file=key_file)
+        status = run_supervisor(log_path, session, signing_key=key, key_file=key_file)
     finally:
         with Accounts(log_path) as accounts:
             accounts.sign_out(session)

@@ -1,11 +1,12 @@
 """The export's manifest: what the export holds and how to check it, signed with Ed25519.
 
 ``manifest.json`` is canonical JSON: format, log id, period, who exported and when, the record counts, the
-audit chain at export time (genesis, head, the prev_hash of the first exported record), and name, size and
-sha256 of every other file. ``signature`` carries the algorithm, the signer's key id, its raw public key
-(base64) and a detached Ed25519 signature over ``SIGNATURE_LABEL`` + the canonical JSON of the manifest
-without ``signature``. An auditor checks it against the public key given out by the border agency
-(``kiosk verify-export --public-key``): the embedded key only says which key signed.
+audit chain and (format 2) the account chain at export time (genesis, head, the prev_hash of the first
+exported record of each), and name, size and sha256 of every other file. ``signature`` carries the
+algorithm, the signer's key id, its raw public key (base64) and a detached Ed25519 signature over
+``SIGNATURE_LABEL`` + the canonical JSON of the manifest without ``signature``. An auditor checks it
+against the public key given out by the border agency (``kiosk verify-export --public-key``): the
+embedded key only says which key signed.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from kiosk.store.chain import canonical_json
 from matcher.signing import key_id
 
 MANIFEST_FILE = "manifest.json"
-FORMAT = "egate-audit-export/1"
+FORMAT = "egate-audit-export/2"  # 2: the account chain's events and head (1: the decisions' chain only)
+READABLE_FORMATS = ("egate-audit-export/1", FORMAT)
 SIGNATURE_LABEL = b"egate-audit-export-v1\x00"
 
 
@@ -75,8 +77,8 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         raise ValueError(f"{folder} has no {MANIFEST_FILE}: not an export folder") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path} is not JSON: {exc}") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ValueError(f"{path} is not an export manifest of format {FORMAT}")
+    if not isinstance(manifest, dict) or manifest.get("format") not in READABLE_FORMATS:
+        raise ValueError(f"{path} is not an export manifest of format {' or '.join(READABLE_FORMATS)}")
     return manifest
 
 

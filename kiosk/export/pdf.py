@@ -178,4 +178,6 @@ def report_header(meta: dict[str, Any]) -> list[str]:
         f"log {meta['log_id']}",
         f"exported {meta['exported_utc']} by {by['account_id']} ({by['role']})",
         f"chain head at export: seq {meta['chain']['head']['seq']} hash {meta['chain']['head']['hash']}",
+        f"account chain head at export: seq {meta['account_chain']['head']['seq']} "
+        f"hash {meta['account_chain']['head']['hash']}",
     ]

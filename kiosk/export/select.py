@@ -8,6 +8,11 @@ rows are yielded one at a time, each referral with the resolution that closed it
 What belongs to a period: decisions whose gate time is in ``[start, end)`` (and whose gate is selected), and
 resolutions and audit events logged in the period, plus every resolution of a selected decision (a referral
 of the period resolved the next morning belongs to the period's account).
+
+The account chain (officers' sign-ins, failures, lock-outs, account changes, evidence openings: EES Art. 46,
+who accessed what and when) is read the same way by ``account_rows``, its own links verified from its own
+genesis. Its events belong to no gate: a period narrowed to some gates selects none of them (as export
+events).
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from kiosk.store.chain import link_hash
+from kiosk.store.accounts import ACCOUNT_CHAIN
+from kiosk.store.chain import ACCOUNT_EVENT_FIELDS, genesis_hash, link_hash
+from kiosk.store.db import connect, sqlite_errors
 from kiosk.store.errors import StoreError
 from kiosk.store.log import DecisionLog
 from kiosk.store.records import ChainRecord, LoggedDecision, Resolution
@@ -120,7 +127,46 @@ def period_rows(log: DecisionLog, period: Period, head: Head) -> Iterator[Row]:
         yield Row(record, selected, closed_by)
 
 
-def _check_link(log: DecisionLog, kind: str, row: Mapping[str, Any], head: Head) -> None:
+@dataclass(frozen=True)
+class AccountRow:
+    """An account-chain event as stored (``row``: what its link hashes) and whether the period selects it."""
+
+    row: dict[str, Any]
+    selected: bool
+
+    @property
+    def action(self) -> str:
+        return str(self.row["action"])
+
+    @property
+    def actor(self) -> str:
+        return str(self.row["actor"])
+
+
+ACCOUNT_COLUMNS = (*ACCOUNT_EVENT_FIELDS, "hash")
+
+
+def account_rows(log: DecisionLog, period: Period, head: Head) -> Iterator[AccountRow]:
+    """Every account-chain event of ``log`` in chain order with its selection (one statement: one snapshot);
+    ``head`` is updated as events verify. Raises ChainBrokenError at the first broken link. The events carry
+    no password or session token hash (those live in other tables)."""
+    head.seq, head.hash = 0, genesis_hash(log.log_id, ACCOUNT_CHAIN)
+    conn = connect(log.path, readonly=True)
+    try:
+        with sqlite_errors(log.path, "reading the account chain"):
+            cursor = conn.execute(f"SELECT {', '.join(ACCOUNT_COLUMNS)} FROM account_events ORDER BY seq")
+            for values in cursor:
+                row = dict(zip(ACCOUNT_COLUMNS, values, strict=True))
+                _check_link(log, "account_event", row, head, chain="account chain")
+                head.seq, head.hash = row["seq"], row["hash"]
+                yield AccountRow(row, period.holds(row["time_utc"]) and not period.gates)
+    finally:
+        conn.close()
+
+
+def _check_link(
+    log: DecisionLog, kind: str, row: Mapping[str, Any], head: Head, chain: str = "audit chain"
+) -> None:
     if row["seq"] != head.seq + 1:
         problem = f"sequence number {row['seq']} where {head.seq + 1} was expected"
     elif row["prev_hash"] != head.hash:
@@ -130,7 +176,7 @@ def _check_link(log: DecisionLog, kind: str, row: Mapping[str, Any], head: Head)
     else:
         return
     raise ChainBrokenError(
-        f"decision log {log.path}: the audit chain is broken at seq {row['seq']} ({kind} {row['id']}): "
+        f"decision log {log.path}: the {chain} is broken at seq {row['seq']} ({kind} {row['id']}): "
         f"{problem}; `kiosk verify-log` says more. Nothing was computed from it."
     )
 

@@ -12,11 +12,15 @@ Definitions (each also printed beside its figure):
   without a final resolution, or closed ``REFUSED`` or ``RETRY``, are left out and counted.
 - watchlist alerts: decisions with a watchlist hit, and how officers resolved them.
 - intervals: Wilson score 95%; with no events (or only events) the rule of three, ``[0, 3/n]``.
-- slices (issuing state, document type) only as aggregates of at least ``min_cell`` transactions; smaller
-  cells are pooled and only their count is shown. Age group, sex and nationality are not in the decision
-  record, so no slice of them exists (said in the output rather than invented).
-- document-placed-to-result time: only where the decision record carries ``timings_ms.total`` (in its
-  ``extra`` fields); otherwise reported as not recorded.
+- slices by issuing state, document type, age group, sex and nationality (BSI TR-03121): per cell the
+  referral rate and the FNMR, only as aggregates of at least ``min_cell`` transactions; smaller cells are
+  pooled and only their count is shown. The traveller's fields come from record version 2
+  (``kiosk.decision``); older records fall in a ``not recorded`` cell, never guessed.
+- document placed to decision: ``timings_ms.total`` of version-2 records (p50, p95); attempts: the share of
+  them that needed the document presented again, a second capture or more time, and the configured time-outs
+  they were decided under.
+- account events (the second chain, ``kiosk.store.accounts``): sign-ins, failures, lock-outs, account changes
+  and evidence openings of the period, counted per action, and evidence openings per officer.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kiosk.export.select import Head, Period, Row, period_rows
+from kiosk.export.select import AccountRow, Head, Period, Row, account_rows, period_rows
 from kiosk.store.log import DecisionLog
 from kiosk.store.records import FINAL_RESOLUTIONS, LoggedDecision, Resolution
 
@@ -37,7 +41,15 @@ FTA_REASONS = ("QUALITY_TIMEOUT", "CAPTURE_UNREADABLE")
 DEFAULT_MIN_CELL = 10
 DURATION_CAP_MS = 600_000  # longer transactions count as 10 minutes in the percentiles
 SCORE_BINS = (-0.2, 1.0, 60)  # low, high, count: the score histogram's fixed bins (bounded memory)
-UNRECORDED_SLICES = ("age group", "sex", "nationality")
+SLICE_SEPARATOR = "; "  # between a slice cell's referral rate and its FNMR
+NOT_RECORDED = "not recorded"  # a slice value of records older than the field (record version 1)
+TRAVELLER_FIELDS = ("age_group", "sex", "nationality")
+SLICE_FIELDS = ("issuing_state", "document_type", *TRAVELLER_FIELDS)
+RETRIES = {  # what "needed" means, from quality.attempts of version-2 records
+    "document presented again": ("document", 1),
+    "a second capture": ("capture", 1),
+    "more time asked": ("extensions", 0),
+}
 
 
 @dataclass(frozen=True)
@@ -92,18 +104,33 @@ def _pct(value: float | None) -> str:
 
 
 @dataclass(frozen=True)
+class Cell:
+    """One slice value's transactions: its referral rate and its FNMR (officer-confirmed genuine)."""
+
+    n: int
+    referral: Rate
+    fnmr: Rate
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"n": self.n, "referral": self.referral.as_dict(), "fnmr": self.fnmr.as_dict()}
+
+    def text(self) -> str:
+        return f"referral {self.referral.text()}{SLICE_SEPARATOR}FNMR {self.fnmr.text()}"
+
+
+@dataclass(frozen=True)
 class Slice:
-    """Referral rates per value of one field, cells under ``min_cell`` pooled."""
+    """The cells of one field, those under ``min_cell`` transactions pooled into one."""
 
     field: str
-    cells: dict[str, Rate]
+    cells: dict[str, Cell]
     pooled_cells: int
-    pooled: Rate
+    pooled: Cell
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "field": self.field,
-            "cells": {value: rate.as_dict() for value, rate in self.cells.items()},
+            "cells": {value: cell.as_dict() for value, cell in self.cells.items()},
             "pooled_cells": self.pooled_cells,
             "pooled": self.pooled.as_dict(),
         }
@@ -130,6 +157,11 @@ class Stats:
     series: dict[str, dict[str, int]]  # bucket (day or hour) -> transactions, referrals
     score_histogram: list[int]  # SCORE_BINS, plus one underflow and one overflow bin at the ends
     thresholds: dict[str, int]  # 1:1 threshold -> comparisons made at it
+    record_versions: dict[str, int]  # record version -> decisions
+    retries: dict[str, Rate]  # RETRIES name -> version-2 decisions that needed it
+    timeouts: dict[str, int]  # "document 60 s, capture 15 s" -> version-2 decisions decided under them
+    account_actions: dict[str, int]  # account-chain action -> events in the period
+    evidence_opened: dict[str, int]  # officer -> evidence openings in the period
     watchlist_scores: list[tuple[float, float]] = field(default_factory=list)  # (score, threshold), capped
 
     def as_dict(self) -> dict[str, Any]:
@@ -154,7 +186,10 @@ class Stats:
             "throughput_per_gate": self.throughput,
             "document_to_result_ms": self.durations,
             "slices": [s.as_dict() for s in self.slices],
-            "slices_not_recorded": list(UNRECORDED_SLICES),
+            "record_versions": self.record_versions,
+            "retries": {name: rate.as_dict() for name, rate in self.retries.items()},
+            "timeouts": self.timeouts,
+            "account_events": {"actions": self.account_actions, "evidence_opened": self.evidence_opened},
             "series": self.series,
             "score_histogram": {"bins": list(SCORE_BINS), "counts": self.score_histogram},
             "thresholds": self.thresholds,
@@ -179,10 +214,13 @@ class StatsBuilder:
         self.watchlist_resolutions: Counter[str] = Counter()
         self.hours: Counter[tuple[str, str]] = Counter()
         self.durations: Counter[int] = Counter()  # whole ms -> decisions; at most DURATION_CAP_MS + 1 keys
-        self.slice_counts: dict[str, Counter[tuple[str, bool]]] = {
-            "issuing_state": Counter(),
-            "document_type": Counter(),
-        }
+        # field -> value -> [transactions, referred, genuine comparisons, false non-matches]
+        self.slice_counts: dict[str, dict[str, list[int]]] = {name: {} for name in SLICE_FIELDS}
+        self.versions: Counter[str] = Counter()
+        self.retries: Counter[str] = Counter()
+        self.timeouts: Counter[str] = Counter()
+        self.account_actions: Counter[str] = Counter()
+        self.evidence_opened: Counter[str] = Counter()
         self.series: dict[str, list[int]] = {}
         self.bucket_chars = 13 if (period.end - period.start).total_seconds() <= 2 * 86400 else 10
         self.histogram = [0] * (SCORE_BINS[2] + 2)
@@ -200,6 +238,14 @@ class StatsBuilder:
         if isinstance(item.record, LoggedDecision):
             self._decision(item.record, item.closed_by)
 
+    def add_account_event(self, event: AccountRow) -> None:
+        """An account-chain event (``select.account_rows``); only the period's count."""
+        if not event.selected:
+            return
+        self.account_actions[event.action] += 1
+        if event.action == "evidence_opened":
+            self.evidence_opened[event.actor] += 1
+
     def _decision(self, row: LoggedDecision, closed_by: Resolution | None) -> None:
         self.n += 1
         passed = row.outcome == "PASS"
@@ -213,37 +259,62 @@ class StatsBuilder:
             self.watchlist_scores.append((float(hit.score), float(hit.threshold)))
         score, threshold = row.face_score, row.face_threshold
         compared = score is not None and threshold is not None
+        below = compared and score < threshold  # type: ignore[operator]
         if compared:
-            self.histogram[_bin(score)] += 1
+            self.histogram[_bin(score)] += 1  # type: ignore[arg-type]
             self.thresholds[repr(threshold)] += 1
-            self.genuine += passed
+        genuine = compared and passed
         if not passed:
-            self._referral(compared and score < threshold, compared, bool(hits), closed_by)  # type: ignore[operator]
+            genuine = self._referral(below, compared, bool(hits), closed_by)
+        self.genuine += genuine
+        self.fnm += genuine and below
         time_utc = row.time_utc
         self.hours[(row.kiosk_id, time_utc[:13])] += 1
         bucket = self.series.setdefault(time_utc[: self.bucket_chars], [0, 0])
         bucket[0] += 1
         bucket[1] += not passed
-        self.slice_counts["issuing_state"][(row.issuing_state or "(unread)", not passed)] += 1
-        self.slice_counts["document_type"][(row.document_type or "(unread)", not passed)] += 1
-        timings = row.extra.get("timings_ms")
+        extra = row.extra
+        version = extra.get("record_version", 1)
+        self.versions[str(version)] += 1
+        traveller = extra.get("traveller") if isinstance(extra.get("traveller"), dict) else {}
+        values = {
+            "issuing_state": row.issuing_state or "(unread)",
+            "document_type": row.document_type or "(unread)",
+            **{name: str(traveller.get(name, NOT_RECORDED)) for name in TRAVELLER_FIELDS},
+        }
+        for name, value in values.items():
+            counts = self.slice_counts[name].setdefault(value, [0, 0, 0, 0])
+            counts[0] += 1
+            counts[1] += not passed
+            counts[2] += genuine
+            counts[3] += genuine and below
+        timings = extra.get("timings_ms")
         if isinstance(timings, dict) and isinstance(timings.get("total"), int | float):
             self.durations[min(DURATION_CAP_MS, int(timings["total"]))] += 1
+        attempts, timeouts = row.quality.get("attempts"), row.quality.get("timeouts_s")
+        if version >= 2 and isinstance(attempts, dict):
+            self.retries["of"] += 1
+            for name, (key, allowed) in RETRIES.items():
+                self.retries[name] += int(attempts.get(key, 0)) > allowed
+            if isinstance(timeouts, dict):
+                document, capture = timeouts.get("document"), timeouts.get("capture")
+                self.timeouts[f"document {document:g} s, capture {capture:g} s"] += 1
 
-    def _referral(self, below: bool, compared: bool, alert: bool, closed_by: Resolution | None) -> None:
+    def _referral(self, below: bool, compared: bool, alert: bool, closed_by: Resolution | None) -> bool:
+        """Counts a referral's resolution; True when it is a genuine comparison (admitted by an officer)."""
         final = closed_by.resolution if closed_by is not None else "open"
         self.referral_resolutions[final] += 1
         if alert:
             self.watchlist_resolutions[final] += 1
         if not compared:
-            return
+            return False
         if final == "ADMITTED":
-            self.genuine += 1
-            self.fnm += below
-        elif final in FINAL_RESOLUTIONS:
+            return True
+        if final in FINAL_RESOLUTIONS:
             self.fnm_not_confirmed += 1
         else:
             self.fnm_unresolved += 1
+        return False
 
     def result(self) -> Stats:
         n = self.n
@@ -267,6 +338,11 @@ class StatsBuilder:
             series={key: {"transactions": t, "referrals": r} for key, (t, r) in sorted(self.series.items())},
             score_histogram=list(self.histogram),
             thresholds=dict(sorted(self.thresholds.items())),
+            record_versions=dict(sorted(self.versions.items())),
+            retries={name: Rate(self.retries[name], self.retries["of"]) for name in RETRIES},
+            timeouts=dict(sorted(self.timeouts.items())),
+            account_actions=dict(sorted(self.account_actions.items())),
+            evidence_opened=dict(sorted(self.evidence_opened.items())),
             watchlist_scores=list(self.watchlist_scores),
         )
 
@@ -299,15 +375,16 @@ class StatsBuilder:
         }
 
     def _slice(self, name: str) -> Slice:
-        totals: Counter[str] = Counter()
-        referred: Counter[str] = Counter()
-        for (value, was_referred), count in self.slice_counts[name].items():
-            totals[value] += count
-            referred[value] += count if was_referred else 0
-        cells = {v: Rate(referred[v], totals[v]) for v in sorted(totals) if totals[v] >= self.min_cell}
-        small = [v for v in totals if totals[v] < self.min_cell]
-        pooled = Rate(sum(referred[v] for v in small), sum(totals[v] for v in small))
+        counts = self.slice_counts[name]
+        cells = {v: _cell(c) for v, c in sorted(counts.items()) if c[0] >= self.min_cell}
+        small = [c for c in counts.values() if c[0] < self.min_cell]
+        pooled = _cell([sum(column) for column in zip(*small, strict=True)] if small else [0, 0, 0, 0])
         return Slice(name, cells, len(small), pooled)
+
+
+def _cell(counts: list[int]) -> Cell:
+    n, referred, genuine, fnm = counts
+    return Cell(n, Rate(referred, n), Rate(fnm, genuine))
 
 
 def _bin(score: float) -> int:
@@ -329,16 +406,29 @@ def _quantile(counts: Counter[int], total: int, q: float) -> float:
     raise AssertionError("rank beyond the total")
 
 
-def compute_stats(rows: Iterable[Row], period: Period, *, min_cell: int = DEFAULT_MIN_CELL) -> Stats:
-    """The statistics of ``period`` from ``select.period_rows`` output."""
-    return StatsBuilder(period, min_cell=min_cell).add_all(rows).result()
+def compute_stats(
+    rows: Iterable[Row],
+    period: Period,
+    *,
+    min_cell: int = DEFAULT_MIN_CELL,
+    account_events: Iterable[AccountRow] = (),
+) -> Stats:
+    """The statistics of ``period`` from ``select.period_rows`` (and ``select.account_rows``) output."""
+    builder = StatsBuilder(period, min_cell=min_cell).add_all(rows)
+    for event in account_events:
+        builder.add_account_event(event)
+    return builder.result()
 
 
 def period_stats(log_path: str | Path, period: Period, *, min_cell: int = DEFAULT_MIN_CELL) -> Stats:
     """The statistics of ``period`` in the log at ``log_path``, read as one snapshot (safe while the kiosk
-    runs), the chain verified as it is read (ChainBrokenError otherwise)."""
+    runs), both chains verified as they are read (ChainBrokenError otherwise)."""
     with DecisionLog(log_path, readonly=True) as log:
-        return compute_stats(period_rows(log, period, Head(0, "")), period, min_cell=min_cell)
+        rows = period_rows(log, period, Head(0, ""))
+        builder = StatsBuilder(period, min_cell=min_cell).add_all(rows)
+        for event in account_rows(log, period, Head(0, "")):
+            builder.add_account_event(event)
+    return builder.result()
 
 
 def stats_lines(stats: Stats) -> list[str]:
@@ -368,15 +458,32 @@ def stats_lines(stats: Stats) -> list[str]:
     d = stats.durations
     if d["recorded"]:
         lines.append(
-            f"document placed to result: p50 {d['p50']} ms, p95 {d['p95']} ms "
+            f"document placed to decision: p50 {d['p50']} ms, p95 {d['p95']} ms "
             f"({d['recorded']} of {d['of']} decisions record it)"
         )
     else:
-        lines.append("document placed to result: not recorded in the decision record")
+        lines.append("document placed to decision: not recorded in the decision records")
+    versions = stats.record_versions
+    lines.append(
+        "record versions: "
+        + (", ".join(f"v{v} {n}" for v, n in versions.items()) or "none")
+        + (
+            f" (v1 records hold no traveller fields, timings or attempts: {NOT_RECORDED})"
+            if "1" in versions
+            else ""
+        )
+    )
+    lines += [f"needed {name}: {rate.text()}" for name, rate in stats.retries.items()]
+    lines += [f"configured time-outs {name}: {n} decisions" for name, n in stats.timeouts.items()]
     for s in stats.slices:
-        lines.append(f"referral by {s.field} (cells of at least {stats.min_cell}):")
-        lines += [f"  {value}: {rate.text()}" for value, rate in s.cells.items()]
+        lines.append(f"by {s.field} (cells of at least {stats.min_cell} transactions):")
+        lines += [f"  {value} (n={cell.n}): {cell.text()}" for value, cell in s.cells.items()]
         if s.pooled_cells:
-            lines.append(f"  {s.pooled_cells} smaller cells pooled: {s.pooled.text()}")
-    lines.append(f"not recorded, so not sliced: {', '.join(UNRECORDED_SLICES)}")
+            lines.append(f"  {s.pooled_cells} smaller cells pooled (n={s.pooled.n}): {s.pooled.text()}")
+    actions = stats.account_actions
+    lines.append("account events: " + (", ".join(f"{k} {v}" for k, v in actions.items()) or "none"))
+    opened = stats.evidence_opened
+    lines.append(
+        "evidence opened per officer: " + (", ".join(f"{k} {v}" for k, v in opened.items()) or "none")
+    )
     return lines

@@ -5,7 +5,8 @@
 3. The records (``records.jsonl``) with the links of the rows left out (``chain.jsonl``), merged by seq: each
    record's hash recomputed from its content with the chain's own functions, seq contiguous, each prev_hash
    the hash before it, from the first exported record to the chain head the manifest states; decisions in
-   the stated period; counts as stated.
+   the stated period; counts as stated. The same for the account chain (format 2: ``accounts.jsonl`` with
+   ``account_chain.jsonl`` against the stated account head; events in the period).
 4. Every CSV row rebuilt into its record and its hash recomputed, rows in the order of the JSON Lines records.
 
 Any altered, removed, reordered or added record or byte shows up in 2 (the file's hash) and, for records,
@@ -25,13 +26,13 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from kiosk.export.manifest import MANIFEST_FILE, file_digest, read_manifest, signature_problems
+from kiosk.export.manifest import FORMAT, MANIFEST_FILE, file_digest, read_manifest, signature_problems
 from kiosk.export.writers import (
-    CHAIN_FILE,
-    CSV_FILES,
+    ACCOUNT_FILES,
+    DECISION_FILES,
     JSON_COLUMNS,
     LINK_FIELDS,
-    RECORDS_FILE,
+    ChainFiles,
     RecordFormatError,
     csv_columns,
     stored_row,
@@ -72,11 +73,15 @@ def verify_export(folder: str | Path, public_key: Ed25519PublicKey | None = None
     check.problems += signature_problems(check.manifest, public_key)
     check.problems += _file_problems(check.folder, check.manifest)
     listed = {entry.get("name") for entry in check.manifest.get("files", [])}
-    if RECORDS_FILE in listed and (check.folder / RECORDS_FILE).is_file():
-        check.problems += _chain_problems(check.folder, check.manifest)
-        for kind, name in CSV_FILES.items():
-            if name in listed and (check.folder / name).is_file():
-                check.problems += _csv_problems(check.folder, name, kind)
+    chains = [(DECISION_FILES, "chain")]
+    if check.manifest.get("format") == FORMAT:  # format 1 exports carry no account chain
+        chains.append((ACCOUNT_FILES, "account_chain"))
+    for files, section in chains:
+        if files.records in listed and (check.folder / files.records).is_file():
+            check.problems += _chain_problems(check.folder, check.manifest, files, section)
+            for kind, name in files.csv.items():
+                if name in listed and (check.folder / name).is_file():
+                    check.problems += _csv_problems(check.folder, name, kind, files.records)
     return check
 
 
@@ -127,8 +132,11 @@ def _entries(path: Path, source: str) -> Iterator[tuple[int, str, int, dict[str,
             yield seq, source, number, value, ""
 
 
-def _chain_problems(folder: Path, manifest: dict[str, Any]) -> list[str]:
-    chain = manifest.get("chain", {})
+def _chain_problems(folder: Path, manifest: dict[str, Any], files: ChainFiles, section: str) -> list[str]:
+    """One chain's records and links (``files``) against the manifest's ``section`` of it."""
+    chain = manifest.get(section)
+    if not isinstance(chain, dict):
+        return [f"manifest states no {section} (its head and where the export joins it)"]
     head = chain.get("head", {})
     period = manifest.get("period", {})
     problems: list[str] = []
@@ -136,8 +144,8 @@ def _chain_problems(folder: Path, manifest: dict[str, Any]) -> list[str]:
     links = 0
     expected_seq, prev_hash = chain.get("first_seq") or 0, chain.get("first_prev_hash")
     merged = heapq.merge(
-        _entries(folder / RECORDS_FILE, RECORDS_FILE),
-        _entries(folder / CHAIN_FILE, CHAIN_FILE) if (folder / CHAIN_FILE).is_file() else iter(()),
+        _entries(folder / files.records, files.records),
+        _entries(folder / files.links, files.links) if (folder / files.links).is_file() else iter(()),
         key=lambda entry: entry[0],
     )
     for seq, source, number, value, error in merged:
@@ -146,17 +154,21 @@ def _chain_problems(folder: Path, manifest: dict[str, Any]) -> list[str]:
             problems.append(f"{where}: {error}")
             continue
         label = f"seq {seq} ({value.get('kind')} {value.get('id')}, {where})"
-        if source == RECORDS_FILE:
+        if source == files.records:
             try:
                 kind, row = stored_row(value)
+                if kind not in files.csv:
+                    raise RecordFormatError(f"a {kind} record does not belong to {files.records}")
                 if link_hash(kind, row) != row["hash"]:
                     problems.append(f"{label}: content does not match its hash (the record was edited)")
             except (RecordFormatError, ValueError, TypeError) as exc:
                 problems.append(f"{label}: not an exported record ({exc})")
                 continue
             counts[kind] += 1
-            if kind == "decision" and not (period.get("from", "") <= row["time_utc"] < period.get("to", "")):
-                problems.append(f"{label}: decision time {row['time_utc']} is outside the exported period")
+            if kind in ("decision", "account_event") and not (
+                period.get("from", "") <= row["time_utc"] < period.get("to", "")
+            ):
+                problems.append(f"{label}: {kind} time {row['time_utc']} is outside the exported period")
         else:
             if sorted(value) != sorted(LINK_FIELDS):
                 problems.append(f"{label}: not a chain link")
@@ -172,16 +184,16 @@ def _chain_problems(folder: Path, manifest: dict[str, Any]) -> list[str]:
         expected_seq, prev_hash = seq + 1, value.get("hash")
     if chain.get("first_seq") and (expected_seq - 1, prev_hash) != (head.get("seq"), head.get("hash")):
         problems.append(
-            f"the records end at seq {expected_seq - 1} (hash {str(prev_hash)[:16]}...), not at the stated "
-            f"head seq {head.get('seq')} (hash {str(head.get('hash'))[:16]}...): rows removed or added"
-            " at the end"
+            f"{files.records}: the records end at seq {expected_seq - 1} (hash {str(prev_hash)[:16]}...), "
+            f"not at the stated {section} head seq {head.get('seq')} (hash {str(head.get('hash'))[:16]}...): "
+            "rows removed or added at the end"
         )
     for kind, count in manifest.get("counts", {}).items():
-        if counts[kind] != count:
-            problems.append(f"{RECORDS_FILE} holds {counts[kind]} {kind} records, the manifest says {count}")
+        if kind in files.csv and counts[kind] != count:
+            problems.append(f"{files.records} holds {counts[kind]} {kind} records, the manifest says {count}")
     if links != chain.get("links_file_records", 0):
         problems.append(
-            f"{CHAIN_FILE} holds {links} links, the manifest says {chain.get('links_file_records')}"
+            f"{files.links} holds {links} links, the manifest says {chain.get('links_file_records')}"
         )
     return problems
 
@@ -200,10 +212,10 @@ def _csv_value(name: str, kind: str, cell: str) -> Any:
     return cell
 
 
-def _csv_problems(folder: Path, name: str, kind: str) -> list[str]:
+def _csv_problems(folder: Path, name: str, kind: str, records_file: str) -> list[str]:
     """Each CSV row rebuilt and hashed, in the order of the JSON Lines records of its kind."""
     problems = []
-    records = (v for _, v, _ in _lines(folder / RECORDS_FILE) if v is not None and v.get("kind") == kind)
+    records = (v for _, v, _ in _lines(folder / records_file) if v is not None and v.get("kind") == kind)
     columns = csv_columns(kind)
     with (folder / name).open(encoding="utf-8", newline="") as handle:
         rows = csv.reader(handle)
@@ -231,8 +243,8 @@ def _csv_problems(folder: Path, name: str, kind: str) -> list[str]:
                 record["hash"],
             ):
                 problems.append(
-                    f"{where} (seq {record['seq']}): not the {kind} record of {RECORDS_FILE} at this place"
+                    f"{where} (seq {record['seq']}): not the {kind} record of {records_file} at this place"
                 )
         if next(records, None) is not None:
-            problems.append(f"{name}: fewer rows than {RECORDS_FILE} has {kind} records (rows removed)")
+            problems.append(f"{name}: fewer rows than {records_file} has {kind} records (rows removed)")
     return problems

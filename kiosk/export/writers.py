@@ -13,6 +13,9 @@ chain order, nested values as canonical JSON in their cell, lists of codes joine
 ``chain.jsonl``: the links (``seq``, ``kind``, ``id``, ``prev_hash``, ``hash``) of the rows between the first
 exported record and the head that the period does not select, so the exported records can be followed link by
 link to the head without disclosing anything else.
+
+The account chain (its own sequence) has the same three files of its own (``ACCOUNT_FILES``):
+``accounts.jsonl``, ``accounts.csv`` and ``account_chain.jsonl``.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import hashlib
 import io
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,19 @@ from kiosk.store.chain import FIELDS, OPTIONAL_FIELDS, canonical_json
 RECORDS_FILE = "records.jsonl"
 CHAIN_FILE = "chain.jsonl"
 CSV_FILES = {"decision": "decisions.csv", "resolution": "resolutions.csv", "export": "exports.csv"}
+
+
+@dataclass(frozen=True)
+class ChainFiles:
+    """The files one hash chain is exported to: its records in full, the links left out, a CSV per kind."""
+
+    records: str
+    links: str
+    csv: dict[str, str] = field(default_factory=dict)  # kind -> CSV file name
+
+
+DECISION_FILES = ChainFiles(RECORDS_FILE, CHAIN_FILE, CSV_FILES)
+ACCOUNT_FILES = ChainFiles("accounts.jsonl", "account_chain.jsonl", {"account_event": "accounts.csv"})
 JSON_COLUMNS: dict[str, tuple[str, ...]] = {
     "decision": (
         "reason_codes",
@@ -44,6 +60,7 @@ JSON_COLUMNS: dict[str, tuple[str, ...]] = {
     ),
     "resolution": (),
     "export": ("detail",),
+    "account_event": ("detail",),
 }
 LINK_FIELDS = ("seq", "kind", "id", "prev_hash", "hash")
 _CODE_LISTS = ("reason_codes",)
@@ -117,16 +134,18 @@ class HashingWriter:
 
 
 class RecordWriters:
-    """Streams records into the files of the chosen formats (``jsonl`` and/or ``csv``) and the link file."""
+    """Streams one chain's records into the files of the chosen formats (``jsonl`` and/or ``csv``) and its
+    link file (``files``: the decisions' chain by default)."""
 
-    def __init__(self, folder: Path, formats: tuple[str, ...]) -> None:
+    def __init__(self, folder: Path, formats: tuple[str, ...], files: ChainFiles = DECISION_FILES) -> None:
         # the records in full whenever records are exported: the file verify-export follows the chain in
         records = "jsonl" in formats or "csv" in formats
-        self.jsonl = HashingWriter(folder / RECORDS_FILE, RECORDS_FILE) if records else None
-        self.chain = HashingWriter(folder / CHAIN_FILE, CHAIN_FILE)
+        self.jsonl = HashingWriter(folder / files.records, files.records) if records else None
+        self.chain = HashingWriter(folder / files.links, files.links)
         self.csv: dict[str, tuple[HashingWriter, Any, io.StringIO]] = {}
+        self.first_prev_hash: str | None = None
         if "csv" in formats:
-            for kind, name in CSV_FILES.items():
+            for kind, name in files.csv.items():
                 writer = HashingWriter(folder / name, name)
                 buffer = io.StringIO()
                 rows = csv.writer(buffer, lineterminator="\r\n")
@@ -145,7 +164,8 @@ class RecordWriters:
         """A selected record (as stored), into every format. The JSON columns' stored text is canonical JSON
         already (the log writes nothing else) and goes in as it is, unparsed: the line is exactly
         the canonical JSON of the record with its JSON columns parsed, made without re-serialising them."""
-        self.first_seq = self.first_seq or row["seq"]
+        if not self.first_seq:
+            self.first_seq, self.first_prev_hash = row["seq"], row["prev_hash"]
         json_columns = JSON_COLUMNS[kind]
         if self.jsonl is not None:
             fields = {"kind": _dumps(kind)}

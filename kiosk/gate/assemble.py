@@ -198,21 +198,37 @@ def make_evidence(
     portrait: np.ndarray | None = None,
     document: Mapping[str, str] | None = None,
 ) -> Evidence:
-    """The store's Evidence of a referred case: the live face as JPEG and the template bytes; ``frames``
-    (every frame of a capture with a liveness alarm) as JPEGs packed in one item; the document portrait the
-    face was compared with, and the document's data (its number only here, sealed) for the officer."""
+    """The store's Evidence of a referred case: the live face and the document portrait it was compared
+    with as the officer views them (``EVIDENCE_LONG_SIDE`` px, JPEG ``EVIDENCE_QUALITY``: the case view
+    shows them 260 px high), the template bytes; ``frames`` (every frame of a capture with a liveness alarm,
+    full size: an officer looks for screen edges and moire in them) as JPEGs packed in one item; the
+    document's data (its number only here, sealed) for the officer."""
     from kiosk.store import Evidence
     from kiosk.store.evidence import pack_frames
 
     return Evidence(
-        live_face=_jpeg(live_face),
+        live_face=_jpeg(_bounded(live_face), EVIDENCE_QUALITY),
         live_template=template.to_bytes() if template else None,
         capture_frames=pack_frames([j for j in map(_jpeg, frames) if j]) if len(frames) else None,
-        document_portrait=_jpeg(portrait) if portrait is not None else None,
+        document_portrait=_jpeg(_bounded(portrait), EVIDENCE_QUALITY) if portrait is not None else None,
         document_data=json.dumps(dict(document), sort_keys=True).encode() if document else None,
     )
 
 
-def _jpeg(image: np.ndarray) -> bytes | None:
-    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+EVIDENCE_LONG_SIDE = 320  # px: each referral fsyncs its evidence; 320 px is above what the case view shows
+EVIDENCE_QUALITY = 85
+
+
+def _bounded(image: np.ndarray) -> np.ndarray:
+    """``image`` shrunk (area averaging) so its longer side is at most ``EVIDENCE_LONG_SIDE``."""
+    height, width = image.shape[:2]
+    scale = EVIDENCE_LONG_SIDE / max(height, width)
+    if scale >= 1.0:
+        return image
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def _jpeg(image: np.ndarray, quality: int = 90) -> bytes | None:
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     return data.tobytes() if ok else None

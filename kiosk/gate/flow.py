@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from kiosk.decision import Decision, WatchlistHit
+from kiosk.decision import RECORD_VERSION, Decision, WatchlistHit, traveller_facts
 from kiosk.devices.barrier import GateBarrier, LogBarrier
 from kiosk.devices.frame_integrity import FrameIntegrity, StreamHistory
 from kiosk.devices.pad_sensor import PadSensor
@@ -831,7 +831,8 @@ class GateFlow:
             quality["measures"] = txn.quality.as_dict()
         if txn.reading is not None:
             quality["portrait_source"] = txn.reading.portrait_source
-        release = self.policy.release_reasons(mrz, self.clock.now().date()) if mrz is not None else []
+        today = self.clock.now().date()
+        release = self.policy.release_reasons(mrz, today) if mrz is not None else []
         reasons = tuple(dict.fromkeys([*txn.reasons, *release]))  # ordered, without duplicates
         return Decision(
             kiosk_id=self.kiosk_id,
@@ -849,7 +850,19 @@ class GateFlow:
             models={**dict(self.engine.model_versions), "policy.fmr": str(self.policy.fmr)},
             id=txn.id,
             time_utc=iso_utc(self.clock.now()),
+            traveller=traveller_facts(mrz, today, self.policy.age_bands),
+            timings_ms=self._record_timings(),
+            record_version=RECORD_VERSION,
         )
+
+    def _record_timings(self) -> dict[str, float]:
+        """The stages so far and ``total``: from ``present`` (the driver's poll that got the document from the
+        reader; the first presentation when it was presented again) or ``call_officer`` to this decision,
+        before its evidence is sealed and it is logged (the record is hashed when logged)."""
+        txn = self._txn
+        assert txn is not None
+        total = (self.clock.monotonic() - txn.started) * 1000.0
+        return {**{k: round(v, 3) for k, v in txn.timings_ms.items()}, "total": round(total, 3)}
 
     def _liveness_record(self) -> dict[str, Any]:
         txn = self._txn

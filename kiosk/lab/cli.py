@@ -204,7 +204,7 @@ def bench_log_command(
     figures = bench_log(
         directory, count=count, modes=modes or ("FULL", "NORMAL"), evidence_every=evidence_every
     )
-    attached = f"~20 KB of evidence on every {evidence_every}th" if evidence_every else "no evidence"
+    attached = f"~38 KB of evidence on every {evidence_every}th" if evidence_every else "no evidence"
     click.echo(f"decision-log append latency, {count} decisions per mode, {attached}:")
     for fig in figures:
         click.echo(

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from kiosk.decision import RECORD_VERSION
 from kiosk.export.build import FORMATS, export_period
 from kiosk.export.select import Period
 from kiosk.lab.decisions import generate_log
@@ -48,7 +49,7 @@ class ExportFigures:
 def cached_log(cache: Path, count: int, seed: int = 0) -> tuple[Path, float | None]:
     """The generated log of ``count`` decisions under ``cache`` (made when missing); (path, seconds taken)."""
     cache.mkdir(parents=True, exist_ok=True)
-    path = cache / f"export-bench-{count}-{seed}.db"
+    path = cache / f"export-bench-v{RECORD_VERSION}-{count}-{seed}.db"  # a new record version: a new log
     if (cache / f"{path.name}.done").is_file():
         return path, None
     for stale in cache.glob(f"{path.name}*"):

@@ -8,12 +8,13 @@ import hashlib
 import json
 import re
 import shutil
+import sqlite3
 import subprocess
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from export_helpers import START, World, kiosk
+from export_helpers import EVIDENCE_OPENED, START, World, kiosk
 from pypdf import PdfReader
 
 from kiosk.export.build import export_period
@@ -25,6 +26,7 @@ from kiosk.store.log import DecisionLog
 from matcher.signing import generate_signing_key, load_trusted_keys
 
 DAY1 = ("2026-11-01", "2026-11-02")
+TRAVELLER = {"age_group", "sex", "nationality"}
 RATE = re.compile(r"\d+/\d+ = \d+\.\d\d% \[\d+\.\d\d%, \d+\.\d\d%\]")
 
 
@@ -95,6 +97,41 @@ def test_every_format_reads_back(world: World, exported: Path) -> None:
     text = "".join(page.extract_text() for page in PdfReader(exported / "report.pdf").pages)
     assert "Referred cases" in text and "Score distributions against thresholds" in text
     assert referred[0]["id"] in text
+    # version-2 records carry the traveller's age group, sex and nationality and the flow's timings
+    current = [d for d in decisions if d["extra"].get("record_version") == 2]
+    assert len(current) == 1350 and all(set(d["extra"]["traveller"]) == TRAVELLER for d in current)
+    assert all(d["extra"]["timings_ms"]["total"] > 0 and "attempts" in d["quality"] for d in current)
+    assert all("traveller" not in d["extra"] for d in decisions if d not in current)  # version 1
+
+
+def test_account_events_are_exported_without_secrets(world: World, exported: Path) -> None:
+    manifest = json.loads((exported / "manifest.json").read_text())
+    events = [json.loads(line) for line in (exported / "accounts.jsonl").read_text().splitlines()]
+    assert len(events) == manifest["counts"]["account_event"]
+    actions = [e["action"] for e in events]
+    assert actions.count("evidence_opened") == EVIDENCE_OPENED and "locked_out" in actions
+    assert {"created", "signed_in", "sign_in_failed", "unlocked"} <= set(actions)
+    assert all(DAY1[0] <= e["time_utc"][:10] < DAY1[1] for e in events)
+    decision_ids = {json.loads(line)["id"] for line in (exported / "records.jsonl").read_text().splitlines()}
+    opened = [e for e in events if e["action"] == "evidence_opened"]
+    assert all(e["actor"] == "off-1" and e["detail"]["decision_id"] in decision_ids for e in opened)
+    with (exported / "accounts.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["id"] for row in rows] == [e["id"] for e in events]
+    # the account chain's head at export: today's sign-ins came after the period, as links only
+    conn = sqlite3.connect(world.log)
+    stored = conn.execute("SELECT seq, hash FROM account_events ORDER BY seq").fetchall()
+    secrets_ = [row[0] for row in conn.execute("SELECT password_hash FROM accounts")]
+    secrets_ += [row[0] for row in conn.execute("SELECT token_hash FROM sessions")]
+    conn.close()
+    head = manifest["account_chain"]["head"]
+    assert (head["seq"], head["hash"]) in stored and head["seq"] > len(events)
+    assert manifest["account_chain"]["links_file_records"] == head["seq"] - len(events) > 0
+    everything = b"".join(p.read_bytes() for p in exported.iterdir())
+    assert secrets_ and not any(secret.encode() in everything for secret in secrets_)
+    assert b"argon2" not in everything
+    stats = json.loads((exported / "stats.json").read_text())
+    assert stats["account_events"]["evidence_opened"] == {"off-1": EVIDENCE_OPENED}
 
 
 def test_pdf_figures_equal_kiosk_stats(world: World, exported: Path, tmp_path: Path) -> None:
@@ -179,6 +216,41 @@ TAMPERING = {
         ["decisions.csv: content differs", "decisions.csv line 2"],
     ),
     "code list altered": ("codes.csv", lambda ls: [*ls[:3], *ls[4:]], ["codes.csv: content differs"]),
+    "account event altered": (
+        "accounts.jsonl",
+        lambda ls: [ls[0], ls[1].replace(b'"action":"signed_in"', b'"action":"signed_out"'), *ls[2:]],
+        ["accounts.jsonl: content differs", "(account_event", "content does not match its hash"],
+    ),
+    "account event removed": (
+        "accounts.jsonl",
+        lambda ls: ls[:2] + ls[3:],
+        ["accounts.jsonl: content differs", "seq 3 was expected here"],
+    ),
+    "account events reordered": (
+        "accounts.jsonl",
+        lambda ls: [ls[1], ls[0], *ls[2:]],
+        ["accounts.jsonl: content differs", "out of order"],
+    ),
+    "account event added": (
+        "accounts.jsonl",
+        lambda ls: [*ls[:4], ls[3], *ls[4:]],
+        ["accounts.jsonl: content differs", "repeated"],
+    ),
+    "last account event removed": (
+        "accounts.jsonl",
+        lambda ls: [*ls[:-2], b""],
+        ["accounts.jsonl: content differs", "account_event records, the manifest says"],
+    ),
+    "account chain link removed": (
+        "account_chain.jsonl",
+        lambda ls: ls[1:],
+        ["account_chain.jsonl: content differs", "account_chain.jsonl holds"],
+    ),
+    "account csv row altered": (
+        "accounts.csv",
+        lambda ls: [ls[0], ls[1].replace(b"sup-1", b"sup-2", 1), *ls[2:]],
+        ["accounts.csv: content differs", "accounts.csv line 2"],
+    ),
 }
 
 
@@ -246,7 +318,7 @@ def test_empty_period_gives_a_valid_empty_export(world: World, tmp_path: Path) -
         session=world.supervisor,
         signing_key=world.private_key,
     )
-    assert result.manifest["counts"] == {"decision": 0, "resolution": 0, "export": 0}
+    assert result.manifest["counts"] == {"decision": 0, "resolution": 0, "export": 0, "account_event": 0}
     check = verify_export(out)
     assert check.ok, check.problems
     assert (out / "records.jsonl").read_bytes() == b""
@@ -387,3 +459,31 @@ def test_export_while_the_kiosk_keeps_appending(tmp_path: Path) -> None:
     assert result.event_seq > result.manifest["chain"]["head"]["seq"]
     with DecisionLog(small.log, readonly=True) as log:
         assert log.verify().ok
+
+
+def test_a_format_1_export_still_verifies_and_format_2_needs_the_account_chain(
+    world: World, exported: Path, tmp_path: Path
+) -> None:
+    from kiosk.export.manifest import manifest_text, sign_manifest
+    from matcher.signing import load_signing_key
+
+    key = load_signing_key(world.private_key)
+    account_files = {"accounts.jsonl", "accounts.csv", "account_chain.jsonl"}
+    old = _copy(exported, tmp_path / "format-1")
+    manifest = json.loads((old / "manifest.json").read_text())
+    for name in account_files:
+        (old / name).unlink()
+    manifest = {k: v for k, v in manifest.items() if k not in ("signature", "account_chain")}
+    manifest["format"] = "egate-audit-export/1"
+    manifest["files"] = [f for f in manifest["files"] if f["name"] not in account_files]
+    manifest["counts"].pop("account_event")
+    (old / "manifest.json").write_text(manifest_text(sign_manifest(manifest, key)))
+    assert verify_export(old).ok, verify_export(old).problems
+    manifest["format"] = "egate-audit-export/2"  # claims the account chain but states none
+    (old / "manifest.json").write_text(manifest_text(sign_manifest(manifest, key)))
+    assert verify_export(old).ok  # no account files listed: nothing to follow
+    new = _copy(exported, tmp_path / "format-2")
+    manifest = json.loads((new / "manifest.json").read_text())
+    manifest = {k: v for k, v in manifest.items() if k not in ("signature", "account_chain")}
+    (new / "manifest.json").write_text(manifest_text(sign_manifest(manifest, key)))
+    assert "manifest states no account_chain" in " ".join(verify_export(new).problems)

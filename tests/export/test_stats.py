@@ -4,26 +4,20 @@ chain refusing statistics."""
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from export_helpers import kiosk
+from export_helpers import CHEAP, PASSWORD, kiosk
 
-from kiosk.decision import Decision, WatchlistHit
+from kiosk.decision import RECORD_VERSION, Decision, WatchlistHit
 from kiosk.export.select import ChainBrokenError, Head, Period, parse_time, period_rows
-from kiosk.export.stats import Rate, compute_stats, stats_lines
+from kiosk.export.stats import Cell, Rate, compute_stats, period_stats, stats_lines
+from kiosk.store.accounts import Accounts
+from kiosk.store.errors import SignInError
 from kiosk.store.log import DecisionLog
 
 PERIOD = Period(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 2, tzinfo=UTC), ("g1",))
-
-
-@dataclass(frozen=True)
-class TimedDecision(Decision):
-    """A decision carrying the flow's timings (a field the schema has no column for: logged in ``extra``)."""
-
-    timings_ms: dict[str, float] = field(default_factory=dict)
 
 
 def _decision(
@@ -47,19 +41,30 @@ def _decision(
 def log_path(tmp_path: Path) -> Path:
     path = tmp_path / "decisions.db"
     with DecisionLog(path) as log:
-        for i in range(20):
+        for i in range(20):  # version-2 records, as the gate writes them
             log.append(
-                TimedDecision(
+                Decision(
                     kiosk_id="g1",
                     outcome="PASS",
                     reason_codes=(),
                     issuing_state="AAA",
                     face_score=0.7,
                     face_threshold=0.36,
+                    quality={
+                        "attempts": {"document": 1, "capture": 1 + (i < 2), "extensions": int(i < 1)},
+                        "timeouts_s": {"document": 60.0, "capture": 15.0, "time_warning": 20.0},
+                    },
                     time_utc=f"2026-11-01T{8 + i % 3:02d}:00:00.000Z",
+                    traveller={
+                        "age_group": "30-44" if i < 14 else "60+",
+                        "sex": "FM"[i % 2],
+                        "nationality": "AAA",
+                    },
                     timings_ms={"document": 400.0, "total": 1000.0 + 100 * i},
+                    record_version=RECORD_VERSION,
                 )
             )
+        # the referrals below are version-1 records (no traveller, timings or attempts): "not recorded"
         fnm = log.append(_decision("REFER", ("FACE_NO_MATCH",), score=0.2))
         log.resolve(fnm, "o1", "ADMITTED", reason_code="IDENTITY_CONFIRMED")
         refused = log.append(_decision("REFER", ("FACE_NO_MATCH",), score=0.25))
@@ -73,6 +78,16 @@ def log_path(tmp_path: Path) -> Path:
         log.resolve(retry, "o2", "RETRY", reason_code="CAPTURE_QUALITY")
         log.append(_decision("PASS", time_utc="2026-11-03T10:00:00.000Z"))  # outside the period
         log.append(_decision("REFER", ("FACE_NO_MATCH",), score=0.1, kiosk_id="g2"))  # another gate
+    with Accounts(path, cost=CHEAP, clock=lambda: datetime(2026, 11, 1, 12, tzinfo=UTC)) as accounts:
+        accounts.add(None, "sup-1", "supervisor", PASSWORD)
+        supervisor = accounts.sign_in("sup-1", PASSWORD)
+        accounts.add(supervisor, "off-1", "officer", PASSWORD)
+        officer = accounts.sign_in("off-1", PASSWORD)
+        with pytest.raises(SignInError):
+            accounts.sign_in("off-2", "not the password")
+        for decision_id in (fnm, refused):
+            accounts.note_evidence_opened(officer, decision_id)
+        accounts.note_evidence_opened(supervisor, alert)
     return path
 
 
@@ -103,12 +118,40 @@ def test_every_figure_of_a_known_log(log_path: Path) -> None:
         stats.throughput["g1"]["transactions"] == 25 and stats.throughput["g1"]["peak"] == 11
     )  # 10:00: 6 passes + 5 referrals
     issuer = next(s for s in stats.slices if s.field == "issuing_state")
-    assert issuer.cells == {"AAA": Rate(0, 20)}  # BBB has 5 < 10 transactions: pooled, not shown
-    assert (issuer.pooled_cells, issuer.pooled) == (1, Rate(5, 5))
+    assert issuer.cells == {"AAA": Cell(20, Rate(0, 20), Rate(0, 20))}  # BBB has 5 < 10: pooled, not shown
+    assert (issuer.pooled_cells, issuer.pooled) == (1, Cell(5, Rate(5, 5), Rate(1, 2)))
+    ages = next(s for s in stats.slices if s.field == "age_group")
+    assert ages.cells == {"30-44": Cell(14, Rate(0, 14), Rate(0, 14))}
+    # 60+ (6 passes) and the 5 version-1 referrals ("not recorded"; 2 of them admitted, 1 under threshold)
+    assert (ages.pooled_cells, ages.pooled) == (2, Cell(11, Rate(5, 11), Rate(1, 8)))
+    sexes = next(s for s in stats.slices if s.field == "sex")
+    assert sexes.cells == {"F": Cell(10, Rate(0, 10), Rate(0, 10)), "M": Cell(10, Rate(0, 10), Rate(0, 10))}
+    assert next(s for s in stats.slices if s.field == "nationality").cells["AAA"].n == 20
+    assert stats.record_versions == {"1": 5, "2": 20}
+    assert stats.retries == {
+        "document presented again": Rate(0, 20),
+        "a second capture": Rate(2, 20),
+        "more time asked": Rate(1, 20),
+    }
+    assert stats.timeouts == {"document 60 s, capture 15 s": 20}
     text = "\n".join(stats_lines(stats))
-    assert "BBB" not in text and "1 smaller cells pooled: 5/5" in text
-    assert "not recorded, so not sliced: age group, sex, nationality" in text
-    assert "document placed to result: p50 1900.0 ms, p95 2800.0 ms (20 of 25 decisions record it)" in text
+    assert "BBB" not in text and "1 smaller cells pooled (n=5): referral 5/5" in text
+    assert "  30-44 (n=14): referral 0/14 = 0.00% [0.00%, 21.43%]; FNMR 0/14" in text
+    assert "60+" not in text and "not recorded (n=" not in text  # under the minimum cell: pooled
+    assert "record versions: v1 5, v2 20 (v1 records hold no traveller fields" in text
+    assert "document placed to decision: p50 1900.0 ms, p95 2800.0 ms (20 of 25 decisions record it)" in text
+    assert "evidence opened per officer: none" in text  # the period is narrowed to gate g1
+    with DecisionLog(log_path, readonly=True) as log:  # a smaller minimum cell shows the smaller cells
+        small = compute_stats(period_rows(log, PERIOD, Head(0, "")), PERIOD, min_cell=5)
+    ages = next(s for s in small.slices if s.field == "age_group")
+    assert ages.cells["60+"] == Cell(6, Rate(0, 6), Rate(0, 6))
+    assert ages.cells["not recorded"] == Cell(5, Rate(5, 5), Rate(1, 2)) and ages.pooled_cells == 0
+    gated = period_stats(log_path, PERIOD)  # account events belong to no gate: none for a gate's period
+    assert gated.account_actions == {} and gated.evidence_opened == {}
+    whole = period_stats(log_path, Period(PERIOD.start, PERIOD.end))
+    assert whole.account_actions == {"created": 2, "evidence_opened": 3, "sign_in_failed": 1, "signed_in": 2}
+    assert whole.evidence_opened == {"off-1": 2, "sup-1": 1}
+    assert "evidence opened per officer: off-1 2, sup-1 1" in stats_lines(whole)
 
 
 def test_stats_command_and_a_broken_chain(log_path: Path) -> None:

@@ -3,14 +3,18 @@ lines ``kiosk stats`` prints), the charts the PDF report draws, and export butto
 
 A thin shell over ``kiosk.export``: the figures come from ``period_stats``, the charts from
 ``pdf.draw_charts``, exports from ``export_period``, which checks the session itself (an officer's session
-is refused there, whatever this window shows). Statistics are computed on the GUI thread: a long period of a
-large log keeps the window busy meanwhile (the status line says so).
+is refused there, whatever this window shows). Statistics and exports run on the officer console's task pool
+(``kiosk.ui.officer.tasks``), off the GUI thread: the window stays responsive, a busy bar runs and the
+buttons wait until the result (or the reason it failed) comes back.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
@@ -23,6 +27,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMainWindow,
+    QProgressBar,
     QPushButton,
     QSplitter,
     QTableWidget,
@@ -35,11 +40,15 @@ from kiosk.errors import KioskError
 from kiosk.export.build import ExportResult, export_period
 from kiosk.export.pdf import draw_charts
 from kiosk.export.select import Period
-from kiosk.export.stats import Stats, period_stats, stats_lines
+from kiosk.export.stats import SLICE_SEPARATOR, Stats, period_stats, stats_lines
 from kiosk.store.accounts import Session
 from kiosk.store.errors import StoreError
 from kiosk.store.keys import KeyRing
+from kiosk.ui.officer.tasks import Tasks
 from matcher.errors import MatcherError
+
+log = logging.getLogger("kiosk.ui.supervisor")
+_REFUSALS = (ValueError, KioskError, MatcherError, StoreError, OSError)  # shown, never raised at the user
 
 
 class SupervisorWindow(QMainWindow):
@@ -58,6 +67,7 @@ class SupervisorWindow(QMainWindow):
         self.log_path, self.session = log_path, session
         self.signing_key, self.key_file = signing_key, key_file
         self.stats: Stats | None = None
+        self.last_export: ExportResult | None = None
         self.setWindowTitle(f"Gate statistics and exports: {session.account_id} ({session.role})")
         today = today or datetime.now(UTC).date()
         self.from_edit = self._date_edit(today - timedelta(days=7))
@@ -99,11 +109,19 @@ class SupervisorWindow(QMainWindow):
         splitter.addWidget(self.canvas)
         splitter.setSizes([700, 500])
         self.status = QLabel("Pick a period and show its statistics.")
+        self.busy = QProgressBar()  # a busy indicator (no end known) while a task runs
+        self.busy.setRange(0, 0)
+        self.busy.setMaximumWidth(160)
+        self.busy.setVisible(False)
+        status_row = QHBoxLayout()
+        status_row.addWidget(self.status, 1)
+        status_row.addWidget(self.busy)
+        self.tasks = Tasks(self)
         layout = QVBoxLayout()
         layout.addLayout(picker)
         layout.addWidget(splitter, 1)
         layout.addLayout(exports)
-        layout.addWidget(self.status)
+        layout.addLayout(status_row)
         central = QWidget()
         central.setLayout(layout)
         self.setCentralWidget(central)
@@ -125,28 +143,65 @@ class SupervisorWindow(QMainWindow):
         gates = tuple(gate.strip() for gate in self.gates_edit.text().split(",") if gate.strip())
         return Period(moment(self.from_edit), moment(self.to_edit), gates)
 
-    def refresh(self) -> Stats | None:
-        """Compute and show the statistics of the chosen period; None (and the reason shown) on failure."""
+    def _run(self, work: Callable[[], Any], done: Callable[[Any], None], what: str, refused: str) -> None:
+        """Run ``work`` on the task pool with the busy bar up and the buttons held; ``done(result)`` or the
+        refusal (``refused: reason``) on the GUI thread."""
+        self._set_busy(True)
+        self.status.setText(what)
+
+        def finished(result: Any) -> None:
+            self._set_busy(False)
+            done(result)
+
+        def failed(exc: Exception) -> None:
+            self._set_busy(False)
+            if not isinstance(exc, _REFUSALS):  # a fault, not a refusal: said, and logged with its trace
+                log.error("supervisor task failed", exc_info=exc)
+                exc = RuntimeError(f"internal error {type(exc).__name__}: {exc}")
+            self.status.setText(f"{refused}: {exc}")
+
+        self.tasks.run(work, finished, failed)
+
+    def _set_busy(self, busy: bool) -> None:
+        self.busy.setVisible(busy)
+        self.refresh_button.setEnabled(not busy)
+        self.export_button.setEnabled(not busy and self.signing_key is not None)
+        self.images_button.setEnabled(
+            not busy and self.session.role == "supervisor" and self.key_file is not None
+        )
+
+    def refresh(self) -> None:
+        """Compute the statistics of the chosen period off the GUI thread, then show them (or why not)."""
         try:
-            stats = period_stats(self.log_path, self.period())
-        except (ValueError, StoreError) as exc:
+            period = self.period()
+        except ValueError as exc:
             self.status.setText(f"No statistics: {exc}")
-            return None
+            return
+        self._run(
+            lambda: period_stats(self.log_path, period),
+            self._show,
+            "Computing the statistics (the chain is verified as it is read)…",
+            "No statistics",
+        )
+
+    def _show(self, stats: Stats) -> None:
         self.stats = stats
         period_line, *lines = stats_lines(stats)
         self.table.setRowCount(len(lines))
         for row, line in enumerate(lines):
             name, _, value = line.partition(": ")
             self.table.setItem(row, 0, QTableWidgetItem(name.rstrip()))
-            cell = QTableWidgetItem(value)
+            cell = QTableWidgetItem(
+                value.replace(SLICE_SEPARATOR, "\n")
+            )  # a slice's FNMR under its referrals
             cell.setToolTip(value)
             self.table.setItem(row, 1, cell)
         self.table.resizeColumnToContents(0)
+        self.table.resizeRowsToContents()
         self.figure.clear()
         draw_charts(self.figure, stats)
         self.canvas.draw_idle()
         self.status.setText(f"{stats.transactions} transactions: {period_line}.")
-        return stats
 
     def _ask_and_export(self, include_images: bool) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Export into a new folder inside")
@@ -155,30 +210,50 @@ class SupervisorWindow(QMainWindow):
             name = f"export-{period.start_utc[:10]}-{period.end_utc[:10]}-{datetime.now(UTC):%H%M%S}"
             self.export_to(Path(folder) / name, include_images=include_images)
 
-    def export_to(self, out: Path, *, include_images: bool = False) -> ExportResult | None:
-        """Export the chosen period into the new folder ``out``; None (and the reason shown) when refused."""
+    def export_to(self, out: Path, *, include_images: bool = False) -> None:
+        """Export the chosen period into the new folder ``out`` off the GUI thread; ``last_export`` holds the
+        result once done (the status line says it, or why the export was refused)."""
+        self.last_export = None
         if self.signing_key is None:
-            self.status.setText("Export needs the signing key (--signing-key).")
-            return None
+            self.status.setText("Export needs the signing key (--signing-key or [export] signing_key).")
+            return
         try:
-            result = export_period(
-                self.log_path,
-                self.period(),
-                out,
-                session=self.session,
-                signing_key=self.signing_key,
-                include_images=include_images,
-                keys=KeyRing.from_file(self.key_file) if include_images and self.key_file else None,
-            )
-        except (ValueError, KioskError, MatcherError, StoreError, OSError) as exc:
+            period = self.period()
+        except ValueError as exc:
             self.status.setText(f"Export refused: {exc}")
-            return None
+            return
+        log_path, session, signing_key, key_file = (
+            self.log_path,
+            self.session,
+            self.signing_key,
+            self.key_file,
+        )
+
+        def work() -> ExportResult:
+            return export_period(
+                log_path,
+                period,
+                out,
+                session=session,
+                signing_key=signing_key,
+                include_images=include_images,
+                keys=KeyRing.from_file(key_file) if include_images and key_file else None,
+            )
+
+        self._run(work, self._exported, f"Exporting to {out}…", "Export refused")
+
+    def _exported(self, result: ExportResult) -> None:
+        self.last_export = result
         counts = result.manifest["counts"]
         self.status.setText(
-            f"Exported {counts['decision']} decisions and {counts['resolution']} resolutions to {out}; "
-            f"signed by key {result.manifest['signature']['key_id']}, logged as seq {result.event_seq}."
+            f"Exported {counts['decision']} decisions, {counts['resolution']} resolutions and "
+            f"{counts['account_event']} account events to {result.folder}; signed by key "
+            f"{result.manifest['signature']['key_id']}, logged as seq {result.event_seq}."
         )
-        return result
+
+    def closeEvent(self, event: Any) -> None:
+        self.tasks.wait()  # a running export finishes (and is logged) before the window goes
+        super().closeEvent(event)
 
 
 def run_supervisor(
