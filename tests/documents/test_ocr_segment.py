@@ -88,4 +88,4 @@ def test_glyphs_are_cut_at_the_canonical_height_however_far_apart_the_lines() ->
         centres = np.stack(
             [segment.CELL_W * (np.arange(len(cells)) + 0.5), np.full(len(cells), segment.CELL_H / 2)], axis=1
         )
-        assert segment.glyph_height(strip, centres) == pytest.approx(segment.CAP, abs=1.5), spacing
+        assert segment.glyph_height(strip, centres) == pytest.approx(segment.GLYPH_ROWS, abs=1.5), spacing
