@@ -53,9 +53,11 @@ def render_block(lines: tuple[str, ...], font: str, pitch_px: float, rng: np.ran
 
 
 def make_cells(
-    rng: np.random.Generator, fonts: tuple[str, ...], blocks: int
+    rng: np.random.Generator, fonts: tuple[str, ...], blocks: int, *, normalise_height: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(cells (N, H, W) float32, labels (N,) int64) from ``blocks`` rendered blocks; unread blocks skipped."""
+    """(cells (N, H, W) float32, labels (N,) int64) from ``blocks`` rendered blocks; unread blocks skipped.
+    ``normalise_height``: cut as the reader cuts now (glyphs scaled to the canonical height); off, the
+    cells the shipped model was trained on (see ``ocr_train``)."""
     import cv2
 
     spec = Degradation(max_perspective=0.02, max_blur_sigma=1.6, max_noise_sigma=14.0, min_jpeg_quality=40)
@@ -72,6 +74,6 @@ def make_cells(
             continue
         if region.lines != len(lines) or n != len(lines[0]):
             continue
-        all_cells.append(cut_cells(ink, region.lines, n))
+        all_cells.append(cut_cells(ink, region.lines, n, normalise_height=normalise_height))
         all_labels.append([ALPHABET.index(ch) for ch in "".join(lines)])
     return np.concatenate(all_cells), np.concatenate(all_labels).astype(np.int64)

@@ -221,3 +221,15 @@ def test_fillers_never_stand_in_an_expiry_date_or_half_a_day() -> None:
     _confuse(probs, 1, 15, "<", 0.6, "0")  # birth 740812 read as 74<812
     decoded = decode(probs, "TD3")
     assert decoded.lines == TRUTH
+
+
+def test_a_state_code_printed_in_digits_is_read_as_printed_only_when_sure() -> None:
+    # an old Romanian card prints its nationality as 132: read it, so the code check names the quirk
+    numeric = (TRUTH[0], TRUTH[1][:10] + "132" + TRUTH[1][13:])
+    assert decode(_confident(numeric), "TD3").lines == numeric
+    # one position unsure: the field stays letters-only, the digits cannot be read there
+    probs = _confident(numeric)
+    _confuse(probs, 1, 11, "B", 0.35, "3")
+    assert decode(probs, "TD3").lines[1][10:13] != "132"
+    # a letter code whose characters look like digits is not turned into digits
+    assert decode(_confident(TRUTH), "TD3").lines == TRUTH

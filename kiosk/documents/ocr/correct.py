@@ -7,7 +7,9 @@
 3. Name fields get filler repair: a ``<<<`` run never occurs inside a name, so letters after one are
    fillers misread (``<`` read as ``K``...); the run's own three characters stay unguarded.
 4. Sex admits only ``M F X <``; a state code read as a code of the ICAO list is guarded by that list: its
-   share is its probability among all listed codes (spellings that are no code are ruled out anyway).
+   share is its probability among all listed codes (spellings that are no code are ruled out anyway). A
+   state code is read in digits only where every one of its characters is surely a digit (the code check
+   then names the national quirk).
 5. ``Decoded.confidence`` is the lowest probability of any chosen character; the reader fails a read whose
    unguarded characters (names) or guarded characters fall below their thresholds instead of guessing.
 6. ``Decoded.ambiguous`` names the document-number, date and optional-data fields the check digits cannot
@@ -68,6 +70,10 @@ for _group in CONFUSABLE_GROUPS:
     for _a in _group:
         for _b in _group:
             _CONFUSABLE[ALPHABET.index(_a), ALPHABET.index(_b)] = True
+#: Probability of a digit the classifier must give at every position of a state code for the code to be
+#: read as digits (national numeric codes), the bar any unguarded character must pass
+#: (``reading.MIN_UNGUARDED_PROBABILITY``); below it the code field admits letters only.
+DIGIT_CODE = 0.7
 #: Readings enumerated per field at most; a field with more plausible readings is ambiguous outright.
 _MAX_READINGS = 4096
 _CHECKED_FIELDS = ("document_number", "date_of_birth", "expiry_date", "optional_data")
@@ -93,6 +99,14 @@ def _mask(probabilities: np.ndarray, fmt: str) -> np.ndarray:
         masked[field.line, field.start : field.end, ~allowed] = 0
     # the document code's second character may be a digit (national use: C1 on US permanent-resident cards)
     masked[0, 1, _DIGIT_INDICES] = probabilities[0, 1, _DIGIT_INDICES]
+    # a state code printed in digits (an old Romanian card's nationality 132) is read as printed, so that
+    # the code check names it, but only where the classifier is sure of a digit at every position
+    for name in _CODE_FIELDS:
+        field = next((f for f in FIELD_LAYOUTS[fmt] if f.name == name), None)
+        if field is not None:
+            row = probabilities[field.line, field.start : field.end]
+            if all(ALPHABET[i].isdigit() for i in row.argmax(axis=1)) and row.max(axis=1).min() >= DIGIT_CODE:
+                masked[field.line, field.start : field.end] = row
     # fillers stand only for an unknown day or month of birth, for an empty personal number's check digit
     # and in a long document number's check-digit position: never in a year, an expiry date or other digits
     fields = {f.name: f for f in FIELD_LAYOUTS[fmt]}
