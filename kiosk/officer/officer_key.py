@@ -21,19 +21,15 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
-from kiosk.store.accounts import DEFAULT_COST, MIN_PASSWORD_LENGTH, Argon2Cost
+from kiosk.store.accounts import DEFAULT_COST, Argon2Cost, check_password
 from kiosk.store.errors import AccountError, SignInError
 
 FORMAT = "egate-officer-key-v1"
 
 
 def _aead(password: str, salt: bytes, cost: Argon2Cost) -> AESGCM:
-    kdf = Argon2id(
-        salt=salt, length=32, iterations=cost.iterations, lanes=cost.lanes, memory_cost=cost.memory_kib
-    )
-    return AESGCM(kdf.derive(password.encode("utf-8")))
+    return AESGCM(cost.kdf(salt).derive(password.encode("utf-8")))
 
 
 def write_officer_key(
@@ -41,8 +37,7 @@ def write_officer_key(
 ) -> None:
     """Make an officer's Ed25519 pair: the private key sealed under ``password`` (mode 0600, never
     overwritten), the public key as PEM for ``kiosk upstream reader add``."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+    check_password(password)
     if public_path.exists():
         raise AccountError(f"{public_path} already exists")
     key = Ed25519PrivateKey.generate()

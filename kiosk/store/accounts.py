@@ -65,20 +65,19 @@ class Argon2Cost:
     iterations: int = 3
     lanes: int = 4
 
+    def kdf(self, salt: bytes) -> Argon2id:
+        """Argon2id at this cost with ``salt``, deriving 32 bytes (one use: a KDF object derives once)."""
+        return Argon2id(
+            salt=salt, length=32, iterations=self.iterations, lanes=self.lanes, memory_cost=self.memory_kib
+        )
+
 
 DEFAULT_COST = Argon2Cost()
 
 
 def hash_password(password: str, cost: Argon2Cost = DEFAULT_COST) -> str:
     """The PHC string of ``password`` with a fresh 16-byte salt."""
-    kdf = Argon2id(
-        salt=secrets.token_bytes(16),
-        length=32,
-        iterations=cost.iterations,
-        lanes=cost.lanes,
-        memory_cost=cost.memory_kib,
-    )
-    return kdf.derive_phc_encoded(password.encode("utf-8"))
+    return cost.kdf(secrets.token_bytes(16)).derive_phc_encoded(password.encode("utf-8"))
 
 
 def password_matches(password: str, phc: str) -> bool:
@@ -143,7 +142,8 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
 
 
-def _check_password(password: str) -> None:
+def check_password(password: str) -> None:
+    """A new password's length rule (AccountError when it is too short)."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AccountError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
 
@@ -384,7 +384,7 @@ class Accounts:
             raise AccountError("an account id is 1 to 64 printable characters")
         if role not in ROLES:
             raise AccountError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
-        _check_password(password)
+        check_password(password)
         gates = _check_gates(gates)
         phc = hash_password(password, self.cost)
         now = self.clock()
@@ -409,7 +409,7 @@ class Accounts:
     def set_password(self, session: Session, account_id: str, password: str) -> None:
         """A new password (a supervisor's session, or the account's own); clears a lock-out."""
         self.authorize(session, None if account_id == session.account_id else "supervisor")
-        _check_password(password)
+        check_password(password)
         phc = hash_password(password, self.cost)
         self._change(
             session,
