@@ -39,6 +39,13 @@ _CONFIG = click.option(
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="The kiosk's configuration (TOML): store.path and [export] signing_key.",
 )
+_PASSWORD = click.option(
+    "--password",
+    envvar="EGATE_PASSWORD",
+    prompt=True,
+    hide_input=True,
+    help="Its password (or EGATE_PASSWORD).",
+)
 _SIGNING_KEY = click.option(
     "--signing-key",
     envvar="EGATE_EXPORT_SIGNING_KEY",
@@ -121,13 +128,7 @@ def _progress(done: int, total: int) -> None:
 )
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="New folder.")
 @click.option("--account", required=True, help="The supervisor account exporting (officers cannot).")
-@click.option(
-    "--password",
-    envvar="EGATE_PASSWORD",
-    prompt=True,
-    hide_input=True,
-    help="Its password (or EGATE_PASSWORD).",
-)
+@_PASSWORD
 @_SIGNING_KEY
 @click.option(
     "--with-images", is_flag=True, help="Add referred cases' evidence images (supervisors; logged)."
@@ -232,13 +233,7 @@ def verify_export_command(folder: Path, public_key: Path | None, as_json: bool) 
 @_OPTIONAL_LOG
 @_CONFIG
 @click.option("--account", required=True, help="A supervisor account of the log.")
-@click.option(
-    "--password",
-    envvar="EGATE_PASSWORD",
-    prompt=True,
-    hide_input=True,
-    help="Its password (or EGATE_PASSWORD).",
-)
+@_PASSWORD
 @_SIGNING_KEY
 @click.option(
     "--key-file",
