@@ -604,7 +604,7 @@ class GateFlow:
     def _assess_live(self, frame: np.ndarray, face: Face) -> QualityReport:
         """The live face against the policy's limits and face guide (the one the screen draws), and, with
         the engine's landmark model loaded, its eyes and mouth."""
-        landmarks = self.engine.landmarks if getattr(self.engine, "has_landmarks", False) else None
+        landmarks = self.engine.landmarks if self.engine.has_landmarks else None
         return assess_live(frame, face, self.live_limits, guide=self.policy.face_guide, landmarks=landmarks)
 
     def _capture_failed(self, *, source_exhausted: bool = False) -> None:

@@ -77,6 +77,11 @@ class FaceMatcher(Protocol):
         """Passive live probability of the face (used through ``kiosk.liveness.LivenessCheck``)."""
         ...
 
+    @property
+    def has_landmarks(self) -> bool:
+        """Whether :meth:`landmarks` can run (the landmark model is loaded)."""
+        ...
+
     def landmarks(self, image_bgr: np.ndarray, face: Face) -> np.ndarray:
         """The face's 106 landmarks (the live capture's eyes and mouth), when ``has_landmarks``."""
         ...

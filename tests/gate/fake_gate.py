@@ -48,6 +48,7 @@ class FakeEngine:
     """Detects FACE on any textured frame; a template's identity is the frame's first byte."""
 
     passive_liveness = None
+    has_landmarks = False
 
     def __init__(self) -> None:
         self.model_versions = {"detector": "fake", "embedder": "fake"}
