@@ -41,7 +41,7 @@ _CHECK_REASONS: tuple[tuple[str, str], ...] = (
 
 
 # The reasons of release_reasons(): only an officer's release admits these travellers.
-RELEASE_REASONS = ("MINOR", "AGE_UNKNOWN", "NATIONALITY_RELEASE")
+RELEASE_REASONS = ("MINOR", "AGE_UNKNOWN", "NATIONALITY_UNKNOWN", "NATIONALITY_RELEASE")
 OFFICER_RELEASE = ("held", "all", "none")
 
 
@@ -164,7 +164,8 @@ class Policy:
 
     def release_reasons(self, mrz: object, today: date) -> list[str]:
         """Why this traveller is never admitted automatically, however the checks went: a minor (or no
-        date of birth to tell), a nationality the configuration reserves for an officer."""
+        date of birth to tell), no nationality stated, a nationality the configuration reserves for an
+        officer."""
         reasons = []
         if self.minor_age:
             born = getattr(mrz, "date_of_birth", None)
@@ -175,7 +176,9 @@ class Policy:
             ) < self.minor_age:
                 reasons.append("MINOR")
         nationality = str(getattr(mrz, "nationality", "") or "")
-        if any(fnmatch.fnmatchcase(nationality, p) for p in self.release_nationalities):
+        if not nationality.strip("<"):
+            reasons.append("NATIONALITY_UNKNOWN")  # printed empty (a national quirk the MRZ check names)
+        elif any(fnmatch.fnmatchcase(nationality, p) for p in self.release_nationalities):
             reasons.append("NATIONALITY_RELEASE")
         return reasons
 

@@ -13,7 +13,8 @@ National quirks handled: Germany's one-letter code ``D<<``; a digit as the docum
 (the US permanent-resident card's ``C1``, noted in the check's detail); the TD3 personal-number check digit
 printed as ``<`` when the personal number is empty; TD1/TD2 document numbers longer than nine characters,
 continued in the optional data with ``<`` in the check-digit position; ``X`` as sex; unknown day / month of
-birth (``<<``).
+birth (``<<``); no nationality (``<<<``, Macau resident cards: the policy refers the traveller,
+``NATIONALITY_UNKNOWN``).
 Dates: see ``kiosk.documents.mrz_dates`` for the two-digit-year rule. The ``mrz.*`` checks cover the MRZ
 itself; whether the document has expired is the reader's ``doc.not_expired`` (``kiosk.documents.reading``).
 
@@ -243,8 +244,10 @@ def _dates_consistent(birth: MrzDate, expiry: MrzDate) -> Check:
 def _code_check(name: str, field: str, extra_codes: frozenset[str]) -> Check:
     if is_known_code(field) or normalise_code(field) in extra_codes:
         return Check(name, True)
-    if set(field) == {"<"}:  # e.g. Macau resident cards print no nationality
-        return Check(name, False, "empty: the issuer states no code (national quirk)")
+    if set(field) == {"<"}:
+        if name == "mrz.nationality.known_code":  # Macau resident cards print none; the gate refers them
+            return Check(name, True, "national quirk: no nationality stated (NATIONALITY_UNKNOWN)")
+        return Check(name, False, "empty: the issuer states no code")
     return Check(name, False, "not a code of the ICAO Doc 9303 list")
 
 

@@ -285,16 +285,23 @@ def test_known_codes(code: str) -> None:
     assert "mrz.issuing_state.known_code" not in failed(parse(replace(SPECIMENS["TD3"], 0, 2, code)))
 
 
-@pytest.mark.parametrize("code", ["DEU", "<D<", "D<D", "ZZZ", "UTO", "XX<", "<<<", "GB<"])
+@pytest.mark.parametrize("code", ["DEU", "<D<", "D<D", "ZZZ", "UTO", "XX<", "GB<"])
 def test_unknown_codes(code: str) -> None:
     assert not is_known_code(code)
     record = parse_mrz(replace(SPECIMENS["TD3"], 1, 10, code), today=TODAY)
     assert "mrz.nationality.known_code" in failed(record)
 
 
-def test_empty_nationality_is_a_named_quirk_not_a_pass() -> None:
+def test_empty_nationality_is_a_named_quirk() -> None:
+    assert not is_known_code("<<<")
     record = parse_mrz(replace(SPECIMENS["TD3"], 1, 10, "<<<"), today=TODAY)
     check = next(c for c in record.checks if c.name == "mrz.nationality.known_code")
+    assert check.passed and "NATIONALITY_UNKNOWN" in check.detail and record.nationality == ""
+
+
+def test_empty_issuing_state_fails() -> None:
+    record = parse_mrz(replace(SPECIMENS["TD3"], 0, 2, "<<<"), today=TODAY)
+    check = next(c for c in record.checks if c.name == "mrz.issuing_state.known_code")
     assert not check.passed and "empty" in check.detail
 
 

@@ -13,7 +13,7 @@ from kiosk.devices.barrier import LogBarrier
 from kiosk.documents.presentation import Presentation
 from kiosk.errors import ConfigError
 from kiosk.gate.flow import GateFlow
-from kiosk.policy import Policy
+from kiosk.policy import RELEASE_REASONS, Policy
 from kiosk.texts import reason_text
 
 
@@ -61,7 +61,9 @@ def test_release_reasons_by_age_and_texts() -> None:
     assert policy.release_reasons(Mrz(), today) == []
     Mrz.date_of_birth = None
     assert policy.release_reasons(Mrz(), today) == ["AGE_UNKNOWN"]
-    for code in ("MINOR", "AGE_UNKNOWN", "NATIONALITY_RELEASE"):
+    Mrz.nationality = ""  # printed "<<<" (Macau resident cards): never admitted unattended
+    assert policy.release_reasons(Mrz(), today) == ["AGE_UNKNOWN", "NATIONALITY_UNKNOWN"]
+    for code in RELEASE_REASONS:
         assert reason_text(code) != code
     with pytest.raises(ConfigError, match="minor_age"):
         Policy(minor_age=40)
