@@ -13,21 +13,19 @@ from kiosk.documents.ocr.glyphs import settle_confusables
 from kiosk.documents.ocr.segment import CELL_H, CELL_W
 
 # document number 0 at positions 1, 3 and 4 (weights 3, 7, 3 sum to 13), dates with zeros, a name with O's
-LINES = tuple(
-    compose_mrz(
-        "TD3",
-        document_code="P<",
-        issuing_state="UTO",
-        surname="OLSSON",
-        given_names="BO",
-        document_number="T020013",
-        nationality="UTO",
-        date_of_birth="700102",
-        sex="F",
-        expiry_date="300405",
-        optional_data="",
-    ).split("\n")
-)
+FIELDS = {
+    "document_code": "P<",
+    "issuing_state": "UTO",
+    "surname": "OLSSON",
+    "given_names": "BO",
+    "document_number": "T020013",
+    "nationality": "UTO",
+    "date_of_birth": "700102",
+    "sex": "F",
+    "expiry_date": "300405",
+    "optional_data": "",
+}
+LINES = tuple(compose_mrz("TD3", **FIELDS).split("\n"))
 TORN = [(1, 1), (1, 3), (1, 4)]  # the document number's zeros
 
 
@@ -58,15 +56,17 @@ def _glyph(shape: str, dx: float = 0.0) -> np.ndarray:
     return cv2.resize(big, (CELL_W, CELL_H), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
 
 
-def _page(torn_shape: str = "zero", exemplar_p: float = 0.93, dx: float = 0.0):
+def _page(
+    torn_shape: str = "zero", exemplar_p: float = 0.93, dx: float = 0.0, lines: tuple[str, ...] = LINES
+):
     """Probabilities and cells of ``LINES``: grammar-restricted 0's and O's read at ``exemplar_p`` (below the
     0.98 the page's exemplars once needed), the document number's zeros drawn as ``torn_shape`` and read as
     O 0.5 / 0 0.45 by the classifier, as real prints are."""
-    n, k = len(LINES[0]), len(ALPHABET)
+    n, k = len(lines[0]), len(ALPHABET)
     probs = np.full((2, n, k), 1e-4)
     cells = np.zeros((2, n, CELL_H, CELL_W), np.float32)
     rng = np.random.default_rng(5)
-    for line, text in enumerate(LINES):
+    for line, text in enumerate(lines):
         for i, ch in enumerate(text):
             probs[line, i, ALPHABET.index(ch)] = exemplar_p if ch in "0O" else 0.99
             if ch in "0O":  # a rival the grammar allows, not plausible, but enough to keep it under 0.98
@@ -116,7 +116,7 @@ def test_a_glyph_between_zero_and_o_is_not_settled() -> None:
 def test_alphanumeric_positions_are_no_exemplars() -> None:
     # the page's only sure O stands in the optional data, where the grammar does not rule out a zero: it
     # proves nothing about how this printer draws an O (the name's O's are not sure enough here)
-    probs, cells = _page()
+    probs, cells = _page(torn_shape="O")
     o, q = ALPHABET.index("O"), ALPHABET.index("Q")
     for line, text in enumerate(LINES):
         for i, ch in enumerate(text):
@@ -130,12 +130,78 @@ def test_alphanumeric_positions_are_no_exemplars() -> None:
         assert settled[line, i, o] > 0.1 * settled[line, i].max()  # still torn
 
 
-def test_a_serious_reading_the_page_shows_no_example_of_blocks_settling() -> None:
+def _d_glyph() -> np.ndarray:
+    """An OCR-B-like D: a straight left side, a round right one."""
+    s = 8
+    big = np.zeros((CELL_H * s, CELL_W * s), np.uint8)
+    cx, cy = CELL_W * s // 2, CELL_H * s // 2
+    cv2.ellipse(big, (cx - 2 * s, cy), (8 * s, 9 * s), 0, -90, 90, 255, 2 * s)
+    big[cy - 10 * s : cy + 10 * s, cx - 7 * s : cx - 5 * s] = 255
+    big[cy - 10 * s : cy - 8 * s, cx - 7 * s : cx - 2 * s] = 255
+    big[cy + 8 * s : cy + 10 * s, cx - 7 * s : cx - 2 * s] = 255
+    return cv2.resize(big, (CELL_W, CELL_H), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+
+
+def test_a_serious_reading_the_page_shows_no_example_of_blocks_comparing() -> None:
+    # a D as likely as the zero, no D on the page to compare with, and the ink is no zero of this page
     probs, cells = _page()
     d = ALPHABET.index("D")
     for line, i in TORN:
-        probs[line, i, d] = 0.2  # a D as likely as that, and no D on the page to compare with
+        probs[line, i, d] = 0.2
+        cells[line, i] = _d_glyph()
     assert decode(probs, "TD3", cells).ambiguous == ("document_number",)
+
+
+def test_the_page_zeros_alone_settle_a_zero_on_a_page_without_o() -> None:
+    probs, cells = _page()
+    o = ALPHABET.index("O")
+    for line, text in enumerate(LINES):  # the name's O's are no exemplars: the page shows no O
+        for i, ch in enumerate(text):
+            if ch == "O" and (line, i) not in TORN:
+                probs[line, i, o] = 0.5
+    d = ALPHABET.index("D")
     for line, i in TORN:
-        probs[line, i, d] = 0.02  # under a tenth of the best reading: it does not block
-    assert decode(probs, "TD3", cells).ambiguous == ()
+        probs[line, i, d] = 0.2  # a D as likely: no D resembles the page's zeros as they do one another
+    decoded = decode(probs / probs.sum(axis=2, keepdims=True), "TD3", cells)
+    assert decoded.lines == LINES and decoded.ambiguous == ()
+
+
+def test_a_zero_read_surely_as_o_is_settled_by_the_page_zeros() -> None:
+    probs, cells = _page()
+    o, zero = ALPHABET.index("O"), ALPHABET.index("0")
+    for line, i in TORN:
+        probs[line, i, o], probs[line, i, zero] = 0.99, 0.001  # a zero not even plausible to the classifier
+    assert decode(probs, "TD3").ambiguous == ("document_number",)
+    decoded = decode(probs, "TD3", cells)
+    assert decoded.lines == LINES and decoded.ambiguous == ()
+
+
+def test_an_o_is_never_settled_as_a_zero_by_the_page_zeros() -> None:
+    probs, cells = _page(torn_shape="O")
+    o = ALPHABET.index("O")
+    for line, text in enumerate(LINES):  # and the page shows no O to compare it with
+        for i, ch in enumerate(text):
+            if ch == "O" and (line, i) not in TORN:
+                probs[line, i, o] = 0.5
+    settled = settle_confusables(probs, plausible_mask(probs), cells, "TD3", zeros_in=("document_number",))
+    for line, i in TORN:
+        assert settled[line, i, o] > 0.1 * settled[line, i].max()  # still torn: the check digits decide
+
+
+def test_the_page_zeros_do_not_overrule_an_o_the_check_digit_confirms() -> None:
+    # a face whose O is drawn like its zero (not OCR-B): the classifier reads the O, and a zero there would
+    # fail the check digit, so the read is settled without the page's zeros
+    lines = tuple(compose_mrz("TD3", **{**FIELDS, "document_number": "T0O0013"}).split("\n"))
+    probs, cells = _page(lines=lines)
+    for line, text in enumerate(lines):
+        for i, ch in enumerate(text):
+            if ch == "O":
+                cells[line, i] = _glyph("zero")
+    o, zero = ALPHABET.index("O"), ALPHABET.index("0")
+    for line, i in TORN:  # the zeros are read surely here
+        probs[line, i] = 1e-4
+        probs[line, i, zero] = 0.99
+    probs[1, 2] = 1e-4
+    probs[1, 2, o], probs[1, 2, zero] = 0.9, 0.09
+    decoded = decode(probs / probs.sum(axis=2, keepdims=True), "TD3", cells)
+    assert decoded.lines == lines and decoded.ambiguous == ()

@@ -15,8 +15,9 @@
 6. ``Decoded.ambiguous`` names the document-number, date and optional-data fields the check digits cannot
    settle (see ``ambiguous_fields``): a check digit confirms a reading only when the classifier's own choice
    passes it and no other plausible reading does. Confusable glyphs are first settled by the page's own
-   glyphs where it prints both unmistakably (``glyphs.settle_confusables``). The document code's second
-   character may be a digit (``C1``), but not a guess between a digit and a letter.
+   glyphs where it prints both unmistakably (``glyphs.settle_confusables``); where a field is still
+   ambiguous, the page's zeros alone may settle its zeros (``glyphs.ZERO_LIKENESS``). The document code's
+   second character may be a digit (``C1``), but not a guess between a digit and a letter.
 """
 
 from __future__ import annotations
@@ -360,8 +361,25 @@ def decode(probabilities: np.ndarray, fmt: str, cells: np.ndarray | None = None)
     """Decode (lines, n, len(ALPHABET)) probabilities as an MRZ of format ``fmt``; with the (lines, n, H, W)
     ``cells``, confusable characters are first settled by the page's own glyphs where they can be."""
     masked = _mask(probabilities, fmt)
-    if cells is not None:
-        masked = settle_confusables(masked, plausible_mask(masked), cells, fmt)
+    if cells is None:
+        return _decode(masked, fmt)
+    plausible = plausible_mask(masked)
+    decoded = _decode(settle_confusables(masked, plausible, cells, fmt), fmt)
+    if decoded.ambiguous:
+        # only then, and only there, the page's zeros alone: where the classifier and the check digits
+        # already agree on an O, a face whose O is as narrow as its zero (not OCR-B) must not make it a zero
+        fields = _alnum_fields(fmt) if "composite" in decoded.ambiguous else decoded.ambiguous
+        retry = _decode(settle_confusables(masked, plausible, cells, fmt, zeros_in=fields), fmt)
+        if not retry.ambiguous:
+            return retry
+    return decoded
+
+
+def _alnum_fields(fmt: str) -> tuple[str, ...]:
+    return tuple(f.name for f in FIELD_LAYOUTS[fmt] if f.kind == "alnum")
+
+
+def _decode(masked: np.ndarray, fmt: str) -> Decoded:
     decoder = _Decoder(masked, fmt)
     decoder.repair_names()
     decoder.decode_checked()
