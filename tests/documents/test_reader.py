@@ -225,10 +225,17 @@ def test_chip_settles_a_read_the_check_digits_cannot(
 ) -> None:
     import cv2
 
-    # a real scan whose document number ZE000509 reads right but O/0 stay plausible (ZE0OO509 verifies too)
-    page = cv2.imread(str(shared_dir / "data" / "mrz-real-dev" / "27_PassportEye-can-pass.jpg"))
-    alone = read_document(page=page, today=dt.date(2013, 1, 1))
-    assert "ocr.ambiguous_field" in failed(alone)
+    # a real scan whose document number ZE000509 reads right but O/0 stay plausible (ZE0OO509 verifies too):
+    # at full size the page's zeros settle it, shrunk they no longer do
+    scan = cv2.imread(str(shared_dir / "data" / "mrz-real-dev" / "27_PassportEye-can-pass.jpg"))
+    for scale in (0.8, 0.7, 0.6):
+        size = (int(scan.shape[1] * scale), int(scan.shape[0] * scale))
+        page = cv2.resize(scan, size, interpolation=cv2.INTER_AREA)
+        alone = read_document(page=page, today=dt.date(2013, 1, 1))
+        if failed(alone) == {"ocr.ambiguous_field"} and "ZE000509" in alone.mrz.lines[1]:
+            break
+    else:
+        pytest.fail("no shrunk copy of the scan is left ambiguous: choose another for this test")
     truth = "\n".join(alone.mrz.lines)
     both = read_document(
         page=page, chip=_chip(tmp_path / "chip", pki, truth), trust=trust, today=dt.date(2013, 1, 1)
