@@ -205,3 +205,26 @@ def test_the_page_zeros_do_not_overrule_an_o_the_check_digit_confirms() -> None:
     probs[1, 2, o], probs[1, 2, zero] = 0.9, 0.09
     decoded = decode(probs / probs.sum(axis=2, keepdims=True), "TD3", cells)
     assert decoded.lines == lines and decoded.ambiguous == ()
+
+
+def test_the_page_glyphs_never_settle_what_the_check_digit_cannot_see() -> None:
+    # a 6 torn between 6 and G (equal in a check digit), its ink the very image of the name's G's: settling
+    # it as G would verify, so the page's glyphs leave it to the ambiguity rule
+    fields = {**FIELDS, "surname": "GIGG", "document_number": "T6A1", "date_of_birth": "660106"}
+    lines = tuple(compose_mrz("TD3", **fields).split("\n"))
+    six, g = ALPHABET.index("6"), ALPHABET.index("G")
+    rng = np.random.default_rng(7)
+    g_ink, six_ink = rng.random((CELL_H, CELL_W)), rng.random((CELL_H, CELL_W))
+    probs = np.full((2, len(lines[0]), len(ALPHABET)), 1e-4)
+    cells = np.zeros((2, len(lines[0]), CELL_H, CELL_W), np.float32)
+    for line, text in enumerate(lines):
+        for i, ch in enumerate(text):
+            probs[line, i, ALPHABET.index(ch)] = 0.99
+            cells[line, i] = g_ink if ch == "G" else six_ink if ch == "6" else rng.random((CELL_H, CELL_W))
+    probs[1, 1, six], probs[1, 1, g] = 0.6, 0.35
+    cells[1, 1] = g_ink
+    probs /= probs.sum(axis=2, keepdims=True)
+    assert "6" in lines[1][13:19] and lines[0].count("G") == 3  # the page shows both
+    settled = settle_confusables(probs, plausible_mask(probs), cells, "TD3")
+    assert settled[1, 1, six] > 0.1 * settled[1, 1].max()
+    assert decode(probs, "TD3", cells).ambiguous == ("document_number",)

@@ -15,6 +15,8 @@ from matcher.errors import ModelError
 from matcher.models import Manifest, ModelSpec, load_manifest, onnx_session, read_verified
 
 ALPHABET = "<0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+#: Each class's value in a Doc 9303 check digit, modulo 10: classes of equal residue are invisible to it.
+CHECK_RESIDUE = np.array([0 if c == "<" else int(c, 36) % 10 for c in ALPHABET])
 MODEL_NAME = "mrz_ocr"
 
 

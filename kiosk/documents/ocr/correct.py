@@ -32,7 +32,7 @@ import numpy as np
 from kiosk.documents.icao_codes import KNOWN_CODES, is_known_code
 from kiosk.documents.mrz import check_digit
 from kiosk.documents.mrz_layouts import COMPOSITE_SPANS, FIELD_LAYOUTS, MrzField
-from kiosk.documents.ocr.classify import ALPHABET
+from kiosk.documents.ocr.classify import ALPHABET, CHECK_RESIDUE
 from kiosk.documents.ocr.glyphs import settle_confusables
 
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -53,7 +53,6 @@ _KNOWN_CODE_INDICES = np.array(
 _ALTERNATIVES = 4  # per position, for the k-best search
 _K_BEST = 40
 _FLOOR = 1e-9
-_RESIDUE = np.array([0 if c == "<" else int(c, 36) % 10 for c in ALPHABET])  # check-digit value mod 10
 _WEIGHTS = (7, 3, 1)
 #: Glyphs OCR confuses on real prints (Doc 9303's OCR-B draws them close; at 8-12 px per character a
 #: classifier trained on other renderings tells them apart badly).
@@ -234,7 +233,7 @@ class _Decoder:
         idx = np.array([[ALPHABET.index(c) for c in line] for line in lines])
         chosen = np.take_along_axis(self.probs, idx[..., None], axis=2)[..., 0]
         # a check digit cannot tell apart characters of equal value modulo 10 (< 0 A K U, 1 B L V, ...)
-        same_class = _RESIDUE[idx][..., None] == _RESIDUE[None, None, :]
+        same_class = CHECK_RESIDUE[idx][..., None] == CHECK_RESIDUE[None, None, :]
         share = chosen / (self.probs * same_class).sum(axis=2)
         guarded = self.guarded.copy()
         for name in _CODE_FIELDS:
@@ -334,7 +333,7 @@ def ambiguous_fields(probabilities: np.ndarray, lines: tuple[str, ...], fmt: str
             text = "".join(ALPHABET[j] for j in reading)
             if check is None or _agrees(fmt, name, text[:-1], text[-1]):
                 residue = sum(
-                    _RESIDUE[j] * weights.get(p, 0) for j, p in zip(reading, positions, strict=True)
+                    CHECK_RESIDUE[j] * weights.get(p, 0) for j, p in zip(reading, positions, strict=True)
                 )
                 table[residue % 10] += 1
         if weights and positions[0] in weights:

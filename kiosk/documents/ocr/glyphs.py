@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from kiosk.documents.mrz_layouts import FIELD_LAYOUTS
-from kiosk.documents.ocr.classify import ALPHABET
+from kiosk.documents.ocr.classify import ALPHABET, CHECK_RESIDUE
 
 #: A grammar-restricted position is an exemplar of its class when the classifier gives that class at least
 #: this probability among the characters its field allows, with no other plausible reading. Real scans:
@@ -109,7 +109,12 @@ def _compare(row, candidates, exemplar, top, vectors, cell) -> int | None:  # ->
     aligned = _shifted(cell)
     scores = [_resemblance(aligned, vectors[exemplar & (top == c)], _TOP_EXEMPLARS) for c in shown]
     order = np.argsort(scores)[::-1]
-    return int(shown[order[0]]) if scores[order[0]] - scores[order[1]] >= SETTLE_MARGIN else None
+    best = int(shown[order[0]])
+    if scores[order[0]] - scores[order[1]] < SETTLE_MARGIN:
+        return None
+    # settle only what the check digit can still see: G for 6 (or K for <) would verify as well, and the
+    # margin was measured on O/0 only (a Liberation Mono 6 once settled as its name's G)
+    return None if any(CHECK_RESIDUE[c] == CHECK_RESIDUE[best] for c in candidates if c != best) else best
 
 
 def settle_confusables(
