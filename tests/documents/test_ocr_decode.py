@@ -233,3 +233,32 @@ def test_a_state_code_printed_in_digits_is_read_as_printed_only_when_sure() -> N
     assert decode(probs, "TD3").lines[1][10:13] != "132"
     # a letter code whose characters look like digits is not turned into digits
     assert decode(_confident(TRUTH), "TD3").lines == TRUTH
+
+
+def test_a_letter_read_first_as_its_digit_twin_is_read_as_the_letter() -> None:
+    # ERIKSSON's O read as a zero (an Icelandic scan: 0 at 0.976, the letters left flat under 0.003)
+    probs = _confident(TRUTH)
+    probs[0, 11] = 0.0005
+    probs[0, 11, ALPHABET.index("0")] = 0.976
+    probs[0, 11, ALPHABET.index("O")] = probs[0, 11, ALPHABET.index("C")] = 0.002
+    decoded = decode(probs, "TD3")
+    assert decoded.lines == TRUTH
+    assert decoded.chosen_probability[0, 11] > 0.9
+
+
+def test_a_letter_read_first_keeps_its_place_beside_a_digit_twin() -> None:
+    # a D read first (0.5) with a zero close behind (0.43): the twin O takes nothing, the D stays
+    truth = (TRUTH[0].replace("ERIKSSON", "ERIKSDON"), TRUTH[1])
+    probs = _confident(truth)
+    _confuse(probs, 0, 10, "0", 0.43, "D")
+    assert decode(probs, "TD3").lines == truth
+
+
+def test_a_digit_read_first_as_its_letter_twin_is_read_as_the_digit() -> None:
+    probs = _confident(TRUTH)
+    probs[1, 15] = 0.0005  # the date of birth's 0 read as an O, an 8 further behind than the zero
+    probs[1, 15, ALPHABET.index("O")] = 0.9
+    probs[1, 15, ALPHABET.index("8")], probs[1, 15, ALPHABET.index("0")] = 0.05, 0.03
+    decoded = decode(probs, "TD3")
+    assert decoded.lines == TRUTH
+    assert decoded.chosen_probability[1, 15] > 0.9

@@ -13,7 +13,7 @@ import pytest
 from kiosk.lab.ocr_bench import run_real_benchmark
 
 #: Exact reads on the 30 development images at the last measurement; raise it when the reader improves.
-EXACT_FLOOR = 24
+EXACT_FLOOR = 25
 
 pytestmark = pytest.mark.shared
 
