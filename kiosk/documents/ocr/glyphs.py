@@ -100,8 +100,16 @@ class _PageZeros:
         return _resemblance(_shifted(cell), self.vectors, self.top) - self.reference >= ZERO_LIKENESS
 
 
-def _compare(row, candidates, exemplar, top, vectors, cell) -> int | None:  # -> class index or None
-    """The plausible reading whose exemplars the cell resembles clearly best (two or more shown)."""
+def _compare(
+    row: np.ndarray,
+    candidates: np.ndarray,
+    exemplar: np.ndarray,
+    top: np.ndarray,
+    vectors: np.ndarray,
+    cell: np.ndarray,
+) -> int | None:
+    """The plausible reading (class index) whose exemplars the cell resembles clearly best, among two or
+    more the page shows; None when nothing separates them."""
     shown = [c for c in candidates if (exemplar & (top == c)).any()]
     unshown = [c for c in candidates if c not in shown]
     if len(shown) < 2 or (unshown and row[unshown].max() >= RIVAL_RATIO * row[shown].max()):
