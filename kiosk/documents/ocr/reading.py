@@ -92,6 +92,9 @@ _ROTATIONS = (None, cv2.ROTATE_180, cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_90_COUNT
 #: Median character probability above which a read is taken as the right way up, valid or not (measured:
 #: upright reads, even rejected ones, >= 0.93; upside-down MRZs read as they lie <= 0.48).
 _LEGIBLE_MEDIAN = 0.8
+#: Channel spread (max - min, of 255) above which a pixel is a coloured mark, not print or paper under a
+#: colour cast (the red box of image 25: 108-255; paper under warm light: up to about 80).
+_COLOURED = 96
 #: MRZ candidates read per orientation at most (see ``locate_candidates``).
 _MAX_CANDIDATES = 3
 
@@ -139,7 +142,7 @@ def _read_upright(
     """The reading of the page as it lies, and its median character probability: the first MRZ candidate
     whose read passes every check, else the most legible one (MrzNotFoundError when there is none)."""
     start = time.perf_counter()
-    gray = image_bgr if image_bgr.ndim == 2 else cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
+    gray = _black_ink(image_bgr)
     best: tuple[DataPageReading, float] | None = None
     for region in itertools.islice(locate_candidates(gray), _MAX_CANDIDATES):
         timings = {"locate": (time.perf_counter() - start) * 1e3}
@@ -152,6 +155,22 @@ def _read_upright(
     if best is None:
         raise MrzNotFoundError("no MRZ found in the image")
     return best
+
+
+def _black_ink(image: np.ndarray) -> np.ndarray:
+    """Grayscale in which strongly coloured marks take the brightness of the print around them. The MRZ is
+    printed black (Doc 9303: readable in the near infrared) and grey print and paper keep their luminance
+    (what the classifier was trained on); a red frame drawn round the MRZ (a phone app's box, image 25) would
+    otherwise join the lines it frames and dent the glyphs it touches."""
+    if image.ndim == 2:
+        return image
+    b, g, r = cv2.split(image)
+    saturation = cv2.subtract(cv2.max(cv2.max(b, g), r), cv2.min(cv2.min(b, g), r))
+    coloured = saturation > _COLOURED
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    if coloured.any():
+        gray[coloured] = cv2.dilate(gray, np.ones((5, 5), np.uint8))[coloured]
+    return gray
 
 
 def _read_region(
