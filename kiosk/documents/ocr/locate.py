@@ -21,6 +21,10 @@ WORK_WIDTH = 1000  # pixels; larger images are downscaled for locating
 #: closing that links a tilted line's glyphs also bridges the gap to a parallel rule or frame beside it
 #: (a box drawn round the MRZ, image 25 of the development set, 20 degrees).
 LEVEL_ABOVE_DEG = 10.0
+#: Lines whose least-squares directions differ by more than this (degrees) converge: a camera tilted along
+#: a sideways MRZ (development images 18 and 25 seen 25% foreshortened): 0.5-0.6; fitting noise (letters
+#: beside fillers) between the lines of the 30 upright development images: at most 0.25.
+CONVERGING_DEG = 0.35
 _SMALLEST_SIDE = 16  # pixels: no MRZ fits in less
 _MIN_SIDE = 96  # pixels: a smaller (tight) crop is padded to this much for locating
 
@@ -215,19 +219,27 @@ def locate_mrz(gray: np.ndarray) -> MrzRegion:
 
 
 def _region(group: list[_Line], scale: float, to_work: np.ndarray) -> MrzRegion:
-    angle = float(np.mean([ln.angle for ln in group]))
-    theta = np.deg2rad(angle)
-    along, across = np.array([np.cos(theta), np.sin(theta)]), np.array([-np.sin(theta), np.cos(theta)])
+    """The group's ink quad: the first line's top edge and the last line's bottom edge. Their direction is
+    the lines' mean, each turned by how far its own least-squares direction departs from the others' where
+    they clearly converge, as lines seen in perspective do (``CONVERGING_DEG``)."""
+    fitted = np.degrees(np.arctan([np.polyfit(*line.points.T, 1)[0] for line in group]))
+    angles = np.full(len(group), np.mean([line.angle for line in group]))
+    if np.ptp(fitted) > CONVERGING_DEG:
+        angles += fitted - fitted.mean()
 
-    def extent(line: _Line) -> tuple[float, float, float, float]:
+    def extent(line: _Line, angle: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The line's (start, end) along, (top, bottom) across, and the along / across unit vectors."""
+        theta = np.deg2rad(angle)
+        along, across = np.array([np.cos(theta), np.sin(theta)]), np.array([-np.sin(theta), np.cos(theta)])
         u, v = line.points @ along, line.points @ across
-        return (*np.percentile(u, [0.2, 99.8]), *np.percentile(v, [1, 99]))
+        return np.percentile(u, [0.2, 99.8]), np.percentile(v, [1, 99]), np.stack([along, across])
 
-    u0a, u1a, v0a, _ = extent(group[0])
-    u0b, u1b, _, v1b = extent(group[-1])
-    corners = [(u0a, v0a), (u1a, v0a), (u1b, v1b), (u0b, v1b)]
-    quad = cv2.transform(np.array([[u * along + v * across for u, v in corners]], np.float32), to_work)[0]
+    (u0a, u1a), (v0a, _), axes_a = extent(group[0], angles[0])
+    (u0b, u1b), (_, v1b), axes_b = extent(group[-1], angles[-1])
+    corners = [(u0a, v0a) @ axes_a, (u1a, v0a) @ axes_a, (u1b, v1b) @ axes_b, (u0b, v1b) @ axes_b]
+    quad = cv2.transform(np.array([corners], np.float32), to_work)[0]
     angle = float(np.degrees(np.arctan2(*(quad[1] - quad[0])[::-1])))
     quad = quad / scale
-    height = float(np.mean([extent(ln)[3] - extent(ln)[2] for ln in group])) / scale
+    heights = [np.diff(extent(line, a)[1])[0] for line, a in zip(group, angles, strict=True)]
+    height = float(np.mean(heights)) / scale
     return MrzRegion(quad=quad, lines=len(group), angle_deg=angle, line_height=height)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import time
 from dataclasses import dataclass, field
@@ -36,6 +37,9 @@ class DataPageReading:
     confidence: float  # lowest probability of any character read
     portrait: np.ndarray | None
     checks: tuple[Check, ...]  # the MRZ checks plus ``ocr.confidence`` and ``ocr.ambiguous_field``
+    quad: (
+        np.ndarray
+    )  # (4, 2) the MRZ's ink corners in the given image's pixels, in reading order (TL, TR, BR, BL)
     timings: dict[str, float] = field(default_factory=dict)  # milliseconds per stage
 
     @property
@@ -123,12 +127,25 @@ def read_data_page(
             reading, legibility = _read_upright(image, classifier, face_detector)
         except MrzNotFoundError:
             continue
+        if rotation is not None:
+            reading = dataclasses.replace(reading, quad=_unrotated(reading.quad, rotation, image_bgr.shape))
         if reading.valid or legibility >= _LEGIBLE_MEDIAN:
             return _with_total(reading, start)
         first = first or reading
     if first is None:
         raise MrzNotFoundError("no MRZ found in the image")
     return _with_total(first, start)
+
+
+def _unrotated(quad: np.ndarray, rotation: int, shape: tuple[int, ...]) -> np.ndarray:
+    """``quad`` found in the image ``cv2.rotate(image, rotation)``, in the coordinates of ``image``."""
+    h, w = shape[:2]
+    x, y = quad[:, 0], quad[:, 1]
+    if rotation == cv2.ROTATE_180:
+        return np.stack([w - 1 - x, h - 1 - y], axis=1)
+    if rotation == cv2.ROTATE_90_CLOCKWISE:
+        return np.stack([y, h - 1 - x], axis=1)
+    return np.stack([w - 1 - y, x], axis=1)
 
 
 def _with_total(reading: DataPageReading, start: float) -> DataPageReading:
@@ -181,7 +198,15 @@ def _read_region(
     face_detector: FaceDetector | None,
     timings: dict[str, float],
 ) -> tuple[DataPageReading, float]:
+    """The read of one MRZ candidate, and its legibility (median character probability). A candidate
+    illegible as it lies is read upside down too: ``locate`` turns a tilted page level, which may leave it
+    either way up, and turning the quad costs one read where locating the turned page again costs more."""
     record, decoded, checks, fmt = _read(gray, region, None, classifier, timings)
+    if not all(c.passed for c in checks) and _legibility(decoded) < _LEGIBLE_MEDIAN:
+        turned = dataclasses.replace(region, quad=np.roll(region.quad, 2, axis=0))
+        other = _read(gray, turned, None, classifier, {})
+        if _legibility(other[1]) > _legibility(decoded):
+            region, (record, decoded, checks, fmt) = turned, other
     if not all(c.passed for c in checks) and region.lines == 2:
         # the pitch estimate may have picked the wrong line length: try the other one
         other = 36 if len(decoded.lines[0]) == 44 else 44
@@ -196,8 +221,14 @@ def _read_region(
         face_detector=face_detector,
     )
     timings["portrait"] = (time.perf_counter() - t) * 1e3
-    reading = DataPageReading(record, decoded.lines, decoded.confidence, portrait, checks, timings)
-    return reading, float(np.median(decoded.chosen_probability))
+    reading = DataPageReading(
+        record, decoded.lines, decoded.confidence, portrait, checks, region.quad, timings
+    )
+    return reading, _legibility(decoded)
+
+
+def _legibility(decoded: Decoded) -> float:
+    return float(np.median(decoded.chosen_probability))
 
 
 __all__ = ["DataPageReading", "MrzNotFoundError", "read_data_page"]
