@@ -183,10 +183,11 @@ def _black_ink(image: np.ndarray) -> np.ndarray:
         return image
     b, g, r = cv2.split(image)
     saturation = cv2.subtract(cv2.max(cv2.max(b, g), r), cv2.min(cv2.min(b, g), r))
-    coloured = saturation > _COLOURED
+    coloured = cv2.compare(saturation, _COLOURED, cv2.CMP_GT)  # 255 where coloured
     gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    if coloured.any():
-        gray[coloured] = cv2.dilate(gray, np.ones((5, 5), np.uint8))[coloured]
+    if cv2.countNonZero(coloured):
+        # the brightest pixel within 2 px (>= the pixel itself), taken only where coloured
+        gray = cv2.max(gray, cv2.bitwise_and(cv2.dilate(gray, np.ones((5, 5), np.uint8)), coloured))
     return gray
 
 
