@@ -89,3 +89,23 @@ def test_reading_quad_is_in_the_given_image(rotation: int) -> None:
     reading = read_data_page(cv2.rotate(page.image, rotation))
     # corner for corner, in reading order, within 5% of the MRZ's height
     assert np.abs(reading.quad - expected).max() < 0.05 * np.linalg.norm(upright[3] - upright[0])
+
+
+def test_mrz_is_found_level_when_other_text_sets_the_measured_angle() -> None:
+    # a block of small print at 35 degrees over the upper half outnumbers the page's own glyphs, so the page
+    # is first turned by 35 degrees; the MRZ is then found on the page as it lies
+    page = _page(21)
+    image = page.image.copy()
+    h, w = image.shape[:2]
+    top = int(0.55 * h)
+    block = np.full((top, w), 255, np.uint8)
+    rng = np.random.default_rng(0)
+    for row in range(30):
+        text = "".join(rng.choice(list("ABCDEFGHJKLMNPRSTUVWXYZ0123456789"), 150))
+        cv2.putText(block, text, (0, 18 + row * 22), cv2.FONT_HERSHEY_SIMPLEX, 0.5, 0, 1, cv2.LINE_AA)
+    block = cv2.warpAffine(
+        block, cv2.getRotationMatrix2D((w / 2, top / 2), 35, 1.0), (w, top), borderValue=255
+    )
+    image[:top] = np.minimum(image[:top], block[..., None])
+    reading = read_data_page(image)
+    assert reading.valid and reading.lines == page.record.lines

@@ -91,10 +91,11 @@ def text_angle(mask: np.ndarray) -> float | None:
     return (angle + 90) % 180 - 90
 
 
-def _level(work: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``work`` made ready for tracing lines: padded with its paper when it is a tight crop (an MRZ cut out
-    with hardly any margin), turned so its text runs level (on a canvas that holds all of it); and the 2x3
-    affine map from the result back to ``work``."""
+def _views(work: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``work`` made ready for tracing lines, with the 2x3 affine map from each view back to ``work``:
+    padded with its paper when it is a tight crop (an MRZ cut out with hardly any margin) and, when its
+    text is tilted, first turned level (on a canvas that holds all of it), then as it lies in case the
+    measured angle belongs to other text."""
     paper = float(np.median(work[::4, ::4]))  # outside the image: a constant step the black-hat ignores
     to_work = np.float32([[1, 0, 0], [0, 1, 0]])
     pad = max(0, (_MIN_SIDE - min(work.shape)) // 2 + 1)
@@ -103,7 +104,7 @@ def _level(work: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         to_work[:, 2] = -pad
     angle = text_angle(next(_text_masks(work)))
     if angle is None or abs(angle) <= LEVEL_ABOVE_DEG:
-        return work, to_work
+        return [(work, to_work)]
     h, w = work.shape
     turn = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
     cos, sin = abs(turn[0, 0]), abs(turn[0, 1])
@@ -111,7 +112,10 @@ def _level(work: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     turn[:, 2] += (size[0] - w) / 2, (size[1] - h) / 2
     turned = cv2.warpAffine(work, turn, size, flags=cv2.INTER_LINEAR, borderValue=paper)
     unturn = cv2.invertAffineTransform(turn)
-    return turned, np.hstack([unturn[:, :2], unturn[:, 2:] + to_work[:, 2:]]).astype(np.float32)
+    return [
+        (turned, np.hstack([unturn[:, :2], unturn[:, 2:] + to_work[:, 2:]]).astype(np.float32)),
+        (work, to_work),
+    ]
 
 
 def _glyph_height(mask: np.ndarray) -> float:
@@ -196,18 +200,18 @@ def locate_candidates(gray: np.ndarray):  # -> Iterator[MrzRegion]
     factor = int(np.ceil(gray.shape[1] / WORK_WIDTH))  # integer factors take OpenCV's fast area path
     scale = 1.0 / factor
     work = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if factor > 1 else gray
-    work, to_work = _level(work)
     seen: list[np.ndarray] = []
-    for mask in _text_masks(work):
-        group = _pick_group(_line_candidates(mask))
-        if not group:
-            continue
-        region = _region(group, scale, to_work)
-        centre = region.quad.mean(axis=0)
-        if any(np.linalg.norm(centre - c) < region.line_height for c in seen):
-            continue
-        seen.append(centre)
-        yield region
+    for view, to_work in _views(work):
+        for mask in _text_masks(view):
+            group = _pick_group(_line_candidates(mask))
+            if not group:
+                continue
+            region = _region(group, scale, to_work)
+            centre = region.quad.mean(axis=0)
+            if any(np.linalg.norm(centre - c) < region.line_height for c in seen):
+                continue
+            seen.append(centre)
+            yield region
 
 
 def locate_mrz(gray: np.ndarray) -> MrzRegion:
