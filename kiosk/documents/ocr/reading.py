@@ -37,9 +37,8 @@ class DataPageReading:
     confidence: float  # lowest probability of any character read
     portrait: np.ndarray | None
     checks: tuple[Check, ...]  # the MRZ checks plus ``ocr.confidence`` and ``ocr.ambiguous_field``
-    quad: (
-        np.ndarray
-    )  # (4, 2) the MRZ's ink corners in the given image's pixels, in reading order (TL, TR, BR, BL)
+    #: (4, 2) the MRZ's ink corners in the given image's pixels, in reading order (TL, TR, BR, BL)
+    quad: np.ndarray
     timings: dict[str, float] = field(default_factory=dict)  # milliseconds per stage
 
     @property
@@ -92,6 +91,8 @@ def _read(gray: np.ndarray, region: MrzRegion, n: int | None, classifier: CharCl
 
 
 #: Rotations tried in turn: a card laid on the scanner upside down, a photo taken with the camera sideways.
+#: ``locate`` turns tilted text level itself; these turns remain for a page whose angle it cannot measure
+#: and one whose MRZ is the lowest line group only once turned.
 _ROTATIONS = (None, cv2.ROTATE_180, cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_90_COUNTERCLOCKWISE)
 #: Median character probability above which a read is taken as the right way up, valid or not (measured:
 #: upright reads, even rejected ones, >= 0.93; upside-down MRZs read as they lie <= 0.48).
@@ -109,8 +110,8 @@ def read_data_page(
     classifier: CharClassifier | None = None,
     face_detector: FaceDetector | None = None,
 ) -> DataPageReading:
-    """Read the MRZ of a data page image (scanner frame or camera photo, BGR or grayscale), upright,
-    upside down or sideways.
+    """Read the MRZ of a data page image (scanner frame or camera photo, BGR or grayscale) lying at any
+    angle.
 
     ``face_detector`` (e.g. a ``matcher.FaceEngine``) re-centres the portrait crop on the printed face.
     Raises DocumentError (code ``MRZ_NOT_FOUND``) when the image holds no MRZ. A read that is uncertain
