@@ -97,9 +97,11 @@ _ROTATIONS = (None, cv2.ROTATE_180, cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_90_COUNT
 #: Median character probability above which a read is taken as the right way up, valid or not (measured:
 #: upright reads, even rejected ones, >= 0.93; upside-down MRZs read as they lie <= 0.48).
 _LEGIBLE_MEDIAN = 0.8
-#: Channel spread (max - min, of 255) above which a pixel is a coloured mark, not print or paper under a
-#: colour cast (the red box of image 25: 108-255; paper under warm light: up to about 80).
+#: Channel spread (max - min, of 255, white-balanced) above which a pixel is a coloured mark, not print or
+#: paper (the red box of image 25 and its blurred edges: 108-255).
 _COLOURED = 96
+#: A pixel whose brightest channel (white-balanced) is at most this is dark print however coloured.
+_DARK = 127
 #: MRZ candidates read per orientation at most (see ``locate_candidates``).
 _MAX_CANDIDATES = 3
 
@@ -179,12 +181,21 @@ def _black_ink(image: np.ndarray) -> np.ndarray:
     """Grayscale in which strongly coloured marks take the brightness of the print around them. The MRZ is
     printed black (Doc 9303: readable in the near infrared) and grey print and paper keep their luminance
     (what the classifier was trained on); a red frame drawn round the MRZ (a phone app's box, image 25) would
-    otherwise join the lines it frames and dent the glyphs it touches."""
+    otherwise join the lines it frames and dent the glyphs it touches. Colour is judged after white balance
+    (each channel scaled so the paper is white): under warm light the paper itself is far from grey."""
     if image.ndim == 2:
         return image
-    b, g, r = cv2.split(image)
-    saturation = cv2.subtract(cv2.max(cv2.max(b, g), r), cv2.min(cv2.min(b, g), r))
-    coloured = cv2.compare(saturation, _COLOURED, cv2.CMP_GT)  # 255 where coloured
+    paper = np.percentile(image[::8, ::8].reshape(-1, 3), 90, axis=0)
+    b, g, r = (
+        cv2.convertScaleAbs(ch, alpha=255 / max(float(p), 1.0))
+        for ch, p in zip(cv2.split(image), paper, strict=True)
+    )
+    brightest = cv2.max(cv2.max(b, g), r)
+    spread = cv2.subtract(brightest, cv2.min(cv2.min(b, g), r))
+    # 255 where coloured; a dark pixel is black ink, also where it blends into a coloured background
+    coloured = cv2.bitwise_and(
+        cv2.compare(spread, _COLOURED, cv2.CMP_GT), cv2.compare(brightest, _DARK, cv2.CMP_GT)
+    )
     gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     if cv2.countNonZero(coloured):
         # the brightest pixel within 2 px (>= the pixel itself), taken only where coloured
