@@ -6,6 +6,9 @@ subset keeps the test short."""
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -60,3 +63,22 @@ def test_phone_screenshot_with_a_red_box_is_cut_right(entries) -> None:
     # read right (the read may still be rejected on its document number's O/0, a decoding matter)
     entry, image = next((e, i) for e, i in entries if e["file"].startswith("25_"))
     assert read_data_page(image).lines == tuple(entry["lines"])
+
+
+def test_bench_reports_the_variants(shared_dir: Path, tmp_path: Path) -> None:
+    folder = shared_dir / "data" / "mrz-real-dev"
+    entry = next(e for e in json.loads((folder / "truth.json").read_text()) if e["file"].startswith("01_"))
+    shutil.copy(folder / entry["file"], tmp_path / entry["file"])
+    (tmp_path / "truth.json").write_text(json.dumps([entry]))
+    args = ["document", "bench", "--count", "1", "--real", str(tmp_path), "--variants", "--json"]
+    result = subprocess.run(
+        [sys.executable, "-c", "from kiosk.cli import main; main()", *args],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    variants = json.loads(result.stdout)["real_variants"]
+    assert set(variants) == {f"turned {a}" for a in VARIANT_ANGLES} | {"tilted camera", "MRZ crop"}
+    assert all(v["images"] == 1 and v["silently_wrong"] == 0 for v in variants.values())
