@@ -22,7 +22,13 @@ from kiosk.documents.layout import LAYOUTS
 from kiosk.documents.mrz import parse_mrz
 from kiosk.gate.report import decision_json, decision_line
 from kiosk.lab.liveness_bench import liveness_bench
-from kiosk.lab.ocr_bench import DEFAULT_FONTS, DEFAULT_FORMATS, run_benchmark, run_real_benchmark
+from kiosk.lab.ocr_bench import (
+    DEFAULT_FONTS,
+    DEFAULT_FORMATS,
+    run_benchmark,
+    run_real_benchmark,
+    run_real_variant_benchmark,
+)
 from kiosk.lab.personalise import ALGORITHMS, TAMPERS, create_pki, load_signer, personalise_chip, write_pki
 from kiosk.lab.store_bench import bench_log
 from kiosk.lab.synth import UNSEEN_FONTS, Degradation, available_fonts
@@ -84,6 +90,11 @@ def _default_real_folder() -> Path | None:
     help="Folder of real images with truth.json [default: $EGATE_SHARED/data/mrz-real-dev when present].",
 )
 @click.option("--no-real", is_flag=True, help="Skip the real images.")
+@click.option(
+    "--variants",
+    is_flag=True,
+    help="Also read the real images turned to 30-315 degrees, seen by a tilted camera, cut down to the MRZ.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.option("--progress", is_flag=True, help="Print running counts every 20 pages.")
 def document_bench(
@@ -98,13 +109,15 @@ def document_bench(
     min_jpeg: int,
     real_folder: Path | None,
     no_real: bool,
+    variants: bool,
     as_json: bool,
     progress: bool,
 ) -> None:
     """Generate data pages and read them (150-600 dpi, blur, noise, rotation up to 5 degrees, perspective,
     uneven light, glare, JPEG) and report the exact-read rate, the silently-wrong rate (every check
     passed but the MRZ differs from the truth; must be 0), the rejection rate and the time per page; then the
-    same figures on the real images of ``--real`` (per image with ``--json``)."""
+    same figures on the real images of ``--real`` (per image with ``--json``), and with ``--variants`` on
+    those images turned, tilted and cropped (``ocr_bench.run_real_variant_benchmark``)."""
     chosen = available_fonts(UNSEEN_FONTS) if unseen_font else _names(fonts)
     missing = set(chosen) - set(available_fonts(chosen))
     if missing or not chosen:
@@ -129,14 +142,18 @@ def document_bench(
     )
     folder = None if no_real else real_folder or _default_real_folder()
     real = run_real_benchmark(folder) if folder is not None else None
+    harder = run_real_variant_benchmark(folder) if folder is not None and variants else {}
     if as_json:
         figures = {**asdict(result), "fonts": list(chosen), "degradation": asdict(spec)}
         figures["real"] = real.as_dict() if real else None
+        figures["real_variants"] = {name: r.as_dict() for name, r in harder.items()}
         click.echo(json.dumps(figures, indent=2))
     else:
         click.echo(f"fonts: {', '.join(chosen)}")
         click.echo(result.summary())
         click.echo(real.summary() if real else "real images: none (--real DIR or EGATE_SHARED)")
+        for name, r in harder.items():
+            click.echo(f"{name}: {r.summary()}")
 
 
 _CONTAINERS = {"19794-5": ISO_19794_5, "39794-5": ISO_39794_5}

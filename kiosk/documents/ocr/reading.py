@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import time
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ class DataPageReading:
     confidence: float  # lowest probability of any character read
     portrait: np.ndarray | None
     checks: tuple[Check, ...]  # the MRZ checks plus ``ocr.confidence`` and ``ocr.ambiguous_field``
+    #: (4, 2) the MRZ's ink corners in the given image's pixels, in reading order (TL, TR, BR, BL)
+    quad: np.ndarray
     timings: dict[str, float] = field(default_factory=dict)  # milliseconds per stage
 
     @property
@@ -88,10 +91,17 @@ def _read(gray: np.ndarray, region: MrzRegion, n: int | None, classifier: CharCl
 
 
 #: Rotations tried in turn: a card laid on the scanner upside down, a photo taken with the camera sideways.
+#: ``locate`` turns tilted text level itself; these turns remain for a page whose angle it cannot measure
+#: and one whose MRZ is the lowest line group only once turned.
 _ROTATIONS = (None, cv2.ROTATE_180, cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_90_COUNTERCLOCKWISE)
 #: Median character probability above which a read is taken as the right way up, valid or not (measured:
 #: upright reads, even rejected ones, >= 0.93; upside-down MRZs read as they lie <= 0.48).
 _LEGIBLE_MEDIAN = 0.8
+#: Channel spread (max - min, of 255, white-balanced) above which a pixel is a coloured mark, not print or
+#: paper (the red box of image 25 and its blurred edges: 108-255).
+_COLOURED = 96
+#: A pixel whose brightest channel (white-balanced) is at most this is dark print however coloured.
+_DARK = 127
 #: MRZ candidates read per orientation at most (see ``locate_candidates``).
 _MAX_CANDIDATES = 3
 
@@ -102,8 +112,8 @@ def read_data_page(
     classifier: CharClassifier | None = None,
     face_detector: FaceDetector | None = None,
 ) -> DataPageReading:
-    """Read the MRZ of a data page image (scanner frame or camera photo, BGR or grayscale), upright,
-    upside down or sideways.
+    """Read the MRZ of a data page image (scanner frame or camera photo, BGR or grayscale) lying at any
+    angle.
 
     ``face_detector`` (e.g. a ``matcher.FaceEngine``) re-centres the portrait crop on the printed face.
     Raises DocumentError (code ``MRZ_NOT_FOUND``) when the image holds no MRZ. A read that is uncertain
@@ -120,12 +130,25 @@ def read_data_page(
             reading, legibility = _read_upright(image, classifier, face_detector)
         except MrzNotFoundError:
             continue
+        if rotation is not None:
+            reading = dataclasses.replace(reading, quad=_unrotated(reading.quad, rotation, image_bgr.shape))
         if reading.valid or legibility >= _LEGIBLE_MEDIAN:
             return _with_total(reading, start)
         first = first or reading
     if first is None:
         raise MrzNotFoundError("no MRZ found in the image")
     return _with_total(first, start)
+
+
+def _unrotated(quad: np.ndarray, rotation: int, shape: tuple[int, ...]) -> np.ndarray:
+    """``quad`` found in the image ``cv2.rotate(image, rotation)``, in the coordinates of ``image``."""
+    h, w = shape[:2]
+    x, y = quad[:, 0], quad[:, 1]
+    if rotation == cv2.ROTATE_180:
+        return np.stack([w - 1 - x, h - 1 - y], axis=1)
+    if rotation == cv2.ROTATE_90_CLOCKWISE:
+        return np.stack([y, h - 1 - x], axis=1)
+    return np.stack([w - 1 - y, x], axis=1)
 
 
 def _with_total(reading: DataPageReading, start: float) -> DataPageReading:
@@ -139,7 +162,7 @@ def _read_upright(
     """The reading of the page as it lies, and its median character probability: the first MRZ candidate
     whose read passes every check, else the most legible one (MrzNotFoundError when there is none)."""
     start = time.perf_counter()
-    gray = image_bgr if image_bgr.ndim == 2 else cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
+    gray = _black_ink(image_bgr)
     best: tuple[DataPageReading, float] | None = None
     for region in itertools.islice(locate_candidates(gray), _MAX_CANDIDATES):
         timings = {"locate": (time.perf_counter() - start) * 1e3}
@@ -154,6 +177,32 @@ def _read_upright(
     return best
 
 
+def _black_ink(image: np.ndarray) -> np.ndarray:
+    """Grayscale in which strongly coloured marks take the brightness of the print around them. The MRZ is
+    printed black (Doc 9303: readable in the near infrared) and grey print and paper keep their luminance
+    (what the classifier was trained on); a red frame drawn round the MRZ (a phone app's box, image 25) would
+    otherwise join the lines it frames and dent the glyphs it touches. Colour is judged after white balance
+    (each channel scaled so the paper is white): under warm light the paper itself is far from grey."""
+    if image.ndim == 2:
+        return image
+    paper = np.percentile(image[::8, ::8].reshape(-1, 3), 90, axis=0)
+    b, g, r = (
+        cv2.convertScaleAbs(ch, alpha=255 / max(float(p), 1.0))
+        for ch, p in zip(cv2.split(image), paper, strict=True)
+    )
+    brightest = cv2.max(cv2.max(b, g), r)
+    spread = cv2.subtract(brightest, cv2.min(cv2.min(b, g), r))
+    # 255 where coloured; a dark pixel is black ink, also where it blends into a coloured background
+    coloured = cv2.bitwise_and(
+        cv2.compare(spread, _COLOURED, cv2.CMP_GT), cv2.compare(brightest, _DARK, cv2.CMP_GT)
+    )
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    if cv2.countNonZero(coloured):
+        # the brightest pixel within 2 px (>= the pixel itself), taken only where coloured
+        gray = cv2.max(gray, cv2.bitwise_and(cv2.dilate(gray, np.ones((5, 5), np.uint8)), coloured))
+    return gray
+
+
 def _read_region(
     image_bgr: np.ndarray,
     gray: np.ndarray,
@@ -162,7 +211,15 @@ def _read_region(
     face_detector: FaceDetector | None,
     timings: dict[str, float],
 ) -> tuple[DataPageReading, float]:
+    """The read of one MRZ candidate, and its legibility (median character probability). A candidate
+    illegible as it lies is read upside down too: ``locate`` turns a tilted page level, which may leave it
+    either way up, and turning the quad costs one read where locating the turned page again costs more."""
     record, decoded, checks, fmt = _read(gray, region, None, classifier, timings)
+    if not all(c.passed for c in checks) and _legibility(decoded) < _LEGIBLE_MEDIAN:
+        turned = dataclasses.replace(region, quad=np.roll(region.quad, 2, axis=0))
+        other = _read(gray, turned, None, classifier, {})
+        if _legibility(other[1]) > _legibility(decoded):
+            region, (record, decoded, checks, fmt) = turned, other
     if not all(c.passed for c in checks) and region.lines == 2:
         # the pitch estimate may have picked the wrong line length: try the other one
         other = 36 if len(decoded.lines[0]) == 44 else 44
@@ -177,8 +234,14 @@ def _read_region(
         face_detector=face_detector,
     )
     timings["portrait"] = (time.perf_counter() - t) * 1e3
-    reading = DataPageReading(record, decoded.lines, decoded.confidence, portrait, checks, timings)
-    return reading, float(np.median(decoded.chosen_probability))
+    reading = DataPageReading(
+        record, decoded.lines, decoded.confidence, portrait, checks, region.quad, timings
+    )
+    return reading, _legibility(decoded)
+
+
+def _legibility(decoded: Decoded) -> float:
+    return float(np.median(decoded.chosen_probability))
 
 
 __all__ = ["DataPageReading", "MrzNotFoundError", "read_data_page"]
