@@ -1,9 +1,9 @@
-"""The camera on its own thread: every frame goes to the screen as a preview image and to the gate's driver
-(``GateDriver.offer``, which keeps only the newest: the gate judges what the traveller does now, and a slow
-match never backs the preview up).
+"""The camera on its own thread: every frame goes to the screen as a preview image and to the gate's worker
+process (``GateLink.offer``: a shared slot that keeps only the newest frame, so the gate judges what the
+traveller does now, and a slow match never backs the preview up).
 
 A camera that raises, or gives no frame for ``fault_after_s`` (unplugged), is a fault: ``failed`` is
-emitted once and the feed stops; the window shows out of service and the bridge keeps the gate closed."""
+emitted once and the feed stops; the gate goes out of service and keeps its barrier closed."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def preview_image(frame: np.ndarray, box: tuple[int, int] | None = None) -> QIma
 class CameraFeed(QObject):
     """Reads ``open_camera()`` at ``fps`` on the thread it is moved to (``start_in_thread``; ``fps`` 0: as
     fast as the camera delivers, for a camera that paces itself, so two clocks never beat); each frame
-    goes to ``sink`` with the camera's capture time (thread-safe: the gate driver's ``offer``) and, as a
+    goes to ``sink`` with the camera's capture time (thread-safe: ``GateLink.offer``) and, as a
     QImage ready to paint (``preview_image``: mirrored, scaled to ``preview_size`` when set), to
     ``preview``."""
 
@@ -125,7 +125,11 @@ class CameraFeed(QObject):
             return
         self._last_frame = now
         self.frames += 1
-        self._sink(frame, self._camera.timestamp_ms)
+        try:
+            self._sink(frame, self._camera.timestamp_ms)
+        except ValueError as exc:  # a frame the gate cannot take (larger than its shared frame slot)
+            self._fail("CAMERA_UNAVAILABLE", exc)
+            return
         self.preview.emit(preview_image(frame, self.preview_size))
 
     def _fail(self, code: str, cause: object) -> None:
