@@ -3,11 +3,12 @@ decision log (owned here, and only here), the document reader and the barrier. D
 logging hold this process's interpreter, never the one the kiosk's camera and UI threads paint from.
 
 ``serve`` is the process's entry (``multiprocessing`` with the ``spawn`` start method: no Qt is imported
-here, none is inherited). It opens the gate and answers ``Ready`` (or ``StartFailed`` with the error), then
-steps the driver every ``step_s`` with the newest camera frame from the ``SharedFrame``, sends every gate
-event back over the pipe, an ``Alive`` at least every ``alive_s`` (the kiosk's heartbeat), and carries out
-the traveller's ``Command``s. When the kiosk's end of the pipe closes (it stopped, or was killed) the worker
-closes the gate and exits: it never outlives the kiosk.
+here, none is inherited), at a lower priority than the kiosk (``WORKER_NICE``). It opens the gate and
+answers ``Ready`` (or ``StartFailed`` with the error), then steps the driver every ``step_s`` with the
+newest camera frame from the ``SharedFrame``, sends every gate event back over the pipe, an ``Alive`` at
+least every ``alive_s`` (the kiosk's heartbeat), and carries out the traveller's ``Command``s. When the
+kiosk's end of the pipe closes (it stopped, or was killed) the worker closes the gate and exits: it never
+outlives the kiosk.
 
 A step that raises (document reader, a bug) or a ``Suspend`` (a device fault the kiosk saw: the camera)
 puts the gate out of service: stepping stops, a transaction in progress is cancelled (an open barrier is
@@ -18,6 +19,7 @@ referral) and then puts the gate out of service too: the next traveller would me
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +40,10 @@ from kiosk.sync.client import SyncWorker, start_worker
 from kiosk.ui.shared_frame import FrameSlot, SharedFrame
 
 log = logging.getLogger("kiosk.ui.gate")
+
+# The worker runs this much nicer than the kiosk: when both want a core, the camera thread and the painting
+# get it first (they need a few milliseconds per frame, on time), the gate's computing takes the rest.
+WORKER_NICE = 5
 
 
 @dataclass(frozen=True)
@@ -188,8 +194,7 @@ class GateWorker:
 
 def serve(conn: Connection, spec: GateSpec, slot: FrameSlot) -> None:
     """The worker process: open the gate, then step it until the kiosk says stop or its pipe closes."""
-    import os
-    os.nice(int(os.environ.get("EGATE_WORKER_NICE", "0")))
+    os.nice(WORKER_NICE)
     frames = SharedFrame.attach(slot)
     try:
         worker = GateWorker(spec, conn.send)
