@@ -26,6 +26,28 @@ def _kiosk(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([*cmd, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
+def _gate_workers(pid: int) -> list[int]:
+    """The gate worker processes (multiprocessing's spawned children) of the kiosk process ``pid``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == pid and b"spawn_main" in cmdline:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
 def _window_setup(demo_setup, folder: Path, labels: tuple[str, ...], hold_s: float) -> Path:
     return write_run_setup(demo_setup, folder, labels, hold_s=hold_s, extra='[ui]\nmode = "window"\n')
 
@@ -38,12 +60,14 @@ def test_run_opens_the_traveller_kiosk_from_the_configuration(demo_setup, tmp_pa
         while not (tmp_path / "done" / "01-collins").exists() and time.monotonic() < deadline:
             assert proc.poll() is None, proc.communicate()[1]
             time.sleep(0.2)
+        workers = _gate_workers(proc.pid)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
     finally:
         proc.kill()
         proc.wait()
     assert proc.returncode == 0, err
+    assert len(workers) == 1 and _gone(workers[0])  # the gate's worker stopped with the kiosk
     assert out == ""  # the window, not the terminal, speaks to the traveller
     with DecisionLog(tmp_path / "var" / "decisions.sqlite", readonly=True) as log:
         assert log.head()[0] == 1 and log.verify().ok
@@ -136,6 +160,38 @@ def test_sigterm_as_soon_as_it_is_ready_stops_it(demo_setup, tmp_path: Path) -> 
             assert sock.recv(4096).decode().startswith("READY=1")
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=30) == 0
+        finally:
+            proc.kill()
+            proc.wait()
+
+
+def test_a_killed_kiosk_leaves_no_gate_worker_behind(demo_setup, tmp_path: Path) -> None:
+    """SIGKILL on the kiosk (no chance to stop its worker): the worker sees its pipe close, closes the gate
+    and exits (a restarted kiosk then finds its decision log free)."""
+    import socket
+
+    config = _window_setup(demo_setup, tmp_path, (), 0.0)
+    address = str(tmp_path / "notify")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(address)
+        sock.settimeout(120)
+        env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(REPO)}
+        env["NOTIFY_SOCKET"] = address
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).with_name("kiosk")), "run", "--config", str(config)],
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        try:
+            assert sock.recv(4096).decode().startswith("READY=1")
+            workers = _gate_workers(proc.pid)
+            assert len(workers) == 1
+            proc.kill()
+            proc.wait()
+            deadline = time.monotonic() + 10
+            while not _gone(workers[0]) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert _gone(workers[0]), "the gate worker outlived the kiosk"
         finally:
             proc.kill()
             proc.wait()
