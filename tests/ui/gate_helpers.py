@@ -5,10 +5,20 @@ lives in a file or shared memory the test process reads too."""
 from __future__ import annotations
 
 import multiprocessing
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from kiosk.gate.assemble import Gate, open_gate
+
+
+def process_gone(pid: int) -> bool:
+    """No process ``pid`` any more (the worker's, or any)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
 
 
 class SharedClock:

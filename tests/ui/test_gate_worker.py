@@ -17,7 +17,7 @@ import pytest
 
 from kiosk.store import DecisionLog
 from kiosk.ui.traveller.presenter import Page
-from tests.ui.gate_helpers import OpensOnce
+from tests.ui.gate_helpers import OpensOnce, process_gone
 from tests.ui.test_traveller_kiosk import GENUINE, UNUSABLE, WAIT_MS
 from tests.ui.test_traveller_kiosk import kiosk_run as kiosk_run  # the traveller tests' fixture
 
@@ -69,14 +69,6 @@ def notify(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     listener.close()
 
 
-def _gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
-
-
 def _decisions(run) -> list[str]:
     with DecisionLog(run.config.log_path, readonly=True) as log:
         assert log.verify().ok
@@ -90,7 +82,7 @@ def _back_at_welcome(run, qtbot, pid: int) -> float:
     run.wait_page(qtbot, Page.OUT_OF_SERVICE, timeout=10_000)
     run.wait_page(qtbot, Page.WELCOME, timeout=30_000)
     back = time.monotonic() - start
-    assert run.kiosk.gate.pid not in (None, pid) and _gone(pid) and run.kiosk.gate.out_of_service == ""
+    assert run.kiosk.gate.pid not in (None, pid) and process_gone(pid) and run.kiosk.gate.out_of_service == ""
     return back
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from kiosk.store import DecisionLog
 from tests.gate.run_setup import GENUINE, write_run_setup
+from tests.ui.gate_helpers import process_gone
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -40,14 +41,6 @@ def _gate_workers(pid: int) -> list[int]:
     return found
 
 
-def _gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
-
-
 def _window_setup(demo_setup, folder: Path, labels: tuple[str, ...], hold_s: float) -> Path:
     return write_run_setup(demo_setup, folder, labels, hold_s=hold_s, extra='[ui]\nmode = "window"\n')
 
@@ -67,7 +60,7 @@ def test_run_opens_the_traveller_kiosk_from_the_configuration(demo_setup, tmp_pa
         proc.kill()
         proc.wait()
     assert proc.returncode == 0, err
-    assert len(workers) == 1 and _gone(workers[0])  # the gate's worker stopped with the kiosk
+    assert len(workers) == 1 and process_gone(workers[0])  # the gate's worker stopped with the kiosk
     assert out == ""  # the window, not the terminal, speaks to the traveller
     with DecisionLog(tmp_path / "var" / "decisions.sqlite", readonly=True) as log:
         assert log.head()[0] == 1 and log.verify().ok
@@ -189,9 +182,9 @@ def test_a_killed_kiosk_leaves_no_gate_worker_behind(demo_setup, tmp_path: Path)
             proc.kill()
             proc.wait()
             deadline = time.monotonic() + 10
-            while not _gone(workers[0]) and time.monotonic() < deadline:
+            while not process_gone(workers[0]) and time.monotonic() < deadline:
                 time.sleep(0.1)
-            assert _gone(workers[0]), "the gate worker outlived the kiosk"
+            assert process_gone(workers[0]), "the gate worker outlived the kiosk"
         finally:
             proc.kill()
             proc.wait()

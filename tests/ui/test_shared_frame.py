@@ -49,3 +49,19 @@ def test_the_writer_drops_a_frame_rather_than_wait_for_a_reader(shared) -> None:
 def test_a_frame_larger_than_the_slot_is_refused(shared) -> None:
     with pytest.raises(ValueError, match="larger than the shared frame slot"):
         shared.put(np.zeros((720, 1280, 3), np.uint8), None)
+
+
+def test_a_frame_the_gate_cannot_take_is_a_camera_fault(qtbot, tmp_path, shared) -> None:
+    """A camera delivering frames larger than the shared slot puts the gate out of service, never silently
+    starving the capture."""
+    import cv2
+
+    from kiosk.devices.camera import FrameFolderCamera
+    from kiosk.ui.camera_feed import CameraFeed
+
+    cv2.imwrite(str(tmp_path / "big.png"), np.zeros((720, 1280, 3), np.uint8))
+    feed = CameraFeed(lambda: FrameFolderCamera(tmp_path, loop=True), shared.put, fps=30.0)
+    with qtbot.waitSignal(feed.failed, timeout=5_000) as failed:
+        feed.start()
+    assert failed.args == ["CAMERA_UNAVAILABLE"]
+    feed.stop()
