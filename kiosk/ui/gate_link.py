@@ -91,30 +91,32 @@ class GateLink(QObject):
 
     def wait_ready(self) -> None:
         """Until the first worker has opened the gate; its error (ConfigError, ...) is raised here."""
+        if not self._conn.poll(self.start_s):
+            self.close()
+            raise RuntimeError(f"the gate worker was not ready within {self.start_s:g} s")
         try:
-            if not self._conn.poll(self.start_s):
-                raise RuntimeError(f"the gate worker was not ready within {self.start_s:g} s")
             message = self._conn.recv()
         except EOFError:
-            raise RuntimeError(
-                f"the gate worker died while starting (exit code {self._process.exitcode})"
-            ) from None
+            exit_code = self._reap(kill=True)
+            raise RuntimeError(f"the gate worker died while starting (exit code {exit_code})") from None
         if isinstance(message, StartFailed):
             self.close()
             raise message.error
         self._receive(message)
 
-    def _reap(self, *, kill: bool) -> None:
-        """The worker gone: killed if ``kill`` (hung), its pipe and shared frame let go."""
+    def _reap(self, *, kill: bool) -> int | None:
+        """The worker gone (killed if ``kill``: hung), its pipe and shared frame let go; its exit code."""
         if self._notifier is not None:
             self._notifier.setEnabled(False)
             self._notifier.deleteLater()
             self._notifier = None
         process, self._process = self._process, None
+        exit_code = None
         if process is not None:
             if kill and process.is_alive():
                 process.kill()
             process.join(5.0)
+            exit_code = process.exitcode
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -122,16 +124,17 @@ class GateLink(QObject):
             frames, self._frames = self._frames, None
         if frames is not None:
             frames.close()
+        return exit_code
 
     def _lost(self, why: str) -> None:
         """The worker died or hung: out of service now, a new worker started (unless it was a new one
         already: a worker that cannot start is not started again and again)."""
+        exit_code = self._reap(kill=True)
         if self._phase is _Phase.STARTING:
-            log.error("the new gate worker %s while starting", why)
+            log.error("the new gate worker %s while starting (exit code %s)", why, exit_code)
             self._give_up()
             return
-        log.error("the gate worker %s: the gate is closed, a new worker is started", why)
-        self._reap(kill=True)
+        log.error("the gate worker %s (exit code %s): the gate is closed, a new one starts", why, exit_code)
         self._out_of_service("GATE_WORKER_FAILED")
         self.restarts += 1
         self._spawn()
@@ -157,7 +160,7 @@ class GateLink(QObject):
                 self._receive(conn.recv())
         except (EOFError, OSError):
             if conn is self._conn:
-                self._lost(f"died (exit code {self._process.exitcode if self._process else '?'})")
+                self._lost("died")
 
     def _receive(self, message: object) -> None:
         self._heard = time.monotonic()
