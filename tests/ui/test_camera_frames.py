@@ -1,5 +1,6 @@
-"""The camera's newest frame in shared memory: what the worker reads is the newest frame, once, exactly as
-written; the writer never waits for a reader."""
+"""The camera's frames on their way to the gate's worker process and to the screen: the newest frame in
+shared memory (read once, exactly as written; the writer never waits for a reader), a frame too large for
+it a camera fault, and never more than two previews queued for a UI thread held up."""
 
 from __future__ import annotations
 
@@ -65,3 +66,41 @@ def test_a_frame_the_gate_cannot_take_is_a_camera_fault(qtbot, tmp_path, shared)
         feed.start()
     assert failed.args == ["CAMERA_UNAVAILABLE"]
     feed.stop()
+
+
+def test_a_held_up_ui_thread_gets_no_pile_of_previews(qtbot, tmp_path) -> None:
+    """The UI thread busy for a second: the camera thread goes on reading (the gate gets every frame) but
+    queues at most two previews; once the UI thread turns again, previews flow again."""
+    import time
+
+    import cv2
+    from PySide6.QtCore import QMetaObject, QObject, Qt, Slot
+    from PySide6.QtGui import QImage
+
+    from kiosk.devices.camera import FrameFolderCamera
+    from kiosk.ui.camera_feed import CameraFeed, start_in_thread
+
+    cv2.imwrite(str(tmp_path / "f.png"), np.zeros((480, 640, 3), np.uint8))
+    sunk: list[float] = []
+    feed = CameraFeed(lambda: FrameFolderCamera(tmp_path, loop=True), lambda f, t: sunk.append(1.0), fps=30.0)
+    painted: list[int] = []
+
+    class Window(QObject):  # on this (the UI) thread: its slot runs when this thread turns
+        @Slot(QImage)
+        def paint(self, _image: QImage) -> None:
+            painted.append(1)
+
+    window = Window()
+    feed.preview.connect(window.paint)
+    thread = start_in_thread(feed, "camera")
+    try:
+        time.sleep(1.0)  # held up: no event is processed here
+        assert len(sunk) >= 10 and painted == []
+        qtbot.wait(100)
+        assert 1 <= len(painted) <= CameraFeed.MAX_PREVIEWS_QUEUED + 3  # the two queued, then fresh ones
+        assert feed.previews_skipped >= 5
+        qtbot.waitUntil(lambda: len(painted) >= 6, timeout=5_000)
+    finally:
+        QMetaObject.invokeMethod(feed, "stop", Qt.ConnectionType.BlockingQueuedConnection)
+        thread.quit()
+        thread.wait()
