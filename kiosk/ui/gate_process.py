@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -195,6 +196,10 @@ class GateWorker:
 def serve(conn: Connection, spec: GateSpec, slot: FrameSlot) -> None:
     """The worker process: open the gate, then step it until the kiosk says stop or its pipe closes."""
     os.nice(WORKER_NICE)
+    # systemd's stop (SIGTERM to the whole control group) and a terminal's Ctrl-C reach the worker too: it
+    # leaves stopping to the kiosk (Command.STOP, or its pipe closing), never dies in the middle of a step
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_IGN)
     frames = SharedFrame.attach(slot)
     try:
         worker = GateWorker(spec, conn.send)

@@ -188,3 +188,38 @@ def test_a_killed_kiosk_leaves_no_gate_worker_behind(demo_setup, tmp_path: Path)
         finally:
             proc.kill()
             proc.wait()
+
+
+def test_systemds_stop_of_the_whole_control_group_stops_the_kiosk_cleanly(demo_setup, tmp_path: Path) -> None:
+    """systemd stops a unit by SIGTERM to every process of it, the gate worker too, in no set order: the
+    worker leaves the stopping to the kiosk (never dies in the middle of a step, is never taken for dead and
+    replaced), and the kiosk stops it and exits 0."""
+    import socket
+
+    config = _window_setup(demo_setup, tmp_path, (), 0.0)
+    address = str(tmp_path / "notify")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(address)
+        sock.settimeout(120)
+        env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(REPO)}
+        env["NOTIFY_SOCKET"] = address
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).with_name("kiosk")), "run", "--config", str(config)],
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        try:
+            assert sock.recv(4096).decode().startswith("READY=1")
+            (worker,) = _gate_workers(proc.pid)
+            os.kill(worker, signal.SIGTERM)  # reaching the worker first
+            time.sleep(1.0)
+            assert not process_gone(worker) and _gate_workers(proc.pid) == [worker]
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=30)
+        finally:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "gate worker" not in err, err  # not taken for dead, no second worker
+    assert process_gone(worker)
