@@ -97,15 +97,16 @@ class GateLink(QObject):
         try:
             message = self._conn.recv()
         except EOFError:
-            exit_code = self._reap(kill=True)
+            exit_code = self._reap()
             raise RuntimeError(f"the gate worker died while starting (exit code {exit_code})") from None
         if isinstance(message, StartFailed):
             self.close()
             raise message.error
         self._receive(message)
 
-    def _reap(self, *, kill: bool) -> int | None:
-        """The worker gone (killed if ``kill``: hung), its pipe and shared frame let go; its exit code."""
+    def _reap(self) -> int | None:
+        """The worker gone (killed if it still runs: hung), its pipe and shared frame let go; its exit
+        code."""
         if self._notifier is not None:
             self._notifier.setEnabled(False)
             self._notifier.deleteLater()
@@ -113,7 +114,7 @@ class GateLink(QObject):
         process, self._process = self._process, None
         exit_code = None
         if process is not None:
-            if kill and process.is_alive():
+            if process.is_alive():
                 process.kill()
             process.join(5.0)
             exit_code = process.exitcode
@@ -129,7 +130,7 @@ class GateLink(QObject):
     def _lost(self, why: str) -> None:
         """The worker died or hung: out of service now, a new worker started (unless it was a new one
         already: a worker that cannot start is not started again and again)."""
-        exit_code = self._reap(kill=True)
+        exit_code = self._reap()
         if self._phase is _Phase.STARTING:
             log.error("the new gate worker %s while starting (exit code %s)", why, exit_code)
             self._give_up()
@@ -184,19 +185,18 @@ class GateLink(QObject):
             self.event.emit(message)  # a GateEvent
 
     def _check(self) -> None:
+        self._drain()  # what the worker said (or its pipe's end) first: a UI thread held up is no hang
         now = time.monotonic()
         if self._phase is _Phase.SERVING and now - self._heard > self.hang_s:
             self._lost(f"did not answer for {now - self._heard:.1f} s")
         elif self._phase is _Phase.STARTING and now - self._since > self.start_s:
             log.error("the gate worker was not ready within %g s", self.start_s)
             self._give_up()
-        elif self._phase is not _Phase.DOWN and self._process is not None and not self._process.is_alive():
-            self._drain()  # what it said last, then its end of the pipe: _lost
         if self._phase is not _Phase.DOWN:
             self._watchdog.tick()
 
     def _give_up(self) -> None:
-        self._reap(kill=True)
+        self._reap()
         self._phase = _Phase.DOWN
         self._out_of_service(self.out_of_service or "GATE_WORKER_FAILED")
         notify("STATUS=traveller kiosk: out of service, the gate worker cannot be started")
@@ -254,5 +254,5 @@ class GateLink(QObject):
             self._process.join(10.0)
             if self._process.is_alive():
                 log.error("the gate worker did not stop: killed")
-        self._reap(kill=True)
+        self._reap()
         self._phase = _Phase.DOWN
