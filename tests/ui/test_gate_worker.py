@@ -174,3 +174,16 @@ def test_a_worker_that_cannot_start_again_stops_the_watchdog(
     qtbot.wait(1000)  # five ping periods
     assert "WATCHDOG=1" not in notify.messages()
     assert run.window.page.page is Page.OUT_OF_SERVICE and run.kiosk.gate.out_of_service
+
+
+def test_a_held_up_ui_thread_does_not_take_the_worker_for_hung(kiosk_run, qtbot) -> None:
+    """The UI thread busy longer than ``hang_s`` (the worker's heartbeats wait unread in the pipe): when it
+    turns again it reads them before it judges, and keeps the worker."""
+    run = kiosk_run(GENUINE, hang_s=1.0)
+    qtbot.wait(500)
+    pid = run.kiosk.gate.pid
+    time.sleep(2.5)  # held up: no event is processed
+    run.kiosk.gate._check()  # the watch's timer may turn before the pipe's notifier does
+    qtbot.wait(500)
+    assert run.kiosk.gate.pid == pid and run.kiosk.gate.restarts == 0
+    assert run.window.page.page is Page.WELCOME
