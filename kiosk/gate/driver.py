@@ -1,16 +1,14 @@
 """``GateDriver``: what feeds the flow, one step at a time. Each ``step()`` ticks the flow once (time-outs,
 end of the result display), then either polls the document reader once (idle, or an unreadable document
 asked for again) or hands the flow the newest frame offered (capture). No sleeping, no threads: the headless
-loop (``kiosk.gate.loop``) and a Qt worker on a timer both call ``step()``; a camera (its own thread in a
-UI) calls ``offer(frame)``, which keeps only the newest frame.
+loop (``kiosk.gate.loop``) and the traveller kiosk's gate process (``kiosk.ui.gate_process``) both call
+``step()``, and ``offer(frame)`` before it with the camera's newest frame (only the newest is kept).
 
 The driver marks a presentation done (the folder reader moves it to ``done_path``) in the step that commits
 its decision, or when the traveller cancels (the document is handed back), so a kiosk stopped during the
 result display does not decide the same presentation again after a restart."""
 
 from __future__ import annotations
-
-import threading
 
 import numpy as np
 
@@ -30,14 +28,12 @@ class GateDriver:
         self._current: Presentation | None = None  # the presentation of the running transaction
         self._frame: np.ndarray | None = None
         self._frame_time: float | None = None  # its capture time, as the camera tells it
-        self._lock = threading.Lock()  # offer() may come from a camera thread
         flow.subscribe(self._on_event)
 
     def offer(self, frame: np.ndarray, timestamp_ms: float | None = None) -> None:
         """A camera frame (and its ``Camera.timestamp_ms``); only the newest one offered before the next step
         is used."""
-        with self._lock:
-            self._frame, self._frame_time = frame, timestamp_ms
+        self._frame, self._frame_time = frame, timestamp_ms
 
     def step(self) -> bool:
         """One step; True when something happened (a caller with nothing to do may wait a little)."""
@@ -45,9 +41,8 @@ class GateDriver:
         self.flow.tick()
         if self.flow.state is not before:  # a time-out or the end of the result display: one thing a step
             return True
-        with self._lock:
-            # a frame offered outside the capture is stale
-            frame, stamp, self._frame = self._frame, self._frame_time, None
+        # a frame offered outside the capture is stale
+        frame, stamp, self._frame = self._frame, self._frame_time, None
         if self.flow.state in (State.IDLE, State.DOCUMENT_RETRY):
             presentation = self.reader.poll()
             if presentation is None:

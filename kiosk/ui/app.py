@@ -1,6 +1,6 @@
-"""The traveller kiosk assembled: the gate and its driver on a worker thread, the camera on its own thread,
-the window on the UI thread (which only paints). ``run_traveller_kiosk`` is what ``kiosk run`` calls when
-the configuration's ``[ui] mode`` is ``window``."""
+"""The traveller kiosk assembled: the gate (flow, driver, engine, decision log, document reader, barrier)
+in its own worker process, the camera on its own thread, the window on the UI thread (which only paints).
+``run_traveller_kiosk`` is what ``kiosk run`` calls when the configuration's ``[ui] mode`` is ``window``."""
 
 from __future__ import annotations
 
@@ -8,22 +8,18 @@ import logging
 import signal
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QMetaObject, Qt, QThread, QTimer
 from PySide6.QtWidgets import QApplication
 
 from kiosk.config import KioskConfig
 from kiosk.devices.barrier import GateBarrier
-from kiosk.devices.camera import Camera, camera_history, open_camera
-from kiosk.devices.document_reader import FolderDocumentReader
-from kiosk.errors import ConfigError
-from kiosk.gate.assemble import open_gate
-from kiosk.gate.driver import GateDriver
-from kiosk.gate.events import Decided
-from kiosk.sync.client import SyncWorker, start_worker
+from kiosk.devices.camera import Camera, open_camera
+from kiosk.gate.assemble import Gate, open_gate
+from kiosk.gate.ports import Clock
 from kiosk.ui.camera_feed import CameraFeed, start_in_thread
-from kiosk.ui.flow_bridge import FlowBridge
+from kiosk.ui.gate_link import HANG_S, GateLink
+from kiosk.ui.gate_process import GateSpec
 from kiosk.ui.speech import Speaker
 from kiosk.ui.theme import Theme, screen_dpi
 from kiosk.ui.traveller.language import TRANSLATIONS_DIR, Languages
@@ -33,67 +29,60 @@ from kiosk.ui.traveller.window import TravellerWindow
 
 log = logging.getLogger("kiosk.ui")
 
+MIN_FRAME_PIXELS = 1920 * 1080  # the shared frame slot holds at least a full-HD frame
+
 
 class TravellerKiosk:
-    """Opens the configured gate, document reader and camera and wires them to a ``TravellerWindow``.
-    ``start()`` starts the threads; ``close()`` stops them and closes the gate. A QApplication must exist."""
+    """Starts the gate's worker process for the configured gate, opens the camera and wires both to a
+    ``TravellerWindow``. The constructor returns once the worker's gate is open (or raises its error);
+    ``start()`` starts the camera thread and the watch on the worker; ``close()`` stops both. A QApplication
+    must exist. ``clock``, ``barrier`` and ``opener`` (``open_gate`` or a function like it) reach the worker
+    process, so they must pickle."""
 
     def __init__(
         self,
         config: KioskConfig,
         *,
         log_decisions: bool = True,
-        engine: Any | None = None,
-        clock: Any | None = None,
+        clock: Clock | None = None,
         camera: Callable[[], Camera] | None = None,
         barrier: GateBarrier | None = None,
+        opener: Callable[..., Gate] = open_gate,
         speaker: Speaker | None = None,
         translations_dir: Path = TRANSLATIONS_DIR,
-        step_ms: int = 20,
+        hang_s: float = HANG_S,
     ) -> None:
-        if config.document_reader.path is None:
-            raise ConfigError("devices.document_reader.path is required to run the kiosk")
         ui = config.ui
-        self.speaker = speaker if speaker is not None else Speaker() if ui.speech else None
-        self.languages = Languages(translations_dir)
-        self.window = TravellerWindow(
-            Theme(dpi=screen_dpi()),
-            self.languages,
-            eligibility=Eligibility(ui.document_kinds, ui.min_age, ui.min_height_cm),
-            presenter=TravellerPresenter(idle_s=ui.idle_s),
-            default_language=ui.language,
-            guide=config.policy.face_guide,  # the oval the live capture is checked against
-        )
-        self.gate = open_gate(
-            config, engine=engine, log_decisions=log_decisions, clock=clock, barrier=barrier
-        )
-        self.sync: SyncWorker | None = None
+        spec = GateSpec(config, log_decisions=log_decisions, clock=clock, barrier=barrier, opener=opener)
+        frame_bytes = 3 * max(MIN_FRAME_PIXELS, config.camera.width * config.camera.height)
+        # the worker starts loading now, while the window is built
+        self.gate = GateLink(spec, frame_bytes=frame_bytes, hang_s=hang_s)
         try:
-            reader = FolderDocumentReader(
-                config.document_reader.path, done_path=config.document_reader.done_path
+            self.speaker = speaker if speaker is not None else Speaker() if ui.speech else None
+            self.languages = Languages(translations_dir)
+            self.window = TravellerWindow(
+                Theme(dpi=screen_dpi()),
+                self.languages,
+                eligibility=Eligibility(ui.document_kinds, ui.min_age, ui.min_height_cm),
+                presenter=TravellerPresenter(idle_s=ui.idle_s),
+                default_language=ui.language,
+                guide=config.policy.face_guide,  # the oval the live capture is checked against
             )
-            self.gate.flow.stream_history = camera_history(config.camera)  # as the headless loop does
-            if self.gate.decision_log is not None:  # [sync], as the headless kiosk: its own log connection
-                keys = self.gate.decision_log.keys
-                self.sync = start_worker(config.log_path, config.kiosk_id, config.sync, keys=keys)
+            self.gate.wait_ready()
         except BaseException:
             self.gate.close()
             raise
-        if self.sync is not None:
-            sync = self.sync
-            self.gate.flow.subscribe(lambda event: sync.notify() if isinstance(event, Decided) else None)
-        self.driver = GateDriver(self.gate.flow, reader)
         self.feed = CameraFeed(
             camera or (lambda: open_camera(config.camera)),
-            self.driver.offer,
+            self.gate.offer,
             # a live camera's read waits for its next frame, a paced file source sleeps: let them set the pace
             fps=0.0 if config.camera.kind == "opencv" or config.camera.fps > 0 else 30.0,
             fault_after_s=ui.camera_fault_s,
         )
-        self.bridge = FlowBridge(self.gate.flow, self.driver.step, period_ms=step_ms)
-        w, bridge = self.window, self.bridge
-        bridge.event.connect(w.on_event)
-        bridge.failed.connect(w.on_fault)
+        w, gate = self.window, self.gate
+        gate.event.connect(w.on_event)
+        gate.failed.connect(w.on_fault)
+        gate.restored.connect(w.on_restored)
         self.feed.preview.connect(w.on_preview)
         camera_page = w.pages[Page.CAMERA]
         assert isinstance(camera_page, CameraPage)
@@ -101,11 +90,11 @@ class TravellerKiosk:
         camera_page.view.resized.connect(
             lambda width, height: setattr(self.feed, "preview_size", (width, height))
         )
-        self.feed.failed.connect(bridge.suspend)
-        w.cancel_requested.connect(bridge.cancel)
-        w.more_time_requested.connect(bridge.more_time)
-        w.officer_requested.connect(bridge.call_officer)
-        self._threads: list[QThread] = []
+        self.feed.failed.connect(gate.suspend)
+        w.cancel_requested.connect(gate.cancel)
+        w.more_time_requested.connect(gate.more_time)
+        w.officer_requested.connect(gate.call_officer)
+        self._thread: QThread | None = None
         self._spoken = ""
         w.screen_shown.connect(self._speak)
 
@@ -116,20 +105,18 @@ class TravellerKiosk:
             self.speaker.say(words, self.languages.lang)
 
     def start(self) -> None:
-        self._threads = [start_in_thread(self.bridge, "gate"), start_in_thread(self.feed, "camera")]
+        self.gate.start()
+        self._thread = start_in_thread(self.feed, "camera")
 
     def close(self) -> None:
-        """Stop stepping and reading (in their threads), end the threads, close the gate."""
-        for worker, thread in zip((self.bridge, self.feed), self._threads, strict=True):
-            if thread.isRunning():
-                QMetaObject.invokeMethod(worker, "stop", Qt.ConnectionType.BlockingQueuedConnection)
-                thread.quit()
-                thread.wait()
-        self._threads = []
+        """Stop reading the camera (in its thread) and end the thread, stop the gate's worker process."""
+        if self._thread is not None and self._thread.isRunning():
+            QMetaObject.invokeMethod(self.feed, "stop", Qt.ConnectionType.BlockingQueuedConnection)
+            self._thread.quit()
+            self._thread.wait()
+        self._thread = None
         if self.speaker is not None:
             self.speaker.stop()
-        if self.sync is not None:
-            self.sync.stop()
         self.gate.close()
 
 

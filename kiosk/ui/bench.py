@@ -1,5 +1,5 @@
-"""``kiosk ui-bench``: is the traveller kiosk smooth while it matches? The real kiosk (gate and driver on
-their worker thread, camera on its own, window on the UI thread) runs generated travellers on simulated
+"""``kiosk ui-bench``: is the traveller kiosk smooth while it matches? The real kiosk (the gate in its
+worker process, camera on its own thread, window on the UI thread) runs generated travellers on simulated
 devices: a folder document reader and a frame-folder camera paced at 30 fps. Measured:
 
 - the preview: intervals between paints of a camera view fed by the camera thread, while a transaction runs
@@ -85,7 +85,7 @@ def run_ui_bench(
             ui=UiConfig(mode="window", fullscreen=False),
             policy=dataclasses.replace(setup.config.policy, result_hold_s=0.5),
         )
-        kiosk = TravellerKiosk(config, engine=engine)
+        kiosk = TravellerKiosk(config)  # its worker process loads its own engine
         preview = CameraView(Theme())  # the preview, kept on screen for the whole run
         preview.resize(640, 480)
         kiosk.feed.preview.connect(preview.set_preview)

@@ -1,13 +1,14 @@
-"""The camera on its own thread: every frame goes to the screen as a preview image and to the gate's driver
-(``GateDriver.offer``, which keeps only the newest: the gate judges what the traveller does now, and a slow
-match never backs the preview up).
+"""The camera on its own thread: every frame goes to the screen as a preview image and to the gate's worker
+process (``GateLink.offer``: a shared slot that keeps only the newest frame, so the gate judges what the
+traveller does now, and a slow match never backs the preview up).
 
 A camera that raises, or gives no frame for ``fault_after_s`` (unplugged), is a fault: ``failed`` is
-emitted once and the feed stops; the window shows out of service and the bridge keeps the gate closed."""
+emitted once and the feed stops; the gate goes out of service and keeps its barrier closed."""
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 
@@ -57,9 +58,13 @@ def preview_image(frame: np.ndarray, box: tuple[int, int] | None = None) -> QIma
 class CameraFeed(QObject):
     """Reads ``open_camera()`` at ``fps`` on the thread it is moved to (``start_in_thread``; ``fps`` 0: as
     fast as the camera delivers, for a camera that paces itself, so two clocks never beat); each frame
-    goes to ``sink`` with the camera's capture time (thread-safe: the gate driver's ``offer``) and, as a
+    goes to ``sink`` with the camera's capture time (thread-safe: ``GateLink.offer``) and, as a
     QImage ready to paint (``preview_image``: mirrored, scaled to ``preview_size`` when set), to
-    ``preview``."""
+    ``preview``. At most ``MAX_PREVIEWS_QUEUED`` previews wait for the thread that made the feed (the UI
+    thread): a UI thread held up skips frames instead of queueing them without bound (a megabyte each, 30
+    a second)."""
+
+    MAX_PREVIEWS_QUEUED = 2
 
     preview = Signal(QImage)
     failed = Signal(str)
@@ -83,6 +88,10 @@ class CameraFeed(QObject):
         self._stopped = False
         self.frames = 0  # frames read (the benchmark's count)
         self.preview_size: tuple[int, int] | None = None  # the preview's box on screen, set by the UI thread
+        self.previews_skipped = 0
+        self._queued = threading.Semaphore(self.MAX_PREVIEWS_QUEUED)
+        self._taken = _Taken(self._queued)  # no parent: it stays on the UI thread when the feed moves
+        self.preview.connect(self._taken.taken)
 
     @Slot()
     def start(self) -> None:
@@ -125,13 +134,32 @@ class CameraFeed(QObject):
             return
         self._last_frame = now
         self.frames += 1
-        self._sink(frame, self._camera.timestamp_ms)
-        self.preview.emit(preview_image(frame, self.preview_size))
+        try:
+            self._sink(frame, self._camera.timestamp_ms)
+        except ValueError as exc:  # a frame the gate cannot take (larger than its shared frame slot)
+            self._fail("CAMERA_UNAVAILABLE", exc)
+            return
+        if self._queued.acquire(blocking=False):
+            self.preview.emit(preview_image(frame, self.preview_size))
+        else:
+            self.previews_skipped += 1
 
     def _fail(self, code: str, cause: object) -> None:
         log.error("camera fault %s: %s; the gate is out of service", code, cause)
         self.stop()
         self.failed.emit(code)
+
+
+class _Taken(QObject):
+    """On the UI thread: a preview reached it, so the camera thread may queue another."""
+
+    def __init__(self, queued: threading.Semaphore) -> None:
+        super().__init__()
+        self._queued = queued
+
+    @Slot(QImage)
+    def taken(self, _image: QImage) -> None:
+        self._queued.release()
 
 
 def start_in_thread(worker: QObject, name: str) -> QThread:

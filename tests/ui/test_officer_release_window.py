@@ -1,4 +1,4 @@
-"""The real traveller kiosk (offscreen window, gate on its worker thread, real engine and decision log)
+"""The real traveller kiosk (offscreen window, the gate in its worker process, real engine and decision log)
 holds a referred traveller at the closed exit; an officer's admit through the console's data layer, on its
 own connection to the log, opens the gate."""
 
@@ -13,7 +13,8 @@ from kiosk.store import DecisionLog
 from kiosk.store.accounts import Accounts, Argon2Cost
 from kiosk.store.records import EXIT_OPENED
 from kiosk.ui.traveller.presenter import Page
-from tests.ui.test_traveller_kiosk import IMPOSTOR, FailingBarrier
+from tests.ui.gate_helpers import FailingBarrier
+from tests.ui.test_traveller_kiosk import IMPOSTOR
 from tests.ui.test_traveller_kiosk import kiosk_run as kiosk_run  # the traveller tests' fixture
 
 pytestmark = pytest.mark.slow
@@ -21,8 +22,8 @@ pytestmark = pytest.mark.slow
 
 def _admit(run, case: str) -> None:
     """An officer of the gate admits ``case`` as the console does."""
-    path = run.kiosk.gate.decision_log.path
-    kiosk_id = run.kiosk.gate.flow.kiosk_id
+    path = run.config.log_path
+    kiosk_id = run.config.kiosk_id
     with Accounts(path, cost=Argon2Cost(memory_kib=8192, iterations=1, lanes=1)) as accounts:
         if not accounts.count():
             accounts.add(None, "sup-1", "supervisor", "supervisor-ui-1")
@@ -59,13 +60,13 @@ def test_an_officers_admit_opens_the_waiting_travellers_gate(
     for code in run.decisions[0].reason_codes:
         assert code not in shown
     qtbot.wait(600)  # held: nothing opens on its own
-    assert run.kiosk.gate.flow.barrier.opened == 0 and run.window.page.page is Page.PROCESSING
+    assert run.barrier.opened == 0 and run.window.page.page is Page.PROCESSING
     _admit(run, case)
     run.wait_seen(qtbot, Page.GATE_OPEN)
     run.wait_page(qtbot, Page.WELCOME)
-    assert run.kiosk.gate.flow.barrier.opened == 1 and not run.kiosk.gate.flow.barrier.is_open
+    assert run.barrier.opened == 1 and not run.barrier.is_open
     assert Page.OFFICER not in run.pages
-    with DecisionLog(run.kiosk.gate.decision_log.path, readonly=True) as log:
+    with DecisionLog(run.config.log_path, readonly=True) as log:
         assert [r.resolution for r in log.resolutions(case)] == ["ADMITTED", EXIT_OPENED]
 
 
@@ -74,7 +75,7 @@ def test_a_barrier_failing_on_the_admit_closes_the_gate(kiosk_run, demo_setup, q
     _admit(run, case)
     run.wait_seen(qtbot, Page.OFFICER)  # the traveller is sent to the officer
     run.wait_page(qtbot, Page.OUT_OF_SERVICE)  # and nobody else is taken
-    assert run.kiosk.bridge.out_of_service == "BARRIER_FAILED"
+    assert run.kiosk.gate.out_of_service == "BARRIER_FAILED"
 
 
 def test_the_presenter_pages_of_a_wait_for_the_officer() -> None:

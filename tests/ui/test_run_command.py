@@ -14,6 +14,7 @@ import pytest
 
 from kiosk.store import DecisionLog
 from tests.gate.run_setup import GENUINE, write_run_setup
+from tests.ui.gate_helpers import process_gone
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -24,6 +25,20 @@ def _kiosk(*args: str) -> subprocess.Popen[str]:
     cmd = [str(script)] if script.is_file() else [sys.executable, "-c", "from kiosk.cli import main; main()"]
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(REPO)}
     return subprocess.Popen([*cmd, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _gate_workers(pid: int) -> list[int]:
+    """The gate worker processes (multiprocessing's spawned children) of the kiosk process ``pid``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == pid and b"spawn_main" in cmdline:
+            found.append(int(stat.parent.name))
+    return found
 
 
 def _window_setup(demo_setup, folder: Path, labels: tuple[str, ...], hold_s: float) -> Path:
@@ -38,12 +53,14 @@ def test_run_opens_the_traveller_kiosk_from_the_configuration(demo_setup, tmp_pa
         while not (tmp_path / "done" / "01-collins").exists() and time.monotonic() < deadline:
             assert proc.poll() is None, proc.communicate()[1]
             time.sleep(0.2)
+        workers = _gate_workers(proc.pid)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
     finally:
         proc.kill()
         proc.wait()
     assert proc.returncode == 0, err
+    assert len(workers) == 1 and process_gone(workers[0])  # the gate's worker stopped with the kiosk
     assert out == ""  # the window, not the terminal, speaks to the traveller
     with DecisionLog(tmp_path / "var" / "decisions.sqlite", readonly=True) as log:
         assert log.head()[0] == 1 and log.verify().ok
@@ -139,3 +156,70 @@ def test_sigterm_as_soon_as_it_is_ready_stops_it(demo_setup, tmp_path: Path) -> 
         finally:
             proc.kill()
             proc.wait()
+
+
+def test_a_killed_kiosk_leaves_no_gate_worker_behind(demo_setup, tmp_path: Path) -> None:
+    """SIGKILL on the kiosk (no chance to stop its worker): the worker sees its pipe close, closes the gate
+    and exits (a restarted kiosk then finds its decision log free)."""
+    import socket
+
+    config = _window_setup(demo_setup, tmp_path, (), 0.0)
+    address = str(tmp_path / "notify")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(address)
+        sock.settimeout(120)
+        env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(REPO)}
+        env["NOTIFY_SOCKET"] = address
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).with_name("kiosk")), "run", "--config", str(config)],
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        try:
+            assert sock.recv(4096).decode().startswith("READY=1")
+            workers = _gate_workers(proc.pid)
+            assert len(workers) == 1
+            proc.kill()
+            proc.wait()
+            deadline = time.monotonic() + 10
+            while not process_gone(workers[0]) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert process_gone(workers[0]), "the gate worker outlived the kiosk"
+        finally:
+            proc.kill()
+            proc.wait()
+
+
+def test_systemds_stop_of_the_whole_control_group_stops_the_kiosk_cleanly(demo_setup, tmp_path: Path) -> None:
+    """systemd stops a unit by SIGTERM to every process of it, the gate worker too, in no set order: the
+    worker leaves the stopping to the kiosk (never dies in the middle of a step, is never taken for dead and
+    replaced), and the kiosk stops it and exits 0."""
+    import socket
+
+    config = _window_setup(demo_setup, tmp_path, (), 0.0)
+    address = str(tmp_path / "notify")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(address)
+        sock.settimeout(120)
+        env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(REPO)}
+        env["NOTIFY_SOCKET"] = address
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).with_name("kiosk")), "run", "--config", str(config)],
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        try:
+            assert sock.recv(4096).decode().startswith("READY=1")
+            (worker,) = _gate_workers(proc.pid)
+            os.kill(worker, signal.SIGTERM)  # reaching the worker first
+            time.sleep(1.0)
+            assert not process_gone(worker) and _gate_workers(proc.pid) == [worker]
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=30)
+        finally:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "gate worker" not in err, err  # not taken for dead, no second worker
+    assert process_gone(worker)

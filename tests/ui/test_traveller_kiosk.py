@@ -1,6 +1,7 @@
-"""Whole transactions through the real traveller kiosk (offscreen window, gate and driver on their worker
-thread, camera on its own): generated passports on a folder document reader, frame-folder cameras, the
-real face engine, watchlist and decision log."""
+"""Whole transactions through the real traveller kiosk (offscreen window, the gate in its worker process,
+camera on its own thread): generated passports on a folder document reader, frame-folder cameras, the
+real face engine, watchlist and decision log. What the worker process must be given (a fake clock, a
+barrier the test can read) is in ``gate_helpers``."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from kiosk.gate.events import Decided
 from kiosk.lab.demo import TRAVELLERS
 from kiosk.texts import text
 from kiosk.ui.traveller.presenter import Page
+from tests.ui.gate_helpers import FailingBarrier, RecordingBarrier, SharedClock, open_gate_with_a_full_log
 
 pytestmark = pytest.mark.slow
 
@@ -27,23 +29,25 @@ WAIT_MS = 60_000
 class Run:
     """One kiosk under test: the pages it showed, the decisions it made."""
 
-    def __init__(self, kiosk, tmp_path: Path) -> None:
+    def __init__(self, kiosk, tmp_path: Path, config, barrier) -> None:
         self.kiosk = kiosk
         self.tmp_path = tmp_path
+        self.config = config
+        self.barrier = barrier  # the worker's barrier, read back from its file
         self.pages: list[Page] = []
         self.decisions: list[Decided] = []
         kiosk.window.screen_shown.connect(lambda s: self.pages.append(s.page))
-        kiosk.bridge.event.connect(lambda e: self.decisions.append(e) if isinstance(e, Decided) else None)
+        kiosk.gate.event.connect(lambda e: self.decisions.append(e) if isinstance(e, Decided) else None)
 
     @property
     def window(self):
         return self.kiosk.window
 
-    def place(self, demo_setup, label: str) -> None:
+    def place(self, demo_setup, label: str, name: str = "01-traveller") -> None:
         source = demo_setup.presentations[label].source
         staged = self.tmp_path / ".staged"
         shutil.copytree(source, staged)
-        staged.rename(self.tmp_path / "reader" / "01-traveller")
+        staged.rename(self.tmp_path / "reader" / name)
 
     def wait_page(self, qtbot, page: Page, timeout: int = WAIT_MS) -> None:
         """Until ``page`` is on show now."""
@@ -70,7 +74,8 @@ class Run:
 
 
 @pytest.fixture
-def kiosk_run(qtbot, tmp_path: Path, demo_setup, engine, qm_dir):
+def kiosk_run(qtbot, tmp_path: Path, demo_setup, qm_dir):
+    from kiosk.gate.assemble import open_gate
     from kiosk.ui.app import TravellerKiosk
 
     made = []
@@ -83,9 +88,10 @@ def kiosk_run(qtbot, tmp_path: Path, demo_setup, engine, qm_dir):
         camera_dir: Path | None = None,
         fault_s: float = 3.0,
         barrier=None,
-        before_start=None,
+        opener=open_gate,
         speaker=None,
         frames=None,
+        hang_s: float = 4.0,
     ):
         camera_dir = camera_dir or tmp_path / "camera"
         camera_dir.mkdir(exist_ok=True)
@@ -101,16 +107,21 @@ def kiosk_run(qtbot, tmp_path: Path, demo_setup, engine, qm_dir):
             ui=UiConfig(mode="window", fullscreen=False, camera_fault_s=fault_s, speech=False),
             policy=policy or dataclasses.replace(base.policy, result_hold_s=0.3, capture_timeout_s=30.0),
         )
+        barrier = barrier or RecordingBarrier(tmp_path / "barrier.txt")
         kiosk = TravellerKiosk(
-            config, engine=engine, clock=clock, barrier=barrier, speaker=speaker, translations_dir=qm_dir
+            config,
+            clock=clock,
+            barrier=barrier,
+            opener=opener,
+            speaker=speaker,
+            translations_dir=qm_dir,
+            hang_s=hang_s,
         )
         made.append(kiosk)
         qtbot.addWidget(kiosk.window)
         kiosk.window.resize(1024, 1280)
         kiosk.window.show()
-        run = Run(kiosk, tmp_path)
-        if before_start is not None:
-            before_start(kiosk)
+        run = Run(kiosk, tmp_path, config, barrier)
         kiosk.start()
         return run
 
@@ -143,7 +154,7 @@ def test_a_passing_traveller_goes_through(kiosk_run, demo_setup, qtbot, tmp_path
         Page.GATE_OPEN,
         Page.WELCOME,
     ]
-    assert run.kiosk.gate.flow.barrier.opened == 1 and not run.kiosk.gate.flow.barrier.is_open
+    assert run.barrier.opened == 1 and not run.barrier.is_open
     assert (run.tmp_path / "done" / "01-traveller").is_dir()  # the presentation is marked done
     said = (
         run.kiosk.speaker.said
@@ -175,7 +186,7 @@ def test_a_referred_traveller_sees_one_neutral_message(
     for code in decided.reason_codes:
         assert code not in shown
     assert Page.CAMERA in run.pages  # the face was captured (and screened) in every case
-    assert run.kiosk.gate.flow.barrier.opened == 0
+    assert run.barrier.opened == 0
 
 
 def test_a_cancelled_transaction_keeps_nothing(kiosk_run, demo_setup, qtbot) -> None:
@@ -190,11 +201,11 @@ def test_a_cancelled_transaction_keeps_nothing(kiosk_run, demo_setup, qtbot) -> 
     qtbot.wait(300)
     assert run.decisions == []  # nothing decided, nothing logged
     assert (run.tmp_path / "done" / "01-traveller").is_dir()  # the document is handed back
-    assert run.kiosk.gate.flow.barrier.opened == 0
+    assert run.barrier.opened == 0
 
 
-def test_a_time_out_with_more_time(kiosk_run, demo_setup, qtbot, clock_factory) -> None:
-    clock = clock_factory()
+def test_a_time_out_with_more_time(kiosk_run, demo_setup, qtbot) -> None:
+    clock = SharedClock()
     policy = dataclasses.replace(demo_setup.config.policy, max_capture_frames=100_000, capture_timeout_s=25.0)
     run = kiosk_run(UNUSABLE, policy=policy, clock=clock)
     run.place(demo_setup, GENUINE)
@@ -224,14 +235,12 @@ def test_a_camera_fault_puts_the_gate_out_of_service(kiosk_run, demo_setup, qtbo
     run.wait_page(qtbot, Page.OUT_OF_SERVICE, timeout=10_000)
     qtbot.wait(500)
     assert run.window.page.page is Page.OUT_OF_SERVICE
-    assert run.kiosk.bridge.out_of_service == "CAMERA_UNAVAILABLE"
-    assert run.kiosk.gate.flow.barrier.opened == 0
+    assert run.kiosk.gate.out_of_service == "CAMERA_UNAVAILABLE"
+    assert run.barrier.opened == 0
     assert run.decisions == []
 
 
-def test_a_camera_that_does_not_open_puts_the_gate_out_of_service(
-    qtbot, tmp_path, demo_setup, engine, qm_dir
-):
+def test_a_camera_that_does_not_open_puts_the_gate_out_of_service(qtbot, tmp_path, demo_setup, qm_dir):
     from kiosk.ui.app import TravellerKiosk
 
     (tmp_path / "reader").mkdir()
@@ -241,9 +250,8 @@ def test_a_camera_that_does_not_open_puts_the_gate_out_of_service(
         document_reader=DocumentReaderConfig(path=tmp_path / "reader"),
         log_path=tmp_path / "decisions.sqlite",
     )
-    kiosk = TravellerKiosk(
-        config, engine=engine, translations_dir=qm_dir, camera=lambda: FrameFolderCamera(tmp_path / "none")
-    )
+    no_camera = tmp_path / "none"
+    kiosk = TravellerKiosk(config, translations_dir=qm_dir, camera=lambda: FrameFolderCamera(no_camera))
     qtbot.addWidget(kiosk.window)
     kiosk.start()
     try:
@@ -252,106 +260,23 @@ def test_a_camera_that_does_not_open_puts_the_gate_out_of_service(
         kiosk.close()
 
 
-class FailingBarrier:
-    """A barrier whose relay does not answer."""
-
-    opened = 0
-    is_open = False
-
-    def open(self, transaction_id: str) -> None:
-        raise OSError("relay board not answering")
-
-    def close(self) -> None:
-        pass
-
-
 def test_a_barrier_that_fails_refers_then_closes_the_gate(kiosk_run, demo_setup, qtbot) -> None:
     run = kiosk_run(GENUINE, barrier=FailingBarrier())
     run.place(demo_setup, GENUINE)
     run.wait_seen(qtbot, Page.OFFICER)  # the traveller waits for an officer
     run.wait_page(qtbot, Page.OUT_OF_SERVICE)  # and nobody else is taken
-    assert run.kiosk.bridge.out_of_service == "BARRIER_FAILED"
+    assert run.kiosk.gate.out_of_service == "BARRIER_FAILED"
 
 
 def test_a_full_decision_log_refers_then_closes_the_gate(kiosk_run, demo_setup, qtbot) -> None:
-    def fill_the_log(kiosk) -> None:  # SQLite's own "database or disk is full" on the next write
-        conn = kiosk.gate.decision_log._conn
-        pages = conn.execute("PRAGMA page_count").fetchone()[0]
-        conn.execute(f"PRAGMA max_page_count = {pages}")
-
-    run = kiosk_run(WANTED, before_start=fill_the_log)
+    run = kiosk_run(WANTED, opener=open_gate_with_a_full_log)
     run.place(demo_setup, WANTED)  # a referral: its evidence (the live face, sealed) needs new pages
     run.wait_seen(qtbot, Page.OFFICER)
     decided = _outcome(run, qtbot)
     assert decided.outcome == "REFER" and "LOG_FAILED" in decided.reason_codes
     run.wait_page(qtbot, Page.OUT_OF_SERVICE)
-    assert run.kiosk.bridge.out_of_service == "LOG_FAILED"
-    assert run.kiosk.gate.flow.barrier.opened == 0
-
-
-def test_a_hung_worker_stops_the_watchdog_pings(qtbot, tmp_path, demo_setup, engine, qm_dir, monkeypatch):
-    """The worker pings systemd from its steps: a device that hangs a step stops the pings (systemd then
-    restarts the kiosk), and they resume when the step returns."""
-    import socket
-    import threading
-
-    from kiosk.devices.document_reader import FolderDocumentReader
-    from kiosk.ui.app import TravellerKiosk
-
-    address = str(tmp_path / "notify")
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(address)
-    sock.setblocking(False)
-    monkeypatch.setenv("NOTIFY_SOCKET", address)
-    monkeypatch.setenv("WATCHDOG_USEC", "200000")  # WatchdogSec=0.2: a ping every 0.1 s
-    released = threading.Event()
-    hanging = threading.Event()
-
-    def hung_poll(self):  # a document reader whose driver stops answering
-        hanging.set()
-        released.wait(30)
-        return None
-
-    (tmp_path / "reader").mkdir()
-    config = dataclasses.replace(
-        demo_setup.config,
-        camera=CameraConfig(kind="folder", path=tmp_path / "camera"),
-        document_reader=DocumentReaderConfig(path=tmp_path / "reader"),
-        log_path=tmp_path / "decisions.sqlite",
-        ui=UiConfig(mode="window", speech=False),
-    )
-    (tmp_path / "camera").mkdir()
-    cv2.imwrite(str(tmp_path / "camera" / "f.png"), demo_setup.frames[GENUINE][0])
-
-    def messages() -> list[str]:
-        out = []
-        while True:
-            try:
-                out.append(sock.recv(4096).decode())
-            except BlockingIOError:
-                return out
-
-    kiosk = TravellerKiosk(config, engine=engine, translations_dir=qm_dir)
-    qtbot.addWidget(kiosk.window)
-    kiosk.start()
-    try:
-        seen: list[str] = []
-        qtbot.waitUntil(lambda: seen.extend(messages()) or seen.count("WATCHDOG=1") >= 2, timeout=10_000)
-        assert seen[0].startswith("READY=1")
-        answering = FolderDocumentReader.poll
-        monkeypatch.setattr(FolderDocumentReader, "poll", hung_poll)
-        assert hanging.wait(5)
-        messages()
-        qtbot.wait(600)
-        assert messages() == []  # hung: no ping for 0.6 s, three watchdog periods
-        monkeypatch.setattr(FolderDocumentReader, "poll", answering)
-        released.set()
-        resumed: list[str] = []
-        qtbot.waitUntil(lambda: resumed.extend(messages()) or "WATCHDOG=1" in resumed, timeout=10_000)
-    finally:
-        released.set()
-        kiosk.close()
-        sock.close()
+    assert run.kiosk.gate.out_of_service == "LOG_FAILED"
+    assert run.barrier.opened == 0
 
 
 def _shifted(frame, dx: int):

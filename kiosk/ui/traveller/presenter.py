@@ -204,8 +204,14 @@ class TravellerPresenter:
 
     # ----- faults ------------------------------------------------------------------------------------------
     def out_of_service(self) -> TravellerScreen:
-        """A device failed (camera, document reader, barrier, log): the gate is closed until restarted."""
+        """A device or the gate's worker failed: the gate is closed until it is restarted."""
         self._out_of_service = True
         self._covered = None
         self.screen = _screen(Page.OUT_OF_SERVICE)
+        return self.screen
+
+    def back_in_service(self) -> TravellerScreen:
+        """The gate serves again (its worker was restarted): welcome."""
+        self._out_of_service = False
+        self.screen = _screen(Page.WELCOME)
         return self.screen

@@ -1,5 +1,5 @@
 """The traveller's window: stacks the pages, shows what the presenter says, switches language, and turns the
-traveller's touches into requests to the gate (signals the flow bridge carries to the worker thread)."""
+traveller's touches into requests to the gate (signals the gate link carries to the worker process)."""
 
 from __future__ import annotations
 
@@ -93,8 +93,13 @@ class TravellerWindow(QWidget):
 
     @Slot(str)
     def on_fault(self, _code: str) -> None:
-        """A device or the worker failed: out of service (the bridge keeps the gate closed)."""
+        """A device or the gate's worker failed: out of service (the gate stays closed)."""
         self.show_screen(self.presenter.out_of_service())
+
+    @Slot()
+    def on_restored(self) -> None:
+        """The gate's worker was restarted and serves again: welcome, everything cleared."""
+        self.show_screen(self.presenter.back_in_service())
 
     # ----- the traveller ------------------------------------------------------------------------------
     @Slot(str)
