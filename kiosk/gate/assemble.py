@@ -102,8 +102,10 @@ def open_gate(
     log_decisions: bool = True,
     barrier: GateBarrier | None = None,
     clock: Clock | None = None,
+    threads: int | None = None,
 ) -> Gate:
-    """Load the components the configuration names and return the gate. ``engine`` reuses a loaded one."""
+    """Load the components the configuration names and return the gate. ``engine`` reuses a loaded one;
+    ``threads``: the face models' compute threads each (None: onnxruntime's default, every core)."""
     document_lists = open_document_lists(config.document_lists, clock.now() if clock else None)  # fails first
     from matcher import FaceEngine
 
@@ -118,6 +120,7 @@ def open_gate(
             multiple_face_ratio=config.policy.second_face_min_ratio,
             liveness=config.policy.liveness_required,
             landmarks=True,  # the live capture's eyes and mouth (EYES_CLOSED, MOUTH_OPEN)
+            threads=threads,
         )
     watchlist = open_watchlists(config, (clock or SystemClock()).now())
     decision_log = keys = None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from kiosk.ui.traveller.window import TravellerWindow
 log = logging.getLogger("kiosk.ui")
 
 MIN_FRAME_PIXELS = 1920 * 1080  # the shared frame slot holds at least a full-HD frame
+SWITCH_INTERVAL_S = 0.001
 
 
 class TravellerKiosk:
@@ -105,6 +107,9 @@ class TravellerKiosk:
             self.speaker.say(words, self.languages.lang)
 
     def start(self) -> None:
+        # this process holds only the camera thread and the UI thread: the interpreter changes hands within
+        # 1 ms instead of Python's 5, so a frame's Python on the camera thread never holds a paint back long
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         self.gate.start()
         self._thread = start_in_thread(self.feed, "camera")
 
