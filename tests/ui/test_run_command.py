@@ -3,11 +3,14 @@ a traveller on folder devices, and stops cleanly on SIGTERM; --headless keeps th
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,6 +28,30 @@ def _kiosk(*args: str) -> subprocess.Popen[str]:
     cmd = [str(script)] if script.is_file() else [sys.executable, "-c", "from kiosk.cli import main; main()"]
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(REPO)}
     return subprocess.Popen([*cmd, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+@contextlib.contextmanager
+def _ready_kiosk(config: Path, tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
+    """``kiosk run --config config`` under a systemd notify socket, yielded once it has said READY=1 (its
+    standard error a pipe); killed when the block ends."""
+    address = str(tmp_path / "notify")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(address)
+        sock.settimeout(120)
+        env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(REPO)}
+        env["NOTIFY_SOCKET"] = address
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).with_name("kiosk")), "run", "--config", str(config)],
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        try:
+            assert sock.recv(4096).decode().startswith("READY=1")
+            yield proc
+        finally:
+            proc.kill()
+            proc.wait()
 
 
 def _gate_workers(pid: int) -> list[int]:
@@ -132,94 +159,36 @@ def test_screenshots_of_a_real_x_window(tmp_path: Path, output_dir: Path, qm_dir
 
 def test_sigterm_as_soon_as_it_is_ready_stops_it(demo_setup, tmp_path: Path) -> None:
     """systemd may stop the kiosk the moment it says READY, before Qt's event loop runs: it still stops."""
-    import socket
-
-    config = _window_setup(demo_setup, tmp_path, (), 0.0)
-    address = str(tmp_path / "notify")
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        sock.bind(address)
-        sock.settimeout(120)
-        script = Path(sys.executable).with_name("kiosk")
-        env = {
-            **os.environ,
-            "QT_QPA_PLATFORM": "offscreen",
-            "PYTHONPATH": str(REPO),
-            "NOTIFY_SOCKET": address,
-        }
-        proc = subprocess.Popen(
-            [str(script), "run", "--config", str(config)], stderr=subprocess.PIPE, env=env
-        )
-        try:
-            assert sock.recv(4096).decode().startswith("READY=1")
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(timeout=30) == 0
-        finally:
-            proc.kill()
-            proc.wait()
+    with _ready_kiosk(_window_setup(demo_setup, tmp_path, (), 0.0), tmp_path) as proc:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
 
 
 def test_a_killed_kiosk_leaves_no_gate_worker_behind(demo_setup, tmp_path: Path) -> None:
     """SIGKILL on the kiosk (no chance to stop its worker): the worker sees its pipe close, closes the gate
     and exits (a restarted kiosk then finds its decision log free)."""
-    import socket
-
-    config = _window_setup(demo_setup, tmp_path, (), 0.0)
-    address = str(tmp_path / "notify")
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        sock.bind(address)
-        sock.settimeout(120)
-        env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(REPO)}
-        env["NOTIFY_SOCKET"] = address
-        proc = subprocess.Popen(
-            [str(Path(sys.executable).with_name("kiosk")), "run", "--config", str(config)],
-            stderr=subprocess.PIPE,
-            env=env,
-        )
-        try:
-            assert sock.recv(4096).decode().startswith("READY=1")
-            workers = _gate_workers(proc.pid)
-            assert len(workers) == 1
-            proc.kill()
-            proc.wait()
-            deadline = time.monotonic() + 10
-            while not process_gone(workers[0]) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            assert process_gone(workers[0]), "the gate worker outlived the kiosk"
-        finally:
-            proc.kill()
-            proc.wait()
+    with _ready_kiosk(_window_setup(demo_setup, tmp_path, (), 0.0), tmp_path) as proc:
+        workers = _gate_workers(proc.pid)
+        assert len(workers) == 1
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 10
+        while not process_gone(workers[0]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert process_gone(workers[0]), "the gate worker outlived the kiosk"
 
 
 def test_systemds_stop_of_the_whole_control_group_stops_the_kiosk_cleanly(demo_setup, tmp_path: Path) -> None:
     """systemd stops a unit by SIGTERM to every process of it, the gate worker too, in no set order: the
     worker leaves the stopping to the kiosk (never dies in the middle of a step, is never taken for dead and
     replaced), and the kiosk stops it and exits 0."""
-    import socket
-
-    config = _window_setup(demo_setup, tmp_path, (), 0.0)
-    address = str(tmp_path / "notify")
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        sock.bind(address)
-        sock.settimeout(120)
-        env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(REPO)}
-        env["NOTIFY_SOCKET"] = address
-        proc = subprocess.Popen(
-            [str(Path(sys.executable).with_name("kiosk")), "run", "--config", str(config)],
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        try:
-            assert sock.recv(4096).decode().startswith("READY=1")
-            (worker,) = _gate_workers(proc.pid)
-            os.kill(worker, signal.SIGTERM)  # reaching the worker first
-            time.sleep(1.0)
-            assert not process_gone(worker) and _gate_workers(proc.pid) == [worker]
-            proc.send_signal(signal.SIGTERM)
-            _, err = proc.communicate(timeout=30)
-        finally:
-            proc.kill()
-            proc.wait()
+    with _ready_kiosk(_window_setup(demo_setup, tmp_path, (), 0.0), tmp_path) as proc:
+        (worker,) = _gate_workers(proc.pid)
+        os.kill(worker, signal.SIGTERM)  # reaching the worker first
+        time.sleep(1.0)
+        assert not process_gone(worker) and _gate_workers(proc.pid) == [worker]
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "gate worker" not in err, err  # not taken for dead, no second worker
     assert process_gone(worker)
