@@ -26,6 +26,18 @@ class Companion(Protocol):
     def stop(self) -> None: ...
 
 
+def attach_driver(config: KioskConfig, gate: Gate, companion: Companion | None) -> GateDriver:
+    """The driver of a gate about to serve (the headless loop's, the traveller kiosk's worker process's):
+    the configured document reader (``devices.document_reader.path`` must be set), the camera's stream
+    history for the flow (re-checked at every traveller), and ``companion`` woken on each decision."""
+    assert config.document_reader.path is not None  # callers refuse to start without it, before loading
+    reader = FolderDocumentReader(config.document_reader.path, done_path=config.document_reader.done_path)
+    gate.flow.stream_history = camera_history(config.camera)
+    if companion is not None:
+        gate.flow.subscribe(lambda event: companion.notify() if isinstance(event, Decided) else None)
+    return GateDriver(gate.flow, reader)
+
+
 def run_kiosk(
     config: KioskConfig,
     *,
@@ -48,20 +60,16 @@ def run_kiosk(
     gate = open_gate(config, log_decisions=log_decisions)
     sync = None
     try:
-        reader = FolderDocumentReader(config.document_reader.path, done_path=config.document_reader.done_path)
         sync = companion(gate)
         camera = open_camera(config.camera)
-        gate.flow.stream_history = camera_history(config.camera)  # re-checked at every traveller
+        driver = attach_driver(config, gate, sync)
     except BaseException:
         if sync is not None:
             sync.stop()
         gate.close()
         raise
     flow = gate.flow
-    driver = GateDriver(flow, reader)
     flow.subscribe(on_event)
-    if sync is not None:
-        flow.subscribe(lambda event: sync.notify() if isinstance(event, Decided) else None)
     watchdog = Watchdog()
     notify(f"READY=1\nSTATUS=kiosk {config.kiosk_id}: serving")
     camera_dry = False

@@ -32,12 +32,10 @@ import cv2
 
 from kiosk.config import KioskConfig
 from kiosk.devices.barrier import GateBarrier
-from kiosk.devices.camera import camera_history
-from kiosk.devices.document_reader import FolderDocumentReader
 from kiosk.errors import ConfigError
 from kiosk.gate.assemble import Gate, open_gate
-from kiosk.gate.driver import GateDriver
 from kiosk.gate.events import Decided, GateEvent, State, StateChanged
+from kiosk.gate.loop import attach_driver
 from kiosk.gate.ports import Clock
 from kiosk.sync.client import SyncWorker, start_worker
 from kiosk.ui.shared_frame import FrameSlot, SharedFrame
@@ -125,25 +123,18 @@ class GateWorker:
         )
         self.sync: SyncWorker | None = None
         try:
-            reader = FolderDocumentReader(
-                config.document_reader.path, done_path=config.document_reader.done_path
-            )
-            self.gate.flow.stream_history = camera_history(config.camera)  # as the headless loop does
             if self.gate.decision_log is not None:  # [sync], as the headless kiosk: its own log connection
                 keys = self.gate.decision_log.keys
                 self.sync = start_worker(config.log_path, config.kiosk_id, config.sync, keys=keys)
+            self.driver = attach_driver(config, self.gate, self.sync)
             # a worker before this one may have died with the exit open: it is locked before anyone is served
             self.gate.flow.barrier.close()
         except BaseException:
             self.close()
             raise
         self.flow = self.gate.flow
-        self.driver = GateDriver(self.flow, reader)
         self.out_of_service = ""
         self._fault_after = ""  # a fault seen in this transaction: out of service once it is over
-        if self.sync is not None:
-            sync = self.sync
-            self.flow.subscribe(lambda event: sync.notify() if isinstance(event, Decided) else None)
         self.flow.subscribe(self._send)
         self.flow.subscribe(self._watch)
 
